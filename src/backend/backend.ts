@@ -1,0 +1,44 @@
+// What a backend does: hold the model's arenas and run plan steps over them. The CPU
+// backend (the reference) and the WebGPU backend implement the same contract, so every
+// plan runs unchanged on either.
+import type { BufRange, FloatArray, PlanStep, StepValues, View } from '../ops/op.ts';
+
+/** Zero a region before the steps that follow (GPU: encoder.clearBuffer). */
+export interface ClearItem {
+  clear: BufRange;
+}
+export type PlanItem = PlanStep | ClearItem;
+export const isClear = (i: PlanItem): i is ClearItem => 'clear' in i;
+
+/** Objects a backend has created so far: constant after the first step, or it leaks. */
+export interface CreationCounters {
+  buffers: number;
+  pipelines: number;
+  bindGroups: number;
+}
+
+export interface Backend {
+  readonly kind: 'cpu' | 'webgpu';
+  /** Human-readable description of where the arithmetic runs. */
+  readonly adapter: string;
+  readonly counters: CreationCounters;
+  /** Create the arenas (sizes in 4-byte elements). Called once per model. */
+  allocate(arenas: Record<string, number>): void;
+  writeF(range: BufRange, data: ArrayLike<number>): void;
+  writeU(range: BufRange, data: Uint32Array): void;
+  readF(range: BufRange): Promise<FloatArray>;
+  readU(range: BufRange): Promise<Uint32Array>;
+  /** Compile pipelines and bind groups for these items ahead of the first run. */
+  prepare(items: PlanItem[]): Promise<void>;
+  /** Enqueue the items (one command buffer on the GPU). */
+  run(items: PlanItem[], values: StepValues): void;
+  /**
+   * Copy a region now (after everything enqueued so far) and hand it over when it is
+   * ready, without stalling work enqueued later: the GPU reads through a ring of
+   * staging buffers.
+   */
+  snapshot(range: BufRange): Promise<View>;
+  /** Resolves when all enqueued work has finished. */
+  finish(): Promise<void>;
+  destroy(): void;
+}

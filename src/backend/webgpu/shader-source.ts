@@ -1,0 +1,21 @@
+// A shader's full text: `//#include "name.wgsl"` lines are replaced by that file, once
+// (shared WGSL such as the activation functions lives in one file).
+import { shaderFile } from '#shaders';
+
+const cache = new Map<string, string>();
+
+export function shaderSource(name: string): string {
+  let src = cache.get(name);
+  if (src === undefined) {
+    const seen = new Set<string>([name]);
+    const expand = (text: string): string =>
+      text.replace(/^\/\/#include "([\w-]+)\.wgsl"\s*$/gm, (_, inc: string) => {
+        if (seen.has(inc)) return '';
+        seen.add(inc);
+        return expand(shaderFile(inc));
+      });
+    src = expand(shaderFile(name));
+    cache.set(name, src);
+  }
+  return src;
+}

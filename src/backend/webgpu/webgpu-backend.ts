@@ -1,0 +1,271 @@
+// The WebGPU backend: one GPU buffer per arena, one pipeline per (shader, entry,
+// constants), one bind group per plan step, all created before the first step. A call
+// to run() encodes its items into one command buffer and submits it.
+import type { BufRange, FloatArray, PlanStep, StepValues, View } from '../../ops/op.ts';
+import { isClear, type Backend, type CreationCounters, type PlanItem } from '../backend.ts';
+import { adapterName, type GpuContext } from './device.ts';
+import { reflectEntry, type ReflectedBinding } from './reflect.ts';
+
+/** WebGPU's largest required storage-buffer offset alignment, in bytes. */
+export const BIND_ALIGN = 256;
+export const STAGING_RING = 3;
+
+interface Compiled {
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  dispatch: [number, number, number];
+}
+
+const camel = (s: string) => s.replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
+
+export class DeviceLostError extends Error {}
+
+export class WebGpuBackend implements Backend {
+  readonly kind = 'webgpu' as const;
+  readonly adapter: string;
+  readonly counters: CreationCounters = { buffers: 0, pipelines: 0, bindGroups: 0 };
+  private device: GPUDevice;
+  private buffers = new Map<string, GPUBuffer>();
+  private pipelines = new Map<string, GPUComputePipeline>();
+  private compiled = new WeakMap<PlanStep, Compiled>();
+  private stepUniform?: { buffer: GPUBuffer; layout: Record<string, number>; size: number };
+  private rings = new Map<number, { buffers: GPUBuffer[]; busy: boolean[]; next: number }>();
+  private lost?: string;
+
+  constructor(readonly ctx: GpuContext) {
+    this.device = ctx.device;
+    this.adapter = adapterName(ctx.adapter);
+    this.device.lost.then((info) => {
+      this.lost = `the GPU device was lost (${info.reason}): ${info.message || 'no message'}`;
+    });
+    this.device.onuncapturederror = (e) => {
+      if (!this.lost) console.error(`WebGPU error: ${e.error.message}`);
+    };
+  }
+
+  private check(): void {
+    if (this.lost) throw new DeviceLostError(`${this.lost}. Restart the run (--resume from the last checkpoint).`);
+  }
+
+  private createBuffer(desc: GPUBufferDescriptor): GPUBuffer {
+    this.counters.buffers++;
+    return this.device.createBuffer(desc);
+  }
+
+  allocate(sizes: Record<string, number>): void {
+    this.check();
+    const max = this.device.limits.maxBufferSize;
+    for (const [name, n] of Object.entries(sizes)) {
+      if (this.buffers.has(name)) throw new Error(`arena ${name} is already allocated`);
+      const size = Math.max(16, Math.ceil((n * 4) / 16) * 16);
+      if (size > max) {
+        throw new Error(
+          `the ${name} buffer needs ${(size / 2 ** 20).toFixed(0)} MiB but this adapter allows at most ` +
+            `${(max / 2 ** 20).toFixed(0)} MiB per buffer: use smaller layers or batch, or the CPU backend`,
+        );
+      }
+      this.buffers.set(
+        name,
+        this.createBuffer({ label: name, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }),
+      );
+    }
+  }
+
+  private buffer(r: BufRange): GPUBuffer {
+    const b = this.buffers.get(r.arena);
+    if (!b) throw new Error(`no arena named ${r.arena}`);
+    if ((r.offset + r.length) * 4 > b.size) {
+      throw new Error(`region ${r.arena}[${r.offset}, +${r.length}] exceeds the arena (${b.size / 4})`);
+    }
+    return b;
+  }
+
+  writeF(r: BufRange, data: ArrayLike<number>): void {
+    this.check();
+    const f = data instanceof Float32Array ? data : Float32Array.from(data);
+    this.device.queue.writeBuffer(this.buffer(r), r.offset * 4, f.buffer, f.byteOffset, f.length * 4);
+  }
+
+  writeU(r: BufRange, data: Uint32Array): void {
+    this.check();
+    this.device.queue.writeBuffer(this.buffer(r), r.offset * 4, data.buffer, data.byteOffset, data.length * 4);
+  }
+
+  private async readBytes(r: BufRange): Promise<ArrayBuffer> {
+    this.check();
+    const bytes = Math.max(4, r.length * 4);
+    const staging = this.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = this.device.createCommandEncoder();
+    if (r.length > 0) enc.copyBufferToBuffer(this.buffer(r), r.offset * 4, staging, 0, r.length * 4);
+    this.device.queue.submit([enc.finish()]);
+    await this.wait(staging.mapAsync(GPUMapMode.READ));
+    const out = staging.getMappedRange().slice(0, r.length * 4);
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  async readF(r: BufRange): Promise<FloatArray> {
+    return new Float32Array(await this.readBytes(r));
+  }
+  async readU(r: BufRange): Promise<Uint32Array> {
+    return new Uint32Array(await this.readBytes(r));
+  }
+
+  /** Wait for a GPU promise without hanging on a lost device. */
+  private wait<T>(p: Promise<T>): Promise<T> {
+    const lost = this.device.lost.then((info) => {
+      throw new DeviceLostError(`the GPU device was lost (${info.reason}): ${info.message || 'no message'}`);
+    });
+    return Promise.race([this.ctx.wait(p), lost]);
+  }
+
+  private pipeline(step: PlanStep): GPUComputePipeline {
+    const { shader, entry } = step.op;
+    const refl = reflectEntry(shader, entry);
+    const constants: Record<string, number> = {};
+    for (const [k, v] of Object.entries(step.constants)) if (refl.overrides.has(k)) constants[k] = v;
+    const key = `${shader}:${entry}:${Object.keys(constants)
+      .sort()
+      .map((k) => `${k}=${constants[k]}`)
+      .join(',')}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      const module = this.device.createShaderModule({ label: shader, code: refl.source });
+      p = this.device.createComputePipeline({
+        label: `${shader}:${entry}`,
+        layout: 'auto',
+        compute: { module, entryPoint: entry, constants },
+      });
+      this.pipelines.set(key, p);
+      this.counters.pipelines++;
+    }
+    return p;
+  }
+
+  private uniformFor(b: ReflectedBinding): GPUBuffer {
+    if (b.name !== 'step') throw new Error(`uniform ${b.name}: the only uniform a kernel may declare is \`step\``);
+    const layout = b.members ?? {};
+    if (!this.stepUniform) {
+      const size = Math.max(16, b.size ?? 16);
+      this.stepUniform = {
+        buffer: this.createBuffer({ label: 'step', size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }),
+        layout,
+        size,
+      };
+    } else if (JSON.stringify(layout) !== JSON.stringify(this.stepUniform.layout)) {
+      throw new Error('every kernel must declare the same `step` uniform struct (see shaders/step.wgsl)');
+    }
+    return this.stepUniform.buffer;
+  }
+
+  private compile(step: PlanStep): Compiled {
+    let c = this.compiled.get(step);
+    if (c) return c;
+    const pipeline = this.pipeline(step);
+    const refl = reflectEntry(step.op.shader, step.op.entry);
+    const entries: GPUBindGroupEntry[] = [];
+    for (const b of refl.bindings) {
+      if (b.kind === 'uniform') {
+        entries.push({ binding: b.binding, resource: { buffer: this.uniformFor(b) } });
+        continue;
+      }
+      const r = step.bindings[b.name];
+      if (!r) throw new Error(`${step.label}: shaders/${step.op.shader}.wgsl binds \`${b.name}\` but the plan gives no region for it`);
+      if ((r.offset * 4) % BIND_ALIGN !== 0) throw new Error(`${step.label}: ${b.name} offset is not ${BIND_ALIGN}-byte aligned`);
+      entries.push({ binding: b.binding, resource: { buffer: this.buffer(r), offset: r.offset * 4, size: Math.max(4, r.length * 4) } });
+    }
+    const bindGroup = this.device.createBindGroup({ label: step.label, layout: pipeline.getBindGroupLayout(0), entries });
+    this.counters.bindGroups++;
+    c = { pipeline, bindGroup, dispatch: step.dispatch };
+    this.compiled.set(step, c);
+    return c;
+  }
+
+  async prepare(items: PlanItem[]): Promise<void> {
+    this.check();
+    this.device.pushErrorScope('validation');
+    for (const item of items) if (!isClear(item)) this.compile(item);
+    const err = await this.wait(this.device.popErrorScope());
+    if (err) throw new Error(`WebGPU rejected a kernel or binding: ${err.message}`);
+  }
+
+  run(items: PlanItem[], values: StepValues): void {
+    this.check();
+    if (this.stepUniform) {
+      const bytes = new ArrayBuffer(this.stepUniform.size);
+      const f = new Float32Array(bytes);
+      const u = new Uint32Array(bytes);
+      for (const [name, off] of Object.entries(this.stepUniform.layout)) {
+        const v = (values as unknown as Record<string, number>)[camel(name)] ?? 0;
+        if (name === 'batch_start') u[off / 4] = v;
+        else f[off / 4] = v;
+      }
+      this.device.queue.writeBuffer(this.stepUniform.buffer, 0, bytes);
+    }
+    const enc = this.device.createCommandEncoder();
+    let pass: GPUComputePassEncoder | undefined;
+    for (const item of items) {
+      if (isClear(item)) {
+        pass?.end();
+        pass = undefined;
+        enc.clearBuffer(this.buffer(item.clear), item.clear.offset * 4, item.clear.length * 4);
+        continue;
+      }
+      const c = this.compile(item);
+      pass ??= enc.beginComputePass();
+      pass.setPipeline(c.pipeline);
+      pass.setBindGroup(0, c.bindGroup);
+      pass.dispatchWorkgroups(...c.dispatch);
+    }
+    pass?.end();
+    this.device.queue.submit([enc.finish()]);
+  }
+
+  /** At most STAGING_RING snapshots of one size may be in flight at once. */
+  snapshot(r: BufRange): Promise<View> {
+    this.check();
+    const bytes = Math.max(4, r.length * 4);
+    let ring = this.rings.get(bytes);
+    if (!ring) {
+      const buffers = Array.from({ length: STAGING_RING }, () =>
+        this.createBuffer({ label: 'staging', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+      );
+      ring = { buffers, busy: buffers.map(() => false), next: 0 };
+      this.rings.set(bytes, ring);
+    }
+    const slot = ring.next;
+    if (ring.busy[slot]) {
+      throw new Error(`more than ${STAGING_RING} snapshots in flight: await an earlier one before taking another`);
+    }
+    ring.next = (slot + 1) % STAGING_RING;
+    ring.busy[slot] = true;
+    // The copy is encoded now, so it sees exactly the work enqueued before this call.
+    const staging = ring.buffers[slot];
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(this.buffer(r), r.offset * 4, staging, 0, r.length * 4);
+    this.device.queue.submit([enc.finish()]);
+    return this.wait(staging.mapAsync(GPUMapMode.READ))
+      .then(() => {
+        const copy = staging.getMappedRange().slice(0, r.length * 4);
+        staging.unmap();
+        return { f: new Float32Array(copy), u: new Uint32Array(copy) } as View;
+      })
+      .finally(() => {
+        ring.busy[slot] = false;
+      });
+  }
+
+  async finish(): Promise<void> {
+    this.check();
+    await this.wait(this.device.queue.onSubmittedWorkDone());
+  }
+
+  destroy(): void {
+    for (const b of this.buffers.values()) b.destroy();
+    for (const r of this.rings.values()) for (const b of r.buffers) b.destroy();
+    this.stepUniform?.buffer.destroy();
+    this.buffers.clear();
+    this.rings.clear();
+  }
+}
