@@ -11,7 +11,8 @@ fn activate(act: u32, alpha: f32, z: f32) -> f32 {
     case 2u: { return select(alpha * z, z, z > 0.0); }
     // log(1 + e^z) without overflow: max(z, 0) + log(1 + e^-|z|)
     case 3u: { return max(z, 0.0) + log(1.0 + exp(-abs(z))); }
-    case 4u: { return tanh(z); }
+    // Clamped: SwiftShader's tanh overflows to NaN beyond |z| ≈ 89; f32 tanh is ±1 from |z| ≈ 9.
+    case 4u: { return tanh(clamp(z, -15.0, 15.0)); }
     case 5u: { return 1.0 / (1.0 + exp(-z)); }
     case 6u: { return abs(z); }
     default: { return z; }

@@ -1,0 +1,63 @@
+// Gather a training batch (u8 pixels → floats, and labels) by the epoch's permutation:
+// plan builder and CPU twin of shaders/gather.wgsl, and the byte packing it reads.
+import { ceilDiv, type BufRange, type OpDef, type PlanStep } from './op.ts';
+
+export const gatherOp: OpDef = {
+  shader: 'gather',
+  entry: 'main',
+  group: 'data',
+  cpu({ ROWS, FEATURES, EXAMPLES, SCALE, SHIFT }, { images, labels, order, x, y }, step) {
+    const img = images.u;
+    const lab = labels.u;
+    const ord = order.u;
+    const xf = x.f;
+    const yu = y.u;
+    for (let r = 0; r < ROWS; r++) {
+      const e = ord[(step.batchStart + r) % EXAMPLES];
+      const src = e * FEATURES;
+      const dst = r * FEATURES;
+      for (let k = 0; k < FEATURES; k++) {
+        const b = src + k;
+        const byte = (img[b >>> 2] >>> ((b & 3) * 8)) & 0xff;
+        xf[dst + k] = byte * SCALE + SHIFT;
+      }
+      yu[r] = lab[e];
+    }
+  },
+};
+
+/**
+ * For r < rows: e = order[(step.batchStart + r) % examples];
+ * x[r·features + k] = byte(e·features + k) · scale + shift; y[r] = labels[e].
+ * `images` holds the examples' bytes as packBytes writes them.
+ */
+export function gather(
+  label: string,
+  rows: number,
+  features: number,
+  examples: number,
+  scale: number,
+  shift: number,
+  io: { images: BufRange; labels: BufRange; order: BufRange; x: BufRange; y: BufRange },
+): PlanStep {
+  return {
+    op: gatherOp,
+    label,
+    constants: { ROWS: rows, FEATURES: features, EXAMPLES: examples, SCALE: scale, SHIFT: shift },
+    bindings: { images: io.images, labels: io.labels, order: io.order, x: io.x, y: io.y },
+    dispatch: [Math.min(65535, Math.max(1, ceilDiv(rows * features, 256))), 1, 1],
+  };
+}
+
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Bytes packed 4 per u32, little-endian (byte i is bits 8·(i mod 4) of word i/4), zero-padded. */
+export function packBytes(bytes: Uint8Array): Uint32Array {
+  const out = new Uint32Array(Math.ceil(bytes.length / 4));
+  if (littleEndian) {
+    new Uint8Array(out.buffer).set(bytes);
+  } else {
+    for (let i = 0; i < bytes.length; i++) out[i >>> 2] |= bytes[i] << ((i & 3) * 8);
+  }
+  return out;
+}
