@@ -1,0 +1,121 @@
+// The parameter update (SGD, momentum, Adam; weight decay; global-norm clipping): plan
+// builder and CPU twin of shaders/optimizer.wgsl.
+import { ceilDiv, type BufRange, type OpDef, type PlanStep } from './op.ts';
+
+export type OptimizerKind = 'sgd' | 'momentum' | 'adam';
+
+export interface OptimizerConfig {
+  kind: OptimizerKind;
+  /** Momentum coefficient μ (kind 'momentum'). */
+  momentum: number;
+  /** Adam's β1, β2, ε. */
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** L2 penalty added to the gradient (PyTorch `weight_decay`, not AdamW's decoupled one). */
+  weightDecay: number;
+  /** Clip the global gradient norm to this; 0 = off. */
+  clipNorm: number;
+}
+
+export const DEFAULT_OPTIMIZER: OptimizerConfig = {
+  kind: 'sgd',
+  momentum: 0.9,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  clipNorm: 0,
+};
+
+const KINDS: OptimizerKind[] = ['sgd', 'momentum', 'adam'];
+
+export const optimizerOp: OpDef = {
+  shader: 'optimizer',
+  entry: 'main',
+  group: 'optimizer',
+  cpu(c, { params, grads, m, v, stats }, step) {
+    const { COUNT, KIND, MOMENTUM, BETA1, BETA2, EPS, WEIGHT_DECAY, CLIP_NORM, CLIP_SLOT0, CLIP_COUNT } = c;
+    let clip = 1;
+    if (CLIP_NORM > 0) {
+      let ss = 0;
+      for (let k = 0; k < CLIP_COUNT; k++) ss += stats.f[CLIP_SLOT0 + k];
+      clip = Math.min(1, CLIP_NORM / (Math.sqrt(ss) + 1e-6));
+    }
+    const lr = step.lr;
+    const p = params.f;
+    const gr = grads.f;
+    if (KIND === 0) {
+      for (let i = 0; i < COUNT; i++) p[i] -= lr * (gr[i] * clip + WEIGHT_DECAY * p[i]);
+    } else if (KIND === 1) {
+      const mf = m.f;
+      for (let i = 0; i < COUNT; i++) {
+        const g = gr[i] * clip + WEIGHT_DECAY * p[i];
+        const mi = MOMENTUM * mf[i] + g;
+        mf[i] = mi;
+        p[i] -= lr * mi;
+      }
+    } else {
+      const mf = m.f;
+      const vf = v.f;
+      const t = Math.floor(step.t);
+      const bc1 = 1 - BETA1 ** t;
+      const bc2 = 1 - BETA2 ** t;
+      for (let i = 0; i < COUNT; i++) {
+        const g = gr[i] * clip + WEIGHT_DECAY * p[i];
+        const mi = BETA1 * mf[i] + (1 - BETA1) * g;
+        const vi = BETA2 * vf[i] + (1 - BETA2) * g * g;
+        mf[i] = mi;
+        vf[i] = vi;
+        p[i] -= (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + EPS);
+      }
+    }
+  },
+};
+
+/**
+ * One dispatch updates every parameter: params, grads, m and v are flat buffers of `count`
+ * elements in the same layout (m and v are always bound; for sgd neither is indexed, for
+ * momentum only m). With cfg.clipNorm > 0 the gradient is scaled by
+ * min(1, clipNorm / (‖g‖ + 1e-6)), ‖g‖² = Σ stats[clip.slot0 .. clip.slot0 + clip.count)
+ * (sums of squares written by sumsq earlier in the step). lr and t (1-based) come from the
+ * step values. `grads` and `stats` must not share an arena with params, m or v.
+ */
+export function optimizerStep(
+  label: string,
+  count: number,
+  cfg: OptimizerConfig,
+  clip: { slot0: number; count: number },
+  io: { params: BufRange; grads: BufRange; m: BufRange; v: BufRange; stats: BufRange },
+): PlanStep {
+  const kind = KINDS.indexOf(cfg.kind);
+  if (kind < 0) throw new Error(`${label}: unknown optimizer '${cfg.kind}' (use ${KINDS.join(', ')})`);
+  if (count < 1) throw new Error(`${label}: nothing to update (count ${count})`);
+  if (!(cfg.clipNorm >= 0)) throw new Error(`${label}: clipNorm must be ≥ 0 (0 = off), got ${cfg.clipNorm}`);
+  if (cfg.clipNorm > 0 && clip.count < 1) throw new Error(`${label}: clipping needs at least one sum-of-squares slot`);
+  const need = (name: 'params' | 'grads' | 'm' | 'v') => {
+    if (io[name].length < count) throw new Error(`${label}: ${name} holds ${io[name].length} elements, ${count} needed`);
+  };
+  need('params');
+  need('grads');
+  if (kind >= 1) need('m');
+  if (kind === 2) need('v');
+  return {
+    op: optimizerOp,
+    label,
+    constants: {
+      COUNT: count,
+      KIND: kind,
+      MOMENTUM: cfg.momentum,
+      BETA1: cfg.beta1,
+      BETA2: cfg.beta2,
+      EPS: cfg.eps,
+      WEIGHT_DECAY: cfg.weightDecay,
+      CLIP_NORM: cfg.clipNorm,
+      CLIP_SLOT0: clip.slot0,
+      CLIP_COUNT: clip.count,
+    },
+    bindings: { params: io.params, grads: io.grads, m: io.m, v: io.v, stats: io.stats },
+    dispatch: [Math.min(65535, ceilDiv(count, 256)), 1, 1],
+  };
+}
