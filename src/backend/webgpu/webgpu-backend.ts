@@ -28,9 +28,10 @@ export class WebGpuBackend implements Backend {
   private buffers = new Map<string, GPUBuffer>();
   private pipelines = new Map<string, GPUComputePipeline>();
   private compiled = new WeakMap<PlanStep, Compiled>();
-  private stepUniform?: { buffer: GPUBuffer; layout: Record<string, number>; size: number };
+  private stepUniform?: { buffer: GPUBuffer; layout: [string, number][]; bytes: ArrayBuffer; f: Float32Array; u: Uint32Array };
   private rings = new Map<number, { buffers: GPUBuffer[]; busy: boolean[]; next: number }>();
   private lost?: string;
+  private failed?: string;
 
   constructor(readonly ctx: GpuContext) {
     this.device = ctx.device;
@@ -38,13 +39,16 @@ export class WebGpuBackend implements Backend {
     this.device.lost.then((info) => {
       this.lost = `the GPU device was lost (${info.reason}): ${info.message || 'no message'}`;
     });
+    // An error nobody awaited (a rejected submit, say) stops the run at the next call
+    // instead of letting training go on over buffers that were never written.
     this.device.onuncapturederror = (e) => {
-      if (!this.lost) console.error(`WebGPU error: ${e.error.message}`);
+      this.failed ??= `WebGPU rejected work: ${e.error.message}`;
     };
   }
 
   private check(): void {
     if (this.lost) throw new DeviceLostError(`${this.lost}. Restart the run (--resume from the last checkpoint).`);
+    if (this.failed) throw new Error(this.failed);
   }
 
   private createBuffer(desc: GPUBufferDescriptor): GPUBuffer {
@@ -148,12 +152,15 @@ export class WebGpuBackend implements Backend {
     const layout = b.members ?? {};
     if (!this.stepUniform) {
       const size = Math.max(16, b.size ?? 16);
+      const bytes = new ArrayBuffer(size);
       this.stepUniform = {
         buffer: this.createBuffer({ label: 'step', size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }),
-        layout,
-        size,
+        layout: Object.entries(layout),
+        bytes,
+        f: new Float32Array(bytes),
+        u: new Uint32Array(bytes),
       };
-    } else if (JSON.stringify(layout) !== JSON.stringify(this.stepUniform.layout)) {
+    } else if (JSON.stringify(Object.entries(layout)) !== JSON.stringify(this.stepUniform.layout)) {
       throw new Error('every kernel must declare the same `step` uniform struct (see shaders/step.wgsl)');
     }
     return this.stepUniform.buffer;
@@ -182,27 +189,19 @@ export class WebGpuBackend implements Backend {
     return c;
   }
 
+  /** Compiles every pipeline and bind group, and validates the encoded work once. */
   async prepare(items: PlanItem[]): Promise<void> {
     this.check();
     this.device.pushErrorScope('validation');
     for (const item of items) if (!isClear(item)) this.compile(item);
+    // Encoding (never submitted) checks what compiling cannot: how each dispatch uses its
+    // buffers, e.g. an arena read and written, or overlapping writable regions.
+    this.encode(items).finish();
     const err = await this.wait(this.device.popErrorScope());
     if (err) throw new Error(`WebGPU rejected a kernel or binding: ${err.message}`);
   }
 
-  run(items: PlanItem[], values: StepValues): void {
-    this.check();
-    if (this.stepUniform) {
-      const bytes = new ArrayBuffer(this.stepUniform.size);
-      const f = new Float32Array(bytes);
-      const u = new Uint32Array(bytes);
-      for (const [name, off] of Object.entries(this.stepUniform.layout)) {
-        const v = (values as unknown as Record<string, number>)[camel(name)] ?? 0;
-        if (name === 'batch_start') u[off / 4] = v;
-        else f[off / 4] = v;
-      }
-      this.device.queue.writeBuffer(this.stepUniform.buffer, 0, bytes);
-    }
+  private encode(items: PlanItem[]): GPUCommandEncoder {
     const enc = this.device.createCommandEncoder();
     let pass: GPUComputePassEncoder | undefined;
     for (const item of items) {
@@ -219,7 +218,22 @@ export class WebGpuBackend implements Backend {
       pass.dispatchWorkgroups(...c.dispatch);
     }
     pass?.end();
-    this.device.queue.submit([enc.finish()]);
+    return enc;
+  }
+
+  /** Writes the step uniform, then encodes the items into one command buffer and submits it. */
+  run(items: PlanItem[], values: StepValues): void {
+    this.check();
+    if (this.stepUniform) {
+      const { bytes, layout, buffer, f, u } = this.stepUniform;
+      for (const [name, off] of layout) {
+        const v = (values as unknown as Record<string, number>)[camel(name)] ?? 0;
+        if (name === 'batch_start') u[off / 4] = v;
+        else f[off / 4] = v;
+      }
+      this.device.queue.writeBuffer(buffer, 0, bytes);
+    }
+    this.device.queue.submit([this.encode(items).finish()]);
   }
 
   /** At most STAGING_RING snapshots of one size may be in flight at once. */

@@ -1,0 +1,198 @@
+// The trainer: uploads the model and data once, then runs the step plan, one command
+// buffer per step, reading each step's stats back through the backend's staging ring
+// while the following steps are already queued.
+import type { Backend } from '../backend/backend.ts';
+import { validateDataset, type Dataset } from '../data/dataset.ts';
+import { packBytes } from '../ops/gather.ts';
+import type { StepValues, View } from '../ops/op.ts';
+import { initialParams } from '../model/init.ts';
+import { validateModel, widths as widthsOf, type ModelSpec } from '../model/spec.ts';
+import { planTraining, type TrainConfig, type TrainPlan } from '../plan/plan.ts';
+import type { CheckpointState } from '../io/checkpoint.ts';
+import { Rng } from '../util/rng.ts';
+import { decodeStats, firstNonFinite, type StepStats } from './telemetry.ts';
+
+export interface TrainerOptions extends TrainConfig {
+  /** Learning rate (constant, or a function of the 1-based step). */
+  lr: number | ((step: number) => number);
+  /** Seed of the per-epoch shuffle. */
+  shuffleSeed: number;
+  /** Dead-unit window in examples; default: one epoch. */
+  deadWindow?: number;
+  /** With telemetry off, read the loss back every this many steps (default 50). */
+  readEvery?: number;
+}
+
+/** Stats of step t are handed out while steps t+1 … t+LAG are queued. */
+const LAG = 2;
+
+export class TrainingDivergedError extends Error {
+  constructor(
+    readonly step: number,
+    detail: string,
+  ) {
+    super(`training diverged at step ${step}: ${detail}. Lower the learning rate or enable clipping (--clip).`);
+  }
+}
+
+export class Trainer {
+  readonly plan: TrainPlan;
+  /** Steps completed (enqueued). */
+  step = 0;
+  readonly stepsPerEpoch: number;
+  private values: StepValues = { lr: 0, t: 0, batchStart: 0 };
+  private orderBuf: Uint32Array;
+  private windowSteps: number;
+  private orderEpoch = -1;
+
+  private constructor(
+    readonly backend: Backend,
+    readonly model: ModelSpec,
+    readonly options: TrainerOptions,
+    readonly data: Dataset,
+  ) {
+    validateModel(model);
+    validateDataset(data);
+    if (data.features !== model.inputs) {
+      throw new Error(`the data has ${data.features} values per example but the model takes ${model.inputs} inputs`);
+    }
+    if (data.classes > model.classes) {
+      throw new Error(`the data has ${data.classes} classes but the model outputs ${model.classes}`);
+    }
+    const { batch } = options;
+    if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch size must be a positive whole number, got ${batch}`);
+    if (batch > data.examples) {
+      throw new Error(`batch size ${batch} is larger than the training set (${data.examples} examples): lower --batch`);
+    }
+    this.plan = planTraining(model, options, data);
+    this.stepsPerEpoch = Math.floor(data.examples / batch);
+    this.windowSteps = options.deadWindow ? Math.max(1, Math.ceil(options.deadWindow / batch)) : this.stepsPerEpoch;
+    this.orderBuf = new Uint32Array(data.examples);
+  }
+
+  static async create(backend: Backend, model: ModelSpec, options: TrainerOptions, data: Dataset): Promise<Trainer> {
+    const t = new Trainer(backend, model, options, data);
+    await t.upload();
+    return t;
+  }
+
+  private async upload(): Promise<void> {
+    const { backend, plan, data } = this;
+    backend.allocate(plan.arenas);
+    backend.writeU(plan.regions.images, packBytes(data.images));
+    backend.writeU(plan.regions.labels, Uint32Array.from(data.labels));
+    backend.writeF(plan.regions.params, initialParams(this.model));
+    for (const t of plan.segTables) backend.writeU(t.range, t.data);
+    await backend.prepare([...plan.step, ...plan.resetWindow]);
+  }
+
+  get epoch(): number {
+    return Math.floor(this.step / this.stepsPerEpoch);
+  }
+
+  private lrAt(step: number): number {
+    const lr = this.options.lr;
+    return typeof lr === 'function' ? lr(step) : lr;
+  }
+
+  /** Enqueue one training step (shuffling and resetting the window when one begins). */
+  enqueueStep(): void {
+    const { backend, plan, step } = this;
+    const inEpoch = step % this.stepsPerEpoch;
+    if (this.epoch !== this.orderEpoch) {
+      // Each epoch's permutation depends only on (seed, epoch): a resumed run sees the same.
+      this.orderEpoch = this.epoch;
+      const order = this.orderBuf;
+      for (let i = 0; i < order.length; i++) order[i] = i;
+      new Rng(this.options.shuffleSeed * 1000003 + this.epoch).shuffle(order);
+      backend.writeU(plan.regions.order, order);
+    }
+    if (step % this.windowSteps === 0) backend.run(plan.resetWindow, this.values);
+    this.values.lr = this.lrAt(step + 1);
+    this.values.t = step + 1;
+    this.values.batchStart = inEpoch * this.options.batch;
+    backend.run(plan.step, this.values);
+    this.step++;
+  }
+
+  /**
+   * Train for `steps` steps, yielding the stats of every step (with telemetry on) or of
+   * every `readEvery`-th step and the last (telemetry off). Stats arrive a step or two
+   * after the step was queued; a non-finite loss stops training with the step named.
+   */
+  async *run(steps: number): AsyncGenerator<StepStats> {
+    const every = this.options.telemetry ? 1 : Math.max(1, this.options.readEvery ?? 50);
+    const pending: { view: Promise<View>; step: number; epoch: number; time: number }[] = [];
+    // Throughput over the last few handed-out steps, timed when they were enqueued: the
+    // queue never runs more than LAG steps ahead, so enqueue times follow the device.
+    const recent: { step: number; time: number }[] = [{ step: this.step, time: performance.now() }];
+    const end = this.step + steps;
+    const settle = async (): Promise<StepStats> => {
+      const p = pending.shift()!;
+      const view = await p.view;
+      const first = recent[0];
+      const eps = ((p.step - first.step) * this.options.batch) / Math.max(1e-9, (p.time - first.time) / 1000);
+      recent.push({ step: p.step, time: p.time });
+      if (recent.length > 10) recent.shift();
+      const s = decodeStats(this.plan, view, p.step, p.epoch, eps);
+      const bad = firstNonFinite(s);
+      if (bad) throw new TrainingDivergedError(p.step, bad);
+      return s;
+    };
+    while (this.step < end) {
+      const epoch = this.epoch;
+      this.enqueueStep();
+      if (this.step % every === 0 || this.step === end) {
+        pending.push({ view: this.backend.snapshot(this.plan.regions.stats), step: this.step, epoch, time: performance.now() });
+      }
+      if (pending.length > LAG) yield await settle();
+    }
+    while (pending.length) yield await settle();
+  }
+
+  async getParams(): Promise<Float32Array> {
+    return Float32Array.from(await this.backend.readF(this.plan.regions.params));
+  }
+
+  /** Everything needed to continue exactly: parameters, moments, window flags, step. */
+  async state(config: Record<string, unknown> = {}): Promise<CheckpointState> {
+    const { backend, plan } = this;
+    const size = plan.layout.size;
+    const kind = this.options.optimizer.kind;
+    const opt = kind === 'sgd' ? undefined : await backend.readF({ arena: 'opt', offset: 0, length: kind === 'adam' ? 2 * size : size });
+    return {
+      model: this.model,
+      step: this.step,
+      config,
+      params: await this.getParams(),
+      m: opt ? Float32Array.from(opt.subarray(0, size)) : undefined,
+      v: opt && kind === 'adam' ? Float32Array.from(opt.subarray(size, 2 * size)) : undefined,
+      flags: await backend.readU(plan.regions.flags),
+    };
+  }
+
+  /** Continue from a saved state of the same model (moments only if the optimiser keeps them). */
+  restore(s: CheckpointState): void {
+    if (JSON.stringify(widthsOf(s.model)) !== JSON.stringify(widthsOf(this.model)) || s.model.activation !== this.model.activation) {
+      throw new Error(
+        `the checkpoint holds a ${widthsOf(s.model).join('-')} ${s.model.activation} network, not the ${widthsOf(this.model).join('-')} ${this.model.activation} one configured`,
+      );
+    }
+    const { backend, plan } = this;
+    const size = plan.layout.size;
+    this.setParams(s.params);
+    const kind = this.options.optimizer.kind;
+    if (kind !== 'sgd') {
+      if (!s.m || (kind === 'adam' && !s.v)) throw new Error(`the checkpoint has no ${kind} state: resume with the optimiser it was trained with`);
+      backend.writeF({ arena: 'opt', offset: 0, length: size }, s.m);
+      if (kind === 'adam') backend.writeF({ arena: 'opt', offset: size, length: size }, s.v!);
+    }
+    if (s.flags && s.flags.length === plan.regions.flags.length) backend.writeU(plan.regions.flags, s.flags);
+    this.step = s.step;
+  }
+
+  setParams(p: Float32Array): void {
+    if (p.length !== this.plan.layout.size) throw new Error(`expected ${this.plan.layout.size} parameter values, got ${p.length}`);
+    this.backend.writeF(this.plan.regions.params, p);
+  }
+}
