@@ -1,12 +1,14 @@
 // The command line. Errors a user can fix print one line, not a stack trace.
 import { Command, CommanderError } from 'commander';
+import { evalCommand } from './eval.ts';
 import { trainCommand } from './train.ts';
 
 const program = new Command('rectigrad')
   .description('WebGPU training engine for rectifier networks')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
-  .addCommand(trainCommand());
+  .addCommand(trainCommand())
+  .addCommand(evalCommand());
 
 program.commands.forEach((c) => c.exitOverride().showHelpAfterError('(run with --help for usage)'));
 

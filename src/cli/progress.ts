@@ -12,7 +12,7 @@ export interface Progress {
   stop(): void;
 }
 
-export function progress(totalSteps: number, opts: { quiet: boolean; plainEvery: number }): Progress {
+export function progress(totalSteps: number, opts: { quiet: boolean; plainEvery: number; startAt?: number }): Progress {
   if (opts.quiet) return { update() {}, log() {}, stop() {} };
   if (!process.stderr.isTTY) {
     return {
@@ -32,7 +32,8 @@ export function progress(totalSteps: number, opts: { quiet: boolean; plainEvery:
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(totalSteps, 0, { eps: '-', loss: '-', acc: '-', sparsity: '-', dead: '-' });
+  const start = opts.startAt ?? 0;
+  bar.start(totalSteps, start, { eps: '-', loss: '-', acc: '-', sparsity: '-', dead: '-' });
   return {
     update(s) {
       bar.update(s.step, {
@@ -44,9 +45,8 @@ export function progress(totalSteps: number, opts: { quiet: boolean; plainEvery:
       });
     },
     log(line) {
-      bar.stop();
-      console.error(line);
-      bar.start(totalSteps, 0);
+      // Print above the bar, which redraws itself on the next update.
+      process.stderr.write('\r\x1b[2K' + line + '\n');
     },
     stop: () => bar.stop(),
   };

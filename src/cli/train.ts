@@ -1,20 +1,37 @@
-// `rectigrad train`: build the model and data, pick the backend, train, report.
-import { writeFileSync, renameSync } from 'node:fs';
+// `rectigrad train`: build the model and data, pick the backend, train epoch by epoch
+// with a test evaluation after each, report, save.
 import { Command } from 'commander';
 import { BACKENDS, createBackend, type BackendChoice } from '../backend/create.ts';
-import { limitDataset, type Dataset } from '../data/dataset.ts';
-import { syntheticDataset } from '../data/synthetic.ts';
+import { limitDataset } from '../data/dataset.ts';
+import { DATASETS, loadDataset, type DatasetName } from '../data/load.ts';
+import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from '../io/checkpoint-file.ts';
+import type { CheckpointState } from '../io/checkpoint.ts';
 import { ACTIVATIONS, type Activation } from '../ops/activations.ts';
-import { DEFAULT_OPTIMIZER, type OptimizerKind } from '../ops/optimizer.ts';
+import { DEFAULT_OPTIMIZER, type OptimizerConfig, type OptimizerKind } from '../ops/optimizer.ts';
+import { paramLayout } from '../model/layout.ts';
 import { INITS, PAPER_MODEL, describeModel, validateModel, type Init, type ModelSpec } from '../model/spec.ts';
 import { flopsPerExample } from '../plan/plan.ts';
-import { Trainer } from '../train/trainer.ts';
-import type { StepStats } from '../train/telemetry.ts';
+import { trainRun, type EpochRecord } from '../train/run.ts';
+import { TrainingDivergedError } from '../train/trainer.ts';
 import { nonNegative, nonNegativeInt, oneOf, positive, positiveInt, widthList } from './options.ts';
-import { progress, stepLine } from './progress.ts';
+import { progress } from './progress.ts';
+
+/** What a run is, as stored in a checkpoint's metadata so --resume can continue it. */
+export interface RunConfig {
+  data: DatasetName;
+  dataDir?: string;
+  trainLimit?: number;
+  batch: number;
+  lr: number;
+  l1: number;
+  optimizer: OptimizerConfig;
+  seed: number;
+  telemetry: boolean;
+}
 
 interface TrainFlags {
-  data: 'synthetic';
+  data: DatasetName;
+  dataDir?: string;
   layers: number[];
   activation: Activation;
   init: Init;
@@ -28,117 +45,157 @@ interface TrainFlags {
   epochs: number;
   steps?: number;
   trainLimit?: number;
+  testLimit?: number;
   backend: BackendChoice;
   seed: number;
   telemetry: boolean;
+  save?: string;
+  resume?: string;
   json?: string;
   quiet: boolean;
 }
 
-const DEFAULT_LR: Record<OptimizerKind, number> = { sgd: 0.1, momentum: 0.02, adam: 0.001 };
+export const DEFAULT_LR: Record<OptimizerKind, number> = { sgd: 0.1, momentum: 0.01, adam: 0.001 };
 
 export function trainCommand(): Command {
   return new Command('train')
-    .description('train a rectifier network and report loss, accuracy, sparsity, dead units and gradient norms by layer')
-    .option('--data <name>', 'dataset: synthetic (seeded, 64 features, 10 classes)', oneOf('--data', ['synthetic'] as const), 'synthetic')
+    .description(
+      'train a rectifier network (default: the paper’s 784-1000-1000-1000-10 on MNIST) and report loss, error, sparsity, dead units and gradient norms by layer',
+    )
+    .option('--data <name>', 'mnist (real MNIST, bundled) or synthetic (seeded, 64 features)', oneOf('--data', DATASETS), 'mnist')
+    .option('--data-dir <dir>', 'a directory of IDX files with the standard names (plain or .gz), e.g. Fashion-MNIST')
     .option('--layers <widths>', 'hidden layer widths, comma-separated', widthList('--layers'), PAPER_MODEL.hidden)
-    .option('--activation <name>', `hidden activation: ${ACTIVATIONS.filter((a) => a !== 'linear').join('|')}`, oneOf('--activation', ACTIVATIONS), 'relu')
+    .option('--activation <name>', ACTIVATIONS.filter((a) => a !== 'linear').join('|'), oneOf('--activation', ACTIVATIONS), 'relu')
     .option('--init <name>', `weight initialisation: ${INITS.join('|')}`, oneOf('--init', INITS), 'glorot')
     .option('--l1 <x>', 'L1 activation penalty λ (per example, summed over hidden units)', nonNegative('--l1'), 0)
     .option('--optimizer <name>', 'sgd|momentum|adam', oneOf('--optimizer', ['sgd', 'momentum', 'adam'] as const), 'sgd')
-    .option('--lr <x>', 'learning rate (default: sgd 0.1, momentum 0.02, adam 0.001)', positive('--lr'))
+    .option('--lr <x>', 'learning rate (default: sgd 0.1, momentum 0.01, adam 0.001)', positive('--lr'))
     .option('--momentum <x>', 'momentum coefficient', nonNegative('--momentum'), DEFAULT_OPTIMIZER.momentum)
     .option('--weight-decay <x>', 'L2 weight decay', nonNegative('--weight-decay'), 0)
     .option('--clip <x>', 'clip the global gradient norm to this (0: off)', nonNegative('--clip'), 0)
     .option('--batch <n>', 'examples per step', positiveInt('--batch'), 64)
-    .option('--epochs <n>', 'passes over the training set', positiveInt('--epochs'), 1)
-    .option('--steps <n>', 'train this many steps (overrides --epochs)', positiveInt('--steps'))
+    .option('--epochs <n>', 'train until this many epochs in total', positiveInt('--epochs'), 1)
+    .option('--steps <n>', 'train until this many steps in total (overrides --epochs)', positiveInt('--steps'))
     .option('--train-limit <n>', 'use only the first n training examples', positiveInt('--train-limit'))
-    .option('--backend <name>', 'auto|webgpu|cpu', oneOf('--backend', BACKENDS), 'auto')
-    .option('--seed <n>', 'seed of initialisation, data and shuffling', nonNegativeInt('--seed'), 1)
-    .option('--no-telemetry', 'skip the per-layer telemetry (read the loss only every 50 steps)')
+    .option('--test-limit <n>', 'evaluate on only the first n test examples', positiveInt('--test-limit'))
+    .option('--backend <name>', 'auto|webgpu|cpu (auto: a hardware GPU if there is one, else the CPU)', oneOf('--backend', BACKENDS), 'auto')
+    .option('--seed <n>', 'seed of initialisation and shuffling', nonNegativeInt('--seed'), 1)
+    .option('--no-telemetry', 'skip the per-layer telemetry (read the loss every 50 steps only)')
+    .option('--save <file>', 'write a safetensors checkpoint after every epoch (atomically)')
+    .option('--resume <file>', 'continue from a checkpoint: its model and training settings are used')
     .option('--json <file>', 'write the run as JSON')
-    .option('--quiet', 'print only the final line', false)
+    .option('--quiet', 'print only the final lines', false)
     .action(async (flags: TrainFlags) => {
       await train(flags);
     });
 }
 
-function loadData(flags: TrainFlags): Dataset {
-  const d = syntheticDataset({ seed: flags.seed + 7 });
-  return limitDataset(d, flags.trainLimit);
+function runConfigFrom(flags: TrainFlags): RunConfig {
+  const kind = flags.optimizer;
+  return {
+    data: flags.data,
+    dataDir: flags.dataDir,
+    trainLimit: flags.trainLimit,
+    batch: flags.batch,
+    lr: flags.lr ?? DEFAULT_LR[kind],
+    l1: flags.l1,
+    optimizer: { ...DEFAULT_OPTIMIZER, kind, momentum: flags.momentum, weightDecay: flags.weightDecay, clipNorm: flags.clip },
+    seed: flags.seed,
+    telemetry: flags.telemetry,
+  };
 }
 
 async function train(flags: TrainFlags): Promise<void> {
-  const data = loadData(flags);
-  const model: ModelSpec = validateModel({
-    ...PAPER_MODEL,
-    inputs: data.features,
-    classes: data.classes,
-    hidden: flags.layers,
-    activation: flags.activation,
-    init: flags.init,
-    seed: flags.seed,
-  });
-  const lr = flags.lr ?? DEFAULT_LR[flags.optimizer];
-  const { backend, note } = await createBackend(flags.backend);
   const log = (s: string) => flags.quiet || console.error(s);
-  log(note);
-  const trainer = await Trainer.create(
-    backend,
-    model,
-    {
-      batch: flags.batch,
-      l1: flags.l1,
-      telemetry: flags.telemetry,
-      optimizer: { ...DEFAULT_OPTIMIZER, kind: flags.optimizer, momentum: flags.momentum, weightDecay: flags.weightDecay, clipNorm: flags.clip },
-      lr,
-      shuffleSeed: flags.seed,
-    },
-    data,
-  );
-  const steps = flags.steps ?? flags.epochs * trainer.stepsPerEpoch;
-  const flops = flopsPerExample(trainer.plan.layout);
-  log(
-    `model ${describeModel(model)} (${trainer.plan.layout.count.toLocaleString('en')} parameters, ` +
-      `${((flops.forward + flops.backward) / 1e6).toFixed(2)} MFLOP per example); data ${data.name}: ${data.examples} examples; ` +
-      `${steps} steps of ${flags.batch}, ${flags.optimizer} lr ${lr}`,
-  );
-  const bar = progress(steps, { quiet: flags.quiet, plainEvery: Math.max(1, Math.round(steps / 20)) });
-  const history: StepStats[] = [];
-  const started = performance.now();
-  let last: StepStats | undefined;
-  try {
-    for await (const s of trainer.run(steps)) {
-      bar.update(s);
-      last = s;
-      if (history.length < 2000 || s.step % Math.ceil(steps / 2000) === 0) history.push(s);
-    }
-    await backend.finish();
-  } finally {
-    bar.stop();
+  let resume: CheckpointState | undefined;
+  let cfg = runConfigFrom(flags);
+  if (flags.resume) {
+    resume = loadCheckpoint(flags.resume);
+    cfg = { ...cfg, ...(resume.config as Partial<RunConfig>), telemetry: flags.telemetry };
+    log(`resuming ${flags.resume} at step ${resume.step}: its model and training settings are used`);
   }
-  const seconds = (performance.now() - started) / 1000;
-  const eps = (steps * flags.batch) / seconds;
-  const gflops = (eps * (flops.forward + flops.backward)) / 1e9;
-  if (last) console.log(stepLine({ ...last, examplesPerSecond: eps }, steps));
-  console.log(`${steps} steps in ${seconds.toFixed(2)} s: ${(steps / seconds).toFixed(2)} steps/s, ${eps.toFixed(0)} examples/s, ${gflops.toFixed(2)} GFLOP/s on ${backend.adapter}`);
+  const source = { data: cfg.data, dataDir: cfg.dataDir, seed: cfg.seed };
+  const trainSet = limitDataset(loadDataset(source, 'train'), cfg.trainLimit);
+  const testSet = limitDataset(loadDataset(source, 'test'), flags.testLimit);
+  const model: ModelSpec =
+    resume?.model ??
+    validateModel({
+      ...PAPER_MODEL,
+      inputs: trainSet.features,
+      classes: trainSet.classes,
+      hidden: flags.layers,
+      activation: flags.activation,
+      init: flags.init,
+      seed: flags.seed,
+    });
+
+  const { backend, note } = await createBackend(flags.backend);
+  log(note);
+  const options = { batch: cfg.batch, l1: cfg.l1, telemetry: cfg.telemetry, optimizer: cfg.optimizer, lr: cfg.lr, shuffleSeed: cfg.seed };
+  const perEpoch = Math.floor(trainSet.examples / cfg.batch);
+  const steps = flags.steps ?? flags.epochs * perEpoch;
+  const flops = flopsPerExample(paramLayout(model));
+  const flopsPerEx = flops.forward + flops.backward;
+  log(
+    `model ${describeModel(model)}, ${(flopsPerEx / 1e6).toFixed(2)} MFLOP per training example; ` +
+      `${trainSet.name}: ${trainSet.examples} examples, ${testSet.name}: ${testSet.examples}; ` +
+      `${cfg.optimizer.kind} lr ${cfg.lr}, batch ${cfg.batch}${cfg.l1 ? `, L1 ${cfg.l1}` : ''}; ${steps} steps`,
+  );
+  if (resume && resume.step >= steps) throw new Error(`the checkpoint is already at step ${resume.step} ≥ ${steps}: ask for more --epochs or --steps`);
+
+  const bar = progress(steps, { quiet: flags.quiet, plainEvery: Math.max(1, Math.round(steps / 20)), startAt: resume?.step ?? 0 });
+  let lastSaved: number | undefined;
+  const epochLine = (r: EpochRecord) =>
+    `epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)}, test loss ${r.testLoss.toFixed(4)}, test error ${(100 * r.testError).toFixed(2)}%` +
+    (r.sparsity.length ? `, sparsity ${r.sparsity.map((x) => `${(100 * x).toFixed(1)}%`).join(' ')}, dead ${r.deadUnits.join(' ')}` : '') +
+    `, ${r.examplesPerSecond.toFixed(0)} ex/s (${((r.examplesPerSecond * flopsPerEx) / 1e9).toFixed(2)} GFLOP/s)`;
+  let result;
+  try {
+    result = await trainRun(
+      backend,
+      model,
+      options,
+      trainSet,
+      testSet,
+      { steps, resume, sampleEvery: Math.max(1, Math.ceil(steps / 1000)) },
+      {
+        onStep: (s) => bar.update(s),
+        onEpoch: async (r, trainer) => {
+          bar.log(epochLine(r));
+          if (flags.save) {
+            saveCheckpoint(flags.save, await trainer.state({ ...cfg }));
+            lastSaved = trainer.step;
+          }
+        },
+      },
+    );
+  } catch (e) {
+    bar.stop();
+    if (e instanceof TrainingDivergedError && flags.save) {
+      const kept = lastSaved !== undefined ? `the last good checkpoint (step ${lastSaved}) is ${flags.save}` : `no checkpoint was written yet`;
+      throw new Error(`${e.message} Nothing was overwritten: ${kept}.`);
+    }
+    throw e;
+  }
+  bar.stop();
+  const final = result.final!;
+  console.log(epochLine(final));
+  console.log(
+    `${result.trainer.step} steps, ${final.seconds.toFixed(1)} s training: ${(final.examplesPerSecond).toFixed(0)} examples/s ` +
+      `on ${backend.adapter}${flags.save ? `; checkpoint ${flags.save}` : ''}`,
+  );
   if (flags.json) {
     const out = {
       backend: backend.kind,
       adapter: backend.adapter,
       model,
-      config: { ...trainer.options, lr },
-      seconds,
-      stepsPerSecond: steps / seconds,
-      examplesPerSecond: eps,
-      gflops,
-      steps: history,
-      final: last,
+      config: cfg,
+      flopsPerExample: flopsPerEx,
+      epochs: result.epochs,
+      steps: result.steps,
+      final,
     };
-    const tmp = `${flags.json}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify(out, null, 1));
-    renameSync(tmp, flags.json);
+    writeFileAtomic(flags.json, JSON.stringify(out, null, 1) + '\n');
   }
   backend.destroy();
 }

@@ -11,6 +11,8 @@ export interface SyntheticOptions {
   /** Pixel noise amplitude (0–255 scale). */
   noise?: number;
   seed?: number;
+  /** Train and test share the class prototypes and differ in their examples. */
+  split?: 'train' | 'test';
 }
 
 export function syntheticDataset(o: SyntheticOptions = {}): Dataset {
@@ -18,9 +20,11 @@ export function syntheticDataset(o: SyntheticOptions = {}): Dataset {
   const features = o.features ?? 64;
   const classes = o.classes ?? 10;
   const noise = o.noise ?? 96;
-  const rng = new Rng(o.seed ?? 12345);
+  const seed = o.seed ?? 12345;
+  const protoRng = new Rng(seed);
   const protos = new Float64Array(classes * features);
-  for (let i = 0; i < protos.length; i++) protos[i] = rng.uniform(32, 224);
+  for (let i = 0; i < protos.length; i++) protos[i] = protoRng.uniform(32, 224);
+  const rng = o.split === 'test' ? new Rng(seed ^ 0x5eed7e57) : protoRng;
   const images = new Uint8Array(examples * features);
   const labels = new Uint8Array(examples);
   for (let e = 0; e < examples; e++) {
@@ -31,5 +35,5 @@ export function syntheticDataset(o: SyntheticOptions = {}): Dataset {
       images[e * features + k] = Math.max(0, Math.min(255, Math.round(v)));
     }
   }
-  return { name: 'synthetic', examples, features, classes, images, labels, scale: 1 / 128, shift: -1 };
+  return { name: `synthetic${o.split ? ` ${o.split}` : ''}`, examples, features, classes, images, labels, scale: 1 / 128, shift: -1 };
 }

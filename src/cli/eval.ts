@@ -1,0 +1,53 @@
+// `rectigrad eval`: a saved checkpoint on a test set: loss, error, and per hidden layer
+// the sparsity and the dead units over the whole evaluated set.
+import { Command } from 'commander';
+import { BACKENDS, createBackend, type BackendChoice } from '../backend/create.ts';
+import { limitDataset } from '../data/dataset.ts';
+import { DATASETS, loadDataset, type DatasetName } from '../data/load.ts';
+import { loadCheckpoint, writeFileAtomic } from '../io/checkpoint-file.ts';
+import { paramLayout } from '../model/layout.ts';
+import { describeModel } from '../model/spec.ts';
+import { Evaluator } from '../train/evaluate.ts';
+import { oneOf, positiveInt } from './options.ts';
+
+interface EvalFlags {
+  checkpoint: string;
+  data?: DatasetName;
+  dataDir?: string;
+  testLimit?: number;
+  backend: BackendChoice;
+  json?: string;
+  quiet: boolean;
+}
+
+export function evalCommand(): Command {
+  return new Command('eval')
+    .description('evaluate a checkpoint on the test set: loss, error, sparsity and dead units by layer')
+    .requiredOption('--checkpoint <file>', 'a safetensors checkpoint written by train --save')
+    .option('--data <name>', 'mnist|synthetic (default: the data the checkpoint was trained on)', oneOf('--data', DATASETS))
+    .option('--data-dir <dir>', 'a directory of IDX files with the standard names (plain or .gz)')
+    .option('--test-limit <n>', 'evaluate on only the first n test examples', positiveInt('--test-limit'))
+    .option('--backend <name>', 'auto|webgpu|cpu', oneOf('--backend', BACKENDS), 'auto')
+    .option('--json <file>', 'write the result as JSON')
+    .option('--quiet', 'print only the result line', false)
+    .action(async (flags: EvalFlags) => {
+      const ck = loadCheckpoint(flags.checkpoint);
+      const trained = ck.config as { data?: DatasetName; dataDir?: string; seed?: number };
+      const data = flags.data ?? trained.data ?? 'mnist';
+      const dataDir = flags.dataDir ?? (flags.data ? undefined : trained.dataDir);
+      const test = limitDataset(loadDataset({ data, dataDir, seed: trained.seed ?? 1 }, 'test'), flags.testLimit);
+      const { backend, note } = await createBackend(flags.backend);
+      if (!flags.quiet) console.error(`${note}\nmodel ${describeModel(ck.model)} at step ${ck.step}; ${test.name}: ${test.examples} examples`);
+      const layout = paramLayout(ck.model);
+      backend.allocate({ params: layout.size });
+      backend.writeF({ arena: 'params', offset: 0, length: layout.size }, ck.params);
+      const ev = await Evaluator.create(backend, ck.model, test);
+      const r = await ev.evaluate();
+      console.log(
+        `${r.examples} examples: loss ${r.loss.toFixed(4)}, error ${(100 * r.error).toFixed(2)}%, ` +
+          `sparsity ${r.sparsity.map((x) => `${(100 * x).toFixed(1)}%`).join(' ')}, dead ${r.deadUnits.join(' ')}`,
+      );
+      if (flags.json) writeFileAtomic(flags.json, JSON.stringify(r, null, 1) + '\n');
+      backend.destroy();
+    });
+}

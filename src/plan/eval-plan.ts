@@ -1,0 +1,101 @@
+// The evaluation plan: forward passes over a whole dataset kept on the device, in
+// batches of `batch` plus one remainder batch, counting loss, correct answers, zeros and
+// never-active units. It reads the `params` arena of the training plan (or its own).
+import type { PlanItem } from '../backend/backend.ts';
+import { gather } from '../ops/gather.ts';
+import { layerStats } from '../ops/layer-stats.ts';
+import type { BufRange } from '../ops/op.ts';
+import { softmaxXent } from '../ops/softmax-xent.ts';
+import { align, paramLayout, type ParamLayout } from '../model/layout.ts';
+import type { ModelSpec } from '../model/spec.ts';
+import { forwardPass, type DataShape } from './plan.ts';
+import { statsLayout, type StatsLayout } from './stats-layout.ts';
+
+export interface EvalPlan {
+  layout: ParamLayout;
+  stats: StatsLayout;
+  /** Arenas this plan owns (not `params`). */
+  arenas: Record<string, number>;
+  batch: number;
+  examples: number;
+  /** Steps of a full batch and, when the set does not divide evenly, of the last one. */
+  full: PlanItem[];
+  remainder?: { rows: number; steps: PlanItem[] };
+  resetWindow: PlanItem[];
+  regions: { images: BufRange; labels: BufRange; order: BufRange; stats: BufRange };
+}
+
+export function planEval(model: ModelSpec, batch: number, data: DataShape, prefix = 'eval.'): EvalPlan {
+  const layout = paramLayout(model);
+  const L = layout.layers.length;
+  const H = L - 1;
+  const stats = statsLayout(H, L);
+  const B = Math.min(batch, data.examples);
+  const arenas: Record<string, number> = {};
+  const arena = (name: string, length: number): BufRange => {
+    arenas[prefix + name] = Math.max(1, length);
+    return { arena: prefix + name, offset: 0, length };
+  };
+  const images = arena('images', Math.ceil((data.examples * data.features) / 4));
+  const labels = arena('labels', data.examples);
+  const order = arena('order', data.examples);
+  const x = arena('x', B * data.features);
+  const y = arena('y', B);
+  const z = layout.layers.map((l) => arena(`z${l.index}`, B * l.outputs));
+  const a = layout.layers.map((l) => arena(`a${l.index}`, B * l.outputs));
+  const dlogits = arena('dlogits', B * model.classes);
+  const statsRange = arena('stats', stats.size);
+  const flagRanges: BufRange[] = [];
+  let flagsLen = 0;
+  for (let h = 0; h < H; h++) {
+    flagRanges.push({ arena: prefix + 'flags', offset: flagsLen, length: layout.layers[h].outputs });
+    flagsLen = align(flagsLen + layout.layers[h].outputs);
+  }
+  const flags = arena('flags', flagsLen);
+
+  const rowsOf = (r: BufRange, rows: number, width: number): BufRange => ({ ...r, length: rows * width });
+  const steps = (rows: number): PlanItem[] => [
+    { clear: statsRange },
+    gather(`${prefix}gather`, rows, data.features, data.examples, data.scale, data.shift, {
+      images,
+      labels,
+      order,
+      x: rowsOf(x, rows, data.features),
+      y: rowsOf(y, rows, 1),
+    }),
+    ...forwardPass(
+      model,
+      layout,
+      rows,
+      rowsOf(x, rows, data.features),
+      z.map((r, i) => rowsOf(r, rows, layout.layers[i].outputs)),
+      a.map((r, i) => rowsOf(r, rows, layout.layers[i].outputs)),
+      prefix,
+    ),
+    softmaxXent(`${prefix}softmax`, rows, model.classes, { loss: stats.loss, correct: stats.correct }, {
+      logits: rowsOf(a[L - 1], rows, model.classes),
+      labels: rowsOf(y, rows, 1),
+      dlogits: rowsOf(dlogits, rows, model.classes),
+      stats: statsRange,
+    }),
+    ...layout.layers.slice(0, H).map((l, h) =>
+      layerStats(`${prefix}stats ${h}`, rows, l.outputs, stats.hidden[h], {
+        a: rowsOf(a[h], rows, l.outputs),
+        active: flagRanges[h],
+        stats: statsRange,
+      }),
+    ),
+  ];
+  const rest = data.examples % B;
+  return {
+    layout,
+    stats,
+    arenas,
+    batch: B,
+    examples: data.examples,
+    full: steps(B),
+    remainder: rest ? { rows: rest, steps: steps(rest) } : undefined,
+    resetWindow: [{ clear: flags }],
+    regions: { images, labels, order, stats: statsRange },
+  };
+}

@@ -1,0 +1,87 @@
+// Evaluation of the current parameters over a whole dataset on the device: loss, error,
+// and the sparsity and dead units of each hidden layer over every evaluated example.
+import type { Backend } from '../backend/backend.ts';
+import { validateDataset, type Dataset } from '../data/dataset.ts';
+import { packBytes } from '../ops/gather.ts';
+import type { View } from '../ops/op.ts';
+import type { ModelSpec } from '../model/spec.ts';
+import { planEval, type EvalPlan } from '../plan/eval-plan.ts';
+
+export interface EvalResult {
+  examples: number;
+  loss: number;
+  accuracy: number;
+  error: number;
+  /** Per hidden layer: exact zeros / (examples × units). */
+  sparsity: number[];
+  /** Per hidden layer: units exactly 0 for every evaluated example. */
+  deadUnits: number[];
+}
+
+export const EVAL_BATCH = 500;
+
+export class Evaluator {
+  private constructor(
+    readonly backend: Backend,
+    readonly plan: EvalPlan,
+  ) {}
+
+  /** Uploads the dataset once. The parameters are read from the backend's `params` arena. */
+  static async create(backend: Backend, model: ModelSpec, data: Dataset, batch = EVAL_BATCH): Promise<Evaluator> {
+    validateDataset(data);
+    if (data.features !== model.inputs) {
+      throw new Error(`${data.name} has ${data.features} values per example but the model takes ${model.inputs} inputs`);
+    }
+    if (data.classes > model.classes) throw new Error(`${data.name} has ${data.classes} classes but the model outputs ${model.classes}`);
+    const plan = planEval(model, batch, data);
+    backend.allocate(plan.arenas);
+    backend.writeU(plan.regions.images, packBytes(data.images));
+    backend.writeU(plan.regions.labels, Uint32Array.from(data.labels));
+    backend.writeU(plan.regions.order, Uint32Array.from({ length: data.examples }, (_, i) => i));
+    await backend.prepare([...plan.full, ...(plan.remainder?.steps ?? []), ...plan.resetWindow]);
+    return new Evaluator(backend, plan);
+  }
+
+  async evaluate(): Promise<EvalResult> {
+    const { backend, plan } = this;
+    const values = { lr: 0, t: 0, batchStart: 0 };
+    backend.run(plan.resetWindow, values);
+    const batches: { rows: number; steps: typeof plan.full }[] = [];
+    for (let i = 0; i + plan.batch <= plan.examples; i += plan.batch) batches.push({ rows: plan.batch, steps: plan.full });
+    if (plan.remainder) batches.push(plan.remainder);
+    const layers = plan.layout.layers;
+    const hidden = layers.slice(0, -1);
+    let lossSum = 0;
+    let correct = 0;
+    const zeros = hidden.map(() => 0);
+    let last: View | undefined;
+    // Two batches in flight at most: the staging ring holds three.
+    const pending: { rows: number; view: Promise<View> }[] = [];
+    const take = async () => {
+      const p = pending.shift()!;
+      const v = await p.view;
+      lossSum += v.f[plan.stats.loss] * p.rows;
+      correct += v.u[plan.stats.correct];
+      plan.stats.hidden.forEach((s, h) => (zeros[h] += v.u[s.zeros]));
+      last = v;
+    };
+    let start = 0;
+    for (const b of batches) {
+      values.batchStart = start;
+      backend.run(b.steps, values);
+      pending.push({ rows: b.rows, view: backend.snapshot(plan.regions.stats) });
+      start += b.rows;
+      if (pending.length > 2) await take();
+    }
+    while (pending.length) await take();
+    const n = plan.examples;
+    return {
+      examples: n,
+      loss: lossSum / n,
+      accuracy: correct / n,
+      error: 1 - correct / n,
+      sparsity: hidden.map((l, h) => zeros[h] / (n * l.outputs)),
+      deadUnits: plan.stats.hidden.map((s) => last!.u[s.dead]),
+    };
+  }
+}

@@ -1,0 +1,111 @@
+// A whole training run: steps grouped into epochs, the test set evaluated after each
+// epoch, per-epoch records of DESIGN's telemetry. Used by `train`, `experiment` and
+// the demo; platform-neutral (file I/O stays with the caller, through the hooks).
+import type { Backend } from '../backend/backend.ts';
+import type { Dataset } from '../data/dataset.ts';
+import type { CheckpointState } from '../io/checkpoint.ts';
+import type { ModelSpec } from '../model/spec.ts';
+import { Evaluator } from './evaluate.ts';
+import type { StepStats } from './telemetry.ts';
+import { Trainer, type TrainerOptions } from './trainer.ts';
+
+export interface EpochRecord {
+  /** 1-based; a run that stops mid-epoch ends with a partial epoch. */
+  epoch: number;
+  steps: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  testLoss: number;
+  testError: number;
+  /** Per hidden layer, mean over the epoch's steps. */
+  sparsity: number[];
+  /** Per hidden layer, units exactly zero for every training example of the epoch so far. */
+  deadUnits: number[];
+  /** Per dense layer, mean over the epoch's steps. */
+  gradNorm: number[];
+  deltaNorm: number[];
+  examplesPerSecond: number;
+  /** Seconds of training (evaluation excluded) since the run started. */
+  seconds: number;
+}
+
+export interface RunHooks {
+  onStep?(s: StepStats): void;
+  /** After each epoch's evaluation: e.g. save a checkpoint (the trainer holds the state). */
+  onEpoch?(r: EpochRecord, trainer: Trainer): Promise<void> | void;
+}
+
+export interface RunResult {
+  epochs: EpochRecord[];
+  /** Every `sampleEvery`-th step's stats. */
+  steps: StepStats[];
+  final: EpochRecord | undefined;
+  trainer: Trainer;
+  testSet: Evaluator;
+}
+
+const meanCols = (rows: number[][]): number[] =>
+  rows.length ? rows[0].map((_, j) => rows.reduce((s, r) => s + r[j], 0) / rows.length) : [];
+
+export async function trainRun(
+  backend: Backend,
+  model: ModelSpec,
+  options: TrainerOptions,
+  train: Dataset,
+  test: Dataset,
+  plan: { steps: number; resume?: CheckpointState; sampleEvery?: number },
+  hooks: RunHooks = {},
+): Promise<RunResult> {
+  const trainer = await Trainer.create(backend, model, options, train);
+  if (plan.resume) trainer.restore(plan.resume);
+  const testSet = await Evaluator.create(backend, model, test);
+  const per = trainer.stepsPerEpoch;
+  const sampleEvery = plan.sampleEvery ?? 1;
+  const epochs: EpochRecord[] = [];
+  const steps: StepStats[] = [];
+  let trainSeconds = 0;
+  let bucket: StepStats[] = [];
+  const remaining = plan.steps - trainer.step;
+
+  const closeEpoch = async (epoch: number, seconds: number, stepsRun: number) => {
+    const ev = await testSet.evaluate();
+    const last = bucket[bucket.length - 1];
+    const rec: EpochRecord = {
+      epoch,
+      steps: trainer.step,
+      trainLoss: bucket.reduce((s, x) => s + x.loss, 0) / bucket.length,
+      trainAccuracy: bucket.reduce((s, x) => s + x.accuracy, 0) / bucket.length,
+      testLoss: ev.loss,
+      testError: ev.error,
+      sparsity: meanCols(bucket.map((s) => s.sparsity)),
+      deadUnits: last.deadUnits,
+      gradNorm: meanCols(bucket.map((s) => s.gradNorm)),
+      deltaNorm: meanCols(bucket.map((s) => s.deltaNorm)),
+      examplesPerSecond: (stepsRun * options.batch) / seconds,
+      seconds: trainSeconds,
+    };
+    epochs.push(rec);
+    bucket = [];
+    await hooks.onEpoch?.(rec, trainer);
+  };
+
+  // Train epoch by epoch, so evaluation happens at the boundaries (timed apart).
+  let left = remaining;
+  while (left > 0) {
+    const inEpoch = trainer.step % per;
+    const n = Math.min(left, per - inEpoch);
+    const epoch = trainer.epoch + 1;
+    const t0 = performance.now();
+    for await (const s of trainer.run(n)) {
+      bucket.push(s);
+      if (s.step % sampleEvery === 0) steps.push(s);
+      hooks.onStep?.(s);
+    }
+    await backend.finish();
+    const seconds = (performance.now() - t0) / 1000;
+    trainSeconds += seconds;
+    left -= n;
+    if (bucket.length) await closeEpoch(epoch, seconds, n);
+  }
+  return { epochs, steps, final: epochs[epochs.length - 1], trainer, testSet };
+}
