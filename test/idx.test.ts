@@ -1,0 +1,73 @@
+// The IDX reader on the real MNIST files and on corrupted copies of them.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { loadIdxSplit, mnistDir } from '../src/data/idx-files.ts';
+import { parseIdx } from '../src/data/idx.ts';
+
+const real = (name: string) => readFileSync(join(mnistDir(), name));
+
+function dirWith(files: Record<string, Uint8Array>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rectigrad-idx-'));
+  for (const [n, b] of Object.entries(files)) writeFileSync(join(dir, n), b);
+  return dir;
+}
+
+describe('IDX reader', () => {
+  it('reads real MNIST: 60,000 training and 10,000 test images of 28×28, labels 0–9', () => {
+    const train = loadIdxSplit(mnistDir(), 'train', 'MNIST');
+    const test = loadIdxSplit(mnistDir(), 'test', 'MNIST');
+    expect(train.examples).toBe(60000);
+    expect(test.examples).toBe(10000);
+    expect(train.features).toBe(784);
+    expect(train.classes).toBe(10);
+    // The well-known first training labels: 5 0 4 1 9 2 1 3 1 4.
+    expect(Array.from(train.labels.subarray(0, 10))).toEqual([5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
+    const counts = new Array(10).fill(0);
+    for (const l of test.labels) counts[l]++;
+    expect(counts).toEqual([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    let max = 0;
+    for (const p of train.images.subarray(0, 784)) max = Math.max(max, p);
+    expect(max).toBe(255);
+  });
+
+  it('reads gzipped files with the same content', () => {
+    const dir = dirWith({
+      't10k-images-idx3-ubyte.gz': gzipSync(real('t10k-images-idx3-ubyte')),
+      't10k-labels-idx1-ubyte.gz': gzipSync(real('t10k-labels-idx1-ubyte')),
+    });
+    const a = loadIdxSplit(dir, 'test', 'gz');
+    const b = loadIdxSplit(mnistDir(), 'test', 'MNIST');
+    expect(Buffer.compare(a.images, b.images)).toBe(0);
+    expect(Buffer.compare(a.labels, b.labels)).toBe(0);
+  });
+
+  it('names what is wrong with a bad file', () => {
+    const labels = real('t10k-labels-idx1-ubyte');
+    const images = real('t10k-images-idx3-ubyte');
+    expect(() => parseIdx(labels.subarray(0, 5000), 'f')).toThrow(/truncated.*10000.*4992/);
+    const magic = Uint8Array.from(labels);
+    magic[2] = 0x0d;
+    expect(() => parseIdx(magic, 'f')).toThrow(/element type 0x0d/);
+    magic[0] = 0x1f;
+    magic[1] = 0x8b;
+    expect(() => parseIdx(magic, 'f')).toThrow(/gzip/);
+    expect(() => parseIdx(new Uint8Array([0, 0]), 'f')).toThrow(/too short/);
+    expect(() => parseIdx(Buffer.concat([labels, Buffer.from([1, 2, 3])]), 'f')).toThrow(/3 bytes more/);
+    // Counts that disagree between images and labels.
+    const fewer = Uint8Array.from(labels.subarray(0, 8 + 9999));
+    new DataView(fewer.buffer).setUint32(4, 9999, false);
+    const dir = dirWith({ 't10k-images-idx3-ubyte': images, 't10k-labels-idx1-ubyte': fewer });
+    expect(() => loadIdxSplit(dir, 'test', 'x')).toThrow(/10000 images but .* 9999 labels/);
+    // Swapped files.
+    const swapped = dirWith({ 't10k-images-idx3-ubyte': labels, 't10k-labels-idx1-ubyte': images });
+    expect(() => loadIdxSplit(swapped, 'test', 'x')).toThrow(/expected 3 dimensions/);
+    // A corrupt gzip stream.
+    const gz = gzipSync(labels).subarray(0, 200);
+    const corrupt = dirWith({ 't10k-images-idx3-ubyte': images, 't10k-labels-idx1-ubyte.gz': gz });
+    expect(() => loadIdxSplit(corrupt, 'test', 'x')).toThrow(/gzip data is corrupt/);
+    expect(() => loadIdxSplit(dirWith({}), 'test', 'x')).toThrow(/not found/);
+  });
+});
