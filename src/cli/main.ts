@@ -1,6 +1,7 @@
 // The command line. Errors a user can fix print one line, not a stack trace.
 import { Command, CommanderError } from 'commander';
 import { evalCommand } from './eval.ts';
+import { experimentCommand } from './experiment.ts';
 import { trainCommand } from './train.ts';
 
 const program = new Command('rectigrad')
@@ -8,7 +9,8 @@ const program = new Command('rectigrad')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
   .addCommand(trainCommand())
-  .addCommand(evalCommand());
+  .addCommand(evalCommand())
+  .addCommand(experimentCommand());
 
 program.commands.forEach((c) => c.exitOverride().showHelpAfterError('(run with --help for usage)'));
 

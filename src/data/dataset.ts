@@ -41,3 +41,15 @@ export function limitDataset(d: Dataset, n: number | undefined): Dataset {
     labels: d.labels.subarray(0, n),
   };
 }
+
+/** Examples [start, end) as their own dataset (views, no copy): e.g. a validation split. */
+export function sliceDataset(d: Dataset, start: number, end: number, name: string): Dataset {
+  if (!(start >= 0 && end <= d.examples && start < end)) throw new Error(`${d.name}: cannot take examples ${start}…${end} of ${d.examples}`);
+  return {
+    ...d,
+    name,
+    examples: end - start,
+    images: d.images.subarray(start * d.features, end * d.features),
+    labels: d.labels.subarray(start, end),
+  };
+}

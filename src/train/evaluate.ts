@@ -26,14 +26,17 @@ export class Evaluator {
     readonly plan: EvalPlan,
   ) {}
 
-  /** Uploads the dataset once. The parameters are read from the backend's `params` arena. */
-  static async create(backend: Backend, model: ModelSpec, data: Dataset, batch = EVAL_BATCH): Promise<Evaluator> {
+  /**
+   * Uploads the dataset once. The parameters are read from the backend's `params` arena;
+   * `prefix` names this evaluator's own arenas (one per evaluated set on a backend).
+   */
+  static async create(backend: Backend, model: ModelSpec, data: Dataset, prefix = 'eval.', batch = EVAL_BATCH): Promise<Evaluator> {
     validateDataset(data);
     if (data.features !== model.inputs) {
       throw new Error(`${data.name} has ${data.features} values per example but the model takes ${model.inputs} inputs`);
     }
     if (data.classes > model.classes) throw new Error(`${data.name} has ${data.classes} classes but the model outputs ${model.classes}`);
-    const plan = planEval(model, batch, data);
+    const plan = planEval(model, batch, data, prefix);
     backend.allocate(plan.arenas);
     backend.writeU(plan.regions.images, packBytes(data.images));
     backend.writeU(plan.regions.labels, Uint32Array.from(data.labels));
