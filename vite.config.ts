@@ -2,9 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 // One config for the demo page (Vite) and the test suites (vitest).
 export default defineConfig({
-  root: '.',
+  root: 'demo',
   server: { host: '127.0.0.1' },
-  build: { outDir: 'dist/demo', target: 'es2022' },
+  build: { outDir: '../dist/demo', emptyOutDir: true, target: 'es2022' },
   test: {
     include: ['test/**/*.test.ts'],
     // WebGPU on SwiftShader is a software rasteriser: kernels are slow and tests share

@@ -1,6 +1,6 @@
-// Finding a WebGPU adapter and device, in a browser or in Node (Dawn via the `webgpu`
-// package). On a Linux machine without a GPU driver Dawn sees no adapter unless a Vulkan
-// driver is named: Debian's chromium ships SwiftShader, which we point at by ourselves.
+// Finding a WebGPU adapter and device, in a browser (navigator.gpu) or in Node (Dawn,
+// through #node-gpu, which a browser build replaces with a stub).
+import { isNode, nodeGpu, nodeWait } from '#node-gpu';
 
 export interface AdapterDescription {
   vendor: string;
@@ -20,37 +20,6 @@ export interface GpuContext {
   wait<T>(p: Promise<T>): Promise<T>;
 }
 
-const SWIFTSHADER_ICDS = [
-  '/usr/lib/chromium/vk_swiftshader_icd.json',
-  '/usr/lib/chromium-browser/vk_swiftshader_icd.json',
-];
-
-const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-
-// Dawn's Node binding must stay referenced for the life of every device it made:
-// when it is garbage-collected the process crashes or GPU promises never resolve.
-let dawn: { gpu: GPU; icd: string | undefined } | undefined;
-
-async function nodeGpu(): Promise<GPU> {
-  if (dawn) return dawn.gpu;
-  const fs = await import('node:fs');
-  const { create, globals } = await import('webgpu');
-  Object.assign(globalThis, globals);
-  const gpu = create([]) as GPU;
-  dawn = { gpu, icd: process.env.VK_ICD_FILENAMES };
-  // A first probe without naming a driver; if nothing comes up, name SwiftShader and
-  // make a fresh instance (the variable is read at instance creation).
-  const probe = await gpu.requestAdapter();
-  if (probe || process.env.VK_ICD_FILENAMES) return gpu;
-  const icd = SWIFTSHADER_ICDS.find((p) => fs.existsSync(p));
-  if (!icd) return gpu;
-  process.env.VK_ICD_FILENAMES = icd;
-  const gpu2 = create([]) as GPU;
-  dawn = { gpu: gpu2, icd };
-  (dawn as { first?: GPU }).first = gpu; // keep the first instance alive too
-  return gpu2;
-}
-
 function describe(adapter: GPUAdapter): AdapterDescription {
   const info = adapter.info;
   const vendor = info?.vendor ?? '';
@@ -67,24 +36,6 @@ function describe(adapter: GPUAdapter): AdapterDescription {
 export function adapterName(a: AdapterDescription): string {
   const parts = [a.vendor, a.architecture, a.description || a.device].filter(Boolean);
   return (parts.join(' / ') || 'unknown adapter') + (a.isFallback ? ' (software fallback)' : '');
-}
-
-/** Spin briefly, then sleep in short slices while Dawn's own poll loop runs. */
-function nodeWait<T>(p: Promise<T>): Promise<T> {
-  // dawn.node polls the device from the main thread for as long as any GPU promise is
-  // pending (one tick per event-loop turn). Left alone that loop takes most of a core and
-  // starves SwiftShader's worker threads; sleeping a little between turns frees it.
-  let settled = false;
-  p.then(() => (settled = true), () => (settled = true));
-  const cell = new Int32Array(new SharedArrayBuffer(4));
-  const spinUntil = performance.now() + 0.25;
-  return (async () => {
-    while (!settled) {
-      await new Promise<void>((r) => setImmediate(r));
-      if (!settled && performance.now() > spinUntil) Atomics.wait(cell, 0, 0, 0.3);
-    }
-    return p;
-  })();
 }
 
 export class GpuUnavailableError extends Error {}
