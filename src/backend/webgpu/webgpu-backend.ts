@@ -58,6 +58,18 @@ export class WebGpuBackend implements Backend {
 
   allocate(sizes: Record<string, number>): void {
     this.check();
+    // A failed allocation surfaces at the next call (prepare() awaits it) as a clear error.
+    this.device.pushErrorScope('out-of-memory');
+    try {
+      this.allocateBuffers(sizes);
+    } finally {
+      this.device.popErrorScope().then((err) => {
+        if (err) this.failed ??= `the GPU could not allocate the model's buffers (${err.message}): use smaller layers or batch, or the CPU backend`;
+      });
+    }
+  }
+
+  private allocateBuffers(sizes: Record<string, number>): void {
     const max = this.device.limits.maxBufferSize;
     for (const [name, n] of Object.entries(sizes)) {
       if (this.buffers.has(name)) throw new Error(`arena ${name} is already allocated`);
@@ -191,6 +203,7 @@ export class WebGpuBackend implements Backend {
 
   /** Compiles every pipeline and bind group, and validates the encoded work once. */
   async prepare(items: PlanItem[]): Promise<void> {
+    await this.wait(this.device.queue.onSubmittedWorkDone()); // lets a pending allocation error land
     this.check();
     this.device.pushErrorScope('validation');
     for (const item of items) if (!isClear(item)) this.compile(item);
