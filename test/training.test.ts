@@ -2,7 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.ts';
 import { collect, smallModel, trainer, trainerOptions } from './support/train.ts';
-import { gpuBackend } from './support/gpu.ts';
+import { HARDWARE_TUNING } from '../src/backend/tuning.ts';
+import { WebGpuBackend } from '../src/backend/webgpu/webgpu-backend.ts';
+import { gpu, gpuBackend } from './support/gpu.ts';
 
 describe('training on WebGPU and on the CPU', () => {
   it('200 steps: the loss falls and both backends follow the same trajectory', async () => {
@@ -27,5 +29,17 @@ describe('training on WebGPU and on the CPU', () => {
     // And the telemetry agrees too (counts may differ only where rounding flips a sign).
     const last = 199;
     for (let h = 0; h < 2; h++) expect(Math.abs(gpu[last].sparsity[h] - cpu[last].sparsity[h])).toBeLessThan(0.01);
+  });
+});
+
+describe('per-adapter kernel tuning', () => {
+  it('the hardware-GPU tile configuration trains like the CPU (checked here on SwiftShader)', async () => {
+    const model = smallModel({ hidden: [70, 33] }); // widths that are not multiples of the tile
+    const onGpu = await trainer(new WebGpuBackend(await gpu(), HARDWARE_TUNING), model);
+    const forward = onGpu.plan.step.find((s) => 'op' in s && s.label === 'forward 0');
+    expect(forward && 'constants' in forward ? forward.constants.WG_X : 0).toBe(HARDWARE_TUNING.matmul.WG_X);
+    const gpuRun = await collect(onGpu.run(30));
+    const cpuRun = await collect((await trainer(new CpuBackend(), model)).run(30));
+    for (let i = 0; i < 30; i++) expect(Math.abs(gpuRun[i].loss - cpuRun[i].loss)).toBeLessThan(1e-4 * Math.max(1, cpuRun[i].loss));
   });
 });

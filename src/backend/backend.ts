@@ -2,6 +2,7 @@
 // backend (the reference) and the WebGPU backend implement the same contract, so every
 // plan runs unchanged on either.
 import type { BufRange, FloatArray, PlanStep, StepValues, View } from '../ops/op.ts';
+import type { KernelTuning } from './tuning.ts';
 
 /** Zero a region before the steps that follow (GPU: encoder.clearBuffer). */
 export interface ClearItem {
@@ -22,6 +23,8 @@ export interface Backend {
   /** Human-readable description of where the arithmetic runs. */
   readonly adapter: string;
   readonly counters: CreationCounters;
+  /** Kernel configurations for this backend's adapter (tile sizes baked into pipelines). */
+  readonly tuning: KernelTuning;
   /** Create the arenas (sizes in 4-byte elements). Called once per model. */
   allocate(arenas: Record<string, number>): void;
   writeF(range: BufRange, data: ArrayLike<number>): void;

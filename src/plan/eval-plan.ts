@@ -9,6 +9,7 @@ import { softmaxXent } from '../ops/softmax-xent.ts';
 import { align, paramLayout, type ParamLayout } from '../model/layout.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import { forwardPass, type DataShape } from './plan.ts';
+import { SOFTWARE_TUNING, type KernelTuning } from '../backend/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
 
 export interface EvalPlan {
@@ -25,7 +26,7 @@ export interface EvalPlan {
   regions: { images: BufRange; labels: BufRange; order: BufRange; stats: BufRange };
 }
 
-export function planEval(model: ModelSpec, batch: number, data: DataShape, prefix = 'eval.'): EvalPlan {
+export function planEval(model: ModelSpec, batch: number, data: DataShape, prefix = 'eval.', tuning: KernelTuning = SOFTWARE_TUNING): EvalPlan {
   const layout = paramLayout(model);
   const L = layout.layers.length;
   const H = L - 1;
@@ -71,6 +72,7 @@ export function planEval(model: ModelSpec, batch: number, data: DataShape, prefi
       z.map((r, i) => rowsOf(r, rows, layout.layers[i].outputs)),
       a.map((r, i) => rowsOf(r, rows, layout.layers[i].outputs)),
       prefix,
+      tuning,
     ),
     softmaxXent(`${prefix}softmax`, rows, model.classes, { loss: stats.loss, correct: stats.correct }, {
       logits: rowsOf(a[L - 1], rows, model.classes),

@@ -22,6 +22,7 @@ import { softmaxXent } from '../ops/softmax-xent.ts';
 import { segmentTable, sumsq, type Segment } from '../ops/sumsq.ts';
 import { align, biasRange, paramLayout, weightRange, type ParamLayout } from '../model/layout.ts';
 import type { ModelSpec } from '../model/spec.ts';
+import { SOFTWARE_TUNING, type KernelTuning } from '../backend/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
 
 export interface TrainConfig {
@@ -68,7 +69,8 @@ export interface TrainPlan {
 
 const whole = (arena: string, length: number): BufRange => ({ arena, offset: 0, length });
 
-export function planTraining(model: ModelSpec, config: TrainConfig, data: DataShape): TrainPlan {
+export function planTraining(model: ModelSpec, config: TrainConfig, data: DataShape, tuning: KernelTuning = SOFTWARE_TUNING): TrainPlan {
+  const tiles = tuning.matmul;
   const B = config.batch;
   const layout = paramLayout(model);
   const L = layout.layers.length;
@@ -135,7 +137,7 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
     gather('gather', B, data.features, data.examples, data.scale, data.shift, { images, labels, order, x, y }),
   );
 
-  step.push(...forwardPass(model, layout, B, x, z, a));
+  step.push(...forwardPass(model, layout, B, x, z, a, '', tuning));
   step.push(
     softmaxXent('softmax cross-entropy', B, model.classes, { loss: stats.loss, correct: stats.correct }, {
       logits: a[L - 1],
@@ -154,7 +156,7 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
         a: d[i],
         b: input,
         c: weightRange('grads', l),
-      }),
+      }, tiles),
     );
     step.push(biasGrad(`db ${i}`, B, l.outputs, d[i], biasRange('grads', l)));
     if (i > 0) {
@@ -163,7 +165,7 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
           a: d[i],
           b: weightRange('params', l),
           c: d[i - 1],
-        }),
+        }, tiles),
       );
       step.push(
         activationBackward(`act backward ${i - 1}`, B * l.inputs, act, model.alpha, config.l1 / B, {
@@ -216,7 +218,16 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
 }
 
 /** z = input·Wᵀ + b, a = f(z) for every layer; the output layer is linear into the softmax. */
-export function forwardPass(model: ModelSpec, layout: ParamLayout, rows: number, x: BufRange, z: BufRange[], a: BufRange[], prefix = ''): PlanStep[] {
+export function forwardPass(
+  model: ModelSpec,
+  layout: ParamLayout,
+  rows: number,
+  x: BufRange,
+  z: BufRange[],
+  a: BufRange[],
+  prefix = '',
+  tuning: KernelTuning = SOFTWARE_TUNING,
+): PlanStep[] {
   const L = layout.layers.length;
   return layout.layers.map((l) =>
     matmulBiasAct(
@@ -225,6 +236,7 @@ export function forwardPass(model: ModelSpec, layout: ParamLayout, rows: number,
       activationId(l.index === L - 1 ? 'linear' : model.activation),
       model.alpha,
       { a: l.index === 0 ? x : a[l.index - 1], b: weightRange('params', l), bias: biasRange('params', l), z: z[l.index], out: a[l.index] },
+      tuning.matmul,
     ),
   );
 }

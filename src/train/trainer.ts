@@ -64,7 +64,7 @@ export class Trainer {
     if (batch > data.examples) {
       throw new Error(`batch size ${batch} is larger than the training set (${data.examples} examples): lower --batch`);
     }
-    this.plan = planTraining(model, options, data);
+    this.plan = planTraining(model, options, data, backend.tuning);
     this.stepsPerEpoch = Math.floor(data.examples / batch);
     this.windowSteps = options.deadWindow ? Math.max(1, Math.ceil(options.deadWindow / batch)) : this.stepsPerEpoch;
     this.orderBuf = new Uint32Array(data.examples);

@@ -2,11 +2,14 @@
 // of the arenas. In float64 mode it serves the gradient checks (central differences).
 import type { BufRange, FloatArray, StepValues, View } from '../../ops/op.ts';
 import { isClear, type Backend, type CreationCounters, type PlanItem } from '../backend.ts';
+import { SOFTWARE_TUNING } from '../tuning.ts';
 
 export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
   readonly adapter: string;
   readonly counters: CreationCounters = { buffers: 0, pipelines: 0, bindGroups: 0 };
+  /** Tile sizes only shape GPU pipelines; the twins ignore them. */
+  readonly tuning = SOFTWARE_TUNING;
   private arenas = new Map<string, View>();
 
   /**

@@ -5,6 +5,7 @@ import type { BufRange, FloatArray, PlanStep, StepValues, View } from '../../ops
 import { isClear, type Backend, type CreationCounters, type PlanItem } from '../backend.ts';
 import { adapterName, type GpuContext } from './device.ts';
 import { reflectEntry, type ReflectedBinding } from './reflect.ts';
+import { tuningFor, type KernelTuning } from '../tuning.ts';
 
 /** WebGPU's largest required storage-buffer offset alignment, in bytes. */
 export const BIND_ALIGN = 256;
@@ -24,6 +25,7 @@ export class WebGpuBackend implements Backend {
   readonly kind = 'webgpu' as const;
   readonly adapter: string;
   readonly counters: CreationCounters = { buffers: 0, pipelines: 0, bindGroups: 0 };
+  readonly tuning: KernelTuning;
   private device: GPUDevice;
   private buffers = new Map<string, GPUBuffer>();
   private pipelines = new Map<string, GPUComputePipeline>();
@@ -33,9 +35,13 @@ export class WebGpuBackend implements Backend {
   private lost?: string;
   private failed?: string;
 
-  constructor(readonly ctx: GpuContext) {
+  constructor(
+    readonly ctx: GpuContext,
+    tuning?: KernelTuning,
+  ) {
     this.device = ctx.device;
     this.adapter = adapterName(ctx.adapter);
+    this.tuning = tuning ?? tuningFor(ctx.adapter);
     this.device.lost.then((info) => {
       this.lost = `the GPU device was lost (${info.reason}): ${info.message || 'no message'}`;
     });
