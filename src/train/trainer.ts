@@ -122,17 +122,18 @@ export class Trainer {
    */
   async *run(steps: number): AsyncGenerator<StepStats> {
     const every = this.options.telemetry ? 1 : Math.max(1, this.options.readEvery ?? 50);
-    const pending: { view: Promise<View>; step: number; epoch: number; time: number }[] = [];
-    // Throughput over the last few handed-out steps, timed when they were enqueued: the
-    // queue never runs more than LAG steps ahead, so enqueue times follow the device.
+    const pending: { view: Promise<View>; step: number; epoch: number; done: number }[] = [];
+    // Throughput over the last few handed-out steps, timed when each step's stats became
+    // ready (the GPU finished it; on the CPU, when run() returned): not when they were
+    // handed out, which lags by up to LAG steps and bunches up at the end of a run.
     const recent: { step: number; time: number }[] = [{ step: this.step, time: performance.now() }];
     const end = this.step + steps;
     const settle = async (): Promise<StepStats> => {
       const p = pending.shift()!;
       const view = await p.view;
       const first = recent[0];
-      const eps = ((p.step - first.step) * this.options.batch) / Math.max(1e-9, (p.time - first.time) / 1000);
-      recent.push({ step: p.step, time: p.time });
+      const eps = ((p.step - first.step) * this.options.batch) / Math.max(1e-9, (p.done - first.time) / 1000);
+      recent.push({ step: p.step, time: p.done });
       if (recent.length > 10) recent.shift();
       const s = decodeStats(this.plan, view, p.step, p.epoch, eps);
       const bad = firstNonFinite(s);
@@ -143,7 +144,9 @@ export class Trainer {
       const epoch = this.epoch;
       this.enqueueStep();
       if (this.step % every === 0 || this.step === end) {
-        pending.push({ view: this.backend.snapshot(this.plan.regions.stats), step: this.step, epoch, time: performance.now() });
+        const entry = { view: this.backend.snapshot(this.plan.regions.stats), step: this.step, epoch, done: 0 };
+        entry.view.then(() => (entry.done = performance.now()), () => undefined);
+        pending.push(entry);
       }
       if (pending.length > LAG) yield await settle();
     }

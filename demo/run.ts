@@ -1,0 +1,316 @@
+// One training run on the page: its backend (a WebGPU device of its own, or the CPU),
+// trainer and test-set evaluator, the loop that trains in short slices and yields to the
+// event loop between them, the occasional read-back of activations and weights, and
+// checkpoints.
+import {
+  acquireGpu,
+  CpuBackend,
+  describeModel,
+  flopsPerExample,
+  modelSpec,
+  Trainer,
+  WebGpuBackend,
+  DEFAULT_OPTIMIZER,
+  type Activation,
+  type Backend,
+  type Dataset,
+  type ModelSpec,
+  type OptimizerConfig,
+  type StepStats,
+} from '../src/index.ts';
+import { limitDataset } from '../src/data/dataset.ts';
+import type { Init } from '../src/model/spec.ts';
+import { encodeCheckpoint, type CheckpointState } from '../src/io/checkpoint.ts';
+import { Evaluator } from '../src/train/evaluate.ts';
+import { History } from './history.ts';
+
+export type RunId = 'A' | 'B';
+export type BackendKind = 'webgpu' | 'cpu';
+
+export interface RunConfig {
+  hidden: number[];
+  activation: Activation;
+  init: Init;
+  /** L1 activation penalty λ. */
+  l1: number;
+  optimizer: OptimizerConfig;
+  lr: number;
+  batch: number;
+  /** The first n training examples (60000: all of MNIST). */
+  trainExamples: number;
+  /** The first n test examples evaluated after each epoch. */
+  testExamples: number;
+  epochs: number;
+  seed: number;
+}
+
+export const DEFAULT_LR = { sgd: 0.1, momentum: 0.01, adam: 0.001 } as const;
+
+export const DEFAULT_CONFIG: RunConfig = {
+  hidden: [256, 256],
+  activation: 'relu',
+  init: 'glorot',
+  l1: 0,
+  optimizer: { ...DEFAULT_OPTIMIZER, kind: 'sgd' },
+  lr: DEFAULT_LR.sgd,
+  batch: 64,
+  trainExamples: 60000,
+  testExamples: 10000,
+  epochs: 10,
+  seed: 1,
+};
+
+/** What the read-back views show: the latest batch's activations and layer 1's weights. */
+export interface Inspection {
+  step: number;
+  /** Per hidden layer: batch × units post-activation values (empty before the first step). */
+  acts: Float32Array[];
+  /** The first `units` units' incoming weights, units × inputs. */
+  weights: Float32Array;
+  units: number;
+  inputs: number;
+  /** Per shown unit: 1 when it has been exactly 0 for every example of the window so far. */
+  dead?: Uint8Array;
+}
+
+export type RunState = 'ready' | 'running' | 'paused' | 'done' | 'error';
+
+/** Units of the first layer shown as images. */
+export const WEIGHT_UNITS = 64;
+
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+export class Run {
+  state: RunState = 'ready';
+  error?: string;
+  latest?: StepStats;
+  inspection?: Inspection;
+  /** The shown units' weights when the run was built (or loaded), for the change view. */
+  initialWeights?: Float32Array;
+  readonly history: History;
+  readonly flopsPerExample: number;
+  /** Steps per slice: adapted so a slice takes ~150 ms (GPU) or ~50 ms (CPU, which blocks the page). */
+  slice: number;
+  /** Called when stats, views or the state change. */
+  onChange: () => void = () => {};
+  private chain: Promise<unknown> = Promise.resolve();
+  /** Steps and milliseconds of the latest slices (evaluation and read-backs excluded). */
+  private timing: { steps: number; ms: number }[] = [];
+  private lastInspect = { step: -1, time: 0 };
+  private destroyed = false;
+
+  private constructor(
+    readonly id: RunId,
+    readonly config: RunConfig,
+    readonly model: ModelSpec,
+    readonly backend: Backend,
+    private readonly device: GPUDevice | undefined,
+    readonly trainer: Trainer,
+    readonly evaluator: Evaluator,
+    readonly startStep: number,
+  ) {
+    this.history = new History(startStep, model.hidden.length, model.hidden.length + 1);
+    const f = flopsPerExample(trainer.plan.layout);
+    this.flopsPerExample = f.forward + f.backward;
+    this.slice = backend.kind === 'cpu' ? 1 : 4;
+  }
+
+  /** Create the backend and upload the model and data; `resume` continues a checkpoint. */
+  static async create(
+    id: RunId,
+    config: RunConfig,
+    kind: BackendKind,
+    data: { train: Dataset; test: Dataset },
+    resume?: CheckpointState,
+  ): Promise<Run> {
+    let backend: Backend;
+    let device: GPUDevice | undefined;
+    if (kind === 'webgpu') {
+      const ctx = await acquireGpu();
+      device = ctx.device;
+      backend = new WebGpuBackend(ctx);
+    } else {
+      backend = new CpuBackend();
+    }
+    try {
+      const cfg = { ...config, hidden: [...config.hidden], optimizer: { ...config.optimizer } };
+      const model =
+        resume?.model ??
+        modelSpec({ inputs: data.train.features, classes: data.train.classes, hidden: cfg.hidden, activation: cfg.activation, init: cfg.init, seed: cfg.seed });
+      if (model.inputs !== data.train.features) {
+        throw new Error(`this network takes ${model.inputs} inputs, but the page trains on MNIST images of ${data.train.features} pixels`);
+      }
+      const trainer = await Trainer.create(
+        backend,
+        model,
+        // The learning rate is read every step, so it can be changed while training.
+        { batch: cfg.batch, l1: cfg.l1, telemetry: true, optimizer: cfg.optimizer, lr: () => cfg.lr, shuffleSeed: cfg.seed },
+        limitDataset(data.train, cfg.trainExamples),
+      );
+      if (resume) trainer.restore(resume);
+      const evaluator = await Evaluator.create(backend, model, limitDataset(data.test, cfg.testExamples), 'eval.');
+      const run = new Run(id, cfg, model, backend, device, trainer, evaluator, trainer.step);
+      await run.inspect();
+      run.initialWeights = run.inspection!.weights;
+      return run;
+    } catch (e) {
+      backend.destroy();
+      device?.destroy();
+      throw e;
+    }
+  }
+
+  get step() {
+    return this.trainer.step;
+  }
+  get epoch() {
+    return this.trainer.epoch;
+  }
+  get finished() {
+    return this.trainer.epoch >= this.config.epochs;
+  }
+  /**
+   * Training throughput over the latest slices, wall-clock from the first enqueue to the
+   * last stats of each slice (the per-step figure in StepStats comes from enqueue times
+   * and overstates short slices, whose first steps enqueue at once).
+   */
+  get examplesPerSecond(): number | undefined {
+    const steps = this.timing.reduce((s, t) => s + t.steps, 0);
+    const ms = this.timing.reduce((s, t) => s + t.ms, 0);
+    return steps && ms > 0 ? (steps * this.config.batch * 1000) / ms : undefined;
+  }
+  get description() {
+    return describeModel(this.model);
+  }
+
+  /** Run fn when no slice is in progress (slices, saving and reading back never overlap). */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const r = this.chain.then(fn);
+    this.chain = r.catch(() => undefined);
+    return r;
+  }
+
+  /** Train slice after slice until stop() says so or the epochs are done. */
+  async train(stop: () => boolean): Promise<void> {
+    if (this.state === 'error' || this.destroyed) return;
+    this.state = 'running';
+    this.onChange();
+    try {
+      while (!stop() && !this.finished && !this.destroyed) {
+        await this.exclusive(() => this.runSlice());
+        // Let the page handle input and paint between slices.
+        await new Promise((r) => setTimeout(r, 0));
+      }
+      if (this.state === 'running') this.state = this.finished ? 'done' : 'paused';
+    } catch (e) {
+      if (!this.destroyed) {
+        this.state = 'error';
+        this.error = errorText(e);
+      }
+    }
+    this.onChange();
+  }
+
+  private async runSlice(): Promise<void> {
+    const t = this.trainer;
+    const per = t.stepsPerEpoch;
+    // Slices end at epoch boundaries, where the test set is evaluated.
+    const n = Math.max(1, Math.min(this.slice, per - (t.step % per)));
+    const t0 = performance.now();
+    for await (const s of t.run(n)) {
+      this.history.push(s);
+      this.latest = s;
+      this.onChange();
+    }
+    const ms = performance.now() - t0;
+    this.timing.push({ steps: n, ms });
+    if (this.timing.length > 12) this.timing.shift();
+    const cpu = this.backend.kind === 'cpu';
+    const want = Math.round((n * (cpu ? 50 : 150)) / Math.max(1, ms));
+    this.slice = Math.max(cpu ? 1 : 3, Math.min(64, Math.round((this.slice + want) / 2)));
+    if (t.step % per === 0) {
+      const ev = await this.evaluator.evaluate();
+      this.history.epochs.push({ epoch: t.epoch, step: t.step, testError: ev.error, testLoss: ev.loss });
+    }
+    // The views are read back now and then: every 50 steps, or twice a second when steps are slow.
+    const now = performance.now();
+    const since = t.step - this.lastInspect.step;
+    if (since >= 50 || (since >= 5 && now - this.lastInspect.time > 500) || (since > 0 && now - this.lastInspect.time > 2000)) {
+      await this.inspect();
+    }
+    this.onChange();
+  }
+
+  /** Read back the latest activations of every hidden layer and the first layer's weights. */
+  private async inspect(): Promise<void> {
+    const { backend, trainer } = this;
+    const { plan } = trainer;
+    const H = this.model.hidden.length;
+    const f32 = (a: Float32Array | Float64Array) => (a instanceof Float32Array ? a : Float32Array.from(a));
+    // Before the first step the activation buffers hold nothing yet.
+    const acts = trainer.step > 0 && this.latest ? await Promise.all(plan.tensors.a.slice(0, H).map(async (r) => f32(await backend.readF(r)))) : [];
+    const l0 = plan.layout.layers[0];
+    const units = Math.min(WEIGHT_UNITS, l0.outputs);
+    const weights = f32(await backend.readF({ arena: plan.regions.params.arena, offset: l0.weight, length: units * l0.inputs }));
+    // Layer 1's window flags come first in the flags arena; they say something once a step ran in the window.
+    let dead: Uint8Array | undefined;
+    if (this.latest && H > 0) {
+      const flags = await backend.readU({ arena: plan.regions.flags.arena, offset: plan.regions.flags.offset, length: units });
+      dead = Uint8Array.from(flags, (f) => (f === 0 ? 1 : 0));
+    }
+    this.inspection = { step: trainer.step, acts, weights, units, inputs: l0.inputs, dead };
+    this.lastInspect = { step: trainer.step, time: performance.now() };
+  }
+
+  /** The training settings as the CLI's checkpoints hold them (so `rectigrad train --resume` continues a page's run). */
+  checkpointConfig(): Record<string, unknown> {
+    const c = this.config;
+    return {
+      data: 'mnist',
+      trainLimit: c.trainExamples < 60000 ? c.trainExamples : undefined,
+      testLimit: c.testExamples < 10000 ? c.testExamples : undefined,
+      batch: c.batch,
+      lr: c.lr,
+      l1: c.l1,
+      optimizer: c.optimizer,
+      seed: c.seed,
+      epochs: c.epochs,
+      telemetry: true,
+    };
+  }
+
+  /** A safetensors checkpoint of the run as it is between two slices. */
+  save(): Promise<Uint8Array> {
+    return this.exclusive(async () => encodeCheckpoint(await this.trainer.state(this.checkpointConfig())));
+  }
+
+  /** Waits for the slice in progress, then frees the device. */
+  async destroy(): Promise<void> {
+    this.destroyed = true;
+    await this.exclusive(async () => undefined);
+    this.backend.destroy();
+    this.device?.destroy();
+  }
+}
+
+/** The page's settings for a checkpoint: its model and training settings, the page's for what it lacks. */
+export function configFromCheckpoint(s: CheckpointState, fallback: RunConfig): RunConfig {
+  const c = s.config as Record<string, unknown>;
+  const num = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
+  const opt = (c.optimizer && typeof c.optimizer === 'object' ? c.optimizer : {}) as Partial<OptimizerConfig>;
+  const optimizer: OptimizerConfig = { ...DEFAULT_OPTIMIZER, ...opt };
+  if (!['sgd', 'momentum', 'adam'].includes(optimizer.kind)) optimizer.kind = s.m ? (s.v ? 'adam' : 'momentum') : 'sgd';
+  return {
+    hidden: [...s.model.hidden],
+    activation: s.model.activation,
+    init: s.model.init,
+    seed: s.model.seed,
+    l1: num(c.l1, 0),
+    optimizer,
+    lr: num(c.lr, DEFAULT_LR[optimizer.kind]),
+    batch: num(c.batch, fallback.batch),
+    trainExamples: num(c.trainLimit, 60000),
+    testExamples: num(c.testLimit, 10000),
+    epochs: Math.max(num(c.epochs, fallback.epochs), 1),
+  };
+}
