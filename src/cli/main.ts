@@ -1,5 +1,6 @@
 // The command line. Errors a user can fix print one line, not a stack trace.
 import { Command, CommanderError } from 'commander';
+import { benchCommand } from './bench.ts';
 import { evalCommand } from './eval.ts';
 import { experimentCommand } from './experiment.ts';
 import { trainCommand } from './train.ts';
@@ -10,7 +11,8 @@ const program = new Command('rectigrad')
   .exitOverride()
   .addCommand(trainCommand())
   .addCommand(evalCommand())
-  .addCommand(experimentCommand());
+  .addCommand(experimentCommand())
+  .addCommand(benchCommand());
 
 program.commands.forEach((c) => c.exitOverride().showHelpAfterError('(run with --help for usage)'));
 

@@ -1,7 +1,7 @@
 // The WebGPU backend: one GPU buffer per arena, one pipeline per (shader, entry,
 // constants), one bind group per plan step, all created before the first step. A call
 // to run() encodes its items into one command buffer and submits it.
-import type { BufRange, FloatArray, PlanStep, StepValues, View } from '../../ops/op.ts';
+import type { BufRange, FloatArray, OpGroup, PlanStep, StepValues, View } from '../../ops/op.ts';
 import { isClear, type Backend, type CreationCounters, type PlanItem } from '../backend.ts';
 import { adapterName, type GpuContext } from './device.ts';
 import { reflectEntry, type ReflectedBinding } from './reflect.ts';
@@ -10,6 +10,31 @@ import { tuningFor, type KernelTuning } from '../tuning.ts';
 /** WebGPU's largest required storage-buffer offset alignment, in bytes. */
 export const BIND_ALIGN = 256;
 export const STAGING_RING = 3;
+
+/** Passes one profiled submit may time (two timestamps each); later passes go untimed. */
+const PROFILE_PASSES = 128;
+/** Profiled submits whose timestamps may be in flight at once; a submit finding none free is not sampled. */
+const PROFILE_RING = 4;
+
+/** GPU time per op group, from timestamp queries (see WebGpuBackend.setProfiling). */
+export interface GpuProfile {
+  /** Submits whose passes were timed. */
+  submits: number;
+  /** Milliseconds of GPU time per op group, summed over those submits. */
+  ms: Partial<Record<OpGroup, number>>;
+}
+
+interface Profiler {
+  querySet: GPUQuerySet;
+  resolve: GPUBuffer;
+  ring: GPUBuffer[];
+  busy: boolean[];
+  /** Per ring slot: the group of each timed pass, and how many passes. */
+  groups: OpGroup[][];
+  passes: number[];
+  inflight: Set<Promise<void>>;
+  result: GpuProfile;
+}
 
 interface Compiled {
   pipeline: GPUComputePipeline;
@@ -34,6 +59,8 @@ export class WebGpuBackend implements Backend {
   private rings = new Map<number, { buffers: GPUBuffer[]; busy: boolean[]; next: number }>();
   private lost?: string;
   private failed?: string;
+  private prof?: Profiler;
+  private profiling = false;
 
   constructor(
     readonly ctx: GpuContext,
@@ -220,9 +247,12 @@ export class WebGpuBackend implements Backend {
     if (err) throw new Error(`WebGPU rejected a kernel or binding: ${err.message}`);
   }
 
-  private encode(items: PlanItem[]): GPUCommandEncoder {
+  private encode(items: PlanItem[], slot = -1): GPUCommandEncoder {
     const enc = this.device.createCommandEncoder();
+    const prof = slot >= 0 ? this.prof : undefined;
     let pass: GPUComputePassEncoder | undefined;
+    let group: OpGroup | undefined;
+    let timed = 0;
     for (const item of items) {
       if (isClear(item)) {
         pass?.end();
@@ -231,13 +261,100 @@ export class WebGpuBackend implements Backend {
         continue;
       }
       const c = this.compile(item);
-      pass ??= enc.beginComputePass();
+      // Profiling: one timed pass per run of same-group steps.
+      if (prof && pass && item.op.group !== group) {
+        pass.end();
+        pass = undefined;
+      }
+      if (!pass) {
+        if (prof && timed < PROFILE_PASSES) {
+          const q = 2 * timed;
+          pass = enc.beginComputePass({ timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } });
+          prof.groups[slot][timed++] = item.op.group;
+          group = item.op.group;
+        } else {
+          pass = enc.beginComputePass();
+        }
+      }
       pass.setPipeline(c.pipeline);
       pass.setBindGroup(0, c.bindGroup);
       pass.dispatchWorkgroups(...c.dispatch);
     }
     pass?.end();
+    if (prof) {
+      prof.passes[slot] = timed;
+      if (timed > 0) {
+        enc.resolveQuerySet(prof.querySet, 0, 2 * timed, prof.resolve, 0);
+        enc.copyBufferToBuffer(prof.resolve, 0, prof.ring[slot], 0, 16 * timed);
+      }
+    }
     return enc;
+  }
+
+  /**
+   * Times every compute pass of later run() calls by op group with timestamp queries
+   * (steps are then split into one pass per run of same-group ops). Off by default: when
+   * off, nothing of it runs. Returns false where the device has no timestamp queries.
+   * Switching on clears the totals; the buffers are made once, on first use.
+   */
+  setProfiling(on: boolean): boolean {
+    this.check();
+    if (!on || !this.ctx.timestamps) {
+      this.profiling = false;
+      return !on;
+    }
+    if (!this.prof) {
+      const bytes = PROFILE_PASSES * 16;
+      this.prof = {
+        querySet: this.device.createQuerySet({ type: 'timestamp', count: 2 * PROFILE_PASSES }),
+        resolve: this.createBuffer({ label: 'timestamps', size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+        ring: Array.from({ length: PROFILE_RING }, () =>
+          this.createBuffer({ label: 'timestamp staging', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+        ),
+        busy: Array.from({ length: PROFILE_RING }, () => false),
+        groups: Array.from({ length: PROFILE_RING }, () => new Array<OpGroup>(PROFILE_PASSES)),
+        passes: Array.from({ length: PROFILE_RING }, () => 0),
+        inflight: new Set(),
+        result: { submits: 0, ms: {} },
+      };
+    }
+    this.prof.result = { submits: 0, ms: {} };
+    this.profiling = true;
+    return true;
+  }
+
+  /** GPU time per op group since profiling was switched on, once every timed submit has reported. */
+  async gpuProfile(): Promise<GpuProfile> {
+    if (!this.prof) return { submits: 0, ms: {} };
+    while (this.prof.inflight.size) await Promise.all([...this.prof.inflight]);
+    return { submits: this.prof.result.submits, ms: { ...this.prof.result.ms } };
+  }
+
+  /** Reads one slot's timestamps into the totals, then frees the slot. */
+  private collect(slot: number): void {
+    const prof = this.prof!;
+    const n = prof.passes[slot];
+    if (n === 0) {
+      prof.busy[slot] = false;
+      return;
+    }
+    const buf = prof.ring[slot];
+    const done: Promise<void> = this.wait(buf.mapAsync(GPUMapMode.READ, 0, 16 * n))
+      .then(() => {
+        const t = new BigUint64Array(buf.getMappedRange(0, 16 * n));
+        const ms = prof.result.ms;
+        for (let i = 0; i < n; i++) {
+          const d = t[2 * i + 1] > t[2 * i] ? Number(t[2 * i + 1] - t[2 * i]) / 1e6 : 0;
+          ms[prof.groups[slot][i]] = (ms[prof.groups[slot][i]] ?? 0) + d;
+        }
+        prof.result.submits++;
+        buf.unmap();
+      })
+      .finally(() => {
+        prof.busy[slot] = false;
+        prof.inflight.delete(done);
+      });
+    prof.inflight.add(done);
   }
 
   /** Writes the step uniform, then encodes the items into one command buffer and submits it. */
@@ -252,7 +369,13 @@ export class WebGpuBackend implements Backend {
       }
       this.device.queue.writeBuffer(buffer, 0, bytes);
     }
-    this.device.queue.submit([this.encode(items).finish()]);
+    let slot = -1;
+    if (this.profiling) {
+      slot = this.prof!.busy.indexOf(false);
+      if (slot >= 0) this.prof!.busy[slot] = true;
+    }
+    this.device.queue.submit([this.encode(items, slot).finish()]);
+    if (slot >= 0) this.collect(slot);
   }
 
   /** At most STAGING_RING snapshots of one size may be in flight at once. */
@@ -298,6 +421,13 @@ export class WebGpuBackend implements Backend {
     for (const b of this.buffers.values()) b.destroy();
     for (const r of this.rings.values()) for (const b of r.buffers) b.destroy();
     this.stepUniform?.buffer.destroy();
+    if (this.prof) {
+      this.prof.querySet.destroy();
+      this.prof.resolve.destroy();
+      for (const b of this.prof.ring) b.destroy();
+      this.prof = undefined;
+      this.profiling = false;
+    }
     this.buffers.clear();
     this.rings.clear();
   }

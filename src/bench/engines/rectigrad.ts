@@ -1,0 +1,162 @@
+// rectigrad in the benchmark, through its public API as a user calls it: a backend, a
+// Trainer, `for await (const s of trainer.run(n))`. The batch is the whole dataset, so
+// every step sees the same examples (in a new order each step, as each step is an epoch).
+import type { Backend } from '../../backend/backend.ts';
+import { CpuBackend } from '../../backend/cpu/cpu-backend.ts';
+import { acquireGpu, type GpuContext } from '../../backend/webgpu/device.ts';
+import { WebGpuBackend } from '../../backend/webgpu/webgpu-backend.ts';
+import type { Dataset } from '../../data/dataset.ts';
+import { initialParams } from '../../model/init.ts';
+import { matmul } from '../../ops/matmul.ts';
+import { DEFAULT_OPTIMIZER } from '../../ops/optimizer.ts';
+import type { PlanStep, StepValues } from '../../ops/op.ts';
+import { Trainer, type TrainerOptions } from '../../train/trainer.ts';
+import { fromBase64, type AdapterInfo, type Cell, type MatmulCell, type TrainCell, type Variant } from '../spec.ts';
+import { cpuThreads, firstRowSum, matmulOperands, now, runtimeVersion, type Session } from './common.ts';
+
+let gpu: Promise<GpuContext> | undefined;
+
+async function backendFor(kind: 'cpu' | 'webgpu'): Promise<{ backend: Backend; adapter: AdapterInfo; timestamps: boolean }> {
+  if (kind === 'cpu') {
+    const backend = new CpuBackend();
+    return { backend, adapter: { kind: 'cpu', vendor: '', architecture: '', description: backend.adapter, isFallback: false, threads: cpuThreads() }, timestamps: false };
+  }
+  gpu ??= acquireGpu();
+  const ctx = await gpu;
+  const backend = new WebGpuBackend(ctx);
+  const a = ctx.adapter;
+  return {
+    backend,
+    adapter: { kind: 'gpu', vendor: a.vendor, architecture: a.architecture, description: a.description || a.device, isFallback: a.isFallback },
+    timestamps: ctx.timestamps,
+  };
+}
+
+export async function rectigradSession(kind: 'cpu' | 'webgpu', cell: Cell): Promise<Session> {
+  return cell.kind === 'train' ? trainSession(kind, cell) : matmulSession(kind, cell);
+}
+
+async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Session> {
+  const data: Dataset = {
+    name: `bench batch ${cell.batch}`,
+    examples: cell.batch,
+    features: cell.features,
+    classes: cell.classes,
+    images: fromBase64(cell.pixels),
+    labels: Uint8Array.from(cell.labels),
+    scale: cell.scale,
+    shift: cell.shift,
+  };
+  const init = initialParams(cell.model);
+  const options = (telemetry: boolean): TrainerOptions => ({
+    batch: cell.batch,
+    l1: 0,
+    telemetry,
+    optimizer: { ...DEFAULT_OPTIMIZER, kind: 'sgd' },
+    lr: cell.lr,
+    shuffleSeed: 1,
+    // One window for the whole run: no window reset between steps.
+    deadWindow: Number.MAX_SAFE_INTEGER,
+    readEvery: 1,
+  });
+  const plainBackend = await backendFor(kind);
+  let plain: Trainer | undefined;
+  let tele: Trainer | undefined;
+  let teleBackend: Backend | undefined;
+
+  // Telemetry on and off are different plans, so each has its own trainer (and backend),
+  // made when first asked for, with one untimed step: its kernels warmed up like the others'.
+  const trainerFor = async (variant: Variant): Promise<Trainer> => {
+    if (variant !== 'telemetry') return plain!;
+    if (!tele) {
+      teleBackend = (await backendFor(kind)).backend;
+      tele = await Trainer.create(teleBackend, cell.model, options(true), data);
+      for await (const s of tele.run(1)) void s;
+    }
+    return tele;
+  };
+
+  const timedRun = async (t: Trainer, variant: Variant, steps: number, after = false) => {
+    t.setParams(init);
+    // Telemetry off: the loss every step, or only the last step's.
+    t.options.readEvery = variant === 'no-readback' ? steps : 1;
+    await t.backend.finish();
+    let last = NaN;
+    const t0 = now();
+    for await (const s of t.run(steps)) last = s.loss;
+    const ms = now() - t0;
+    let lossAfter: number | undefined;
+    if (after) for await (const s of t.run(1)) lossAfter = s.loss;
+    return { ms, steps, lossLast: last, lossAfter };
+  };
+
+  return {
+    info: {
+      adapter: plainBackend.adapter,
+      versions: runtimeVersion(),
+      timestamps: plainBackend.timestamps,
+    },
+    async first() {
+      plain = await Trainer.create(plainBackend.backend, cell.model, options(false), data);
+      let loss = NaN;
+      for await (const s of plain.run(1)) loss = s.loss;
+      return { loss };
+    },
+    async measure(variant, steps, after) {
+      return timedRun(await trainerFor(variant), variant, steps, after);
+    },
+    async profile(variant, steps) {
+      const t = await trainerFor(variant);
+      if (!(t.backend instanceof WebGpuBackend) || !t.backend.setProfiling(true)) return undefined;
+      try {
+        await timedRun(t, variant, steps);
+        const p = await t.backend.gpuProfile();
+        if (!p.submits) return undefined;
+        return Object.fromEntries(Object.entries(p.ms).map(([g, ms]) => [g, ms / p.submits]));
+      } finally {
+        t.backend.setProfiling(false);
+      }
+    },
+    dispose() {
+      plainBackend.backend.destroy();
+      teleBackend?.destroy();
+    },
+  };
+}
+
+/** One product C = A·B as a single plan step, run and waited for. */
+async function matmulSession(kind: 'cpu' | 'webgpu', cell: MatmulCell): Promise<Session> {
+  const n = cell.size;
+  const { backend, adapter, timestamps } = await backendFor(kind);
+  const pad = (k: number) => Math.ceil(k / 64) * 64;
+  const a = { arena: 'in', offset: 0, length: n * n };
+  const b = { arena: 'in', offset: pad(n * n), length: n * n };
+  const c = { arena: 'out', offset: 0, length: n * n };
+  const values: StepValues = { lr: 0, t: 1, batchStart: 0 };
+  let step: PlanStep | undefined;
+  return {
+    info: { adapter, versions: runtimeVersion(), timestamps },
+    async first() {
+      const ops = matmulOperands(cell);
+      step = matmul(`bench ${n}³`, { M: n, N: n, K: n, transA: false, transB: false }, { a, b, c });
+      backend.allocate({ in: b.offset + n * n, out: n * n });
+      backend.writeF(a, ops.a);
+      backend.writeF(b, ops.b);
+      await backend.prepare([step]);
+      backend.run([step], values);
+      const row = await backend.readF({ ...c, length: n });
+      return { check: firstRowSum(row, n) };
+    },
+    async measure(_variant, steps) {
+      const t0 = now();
+      for (let i = 0; i < steps; i++) {
+        backend.run([step!], values);
+        await backend.finish();
+      }
+      return { ms: now() - t0, steps };
+    },
+    dispose() {
+      backend.destroy();
+    },
+  };
+}

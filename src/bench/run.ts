@@ -1,0 +1,356 @@
+// The benchmark's orchestrator. Method:
+//  1. every engine builds every cell (workload × batch, smallest first) from the same
+//     initial weights and batch, timing its first step (pipeline compilation included),
+//     then one warm-up step that estimates its pace; a larger cell whose pace, predicted
+//     from the smaller one by its FLOPs, would not fit the engine's time budget is skipped
+//     (the first cell of each workload always runs);
+//  2. what is left of each engine's budget is shared among its rows (cell × variant): slow
+//     engines get fewer timed steps (marked `reduced`), and the least important variants
+//     are skipped (marked in `status`) when even one step each would not fit;
+//  3. repetitions run interleaved — within a repetition every engine runs a cell before
+//     the next cell starts, in an order that turns around each repetition — so drift of a
+//     shared machine hits all engines alike; each repetition starts from the initial weights;
+//  4. rectigrad-webgpu then times a few steps per op group with timestamp queries.
+// The result per row is the median over repetitions of the mean step time.
+import { availableParallelism, cpus, loadavg, release, totalmem, type } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadIdxSplit, mnistDir } from '../data/idx-files.ts';
+import type { AgentRequest } from './agent.ts';
+import { BenchPageServer, NodeHost, startChromiumEngine, type ChromiumOptions, type Host } from './hosts.ts';
+import {
+  cellBatch,
+  cellName,
+  flopsPerStep,
+  median,
+  parseEngineId,
+  toBase64,
+  TRAIN_WORKLOADS,
+  MATMUL_SIZES,
+  variantsFor,
+  type BenchReport,
+  type Cell,
+  type EngineId,
+  type EngineInfo,
+  type GpuTime,
+  type MeasureResult,
+  type OpenResult,
+  type Row,
+  type Variant,
+  type WorkloadName,
+} from './spec.ts';
+
+export interface BenchOptions {
+  engines: EngineId[];
+  workloads: WorkloadName[];
+  /** Batches of the training workloads (default: each workload's own). */
+  batches?: number[];
+  /** Sizes of the matmul workload. */
+  sizes?: number[];
+  /** Timed steps per repetition, and repetitions. */
+  steps: number;
+  reps: number;
+  /** Seconds each engine may take in all (first steps included); slow engines get fewer steps. */
+  budgetSeconds: number;
+  /** Time op groups with timestamp queries (rectigrad-webgpu). */
+  profile: boolean;
+  chromium: ChromiumOptions;
+  /** Progress lines (stderr). */
+  log: (line: string) => void;
+  verbose?: boolean;
+  /** The command line, recorded in the report. */
+  command: string;
+}
+
+const OPEN_TIMEOUT_MS = 300_000;
+
+interface Slot {
+  engine: EngineId;
+  cell: Cell;
+  variant: Variant;
+  steps: number;
+  status: string;
+  reps: MeasureResult[];
+  gpuMs?: GpuTime;
+}
+
+interface EngineState {
+  id: EngineId;
+  host?: Host;
+  error?: string;
+  /** Milliseconds of engine work so far (requests' wall time). */
+  spent: number;
+  info?: EngineInfo;
+  open: Map<Cell, OpenResult & { estimateMs: number }>;
+  failed: Map<Cell, string>;
+  /** Cells not opened: they would not fit the engine's time budget. */
+  skipped: Map<Cell, string>;
+}
+
+/** The training batches and matmul sizes the options ask for, as cells with their data. */
+export function makeCells(o: Pick<BenchOptions, 'workloads' | 'batches' | 'sizes'>): Cell[] {
+  const cells: Cell[] = [];
+  const train = o.workloads.filter((w) => w !== 'matmul') as (keyof typeof TRAIN_WORKLOADS)[];
+  if (train.length) {
+    const mnist = loadIdxSplit(mnistDir(), 'train', 'MNIST');
+    for (const w of train) {
+      const wl = TRAIN_WORKLOADS[w];
+      for (const batch of [...new Set(o.batches ?? wl.batches)].sort((a, b) => a - b)) {
+        if (batch > mnist.examples) throw new Error(`batch ${batch} is larger than MNIST's ${mnist.examples} training examples`);
+        cells.push({
+          kind: 'train',
+          workload: w,
+          model: wl.model,
+          batch,
+          lr: wl.lr,
+          pixels: toBase64(mnist.images.subarray(0, batch * mnist.features)),
+          labels: Array.from(mnist.labels.subarray(0, batch)),
+          features: mnist.features,
+          classes: wl.model.classes,
+          scale: mnist.scale,
+          shift: mnist.shift,
+        });
+      }
+    }
+  }
+  if (o.workloads.includes('matmul')) for (const size of [...new Set(o.sizes ?? MATMUL_SIZES)].sort((a, b) => a - b)) cells.push({ kind: 'matmul', workload: 'matmul', size, seed: 7 });
+  return cells;
+}
+
+function libraryVersions(): Record<string, string> {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const out: Record<string, string> = {};
+  for (const p of ['rectigrad', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu', '@jax-js/jax', 'webgpu']) {
+    // Read the files themselves: some packages' export maps hide package.json.
+    const file = p === 'rectigrad' ? join(root, 'package.json') : join(root, 'node_modules', p, 'package.json');
+    try {
+      out[p] = JSON.parse(readFileSync(file, 'utf8')).version;
+    } catch {
+      /* not installed */
+    }
+  }
+  return out;
+}
+
+function versionsFor(engine: EngineId, libs: Record<string, string>, info?: EngineInfo, browser?: string): Record<string, string> {
+  const { kind, platform } = parseEngineId(engine);
+  const v: Record<string, string> = { ...(info?.versions ?? {}) };
+  // The user agent hides the browser's minor version: take it from the browser itself.
+  if (platform === 'chromium' && browser) v.browser = browser;
+  if (kind.startsWith('rectigrad')) v.rectigrad = libs.rectigrad;
+  if (kind.startsWith('tfjs')) {
+    v['@tensorflow/tfjs'] = libs['@tensorflow/tfjs'];
+    if (kind === 'tfjs-wasm') v['@tensorflow/tfjs-backend-wasm'] = libs['@tensorflow/tfjs-backend-wasm'];
+    if (kind === 'tfjs-webgpu') v['@tensorflow/tfjs-backend-webgpu'] = libs['@tensorflow/tfjs-backend-webgpu'];
+  }
+  if (kind.startsWith('jax')) v['@jax-js/jax'] = libs['@jax-js/jax'];
+  if (platform === 'node' && kind.endsWith('webgpu') && libs.webgpu) v['webgpu (Dawn)'] = libs.webgpu;
+  return v;
+}
+
+const fmtMs = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(ms < 10 ? 2 : 0)} ms`);
+
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
+  const started = performance.now();
+  const loadStart = loadavg();
+  const cells = makeCells(o);
+  const engines: EngineState[] = o.engines.map((id) => ({ id, spent: 0, open: new Map(), failed: new Map(), skipped: new Map() }));
+  const libs = libraryVersions();
+  let server: BenchPageServer | undefined;
+  let serverError: string | undefined;
+  let browserVersion: string | undefined;
+  let sessionNo = 0;
+  const sessionIds = new Map<string, string>();
+  const sid = (e: EngineState, c: Cell) => {
+    const k = `${e.id}|${cells.indexOf(c)}`;
+    if (!sessionIds.has(k)) sessionIds.set(k, `s${++sessionNo}`);
+    return sessionIds.get(k)!;
+  };
+  const call = async <T>(e: EngineState, req: AgentRequest, timeoutMs: number): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return (await e.host!.request(req, timeoutMs)) as T;
+    } finally {
+      e.spent += performance.now() - t0;
+    }
+  };
+
+  try {
+    // ---- 1. hosts, first steps, pace ----
+    for (const e of engines) {
+      const { platform } = parseEngineId(e.id);
+      try {
+        if (platform === 'node') e.host = await NodeHost.start(e.id, o.verbose);
+        else {
+          if (!server && !serverError) {
+            try {
+              server = await BenchPageServer.start(o.log);
+              o.log(`bench page on ${server.url}`);
+            } catch (err) {
+              serverError = `the bench page could not be built or served: ${(err as Error).message.split('\n')[0]}`;
+            }
+          }
+          if (serverError) throw new Error(serverError);
+          const h = await startChromiumEngine(e.id, server!, { ...o.chromium, verbose: o.verbose });
+          if (!browserVersion) o.log(`chromium: ${h.version}${o.chromium.extraArgs?.length ? ` (extra flags: ${o.chromium.extraArgs.join(' ')})` : ''}`);
+          browserVersion = h.version;
+          e.host = h;
+        }
+      } catch (err) {
+        e.error = (err as Error).message.split('\n')[0];
+        o.log(`${e.id}: cannot run: ${e.error}`);
+        continue;
+      }
+      // The pace of the last cell opened per workload predicts the next (larger) one's.
+      const last = new Map<string, { cell: Cell; est: number }>();
+      for (const cell of cells) {
+        const prev = last.get(cell.workload);
+        if (prev) {
+          const pace = (prev.est * flopsPerStep(cell)) / flopsPerStep(prev.cell);
+          // First step, warm-up, each repetition's step and the final untimed one.
+          const need = (o.reps + 3) * pace;
+          if (e.spent + need > o.budgetSeconds * 1000) {
+            e.skipped.set(cell, `skipped: ~${fmtMs(pace)}/step (predicted from ${cellName(prev.cell)}) is over the ${o.budgetSeconds} s budget`);
+            o.log(`${e.id} ${cellName(cell)}: ${e.skipped.get(cell)}`);
+            continue;
+          }
+        }
+        try {
+          const r = await call<OpenResult>(e, { op: 'open', session: sid(e, cell), engine: parseEngineId(e.id).kind, cell }, OPEN_TIMEOUT_MS);
+          e.info ??= r.info;
+          const warm = await call<MeasureResult>(e, { op: 'measure', session: sid(e, cell), variant: variantsFor(parseEngineId(e.id).kind, cell)[0], steps: 1 }, OPEN_TIMEOUT_MS);
+          e.open.set(cell, { ...r, estimateMs: warm.ms });
+          last.set(cell.workload, { cell, est: warm.ms });
+          const what = cell.kind === 'train' ? `loss ${r.loss?.toFixed(4)}` : `check ${r.check?.toPrecision(6)}`;
+          o.log(`${e.id} ${cellName(cell)}: first step ${fmtMs(r.firstStepMs)}, then ${fmtMs(warm.ms)}/step; ${what}`);
+          if (!e.info.adapter || e.open.size === 1) {
+            const a = r.info.adapter;
+            o.log(`${e.id}: adapter ${a.kind === 'gpu' ? `${a.vendor} / ${a.architecture} / ${a.description}${a.isFallback ? ' (software fallback)' : ''}` : a.description}`);
+          }
+        } catch (err) {
+          const msg = (err as Error).message.split('\n')[0];
+          e.failed.set(cell, msg);
+          o.log(`${e.id} ${cellName(cell)}: failed: ${msg}`);
+        }
+      }
+    }
+
+    // ---- 2. share each engine's budget among its rows ----
+    const slots: Slot[] = [];
+    for (const e of engines) {
+      const kind = parseEngineId(e.id).kind;
+      const mine: (Slot & { est: number; priority: number })[] = [];
+      for (const cell of cells) {
+        variantsFor(kind, cell).forEach((variant, priority) => {
+          const status = e.error ? `error: ${e.error}` : e.failed.has(cell) ? `error: ${e.failed.get(cell)}` : (e.skipped.get(cell) ?? 'ok');
+          const open = e.open.get(cell);
+          mine.push({ engine: e.id, cell, variant, steps: o.steps, status, reps: [], est: Math.max(0.01, open?.estimateMs ?? 0), priority });
+        });
+      }
+      const left = Math.max(0, o.budgetSeconds * 1000 - e.spent);
+      for (;;) {
+        const active = mine.filter((s) => s.status === 'ok');
+        // Each row also takes one untimed step at the end (the loss after its steps).
+        const want = active.reduce((t, s) => t + (o.reps * o.steps + 1) * s.est, 0);
+        const f = want > 0 ? Math.min(1, left / want) : 1;
+        for (const s of active) s.steps = Math.max(1, Math.min(o.steps, Math.floor(o.steps * f)));
+        const cost = active.reduce((t, s) => t + (o.reps * s.steps + 1) * s.est, 0);
+        const droppable = active.filter((s) => s.priority > 0).sort((a, b) => b.priority - a.priority || b.est - a.est);
+        if (cost <= left * 1.05 || !droppable.length) break;
+        droppable[0].status = `skipped: ~${fmtMs(droppable[0].est)}/step is over the ${o.budgetSeconds} s budget`;
+      }
+      slots.push(...mine);
+    }
+
+    // ---- 3. interleaved repetitions ----
+    for (let rep = 0; rep < o.reps; rep++) {
+      const order = rep % 2 === 0 ? engines : [...engines].reverse();
+      const rot = order.map((_, i) => order[(i + rep) % order.length]);
+      for (const cell of cells) {
+        for (const e of rot) {
+          for (const s of slots.filter((x) => x.engine === e.id && x.cell === cell && x.status === 'ok')) {
+            try {
+              const timeout = Math.max(60_000, 20 * s.steps * (e.open.get(cell)?.estimateMs ?? 1000));
+              // The last repetition also reads the loss its steps leave (one more, untimed step).
+              const after = rep === o.reps - 1 && cell.kind === 'train';
+              s.reps.push(await call<MeasureResult>(e, { op: 'measure', session: sid(e, cell), variant: s.variant, steps: s.steps, after }, timeout));
+            } catch (err) {
+              s.status = `error: ${(err as Error).message.split('\n')[0]}`;
+            }
+          }
+        }
+      }
+      o.log(`repetition ${rep + 1}/${o.reps} done (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+    }
+
+    // ---- 4. GPU time per op group ----
+    if (o.profile) {
+      for (const s of slots) {
+        const e = engines.find((x) => x.id === s.engine)!;
+        if (s.status !== 'ok' || s.cell.kind !== 'train' || parseEngineId(e.id).kind !== 'rectigrad-webgpu' || !e.info?.timestamps || s.variant === 'no-readback') continue;
+        try {
+          const p = await call<Record<string, number> | null>(e, { op: 'profile', session: sid(e, s.cell), variant: s.variant, steps: Math.min(3, s.steps) }, 300_000);
+          if (p) s.gpuMs = p;
+        } catch (err) {
+          o.log(`${e.id} ${cellName(s.cell)}: profiling failed: ${(err as Error).message}`);
+        }
+      }
+    }
+
+    // ---- 5. rows ----
+    const rows: Row[] = slots.map((s) => {
+      const e = engines.find((x) => x.id === s.engine)!;
+      const open = e.open.get(s.cell);
+      const per = s.reps.map((r) => r.ms / r.steps);
+      const ms = per.length && s.status === 'ok' ? median(per) : null;
+      const batch = cellBatch(s.cell);
+      return {
+        engine: s.engine,
+        workload: s.cell.workload,
+        batch,
+        variant: s.variant,
+        status: s.status,
+        examplesPerSecond: ms ? (batch * 1000) / ms : null,
+        msPerStep: ms,
+        gflops: ms ? flopsPerStep(s.cell) / (ms * 1e6) : null,
+        firstStepMs: open?.firstStepMs ?? null,
+        lossBefore: open?.loss ?? null,
+        lossAfter: s.reps.length && s.status === 'ok' ? (s.reps[s.reps.length - 1].lossAfter ?? null) : null,
+        check: open?.check ?? null,
+        telemetry: s.variant === 'telemetry',
+        readback: s.cell.kind === 'matmul' ? null : s.variant === 'no-readback' ? 'last-step' : 'every-step',
+        steps: s.status === 'ok' ? s.steps : 0,
+        reps: s.status === 'ok' ? s.reps.length : 0,
+        repMsPerStep: per,
+        reduced: s.status === 'ok' && (s.steps < o.steps || s.steps < 10 || s.reps.length < 2),
+        adapter: open?.info.adapter ?? e.info?.adapter ?? null,
+        versions: versionsFor(e.id, libs, open?.info ?? e.info, browserVersion),
+        ...(s.gpuMs ? { gpuMs: s.gpuMs } : {}),
+        ...(open?.info.notes?.length ? { notes: open.info.notes } : {}),
+      };
+    });
+
+    return {
+      command: o.command,
+      date: new Date().toISOString(),
+      machine: {
+        cpuModel: cpus()[0]?.model ?? 'unknown',
+        cores: availableParallelism(),
+        memoryGiB: Math.round(totalmem() / 2 ** 30),
+        os: `${type()} ${release()}`,
+        node: process.versions.node,
+        browser: browserVersion ?? null,
+        loadAverage: { start: loadStart.map((x) => +x.toFixed(2)), end: loadavg().map((x) => +x.toFixed(2)) },
+      },
+      settings: { steps: o.steps, reps: o.reps, budgetSeconds: o.budgetSeconds, wallSeconds: Math.round((performance.now() - started) / 1000) },
+      rows,
+    };
+  } finally {
+    for (const e of engines) {
+      for (const cell of cells) if (e.open.has(cell)) await e.host?.request({ op: 'close', session: sid(e, cell) }, 30_000).catch(() => {});
+      await e.host?.close().catch(() => {});
+    }
+    await server?.close();
+  }
+}

@@ -1,0 +1,253 @@
+// What the throughput benchmark runs and what it reports: engine ids, workloads, the
+// cells (workload × batch) engines are given, and the rows of the result. Plain data,
+// shared by the orchestrator (Node) and the engines (Node child processes and the
+// Chromium bench page), so nothing here touches Node or the DOM.
+import { paramLayout } from '../model/layout.ts';
+import { PAPER_MODEL, type ModelSpec } from '../model/spec.ts';
+import { flopsPerExample } from '../plan/plan.ts';
+
+export const LIBRARIES = ['rectigrad-cpu', 'rectigrad-webgpu', 'tfjs-cpu', 'tfjs-wasm', 'tfjs-webgpu', 'jax-wasm', 'jax-webgpu'] as const;
+export type EngineKind = (typeof LIBRARIES)[number];
+export const PLATFORMS = ['node', 'chromium'] as const;
+export type Platform = (typeof PLATFORMS)[number];
+/** e.g. `rectigrad-webgpu@chromium`. */
+export type EngineId = `${EngineKind}@${Platform}`;
+
+export const ALL_ENGINES: EngineId[] = PLATFORMS.flatMap((p) => LIBRARIES.map((k) => `${k}@${p}` as EngineId));
+
+export function parseEngineId(id: string): { kind: EngineKind; platform: Platform } {
+  const [kind, platform] = id.split('@');
+  if (!(LIBRARIES as readonly string[]).includes(kind) || !(PLATFORMS as readonly string[]).includes(platform)) {
+    throw new Error(`unknown engine "${id}": engines are ${LIBRARIES.join(', ')}, each with @node or @chromium (e.g. rectigrad-webgpu@chromium)`);
+  }
+  return { kind: kind as EngineKind, platform: platform as Platform };
+}
+
+/** Comma-separated ids; a bare kind means both platforms; `all`, `node`, `chromium` select groups. */
+export function parseEngineList(s: string): EngineId[] {
+  const out: EngineId[] = [];
+  for (const part of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+    if (part === 'all') out.push(...ALL_ENGINES);
+    else if ((PLATFORMS as readonly string[]).includes(part)) out.push(...LIBRARIES.map((k) => `${k}@${part}` as EngineId));
+    else if ((LIBRARIES as readonly string[]).includes(part)) out.push(...PLATFORMS.map((p) => `${part}@${p}` as EngineId));
+    else {
+      parseEngineId(part);
+      out.push(part as EngineId);
+    }
+  }
+  if (!out.length) throw new Error('--engines selects no engine');
+  return [...new Set(out)];
+}
+
+export const isRectigrad = (k: EngineKind) => k.startsWith('rectigrad-');
+export const usesGpu = (k: EngineKind) => k.endsWith('-webgpu');
+
+// ---------------------------------------------------------------------------------------
+// Workloads
+
+export const WORKLOADS = ['paper', 'wide', 'tiny', 'matmul'] as const;
+export type WorkloadName = (typeof WORKLOADS)[number];
+
+export interface TrainWorkload {
+  name: Exclude<WorkloadName, 'matmul'>;
+  what: string;
+  model: ModelSpec;
+  batches: number[];
+  lr: number;
+}
+
+/** The networks: the paper's, a wide one that only a real GPU makes sense of, and a tiny one for smoke runs. */
+export const TRAIN_WORKLOADS: Record<TrainWorkload['name'], TrainWorkload> = {
+  paper: { name: 'paper', what: '784-1000-1000-1000-10 relu, softmax CE, SGD, f32', model: PAPER_MODEL, batches: [64, 256], lr: 0.1 },
+  wide: {
+    name: 'wide',
+    what: '784-4096-4096-4096-10 relu, softmax CE, SGD, f32',
+    model: { ...PAPER_MODEL, hidden: [4096, 4096, 4096] },
+    batches: [256, 1024],
+    lr: 0.05,
+  },
+  tiny: { name: 'tiny', what: '784-64-64-10 relu, softmax CE, SGD, f32', model: { ...PAPER_MODEL, hidden: [64, 64] }, batches: [32], lr: 0.1 },
+};
+
+/** Square matmul sizes (C[n×n] = A·B) of the `matmul` workload. */
+export const MATMUL_SIZES = [256, 512, 1024];
+
+/** What an engine is handed: everything needed to build the same model on the same batch. */
+export interface TrainCell {
+  kind: 'train';
+  workload: TrainWorkload['name'];
+  model: ModelSpec;
+  batch: number;
+  lr: number;
+  /** The batch: `batch` MNIST training images (u8, base64) and their labels. */
+  pixels: string;
+  labels: number[];
+  features: number;
+  classes: number;
+  /** input = pixel × scale + shift */
+  scale: number;
+  shift: number;
+}
+
+export interface MatmulCell {
+  kind: 'matmul';
+  workload: 'matmul';
+  /** C[size×size] = A·B with A, B uniform in [-1, 1) from `seed`. */
+  size: number;
+  seed: number;
+}
+
+export type Cell = TrainCell | MatmulCell;
+
+export const cellBatch = (c: Cell) => (c.kind === 'train' ? c.batch : c.size);
+export const cellName = (c: Cell) => `${c.workload} ${c.kind === 'train' ? `b${c.batch}` : `${c.size}³`}`;
+
+/** FLOPs of one step (matrix products only, multiply-add = 2): training forward + backward, or one product. */
+export function flopsPerStep(c: Cell): number {
+  if (c.kind === 'matmul') return 2 * c.size ** 3;
+  const f = flopsPerExample(paramLayout(c.model));
+  return (f.forward + f.backward) * c.batch;
+}
+
+// ---------------------------------------------------------------------------------------
+// Variants: how the training loop reads results back
+
+/**
+ * readback: the loss is read back every step (rectigrad: telemetry off, loss every step);
+ * no-readback: only the last step's loss is read (the clock stops when it arrives);
+ * telemetry: rectigrad only, its full per-layer telemetry read back every step;
+ * product: the matmul workload, each product waited for.
+ */
+export const VARIANTS = ['readback', 'no-readback', 'telemetry', 'product'] as const;
+export type Variant = (typeof VARIANTS)[number];
+
+/** The variants an engine runs for a cell, most important first (budget cuts start at the end). */
+export function variantsFor(kind: EngineKind, c: Cell): Variant[] {
+  if (c.kind === 'matmul') return ['product'];
+  return isRectigrad(kind) ? ['readback', 'telemetry', 'no-readback'] : ['readback', 'no-readback'];
+}
+
+// ---------------------------------------------------------------------------------------
+// What engines answer, and the rows of the report
+
+export interface AdapterInfo {
+  /** gpu: a WebGPU adapter; cpu: the engine computes on the CPU. */
+  kind: 'gpu' | 'cpu';
+  vendor: string;
+  architecture: string;
+  description: string;
+  /** A software adapter (SwiftShader, WARP, llvmpipe): numbers rank kernels, not GPUs. */
+  isFallback: boolean;
+  /** CPU engines: threads the library computes on, where it says. */
+  threads?: number;
+}
+
+export interface EngineInfo {
+  adapter: AdapterInfo;
+  /** Library name → version, plus the runtime (node or the browser's user agent). */
+  versions: Record<string, string>;
+  /** Timestamp queries are available (rectigrad-webgpu profiles op groups with them). */
+  timestamps?: boolean;
+  notes?: string[];
+}
+
+export interface OpenResult {
+  info: EngineInfo;
+  /** From building the model on the engine to the first loss (or product) read back. */
+  firstStepMs: number;
+  /** The loss at the initial weights (train cells). */
+  loss?: number;
+  /** Matmul cells: sum of the first row of C, equal across engines up to rounding. */
+  check?: number;
+}
+
+export interface MeasureResult {
+  /** Wall-clock milliseconds for all the steps, readbacks included. */
+  ms: number;
+  steps: number;
+  /** The loss the last step computed (at the weights after steps − 1 updates). */
+  lossLast?: number;
+  /** When asked: the loss at the weights after all the steps (one more, untimed step computes it). */
+  lossAfter?: number;
+}
+
+/** Per step, GPU milliseconds of each op group (rectigrad-webgpu, timestamp queries). */
+export type GpuTime = Partial<Record<'data' | 'matmul' | 'elementwise' | 'loss' | 'reduce' | 'optimizer', number>>;
+
+export interface Row {
+  engine: EngineId;
+  workload: WorkloadName;
+  /** Examples per step; for `matmul` the size n (rows of A). */
+  batch: number;
+  variant: Variant;
+  /** 'ok', or why the row has no numbers (the engine failed, or did not fit its time budget). */
+  status: string;
+  examplesPerSecond: number | null;
+  /** Median over repetitions of each repetition's mean. */
+  msPerStep: number | null;
+  /** Matrix-product FLOPs per second, 1e9. */
+  gflops: number | null;
+  firstStepMs: number | null;
+  /** The loss at the initial weights, as this engine computed it (train workloads). */
+  lossBefore: number | null;
+  /** The loss after the timed steps: at the weights `steps` updates from the initial ones. */
+  lossAfter: number | null;
+  /** Matmul: sum of the first row of C. */
+  check: number | null;
+  /** rectigrad's per-layer telemetry was computed and read back every step. */
+  telemetry: boolean;
+  /** How often the loss was read back: 'every-step', 'last-step', or null (matmul). */
+  readback: 'every-step' | 'last-step' | null;
+  /** Timed steps per repetition, and repetitions. */
+  steps: number;
+  reps: number;
+  /** ms per step of each repetition. */
+  repMsPerStep: number[];
+  /** Fewer steps than asked (the engine's time budget), or fewer than the method's minimum. */
+  reduced: boolean;
+  adapter: AdapterInfo | null;
+  versions: Record<string, string>;
+  /** GPU ms per step by op group (timestamp queries), where measured. */
+  gpuMs?: GpuTime;
+  notes?: string[];
+}
+
+export interface Machine {
+  cpuModel: string;
+  cores: number;
+  memoryGiB: number;
+  os: string;
+  node: string;
+  browser: string | null;
+  loadAverage: { start: number[]; end: number[] };
+}
+
+export interface BenchReport {
+  command: string;
+  date: string;
+  machine: Machine;
+  settings: { steps: number; reps: number; budgetSeconds: number; wallSeconds: number };
+  rows: Row[];
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export function toBase64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+export function fromBase64(b64: string): Uint8Array {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
