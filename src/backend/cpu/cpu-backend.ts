@@ -1,29 +1,130 @@
 // The reference backend: each plan step runs its op's CPU twin over typed-array views
 // of the arenas. In float64 mode it serves the gradient checks (central differences).
+//
+// In float32 mode the arenas live in one WebAssembly.Memory (a WasmHeap), so the matmul
+// twins run the WebAssembly SIMD kernel on them in place, split across worker threads
+// where Node offers them; the other twins see ordinary Float32Array views. Growing the
+// memory for later arenas detaches (or outgrows) earlier views, so views are re-made
+// after every grow and never cached across one.
 import type { BufRange, FloatArray, StepValues, View } from '../../ops/op.ts';
 import { isClear, type Backend, type CreationCounters, type PlanItem } from '../backend.ts';
 import { SOFTWARE_TUNING } from '../tuning.ts';
+import { initWasm, wasmModules, WasmHeap } from './wasm/runtime.ts';
+import { availableCores, threadsSupported } from './wasm/threads.ts';
+
+export interface CpuBackendOptions {
+  /**
+   * Run float32 matmuls in WebAssembly SIMD with the arenas in wasm memory (default true;
+   * without WebAssembly SIMD the backend stays TypeScript). false: TypeScript throughout.
+   */
+  wasm?: boolean;
+  /**
+   * Threads for large matmuls: the caller plus threads − 1 worker_threads helpers (Node
+   * only, one thread elsewhere). Default: the cores available, at most 4.
+   * RECTIGRAD_CPU_THREADS and RECTIGRAD_CPU_WASM=0 set the defaults from the environment.
+   */
+  threads?: number;
+  /** Smallest M·N·K split across threads (default 2^21). */
+  splitAbove?: number;
+}
+
+const MAX_DEFAULT_THREADS = 4;
+
+/** Environment overrides for comparisons: RECTIGRAD_CPU_WASM=0, RECTIGRAD_CPU_THREADS=n. */
+function envOptions(): CpuBackendOptions {
+  const env = typeof process !== 'undefined' ? process.env : undefined;
+  const out: CpuBackendOptions = {};
+  if (env?.RECTIGRAD_CPU_WASM === '0') out.wasm = false;
+  const threads = Number(env?.RECTIGRAD_CPU_THREADS);
+  if (Number.isInteger(threads) && threads >= 1) out.threads = threads;
+  return out;
+}
+
+interface Arena {
+  /** Elements (4 bytes each in float32 mode). */
+  length: number;
+  /** Byte offset in the wasm heap; -1 for an ordinary array. */
+  at: number;
+  /** The views, valid while `generation` matches the heap's. */
+  view: View;
+  generation: number;
+}
 
 export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
-  readonly adapter: string;
   readonly counters: CreationCounters = { buffers: 0, pipelines: 0, bindGroups: 0 };
   /** Tile sizes only shape GPU pipelines; the twins ignore them. */
   readonly tuning = SOFTWARE_TUNING;
-  private arenas = new Map<string, View>();
+  private arenas = new Map<string, Arena>();
+  private heap: WasmHeap | undefined;
+  /** Whether float32 arenas go to wasm memory (false for good if the memory cannot be made). */
+  private useWasm: boolean;
+  private readonly threads: number;
+  private readonly options: CpuBackendOptions;
 
   /**
    * float64: floats live in Float64Arrays with integers in separate Uint32Arrays (every
    * region is read and written through one type only, so nothing relies on aliasing).
    */
-  constructor(readonly precision: 'float32' | 'float64' = 'float32') {
-    const cores = typeof navigator !== 'undefined' && navigator.hardwareConcurrency;
-    this.adapter = `CPU (TypeScript, ${precision}${cores ? `, ${cores} cores, one used` : ''})`;
+  constructor(
+    readonly precision: 'float32' | 'float64' = 'float32',
+    options: CpuBackendOptions = {},
+  ) {
+    this.options = { ...envOptions(), ...options };
+    this.useWasm = precision === 'float32' && this.options.wasm !== false && wasmModules() !== undefined;
+    const threads = this.options.threads ?? Math.min(availableCores(), MAX_DEFAULT_THREADS);
+    this.threads = this.useWasm && threadsSupported() ? Math.max(1, Math.floor(threads)) : 1;
+  }
+
+  /**
+   * A backend for environments that cannot compile WebAssembly synchronously (a browser's
+   * main thread): compiles the kernel asynchronously first.
+   */
+  static async create(precision: 'float32' | 'float64' = 'float32', options: CpuBackendOptions = {}): Promise<CpuBackend> {
+    if (precision === 'float32' && options.wasm !== false) await initWasm();
+    return new CpuBackend(precision, options);
+  }
+
+  /** Where the arithmetic runs. */
+  get adapter(): string {
+    const cores = availableCores();
+    if (this.useWasm) {
+      const threads = this.heap ? this.heap.threads : this.threads;
+      return `CPU (WebAssembly SIMD, float32, ${threads} thread${threads > 1 ? 's' : ''} of ${cores} cores)`;
+    }
+    return `CPU (TypeScript, ${this.precision}, ${cores} cores, one used)`;
   }
 
   allocate(sizes: Record<string, number>): void {
-    for (const [name, n] of Object.entries(sizes)) {
+    const entries = Object.entries(sizes);
+    for (const [name, n] of entries) {
       if (this.arenas.has(name)) throw new Error(`arena ${name} is already allocated`);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`arena ${name}: size ${n} is not a whole number of elements`);
+    }
+    if (this.useWasm && !this.heap) {
+      this.heap = WasmHeap.create({ threads: this.threads, splitAbove: this.options.splitAbove });
+      if (!this.heap) this.useWasm = false;
+    }
+    const heap = this.heap;
+    if (heap) {
+      // One grow for all of them; arenas made earlier keep their offsets and contents.
+      let at: number[] | undefined;
+      try {
+        at = heap.reserve(entries.map(([, n]) => n * 4));
+      } catch {
+        // The memory cannot grow that far (4 GiB at most): these arenas become ordinary
+        // arrays, and products touching them run in TypeScript.
+        at = undefined;
+      }
+      if (at) {
+        entries.forEach(([name, n], i) => {
+          this.arenas.set(name, { length: n, at: at[i], view: heap.views(at[i], n), generation: heap.generation });
+          this.counters.buffers++;
+        });
+        return;
+      }
+    }
+    for (const [name, n] of entries) {
       let view: View;
       if (this.precision === 'float32') {
         const buf = new ArrayBuffer(n * 4);
@@ -31,15 +132,26 @@ export class CpuBackend implements Backend {
       } else {
         view = { f: new Float64Array(n), u: new Uint32Array(n) };
       }
-      this.arenas.set(name, view);
+      this.arenas.set(name, { length: n, at: -1, view, generation: 0 });
       this.counters.buffers++;
     }
   }
 
+  /** An arena's views, re-made if the heap grew since they were. */
+  private arena(name: string): View {
+    const a = this.arenas.get(name);
+    if (!a) throw new Error(`no arena named ${name}`);
+    const heap = this.heap;
+    if (heap && a.at >= 0 && a.generation !== heap.generation) {
+      a.view = heap.views(a.at, a.length);
+      a.generation = heap.generation;
+    }
+    return a.view;
+  }
+
   /** The views of a region (shared memory, not a copy). */
   view(r: BufRange): View {
-    const a = this.arenas.get(r.arena);
-    if (!a) throw new Error(`no arena named ${r.arena}`);
+    const a = this.arena(r.arena);
     if (r.offset + r.length > a.f.length) {
       throw new Error(`region ${r.arena}[${r.offset}, +${r.length}] exceeds the arena (${a.f.length})`);
     }
@@ -58,7 +170,26 @@ export class CpuBackend implements Backend {
   async readU(r: BufRange): Promise<Uint32Array> {
     return this.view(r).u.slice();
   }
-  async prepare(): Promise<void> {}
+  /**
+   * Starts the matmul helper threads when some product here is large enough to be split,
+   * so that the first steps already use them.
+   */
+  async prepare(items: PlanItem[]): Promise<void> {
+    const heap = this.heap;
+    if (!heap || heap.threads < 2) return;
+    const big = items.some((i) => !isClear(i) && i.op.group === 'matmul' && i.constants.M * i.constants.N * i.constants.K >= heap.splitAbove);
+    if (big) await heap.warmUp();
+  }
+
+  /**
+   * The WebAssembly matmul's threads, products run, how many were split across threads
+   * and how often splitting was paused because the cores were busy; undefined in
+   * TypeScript mode.
+   */
+  get wasmStats(): { threads: number; gemms: number; split: number; pauses: number } | undefined {
+    const h = this.heap;
+    return h && { threads: h.threads, ...h.stats };
+  }
 
   run(items: PlanItem[], values: StepValues): void {
     for (const item of items) {
@@ -81,5 +212,7 @@ export class CpuBackend implements Backend {
   async finish(): Promise<void> {}
   destroy(): void {
     this.arenas.clear();
+    this.heap?.release();
+    this.heap = undefined;
   }
 }

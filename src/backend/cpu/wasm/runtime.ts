@@ -1,0 +1,303 @@
+// The CPU backend's WebAssembly side: the SIMD matmul module (assembly/matmul.ts, built
+// into matmul-wasm.ts) and the heap the float32 arenas live in.
+//
+// A WasmHeap is one WebAssembly.Memory per backend: a small reserved header, one packing
+// scratch area per thread, then the arenas, each at a 64-byte-aligned offset, handed out
+// by a bump allocator that grows the memory (growing detaches a non-shared memory's old
+// buffer, so views must be re-created after every grow: see `generation`). A matmul
+// whose three views lie in a heap's memory runs in wasm; anything else (float64 views,
+// no WebAssembly SIMD) stays with the TypeScript twin.
+import { MATMUL_WASM, MATMUL_WASM_SHARED } from './matmul-wasm.ts';
+import { pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
+
+interface Modules {
+  plain: WebAssembly.Module;
+  /** Absent where shared memory (threads) is unsupported. */
+  shared?: WebAssembly.Module;
+}
+
+interface KernelExports {
+  gemm(...args: GemmArgs): void;
+  scratchBytes(): number;
+}
+
+let modules: Modules | undefined;
+let unavailable = false;
+let pending: Promise<Modules | undefined> | undefined;
+
+function decode(b64: string): Uint8Array<ArrayBuffer> {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/**
+ * The compiled modules, compiling them synchronously on first use (fine in Node and in
+ * workers; a browser main thread may refuse, then call initWasm() first). Undefined where
+ * WebAssembly SIMD is unavailable.
+ */
+export function wasmModules(): Modules | undefined {
+  if (modules || unavailable) return modules;
+  try {
+    const bytes = decode(MATMUL_WASM);
+    if (!WebAssembly.validate(bytes)) {
+      unavailable = true; // no WebAssembly SIMD here
+      return undefined;
+    }
+    const plain = new WebAssembly.Module(bytes);
+    let shared: WebAssembly.Module | undefined;
+    try {
+      shared = new WebAssembly.Module(decode(MATMUL_WASM_SHARED));
+    } catch {
+      shared = undefined;
+    }
+    modules = { plain, shared };
+  } catch {
+    // No WebAssembly at all, or a refused synchronous compile: an async initWasm() may
+    // still succeed in the latter case, so nothing is marked.
+    return undefined;
+  }
+  return modules;
+}
+
+/** Compiles the modules asynchronously (for browser main threads); true if usable. */
+export async function initWasm(): Promise<boolean> {
+  if (modules) return true;
+  pending ??= (async () => {
+    try {
+      const plain = await WebAssembly.compile(decode(MATMUL_WASM));
+      const shared = await WebAssembly.compile(decode(MATMUL_WASM_SHARED)).catch(() => undefined);
+      modules ??= { plain, shared };
+    } catch {
+      unavailable = true;
+    }
+    return modules;
+  })();
+  return (await pending) !== undefined;
+}
+
+const PAGE = 65536;
+const ALIGN = 64;
+/** Bytes kept free at address 0 (no arena or scratch starts at a null pointer). */
+const HEADER = 1024;
+/** Largest shared memory asked for, in pages (4 GiB), then smaller on refusal. */
+const SHARED_MAX_PAGES = [65536, 16384, 4096];
+/** Default smallest M·N·K that is split across threads (~4 MFLOP, ≳ 100 µs on one core). */
+export const DEFAULT_SPLIT_ABOVE = 1 << 21;
+/**
+ * Chunks of C per thread when split. More chunks balance the load when a core is busy
+ * with something else (a helper there just takes fewer), but each chunk packs its own
+ * panels of the other operand: 1–4 measured alike on two idle cores, 3 is kept.
+ */
+const CHUNKS_PER_THREAD = 3;
+/** Split products this slow in a row pause splitting for PAUSE_PRODUCTS large products. */
+const SLOW_LIMIT = 3;
+const PAUSE_PRODUCTS = 200;
+/** Products faster than this are not judged (timer and wake-up noise). */
+const MIN_JUDGED_MS = 0.25;
+
+const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
+
+/** Heaps by the buffer their views are made on (re-registered after every grow). */
+const byBuffer = new WeakMap<ArrayBufferLike, WasmHeap>();
+let nextId = 1;
+
+export interface HeapOptions {
+  /** Threads to use (the caller and threads − 1 helpers); 1: never a worker. */
+  threads: number;
+  /** Smallest M·N·K worth splitting across threads. */
+  splitAbove?: number;
+}
+
+export class WasmHeap {
+  readonly id = nextId++;
+  /** Bumped on every grow: views made before are stale (detached, for a non-shared memory). */
+  generation = 0;
+  readonly threads: number;
+  readonly splitAbove: number;
+  /** Products run, how many were split across threads, and how often splitting was paused. */
+  readonly stats = { gemms: 0, split: 0, pauses: 0 };
+  /** Consecutive split products that ran slower than one thread would have. */
+  private slow = 0;
+  /** Large products still to run on one thread before trying the helpers again. */
+  private pause = 0;
+  private top: number;
+  private readonly scratch: number[] = [];
+  private released = false;
+  private readonly gemmFn: (...args: GemmArgs) => void;
+
+  private constructor(
+    readonly memory: WebAssembly.Memory,
+    private readonly kernel: KernelExports,
+    private readonly module: WebAssembly.Module,
+    readonly shared: boolean,
+    threads: number,
+    splitAbove: number,
+  ) {
+    this.threads = threads;
+    this.splitAbove = splitAbove;
+    this.top = HEADER;
+    this.gemmFn = kernel.gemm;
+    const bytes = alignUp(kernel.scratchBytes(), ALIGN);
+    for (let t = 0; t < threads; t++) this.scratch.push(this.reserve([bytes])[0]);
+    byBuffer.set(memory.buffer, this);
+  }
+
+  /**
+   * A heap with the kernel instantiated over it, or undefined where WebAssembly SIMD is
+   * unavailable. With threads > 1 it takes a shared memory where workers exist, and
+   * falls back to one thread otherwise.
+   */
+  static create(opts: HeapOptions): WasmHeap | undefined {
+    const mods = wasmModules();
+    if (!mods) return undefined;
+    let threads = Math.max(1, Math.floor(opts.threads));
+    const splitAbove = opts.splitAbove ?? DEFAULT_SPLIT_ABOVE;
+    if (threads > 1 && mods.shared && threadsSupported()) {
+      for (const maximum of SHARED_MAX_PAGES) {
+        try {
+          const memory = new WebAssembly.Memory({ initial: 1, maximum, shared: true });
+          const inst = new WebAssembly.Instance(mods.shared, { env: { memory } });
+          return new WasmHeap(memory, inst.exports as unknown as KernelExports, mods.shared, true, threads, splitAbove);
+        } catch {
+          // a smaller maximum, or no shared memory at all
+        }
+      }
+    }
+    threads = 1;
+    try {
+      const memory = new WebAssembly.Memory({ initial: 1 });
+      const inst = new WebAssembly.Instance(mods.plain, { env: { memory } });
+      return new WasmHeap(memory, inst.exports as unknown as KernelExports, mods.plain, false, threads, splitAbove);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Reserves zeroed regions of these byte sizes (each 64-byte aligned), growing once. */
+  reserve(bytes: number[]): number[] {
+    if (this.released) throw new Error('the WebAssembly heap was released');
+    const at: number[] = [];
+    let top = this.top;
+    for (const n of bytes) {
+      top = alignUp(top, ALIGN);
+      at.push(top);
+      top += Math.max(n, 1);
+    }
+    const have = this.memory.buffer.byteLength;
+    if (top > have) {
+      try {
+        this.memory.grow(Math.ceil((top - have) / PAGE));
+      } catch (e) {
+        throw new Error(`cannot grow the CPU backend's WebAssembly memory to ${top} bytes: ${(e as Error).message}`);
+      }
+      this.generation++;
+      byBuffer.set(this.memory.buffer, this);
+    }
+    this.top = top;
+    return at;
+  }
+
+  /** Float32 and Uint32 views of `n` elements at byte offset `at` (valid until the next grow). */
+  views(at: number, n: number): { f: Float32Array; u: Uint32Array } {
+    const buf = this.memory.buffer;
+    // Register the very buffer object the views are made on: a shared memory's `buffer`
+    // getter can hand out a new object after a grow, which would hide the views' heap.
+    byBuffer.set(buf, this);
+    return { f: new Float32Array(buf, at, n), u: new Uint32Array(buf, at, n) };
+  }
+
+  /** Bytes of linear memory in use. */
+  get size(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  /** Starts the helper threads and waits (up to timeoutMs) until they are ready: how many are. */
+  async warmUp(timeoutMs?: number): Promise<number> {
+    if (!this.shared || this.threads < 2 || this.released) return 0;
+    return pool.warmUp(this.threads - 1, this.module, timeoutMs);
+  }
+
+  /** Helpers actually running now (0 until the workers have started). */
+  private helpers(): Helper[] {
+    if (!this.shared || this.threads < 2) return [];
+    const mem: BoundMemory = { memory: this.memory, id: this.id, generation: this.generation };
+    return pool.take(this.threads - 1, this.module, mem);
+  }
+
+  /**
+   * C[M×N] = op(A)·op(B) on byte offsets into this memory (A stored M×K, or K×M when
+   * transA; B stored K×N, or N×K when transB; C row-major M×N). The split across threads
+   * does not change the result: every element is summed in the same order.
+   */
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, a: number, b: number, c: number): void {
+    const tA = transA ? 1 : 0;
+    const tB = transB ? 1 : 0;
+    const lda = transA ? M : K;
+    const ldb = transB ? K : N;
+    this.stats.gemms++;
+    const work = M * N * K;
+    let helpers: Helper[] = [];
+    if (work >= this.splitAbove) {
+      if (this.pause > 0) this.pause--;
+      else helpers = this.helpers();
+    }
+    if (helpers.length === 0) {
+      this.kernel.gemm(tA, tB, M, N, K, a, lda, b, ldb, c, N, 0, this.scratch[0]);
+      return;
+    }
+    // Chunks of the larger side of C, multiples of the 4 × 8 register tile, a few per thread.
+    const threads = helpers.length + 1;
+    const alongN = N >= M;
+    const side = alongN ? N : M;
+    const unit = alongN ? 8 : 4;
+    const size = Math.max(unit, alignUp(Math.ceil(side / (CHUNKS_PER_THREAD * threads)), unit));
+    const count = Math.ceil(side / size);
+    if (count < 2) {
+      this.kernel.gemm(tA, tB, M, N, K, a, lda, b, ldb, c, N, 0, this.scratch[0]);
+      return;
+    }
+    this.stats.split++;
+    const { gain, ms } = pool.run(helpers, this.gemmFn, [tA, tB, M, N, K, a, lda, b, ldb, c, N], alongN ? 0 : 1, size, count, this.scratch);
+    // Other work on the cores (oversubscription) can make helpers a loss: after a few
+    // split products in a row that one thread would have done faster, pause splitting.
+    if (ms < MIN_JUDGED_MS) return;
+    if (gain >= 1) this.slow = 0;
+    else if (++this.slow >= SLOW_LIMIT) {
+      this.slow = 0;
+      this.pause = PAUSE_PRODUCTS;
+      this.stats.pauses++;
+    }
+  }
+
+  /** Lets the memory go: helpers drop it, and no view is made on it any more. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    if (this.shared) pool.release(this.id);
+  }
+}
+
+/** The heap whose memory holds this array's buffer. */
+export function heapOf(x: ArrayBufferView): WasmHeap | undefined {
+  return byBuffer.get(x.buffer);
+}
+
+/**
+ * C = op(A)·op(B) in WebAssembly when a, b and c are Float32Arrays in one heap's memory;
+ * false (nothing done) otherwise, for the caller to use the TypeScript twin.
+ */
+export function wasmMatmul(M: number, N: number, K: number, transA: boolean, transB: boolean, a: ArrayBufferView, b: ArrayBufferView, c: ArrayBufferView): boolean {
+  if (!(a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array)) return false;
+  const heap = heapOf(a);
+  if (!heap || heapOf(b) !== heap || heapOf(c) !== heap) return false;
+  if (a.length < M * K || b.length < K * N || c.length < M * N) throw new Error(`wasm matmul: views too short for ${M}×${K}·${K}×${N}`);
+  heap.gemm(transA, transB, M, N, K, a.byteOffset, b.byteOffset, c.byteOffset);
+  return true;
+}
+
+/** Stops the helper threads (they are unref'd and never keep a process alive; this is for tidy tests). */
+export function stopHelpers(): void {
+  pool.shutdown();
+}

@@ -1,0 +1,330 @@
+// Helper threads for the WebAssembly matmul (Node only): each helper is a worker_threads
+// worker running the same module over the backend's shared WebAssembly.Memory. The
+// caller stays synchronous: it wakes the helpers through small control blocks
+// (Atomics.notify), claims chunks of C alongside them, then Atomics.waits for them.
+//
+// Workers are started lazily, once per process (or per thread that uses a CPU backend),
+// are unref'd so they never keep the process alive, and are used only once they report
+// ready (until then the caller computes everything). Where workers or shared memory are
+// missing (browsers, especially without cross-origin isolation) there are no helpers.
+
+/** Arguments of the exported `gemm`, in order. */
+export type GemmArgs = [
+  transA: number,
+  transB: number,
+  m: number,
+  n: number,
+  k: number,
+  a: number,
+  lda: number,
+  b: number,
+  ldb: number,
+  c: number,
+  ldc: number,
+  accumulate: number,
+  scratch: number,
+];
+
+// A product is cut into chunks of C's columns (or rows) that the caller and the helpers
+// claim one at a time from a shared counter, so a helper that starts late or runs on a
+// busy core simply takes fewer chunks. The job block (one per pool, Int32 slots):
+const J_NEXT = 0; // next chunk to claim (Atomics.add)
+const J_COUNT = 1; // number of chunks
+const J_AXIS = 2; // 0: chunks of columns, 1: chunks of rows
+const J_SIZE = 3; // columns (rows) per chunk
+const J_ARGS = 4; // transA, transB, m, n, k, a, lda, b, ldb, c, ldc of the whole product
+const J_SLOTS = J_ARGS + 11;
+
+// A helper's control block (Int32 slots).
+const SEQ = 0; // command number, written by the caller
+const DONE = 1; // last command finished, written by the helper
+const READY = 2; // 1 once the helper is waiting for commands
+const CMD = 3; // CMD_GEMM, CMD_BIND or CMD_QUIT
+const FAILED = 4; // 1 when the last command threw
+const SCRATCH = 5; // the helper's scratch area (byte offset)
+const SLOTS = 6;
+const CMD_GEMM = 0;
+const CMD_BIND = 1;
+const CMD_QUIT = 2;
+
+/** The longest a caller waits for a helper before giving up on it. */
+const WAIT_LIMIT_MS = 60_000;
+
+/** gemm's arguments for chunk i of the job (as claimChunks below and the worker compute them). */
+function chunkArgs(job: Int32Array, i: number, scratch: number): GemmArgs {
+  const lo = i * job[J_SIZE];
+  const [tA, tB, m, n, k, a, lda, b, ldb, c, ldc] = job.subarray(J_ARGS, J_SLOTS);
+  if (job[J_AXIS] === 0) return [tA, tB, m, Math.min(n - lo, job[J_SIZE]), k, a, lda, b + (tB ? lo * ldb : lo) * 4, ldb, c + lo * 4, ldc, 0, scratch];
+  return [tA, tB, Math.min(m - lo, job[J_SIZE]), n, k, a + (tA ? lo : lo * lda) * 4, lda, b, ldb, c + lo * ldc * 4, ldc, 0, scratch];
+}
+
+// Plain JavaScript, evaluated as the worker's main script (works the same under node,
+// tsx and vitest, with no file to locate). Its chunk loop mirrors claimChunks/chunkArgs.
+const WORKER_SOURCE = `
+const { workerData, receiveMessageOnPort } = require('node:worker_threads');
+const { ctrl, job, port, module } = workerData;
+let exports = null;
+let seen = 0;
+function chunks(scratch) {
+  for (;;) {
+    const i = Atomics.add(job, ${J_NEXT}, 1);
+    if (i >= job[${J_COUNT}]) return;
+    const size = job[${J_SIZE}];
+    const lo = i * size;
+    const [tA, tB, m, n, k, a, lda, b, ldb, c, ldc] = job.subarray(${J_ARGS}, ${J_SLOTS});
+    if (job[${J_AXIS}] === 0) exports.gemm(tA, tB, m, Math.min(n - lo, size), k, a, lda, b + (tB ? lo * ldb : lo) * 4, ldb, c + lo * 4, ldc, 0, scratch);
+    else exports.gemm(tA, tB, Math.min(m - lo, size), n, k, a + (tA ? lo : lo * lda) * 4, lda, b, ldb, c + lo * ldc * 4, ldc, 0, scratch);
+  }
+}
+Atomics.store(ctrl, ${READY}, 1);
+for (;;) {
+  Atomics.wait(ctrl, ${SEQ}, seen);
+  const seq = Atomics.load(ctrl, ${SEQ});
+  if (seq === seen) continue;
+  seen = seq;
+  const cmd = ctrl[${CMD}];
+  if (cmd === ${CMD_QUIT}) break;
+  let failed = 0;
+  try {
+    if (cmd === ${CMD_BIND}) {
+      const m = receiveMessageOnPort(port);
+      exports = m && m.message ? new WebAssembly.Instance(module, { env: { memory: m.message } }).exports : null;
+    } else {
+      chunks(ctrl[${SCRATCH}]);
+    }
+  } catch {
+    failed = 1;
+  }
+  ctrl[${FAILED}] = failed;
+  Atomics.store(ctrl, ${DONE}, seq);
+  Atomics.notify(ctrl, ${DONE});
+}
+port.close();
+`;
+
+interface WorkerThreads {
+  Worker: new (code: string, opts: object) => NodeWorker;
+  MessageChannel: new () => { port1: NodePort; port2: NodePort };
+}
+interface NodeWorker {
+  unref(): void;
+  terminate(): Promise<number>;
+  on(event: 'error' | 'exit', f: (...args: unknown[]) => void): void;
+}
+interface NodePort {
+  postMessage(m: unknown): void;
+  unref?(): void;
+  close(): void;
+}
+
+/** node:worker_threads where the runtime has it (synchronously, without an import). */
+function workerThreads(): WorkerThreads | undefined {
+  try {
+    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    return proc?.getBuiltinModule?.('node:worker_threads') as WorkerThreads | undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether helper threads can exist here at all. */
+export function threadsSupported(): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && typeof Atomics !== 'undefined' && workerThreads() !== undefined;
+}
+
+/** Cores this process may use (1 where unknown). */
+export function availableCores(): number {
+  try {
+    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    const os = proc?.getBuiltinModule?.('node:os') as { availableParallelism?: () => number } | undefined;
+    if (os?.availableParallelism) return Math.max(1, os.availableParallelism());
+  } catch {
+    // fall through
+  }
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  return Math.max(1, nav?.hardwareConcurrency ?? 1);
+}
+
+/** What a helper needs to know about the memory it works in. */
+export interface BoundMemory {
+  memory: WebAssembly.Memory;
+  /** Which memory (one per backend). */
+  id: number;
+  /** Bumped whenever the memory grows (the helper then re-instantiates over it). */
+  generation: number;
+}
+
+export class Helper {
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
+  private readonly port: NodePort;
+  private readonly worker: NodeWorker;
+  private seq = 0;
+  private broken = false;
+  private boundId = -1;
+  private boundGeneration = -1;
+
+  constructor(wt: WorkerThreads, module: WebAssembly.Module, job: Int32Array) {
+    const { port1, port2 } = new wt.MessageChannel();
+    this.port = port1;
+    this.worker = new wt.Worker(WORKER_SOURCE, { eval: true, workerData: { ctrl: this.ctrl, job, port: port2, module }, transferList: [port2] });
+    this.worker.unref();
+    this.port.unref?.();
+    this.worker.on('error', () => (this.broken = true));
+    this.worker.on('exit', () => (this.broken = true));
+  }
+
+  /** Ready for a job: started, not failed, not busy. */
+  get usable(): boolean {
+    return !this.broken && Atomics.load(this.ctrl, READY) === 1 && Atomics.load(this.ctrl, DONE) === this.seq;
+  }
+
+  private post(cmd: number): void {
+    this.ctrl[CMD] = cmd;
+    Atomics.store(this.ctrl, SEQ, ++this.seq);
+    Atomics.notify(this.ctrl, SEQ);
+  }
+
+  /** Waits for the job posted last; false if the helper failed or never answered. */
+  wait(): boolean {
+    const t0 = Date.now();
+    for (;;) {
+      const done = Atomics.load(this.ctrl, DONE);
+      if (done === this.seq) break;
+      const left = WAIT_LIMIT_MS - (Date.now() - t0);
+      if (left <= 0 || Atomics.wait(this.ctrl, DONE, done, left) === 'timed-out') {
+        // Stuck: it must not wake up later inside some other product.
+        this.broken = true;
+        void this.worker.terminate();
+        return false;
+      }
+    }
+    if (this.ctrl[FAILED] !== 0) {
+      this.broken = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Makes the helper work in this memory (a no-op when it already does). */
+  bind(mem: BoundMemory | undefined): boolean {
+    const id = mem?.id ?? -1;
+    const generation = mem?.generation ?? -1;
+    if (this.boundId === id && this.boundGeneration === generation) return true;
+    this.port.postMessage(mem ? mem.memory : null);
+    this.post(CMD_BIND);
+    if (!this.wait()) return false;
+    this.boundId = id;
+    this.boundGeneration = generation;
+    return true;
+  }
+
+  /** Which memory the helper works in (-1: none). */
+  get memoryId(): number {
+    return this.boundId;
+  }
+
+  /** Starts claiming chunks of the pool's job; call wait() before touching C. */
+  start(scratch: number): void {
+    this.ctrl[SCRATCH] = scratch;
+    this.post(CMD_GEMM);
+  }
+
+  stop(): void {
+    this.broken = true;
+    if (Atomics.load(this.ctrl, READY) === 1 && Atomics.load(this.ctrl, DONE) === this.seq) this.post(CMD_QUIT);
+    else void this.worker.terminate();
+  }
+}
+
+/** The process's helpers (per JS thread), started on first use. */
+class Pool {
+  private helpers: Helper[] = [];
+  private disabled = false;
+  private job: Int32Array | undefined;
+
+  /** Starts helpers until there are `n`; false where they cannot exist. */
+  private start(n: number, module: WebAssembly.Module): boolean {
+    if (this.disabled) return false;
+    while (this.helpers.length < n) {
+      const wt = workerThreads();
+      try {
+        if (!wt) throw new Error('no worker_threads');
+        this.job ??= new Int32Array(new SharedArrayBuffer(J_SLOTS * 4));
+        this.helpers.push(new Helper(wt, module, this.job));
+      } catch {
+        this.disabled = true;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Up to `n` helpers that are ready now, bound to `mem`. Helpers still starting are
+   * skipped (the caller computes their share); none where threads are unsupported.
+   */
+  take(n: number, module: WebAssembly.Module, mem: BoundMemory): Helper[] {
+    if (n <= 0 || !this.start(n, module)) return [];
+    return this.helpers.slice(0, n).filter((h) => h.usable && h.bind(mem));
+  }
+
+  /** Starts up to `n` helpers and resolves once they are ready (or after timeoutMs): how many are. */
+  async warmUp(n: number, module: WebAssembly.Module, timeoutMs = 5000): Promise<number> {
+    if (n <= 0 || !this.start(n, module)) return 0;
+    const t0 = Date.now();
+    for (;;) {
+      const ready = this.helpers.slice(0, n).filter((h) => h.usable).length;
+      if (ready === n || Date.now() - t0 > timeoutMs) return ready;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  /**
+   * C = op(A)·op(B) (args: the whole product's transA … ldc) cut into `count` chunks of
+   * `size` columns (axis 0) or rows (axis 1), shared between the caller, which runs
+   * `gemm` with scratch[0], and these helpers (taken from take(), scratch[1 + h]). If a
+   * helper fails, the caller recomputes the whole product: the result is the same either
+   * way, since each element of C is summed in the same order whoever computes it.
+   * Returns how long the caller alone would have taken (judged from its own chunks) over
+   * how long it took: below 1 when the helpers slowed it down (busy cores).
+   */
+  run(helpers: Helper[], gemm: (...args: GemmArgs) => void, args: number[], axis: 0 | 1, size: number, count: number, scratch: number[]): { gain: number; ms: number } {
+    const job = this.job!;
+    job.set(args, J_ARGS);
+    job[J_AXIS] = axis;
+    job[J_SIZE] = size;
+    job[J_COUNT] = count;
+    Atomics.store(job, J_NEXT, 0);
+    const t0 = performance.now();
+    helpers.forEach((h, i) => h.start(scratch[1 + i]));
+    let mine = 0;
+    for (;;) {
+      const i = Atomics.add(job, J_NEXT, 1);
+      if (i >= count) break;
+      gemm(...chunkArgs(job, i, scratch[0]));
+      mine++;
+    }
+    const t1 = performance.now();
+    let ok = true;
+    for (const h of helpers) ok = h.wait() && ok;
+    if (!ok) {
+      const [tA, tB, m, n, k, a, lda, b, ldb, c, ldc] = args;
+      gemm(tA, tB, m, n, k, a, lda, b, ldb, c, ldc, 0, scratch[0]);
+    }
+    const ms = performance.now() - t0;
+    return { gain: mine > 0 && ms > 0 ? (((t1 - t0) / mine) * count) / ms : Infinity, ms };
+  }
+
+  /** Drops a memory from every helper bound to it, so it can be collected. */
+  release(id: number): void {
+    for (const h of this.helpers) if (h.memoryId === id && h.usable) h.bind(undefined);
+  }
+
+  /** Stops every helper (they are unref'd anyway; this is for tidy tests). */
+  shutdown(): void {
+    for (const h of this.helpers) h.stop();
+    this.helpers = [];
+  }
+}
+
+export const pool = new Pool();

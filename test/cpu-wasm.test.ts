@@ -1,0 +1,228 @@
+// The CPU backend's WebAssembly SIMD matmul: against the TypeScript twin on many shapes,
+// split across threads, inside a training run, and across a second allocate().
+import { afterAll, describe, expect, it } from 'vitest';
+import { CpuBackend, type CpuBackendOptions } from '../src/backend/cpu/cpu-backend.ts';
+import { stopHelpers, wasmMatmul, wasmModules } from '../src/backend/cpu/wasm/runtime.ts';
+import { threadsSupported } from '../src/backend/cpu/wasm/threads.ts';
+import { activate } from '../src/ops/activations.ts';
+import { matmul, matmulBiasAct, matmulCpu, type MatmulShape } from '../src/ops/matmul.ts';
+import type { BufRange, StepValues } from '../src/ops/op.ts';
+import { Rng } from '../src/util/rng.ts';
+import { maxRelErr } from './support/op-harness.ts';
+import { collect, smallModel, trainer, trainerOptions } from './support/train.ts';
+
+const values: StepValues = { lr: 0, t: 1, batchStart: 0 };
+const pad = (n: number) => Math.ceil(n / 64) * 64;
+
+afterAll(() => stopHelpers());
+
+/** C = op(A)·op(B) on a fresh backend, through a plan step, with A and B from the given arrays. */
+async function product(backend: CpuBackend, shape: MatmulShape, a: Float32Array, b: Float32Array): Promise<Float32Array> {
+  const { M, N, K } = shape;
+  const ra: BufRange = { arena: 'ab', offset: 0, length: M * K };
+  const rb: BufRange = { arena: 'ab', offset: pad(M * K), length: K * N };
+  const rc: BufRange = { arena: 'c', offset: 0, length: M * N };
+  const step = matmul('mm', shape, { a: ra, b: rb, c: rc });
+  backend.allocate({ ab: rb.offset + K * N, c: M * N });
+  backend.writeF(ra, a);
+  backend.writeF(rb, b);
+  await backend.prepare([step]);
+  backend.run([step], values);
+  return (await backend.readF(rc)) as Float32Array;
+}
+
+/** Shapes for one transpose case: edge sizes, odd sizes, and some beyond the cache blocks. */
+function shapes(transA: boolean, transB: boolean, rng: Rng): MatmulShape[] {
+  const fixed: [number, number, number][] = [
+    [1, 1, 1],
+    [1, 9, 7],
+    [7, 1, 5],
+    [5, 3, 1],
+    [4, 8, 4],
+    [3, 7, 2],
+    [9, 17, 33],
+    [13, 15, 255],
+    [33, 47, 257],
+    [64, 1000, 20],
+    [20, 24, 17],
+    [130, 520, 300], // beyond MC = 128 rows, NC = 512 columns, KC = 256
+    [16, 5, 24],
+  ];
+  const out = fixed.map(([M, N, K]) => ({ M, N, K, transA, transB }));
+  while (out.length < 24) {
+    const r = () => 1 + rng.int(rng.next() < 0.5 ? 12 : 160);
+    out.push({ M: r(), N: r(), K: r(), transA, transB });
+  }
+  return out;
+}
+
+describe.runIf(wasmModules() !== undefined)('WebAssembly SIMD matmul', () => {
+  const rng = new Rng(2024);
+  const cases: [string, boolean, boolean][] = [
+    ['X·Wᵀ (transB)', false, true],
+    ['dZ·W', false, false],
+    ['dZᵀ·X (transA)', true, false],
+    ['both transposed', true, true],
+  ];
+  it.each(cases)('%s equals the TypeScript twin on 24 shapes', async (_, transA, transB) => {
+    for (const shape of shapes(transA, transB, rng)) {
+      const { M, N, K } = shape;
+      const a = rng.fill(M * K);
+      const b = rng.fill(K * N);
+      const ref = new Float32Array(M * N);
+      matmulCpu(M, N, K, transA, transB, a, b, ref);
+      const backend = new CpuBackend('float32', { threads: 1 });
+      expect(backend.adapter).toContain('WebAssembly');
+      const got = await product(backend, shape, a, b);
+      const err = maxRelErr(ref, got);
+      expect(err, `${M}×${N}×${K} transA=${transA} transB=${transB}`).toBeLessThan(1e-4);
+      expect(backend.wasmStats?.gemms).toBe(1);
+      backend.destroy();
+    }
+  });
+
+  it('keeps the bias + activation epilogue: z = product + bias rounded to f32, then out = act(z)', async () => {
+    const shape: MatmulShape = { M: 37, N: 29, K: 51, transA: false, transB: true };
+    const { M, N, K } = shape;
+    const a = rng.fill(M * K);
+    const b = rng.fill(K * N);
+    const bias = rng.fill(N);
+    for (const [act, alpha] of [
+      [1, 0],
+      [2, 0.1],
+      [5, 0],
+    ]) {
+      const run = async (opts: CpuBackendOptions) => {
+        const be = new CpuBackend('float32', opts);
+        const r = (offset: number, length: number): BufRange => ({ arena: 'x', offset, length });
+        const io = { a: r(0, M * K), b: r(pad(M * K), K * N), bias: r(pad(M * K) + pad(K * N), N), z: r(4096, M * N), out: r(8192, M * N) };
+        be.allocate({ x: 8192 + M * N });
+        be.writeF(io.a, a);
+        be.writeF(io.b, b);
+        be.writeF(io.bias, bias);
+        be.run([matmulBiasAct('fwd', shape, act, alpha, io)], values);
+        return { z: (await be.readF(io.z)) as Float32Array, out: (await be.readF(io.out)) as Float32Array };
+      };
+      const ts = await run({ wasm: false });
+      const wa = await run({ threads: 1 });
+      expect(maxRelErr(ts.z, wa.z)).toBeLessThan(1e-5);
+      for (let i = 0; i < M * N; i++) expect(wa.out[i]).toBe(Math.fround(activate(act, alpha, wa.z[i])));
+    }
+  });
+
+  it('runs only on views in its own memory: float64 and plain arrays go to the TypeScript twin', () => {
+    const f64 = new CpuBackend('float64');
+    expect(f64.adapter).toContain('TypeScript');
+    f64.allocate({ x: 16 });
+    expect(f64.view({ arena: 'x', offset: 0, length: 16 }).f).toBeInstanceOf(Float64Array);
+    expect(f64.wasmStats).toBeUndefined();
+    const plain = new Float32Array(4);
+    expect(wasmMatmul(2, 2, 1, false, false, plain, plain, plain)).toBe(false);
+    const ts = new CpuBackend('float32', { wasm: false });
+    expect(ts.adapter).toContain('TypeScript');
+  });
+
+  it('allocate() twice: growing the memory keeps the first arenas and their contents', async () => {
+    const be = new CpuBackend('float32', { threads: 1 });
+    const first: BufRange = { arena: 'first', offset: 3, length: 1000 };
+    be.allocate({ first: 1003, small: 5 });
+    const data = rng.fill(1000);
+    be.writeF(first, data);
+    be.writeU({ arena: 'small', offset: 0, length: 5 }, Uint32Array.of(1, 2, 3, 4, 0xffffffff));
+    // Several megabytes more: the memory grows (a non-shared memory detaches its old buffer).
+    be.allocate({ second: 3_000_000 });
+    expect(Array.from((await be.readF(first)) as Float32Array)).toEqual(Array.from(data));
+    expect(Array.from(await be.readU({ arena: 'small', offset: 0, length: 5 }))).toEqual([1, 2, 3, 4, 0xffffffff]);
+    expect(be.view(first).f.length).toBe(1000);
+    // A product across arenas of both allocations.
+    const shape: MatmulShape = { M: 10, N: 10, K: 100, transA: false, transB: false };
+    const a: BufRange = { arena: 'first', offset: 3, length: 1000 };
+    const b: BufRange = { arena: 'second', offset: 64, length: 1000 };
+    const c: BufRange = { arena: 'second', offset: 2_000_000, length: 100 };
+    const bData = rng.fill(1000);
+    be.writeF(b, bData);
+    be.run([matmul('mm', shape, { a, b, c })], values);
+    const ref = new Float32Array(100);
+    matmulCpu(10, 10, 100, false, false, data, bData, ref);
+    expect(maxRelErr(ref, (await be.readF(c)) as Float32Array)).toBeLessThan(1e-5);
+    expect(be.wasmStats?.gemms).toBe(1);
+    be.destroy();
+  });
+
+  it('a small training follows the TypeScript twin within 1e-4 over 50 steps', async () => {
+    const ts = await collect((await trainer(new CpuBackend('float32', { wasm: false }), smallModel(), trainerOptions())).run(50));
+    const wasm = new CpuBackend('float32', { threads: 1 });
+    const wa = await collect((await trainer(wasm, smallModel(), trainerOptions())).run(50));
+    expect(wa).toHaveLength(50);
+    for (let i = 0; i < 50; i++) {
+      expect(wa[i].step).toBe(ts[i].step);
+      expect(Math.abs(wa[i].loss - ts[i].loss)).toBeLessThan(1e-4);
+    }
+    expect(wasm.wasmStats?.gemms).toBeGreaterThanOrEqual(50 * 6);
+  });
+});
+
+describe.runIf(wasmModules() !== undefined && threadsSupported())('WebAssembly SIMD matmul on two threads', () => {
+  it('splitting C across a worker gives the very same bits as one thread', async () => {
+    const rng = new Rng(77);
+    // The larger side of C is cut at multiples of the register tile: too small a C stays whole.
+    for (const [M, N, K, transA, transB, splits] of [
+      [64, 1000, 784, false, true, 1],
+      [64, 784, 1000, false, false, 1],
+      [1000, 784, 64, true, false, 1],
+      [37, 21, 300, false, true, 1],
+      [300, 9, 33, true, false, 1],
+      [3, 20, 3, false, false, 1],
+      [3, 3, 3, false, false, 0],
+    ] as const) {
+      const shape: MatmulShape = { M, N, K, transA, transB };
+      const a = rng.fill(M * K);
+      const b = rng.fill(K * N);
+      const single = new CpuBackend('float32', { threads: 1 });
+      const one = await product(single, shape, a, b);
+      const two = new CpuBackend('float32', { threads: 2, splitAbove: 1 });
+      const got = await product(two, shape, a, b);
+      expect(two.wasmStats?.split, `${M}×${N}×${K}`).toBe(splits);
+      expect(Array.from(got)).toEqual(Array.from(one));
+      single.destroy();
+      two.destroy();
+    }
+  });
+
+  it('a small training split across threads follows the TypeScript twin within 1e-4 over 50 steps', async () => {
+    const ts = await collect((await trainer(new CpuBackend('float32', { wasm: false }), smallModel(), trainerOptions())).run(50));
+    const two = new CpuBackend('float32', { threads: 2, splitAbove: 1 });
+    const wa = await collect((await trainer(two, smallModel(), trainerOptions())).run(50));
+    for (let i = 0; i < 50; i++) expect(Math.abs(wa[i].loss - ts[i].loss)).toBeLessThan(1e-4);
+    expect(two.wasmStats?.split).toBe(two.wasmStats?.gemms);
+    expect(two.adapter).toContain('2 threads');
+  });
+
+  it('helpers follow the memory as it grows and move between backends', async () => {
+    const rng = new Rng(5);
+    const shape: MatmulShape = { M: 40, N: 40, K: 40, transA: false, transB: false };
+    const a = rng.fill(1600);
+    const b = rng.fill(1600);
+    const ref = new Float32Array(1600);
+    matmulCpu(40, 40, 40, false, false, a, b, ref);
+    const x = new CpuBackend('float32', { threads: 2, splitAbove: 1 });
+    const y = new CpuBackend('float32', { threads: 2, splitAbove: 1 });
+    const step = matmul('mm', shape, { a: { arena: 'a', offset: 0, length: 1600 }, b: { arena: 'b', offset: 0, length: 1600 }, c: { arena: 'c', offset: 0, length: 1600 } });
+    for (const be of [x, y]) {
+      be.allocate({ a: 1600, b: 1600 });
+      be.writeF({ arena: 'a', offset: 0, length: 1600 }, a);
+      be.writeF({ arena: 'b', offset: 0, length: 1600 }, b);
+    }
+    for (const be of [x, y, x]) {
+      // C lives in an arena allocated after a grow: the helper must see the larger memory.
+      if (!be.wasmStats?.gemms) be.allocate({ pad: 4_000_000, c: 1600 });
+      await be.prepare([step]);
+      be.run([step], values);
+      expect(maxRelErr(ref, (await be.readF({ arena: 'c', offset: 0, length: 1600 })) as Float32Array)).toBeLessThan(1e-5);
+    }
+    expect(x.wasmStats?.split).toBe(2);
+    expect(y.wasmStats?.split).toBe(1);
+    x.destroy();
+    y.destroy();
+  });
+});
