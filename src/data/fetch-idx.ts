@@ -2,7 +2,7 @@
 // DecompressionStream exist, Node 18+ included): plain or gzipped files, sniffed by their
 // first bytes, so a server that decompresses on the fly is fine too.
 import type { Dataset } from './dataset.ts';
-import { IDX_SPLIT_FILES, IdxError, imagesAndLabels, parseIdx, type IdxSplit } from './idx.ts';
+import { IDX_SPLIT_FILES, IdxError, idxDataset, type IdxSplit } from './idx.ts';
 
 
 export interface FetchProgress {
@@ -57,20 +57,6 @@ export async function fetchBytes(url: string, onProgress?: (p: FetchProgress) =>
   return isGzip(bytes) ? gunzip(bytes, url) : bytes;
 }
 
-/** An IDX image file and label file → a Dataset with pixels mapped to [0, 1] (the paper's input). */
-export function idxDataset(images: Uint8Array, labels: Uint8Array, names: [string, string], name: string): Dataset {
-  const set = imagesAndLabels(parseIdx(images, names[0]), parseIdx(labels, names[1]), names);
-  return {
-    name,
-    examples: set.examples,
-    features: set.rows * set.cols,
-    classes: Math.max(10, set.maxLabel + 1),
-    images: set.images,
-    labels: set.labels,
-    scale: 1 / 255,
-    shift: 0,
-  };
-}
 
 /**
  * One split of an IDX dataset served under `base` (e.g. 'mnist/'), each file fetched as

