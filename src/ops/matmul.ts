@@ -1,7 +1,7 @@
 // Dense-layer matmul: plan builders and CPU twins of shaders/matmul.wgsl.
 //   C[M×N] = op(A)·op(B); A stored M×K row-major (K×M when transA), B stored K×N (N×K
 //   when transB). The engine uses forward Z = X·Wᵀ (transB), dX = dZ·W, dW = dZᵀ·X (transA).
-import { wasmMatmul } from '../backend/cpu/wasm/runtime.ts';
+import { wasmBiasAct, wasmMatmul } from '../backend/cpu/wasm/runtime.ts';
 import { activate } from './activations.ts';
 import { ceilDiv, type BufRange, type Constants, type FloatArray, type OpDef, type PlanStep } from './op.ts';
 
@@ -176,6 +176,8 @@ export const matmulBiasActOp: OpDef = {
     const of = out.f;
     const bf = bias.f;
     product(M, N, K, TRANS_A !== 0, TRANS_B !== 0, a.f, b.f, zf);
+    // Linear and relu in wasm SIMD (branch-free: relu's branch mispredicts on real data).
+    if (wasmBiasAct(M, N, ACT, zf, bf, of)) return;
     if (zf instanceof Float32Array && bf instanceof Float32Array && of instanceof Float32Array) {
       biasAct32(M, N, ACT, ALPHA, zf, bf, of);
       return;

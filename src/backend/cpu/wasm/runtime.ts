@@ -18,6 +18,7 @@ interface Modules {
 
 interface KernelExports {
   gemm(...args: GemmArgs): void;
+  biasAct(m: number, n: number, z: number, bias: number, out: number, relu: number): void;
   scratchBytes(): number;
 }
 
@@ -271,6 +272,11 @@ export class WasmHeap {
     }
   }
 
+  /** z += bias (per column), out = relu(z) or z, on byte offsets into this memory (M × N, row-major). */
+  biasAct(M: number, N: number, z: number, bias: number, out: number, relu: boolean): void {
+    this.kernel.biasAct(M, N, z, bias, out, relu ? 1 : 0);
+  }
+
   /** Lets the memory go: helpers drop it, and no view is made on it any more. */
   release(): void {
     if (this.released) return;
@@ -294,6 +300,21 @@ export function wasmMatmul(M: number, N: number, K: number, transA: boolean, tra
   if (!heap || heapOf(b) !== heap || heapOf(c) !== heap) return false;
   if (a.length < M * K || b.length < K * N || c.length < M * N) throw new Error(`wasm matmul: views too short for ${M}×${K}·${K}×${N}`);
   heap.gemm(transA, transB, M, N, K, a.byteOffset, b.byteOffset, c.byteOffset);
+  return true;
+}
+
+/**
+ * The fused layer's epilogue in WebAssembly for the linear (act 0) and relu (act 1)
+ * activations, when z, bias and out are Float32Arrays in one heap's memory: z += bias,
+ * out = act(z), bit for bit as the TypeScript twin. False (nothing done) otherwise.
+ */
+export function wasmBiasAct(M: number, N: number, act: number, z: ArrayBufferView, bias: ArrayBufferView, out: ArrayBufferView): boolean {
+  if (act !== 0 && act !== 1) return false;
+  if (!(z instanceof Float32Array && bias instanceof Float32Array && out instanceof Float32Array)) return false;
+  const heap = heapOf(z);
+  if (!heap || heapOf(bias) !== heap || heapOf(out) !== heap) return false;
+  if (z.length < M * N || out.length < M * N || bias.length < N) throw new Error(`wasm bias+activation: views too short for ${M}×${N}`);
+  heap.biasAct(M, N, z.byteOffset, bias.byteOffset, out.byteOffset, act === 1);
   return true;
 }
 

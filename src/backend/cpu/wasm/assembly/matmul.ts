@@ -293,3 +293,32 @@ export function gemm(
     }
   }
 }
+
+/**
+ * The fused layer's epilogue for an m × n block, row-major (byte offsets): z += bias
+ * (broadcast over rows), out = relu(z) when relu, else z. f32 addition here rounds
+ * exactly as the TypeScript twin's fround(z + b) does (a double sum of two floats,
+ * rounded once more, is the correctly rounded float sum), and relu keeps z > 0 ? z : 0
+ * (NaN and −0 give +0).
+ */
+export function biasAct(m: i32, n: i32, z: usize, bias: usize, out: usize, relu: i32): void {
+  const zero = f32x4.splat(0);
+  const rowBytes = <usize>n << 2;
+  for (let i = 0; i < m; i++) {
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const o = <usize>j << 2;
+      const v = f32x4.add(v128.load(z + o), v128.load(bias + o));
+      v128.store(z + o, v);
+      v128.store(out + o, relu ? v128.and(v, f32x4.gt(v, zero)) : v);
+    }
+    for (; j < n; j++) {
+      const o = <usize>j << 2;
+      const v: f32 = load<f32>(z + o) + load<f32>(bias + o);
+      store<f32>(z + o, v);
+      store<f32>(out + o, relu ? (v > 0 ? v : 0) : v);
+    }
+    z += rowBytes;
+    out += rowBytes;
+  }
+}
