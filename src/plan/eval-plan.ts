@@ -6,9 +6,9 @@ import { gather } from '../ops/gather.ts';
 import { layerStats } from '../ops/layer-stats.ts';
 import type { BufRange } from '../ops/op.ts';
 import { softmaxXent } from '../ops/softmax-xent.ts';
-import { align, paramLayout, type ParamLayout } from '../model/layout.ts';
+import { paramLayout, type ParamLayout } from '../model/layout.ts';
 import type { ModelSpec } from '../model/spec.ts';
-import { forwardPass, type DataShape } from './plan.ts';
+import { batchArenas, forwardPass, type DataShape } from './plan.ts';
 import { SOFTWARE_TUNING, type KernelTuning } from '../backend/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
 
@@ -37,22 +37,9 @@ export function planEval(model: ModelSpec, batch: number, data: DataShape, prefi
     arenas[prefix + name] = Math.max(1, length);
     return { arena: prefix + name, offset: 0, length };
   };
-  const images = arena('images', Math.ceil((data.examples * data.features) / 4));
-  const labels = arena('labels', data.examples);
-  const order = arena('order', data.examples);
-  const x = arena('x', B * data.features);
-  const y = arena('y', B);
-  const z = layout.layers.map((l) => arena(`z${l.index}`, B * l.outputs));
-  const a = layout.layers.map((l) => arena(`a${l.index}`, B * l.outputs));
+  const { images, labels, order, x, y, z, a, flags, flagRanges } = batchArenas(arena, layout, B, data);
   const dlogits = arena('dlogits', B * model.classes);
   const statsRange = arena('stats', stats.size);
-  const flagRanges: BufRange[] = [];
-  let flagsLen = 0;
-  for (let h = 0; h < H; h++) {
-    flagRanges.push({ arena: prefix + 'flags', offset: flagsLen, length: layout.layers[h].outputs });
-    flagsLen = align(flagsLen + layout.layers[h].outputs);
-  }
-  const flags = arena('flags', flagsLen);
 
   const rowsOf = (r: BufRange, rows: number, width: number): BufRange => ({ ...r, length: rows * width });
   const steps = (rows: number): PlanItem[] => [

@@ -85,13 +85,7 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
     return whole(name, length);
   };
 
-  const images = arena('images', Math.ceil((data.examples * data.features) / 4));
-  const labels = arena('labels', data.examples);
-  const order = arena('order', data.examples);
-  const x = arena('x', B * data.features);
-  const y = arena('y', B);
-  const z = layout.layers.map((l) => arena(`z${l.index}`, B * l.outputs));
-  const a = layout.layers.map((l) => arena(`a${l.index}`, B * l.outputs));
+  const { images, labels, order, x, y, z, a, flags, flagRanges } = batchArenas(arena, layout, B, data);
   const d = layout.layers.map((l) => arena(`d${l.index}`, B * l.outputs));
   const params = arena('params', layout.size);
   const grads = arena('grads', layout.size);
@@ -103,15 +97,6 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
   const mRange: BufRange = { arena: 'opt', offset: 0, length: mLen };
   const vRange: BufRange = { arena: 'opt', offset: mLen, length: vLen };
   const statsRange = arena('stats', stats.size);
-
-  // Window flags: one u32 per hidden unit, each layer's run aligned.
-  const flagRanges: BufRange[] = [];
-  let flagsLen = 0;
-  for (let h = 0; h < H; h++) {
-    flagRanges.push({ arena: 'flags', offset: flagsLen, length: layout.layers[h].outputs });
-    flagsLen = align(flagsLen + layout.layers[h].outputs);
-  }
-  const flags = arena('flags', flagsLen);
 
   // Segment tables for the sums of squares: all gradients in one dispatch, then one per delta.
   const segTables: TrainPlan['segTables'] = [];
@@ -215,6 +200,31 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
     regions: { params, grads, opt, stats: statsRange, flags, images, labels, order },
     tensors: { x, y, z, a, d },
   };
+}
+
+/**
+ * The arenas the training and evaluation plans share: the dataset on the device (u8
+ * pixels packed 4 per u32, labels, permutation), one batch, each layer's z and a, and the
+ * dead-unit window flags (one u32 per hidden unit, each layer's run aligned).
+ */
+export function batchArenas(arena: (name: string, length: number) => BufRange, layout: ParamLayout, B: number, data: DataShape) {
+  const images = arena('images', Math.ceil((data.examples * data.features) / 4));
+  const labels = arena('labels', data.examples);
+  const order = arena('order', data.examples);
+  const x = arena('x', B * data.features);
+  const y = arena('y', B);
+  const z = layout.layers.map((l) => arena(`z${l.index}`, B * l.outputs));
+  const a = layout.layers.map((l) => arena(`a${l.index}`, B * l.outputs));
+  const hidden = layout.layers.slice(0, -1);
+  let flagsLen = 0;
+  const offsets = hidden.map((l) => {
+    const at = flagsLen;
+    flagsLen = align(flagsLen + l.outputs);
+    return at;
+  });
+  const flags = arena('flags', flagsLen);
+  const flagRanges: BufRange[] = hidden.map((l, h) => ({ arena: flags.arena, offset: offsets[h], length: l.outputs }));
+  return { images, labels, order, x, y, z, a, flags, flagRanges };
 }
 
 /** z = input·Wᵀ + b, a = f(z) for every layer; the output layer is linear into the softmax. */
