@@ -71,6 +71,7 @@ export default defineConfig({
     // The page's root is demo/; the suites live at the project root.
     root: '.',
     include: ['test/**/*.test.ts'],
+    setupFiles: ['test/support/node-gpu-setup.ts'],
     // WebGPU on SwiftShader is a software rasteriser: kernels are slow and tests share
     // one adapter, so run files one after another and give them room.
     fileParallelism: false,

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launchChromium, serveDirectory } from '../src/bench/chromium.ts';
+import { launchChromium, serveDirectory } from '../bench/chromium.ts';
 
 const out = process.argv[2] ?? 'docs/demo.png';
 const query =

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { checkReport } from '../src/bench/report.ts';
-import { ALL_ENGINES, type BenchReport } from '../src/bench/spec.ts';
+import { checkReport } from '../bench/report.ts';
+import { ALL_ENGINES, type BenchReport } from '../bench/spec.ts';
 
 const run = promisify(execFile);
 const cli = (args: string[]) => run(process.execPath, ['bin/rectigrad.js', ...args], { timeout: 300_000, maxBuffer: 1 << 24 });

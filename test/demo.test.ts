@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gunzip } from '../src/data/fetch-idx.ts';
 import { parseIdx } from '../src/data/idx.ts';
 import { decodeCheckpoint } from '../src/io/checkpoint.ts';
-import { decodePng, imageStats, launchChromium, serveDirectory, startVite, type Served } from '../src/bench/chromium.ts';
+import { decodePng, imageStats, launchChromium, serveDirectory, startVite, type Served } from './support/chromium.ts';
 
 // What the page exposes as window.rectigradDemo.snapshot() (the parts read here).
 interface RunSnap {

@@ -3,7 +3,7 @@
 // float64 mode: the same plan and the same op twins the GPU kernels are checked against.
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.ts';
-import { isClear, type PlanItem } from '../src/backend/backend.ts';
+import { isClear, type PlanItem } from '../src/ops/op.ts';
 import { syntheticDataset } from '../src/data/synthetic.ts';
 import { initialParams } from '../src/model/init.ts';
 import { modelSpec } from '../src/model/spec.ts';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Backend, PlanItem } from '../src/backend/backend.ts';
+import type { Backend } from '../src/backend/backend.ts';
+import type { PlanItem } from '../src/ops/op.ts';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.ts';
 import type { BufRange, FloatArray, StepValues } from '../src/ops/op.ts';
 import { DEFAULT_OPTIMIZER, optimizerStep, type OptimizerConfig, type OptimizerKind } from '../src/ops/optimizer.ts';

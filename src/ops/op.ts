@@ -57,4 +57,13 @@ export interface OpDef {
   cpu(c: Constants, b: Record<string, View>, step: StepValues): void;
 }
 
+/** Zero a region before the steps that follow (GPU: encoder.clearBuffer). */
+export interface ClearItem {
+  clear: BufRange;
+}
+
+/** One entry of a plan: an op to run, or a region to zero. */
+export type PlanItem = PlanStep | ClearItem;
+export const isClear = (i: PlanItem): i is ClearItem => 'clear' in i;
+
 export const ceilDiv = (a: number, b: number) => Math.floor((a + b - 1) / b);

@@ -1,15 +1,14 @@
 // The evaluation plan: forward passes over a whole dataset kept on the device, in
 // batches of `batch` plus one remainder batch, counting loss, correct answers, zeros and
 // never-active units. It reads the `params` arena of the training plan (or its own).
-import type { PlanItem } from '../backend/backend.ts';
 import { gather } from '../ops/gather.ts';
 import { layerStats } from '../ops/layer-stats.ts';
-import type { BufRange } from '../ops/op.ts';
+import type { BufRange, PlanItem } from '../ops/op.ts';
 import { softmaxXent } from '../ops/softmax-xent.ts';
 import { paramLayout, type ParamLayout } from '../model/layout.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import { batchArenas, forwardPass, type DataShape } from './plan.ts';
-import { SOFTWARE_TUNING, type KernelTuning } from '../backend/tuning.ts';
+import { SOFTWARE_TUNING, type KernelTuning } from '../ops/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
 
 export interface EvalPlan {

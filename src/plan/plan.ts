@@ -9,20 +9,19 @@
 //   d{l}                    ∂L/∂(output of layer l): dA, turned into dZ in place
 //   params, grads, opt      flat parameter, gradient and optimiser-moment buffers
 //   stats, flags, segs      telemetry words, per-unit "was active" flags, sumsq segment tables
-import type { PlanItem } from '../backend/backend.ts';
 import { activationId } from '../ops/activations.ts';
 import { activationBackward } from '../ops/activation-backward.ts';
 import { biasGrad } from '../ops/bias-grad.ts';
 import { gather } from '../ops/gather.ts';
 import { layerStats } from '../ops/layer-stats.ts';
 import { matmul, matmulBiasAct } from '../ops/matmul.ts';
-import type { BufRange, PlanStep } from '../ops/op.ts';
+import type { BufRange, PlanItem, PlanStep } from '../ops/op.ts';
 import { optimizerStep, type OptimizerConfig } from '../ops/optimizer.ts';
 import { softmaxXent } from '../ops/softmax-xent.ts';
 import { segmentTable, sumsq, type Segment } from '../ops/sumsq.ts';
 import { align, biasRange, paramLayout, weightRange, type ParamLayout } from '../model/layout.ts';
 import type { ModelSpec } from '../model/spec.ts';
-import { SOFTWARE_TUNING, type KernelTuning } from '../backend/tuning.ts';
+import { SOFTWARE_TUNING, type KernelTuning } from '../ops/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
 
 export interface TrainConfig {

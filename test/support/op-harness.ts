@@ -1,7 +1,8 @@
 // Runs one plan step on the CPU twin and on the GPU over the same inputs and returns what
 // each wrote, for the kernel-versus-reference suites.
 import { CpuBackend } from '../../src/backend/cpu/cpu-backend.ts';
-import type { Backend, PlanItem } from '../../src/backend/backend.ts';
+import type { Backend } from '../../src/backend/backend.ts';
+import type { PlanItem } from '../../src/ops/op.ts';
 import type { BufRange, StepValues } from '../../src/ops/op.ts';
 import { gpuBackend } from './gpu.ts';
 

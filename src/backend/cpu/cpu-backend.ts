@@ -1,5 +1,6 @@
-// The reference backend: each plan step runs its op's CPU twin over typed-array views
-// of the arenas. In float64 mode it serves the gradient checks (central differences).
+// The CPU backend: each plan step runs its op's CPU twin over typed-array views of the
+// arenas, or, for the ops that dominate a step, a fast path with the same contract
+// (FAST below). In float64 mode it serves the gradient checks (central differences).
 //
 // In float32 mode the arenas live in one WebAssembly.Memory (a WasmHeap), so the matmul
 // twins run the WebAssembly SIMD kernel on them in place, split across worker threads
@@ -7,8 +8,10 @@
 // memory for later arenas detaches (or outgrows) earlier views, so views are re-made
 // after every grow and never cached across one.
 import type { BufRange, FloatArray, StepValues, View } from '../../ops/op.ts';
-import { isClear, type Backend, type CreationCounters, type PlanItem } from '../backend.ts';
-import { SOFTWARE_TUNING } from '../tuning.ts';
+import type { Backend, CreationCounters } from '../backend.ts';
+import { isClear, type PlanItem } from '../../ops/op.ts';
+import { SOFTWARE_TUNING } from '../../ops/tuning.ts';
+import { fastMatmul, fastMatmulBiasAct, type CpuKernel } from './matmul-fast.ts';
 import { initWasm, wasmModules, WasmHeap } from './wasm/runtime.ts';
 import { availableCores, threadsSupported } from './wasm/threads.ts';
 
@@ -26,6 +29,8 @@ export interface CpuBackendOptions {
   threads?: number;
   /** Smallest M·N·K split across threads (default 2^21). */
   splitAbove?: number;
+  /** Run every op's plain twin, no fast paths: the reference the others are tested against. */
+  reference?: boolean;
 }
 
 const MAX_DEFAULT_THREADS = 4;
@@ -49,6 +54,12 @@ interface Arena {
   view: View;
   generation: number;
 }
+
+/** Fast paths by `shader:entry`; every other op runs its plain twin. */
+const FAST: Record<string, CpuKernel> = {
+  'matmul:main': fastMatmul,
+  'matmul:main_bias_act': fastMatmulBiasAct,
+};
 
 export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
@@ -201,7 +212,8 @@ export class CpuBackend implements Backend {
       }
       const views: Record<string, View> = {};
       for (const [name, r] of Object.entries(item.bindings)) views[name] = this.view(r);
-      item.op.cpu(item.constants, views, values);
+      const fast = this.options.reference ? undefined : FAST[`${item.op.shader}:${item.op.entry}`];
+      (fast ?? item.op.cpu)(item.constants, views, values);
     }
   }
 

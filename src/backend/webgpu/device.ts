@@ -1,6 +1,20 @@
-// Finding a WebGPU adapter and device, in a browser (navigator.gpu) or in Node (Dawn,
-// through #node-gpu, which a browser build replaces with a stub).
-import { isNode, nodeGpu, nodeWait } from '#node-gpu';
+// Finding a WebGPU adapter and device: navigator.gpu in a browser; in Node, the GPU of a
+// registered provider (Dawn: src/node.ts registers it, so nothing of Dawn reaches a
+// browser bundle).
+
+/** Supplies WebGPU where there is no navigator.gpu. */
+export interface GpuProvider {
+  gpu(): Promise<GPU | undefined>;
+  /** Waits on GPU promises (Dawn in Node needs a wait that does not starve its threads). */
+  wait<T>(p: Promise<T>): Promise<T>;
+}
+
+let provider: GpuProvider | undefined;
+
+/** Register the WebGPU of an environment without navigator.gpu (Node: Dawn). */
+export function setGpuProvider(p: GpuProvider | undefined): void {
+  provider = p;
+}
 
 export interface AdapterDescription {
   vendor: string;
@@ -40,14 +54,18 @@ export function adapterName(a: AdapterDescription): string {
 
 export class GpuUnavailableError extends Error {}
 
+/** The WebGPU entry object here: navigator.gpu, or the registered provider's; undefined if none. */
+export async function webgpuEntry(): Promise<GPU | undefined> {
+  if (typeof navigator !== 'undefined' && (navigator as Navigator).gpu) return (navigator as Navigator).gpu;
+  return provider ? provider.gpu() : undefined;
+}
+
 export async function acquireGpu(opts: { powerPreference?: GPUPowerPreference } = {}): Promise<GpuContext> {
-  let gpu: GPU | undefined;
-  if (typeof navigator !== 'undefined' && (navigator as Navigator).gpu) gpu = (navigator as Navigator).gpu;
-  else if (isNode) gpu = await nodeGpu();
+  const gpu = await webgpuEntry();
   if (!gpu) {
     throw new GpuUnavailableError(
-      'WebGPU is not available here: this browser exposes no navigator.gpu. ' +
-        'Use a WebGPU-capable browser (Chrome/Edge 113+, or Chromium with --enable-unsafe-webgpu) or the CPU backend.',
+      'WebGPU is not available here: there is no navigator.gpu. In a browser use a WebGPU-capable one ' +
+        "(Chrome/Edge 113+, or Chromium with --enable-unsafe-webgpu); in Node import 'rectigrad' (its Node entry brings Dawn); or use the CPU backend.",
     );
   }
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
@@ -82,6 +100,6 @@ export async function acquireGpu(opts: { powerPreference?: GPUPowerPreference } 
     device,
     adapter: desc,
     timestamps,
-    wait: isNode ? nodeWait : (p) => p,
+    wait: provider ? provider.wait : (p) => p,
   };
 }

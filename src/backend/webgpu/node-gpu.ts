@@ -2,8 +2,7 @@
 // Dawn sees no adapter unless a Vulkan driver is named: Debian's chromium ships
 // SwiftShader, which we point at by ourselves when nothing else comes up.
 import { existsSync } from 'node:fs';
-
-export const isNode = true;
+import { GpuUnavailableError, type GpuProvider } from './device.ts';
 
 const SWIFTSHADER_ICDS = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json'];
 
@@ -13,7 +12,15 @@ const instances: GPU[] = [];
 
 export async function nodeGpu(): Promise<GPU> {
   if (instances.length) return instances[instances.length - 1];
-  const { create, globals } = await import('webgpu');
+  let dawn: typeof import('webgpu');
+  try {
+    dawn = await import('webgpu');
+  } catch (e) {
+    throw new GpuUnavailableError(
+      `WebGPU in Node needs the optional package "webgpu" (Dawn), which did not load (${(e as Error).message.split('\n')[0]}): npm install webgpu, or use the CPU backend`,
+    );
+  }
+  const { create, globals } = dawn;
   Object.assign(globalThis, globals);
   const gpu = create([]) as GPU;
   instances.push(gpu);
@@ -49,3 +56,6 @@ export function nodeWait<T>(p: Promise<T>): Promise<T> {
     return p;
   })();
 }
+
+/** Dawn as the GPU provider of Node (registered by src/node.ts). */
+export const nodeGpuProvider: GpuProvider = { gpu: nodeGpu, wait: nodeWait };

@@ -1,8 +1,14 @@
 // A shader's full text: `//#include "name.wgsl"` lines are replaced by that file, once
 // (shared WGSL such as the activation functions lives in one file).
-import { shaderFile } from '#shaders';
+import { WGSL } from './wgsl.generated.ts';
 
 const cache = new Map<string, string>();
+
+function shaderFile(name: string): string {
+  const src = WGSL[name];
+  if (src === undefined) throw new Error(`no shader named ${name}.wgsl in shaders/`);
+  return src;
+}
 
 export function shaderSource(name: string): string {
   let src = cache.get(name);

@@ -2,10 +2,12 @@
 // constants), one bind group per plan step, all created before the first step. A call
 // to run() encodes its items into one command buffer and submits it.
 import type { BufRange, FloatArray, OpGroup, PlanStep, StepValues, View } from '../../ops/op.ts';
-import { isClear, type Backend, type CreationCounters, type PlanItem } from '../backend.ts';
+import type { Backend, CreationCounters } from '../backend.ts';
+import { isClear, type PlanItem } from '../../ops/op.ts';
 import { adapterName, type GpuContext } from './device.ts';
 import { reflectEntry, type ReflectedBinding } from './reflect.ts';
-import { tuningFor, type KernelTuning } from '../tuning.ts';
+import type { KernelTuning } from '../../ops/tuning.ts';
+import { tuningFor } from './tuning.ts';
 
 /** WebGPU's largest required storage-buffer offset alignment, in bytes. */
 export const BIND_ALIGN = 256;

@@ -3,6 +3,8 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { setGpuProvider } from '../src/backend/webgpu/device.ts';
+import { nodeGpuProvider } from '../src/backend/webgpu/node-gpu.ts';
 import { handle, warmUp, type AgentRequest } from './agent.ts';
 import { assets } from './engines/common.ts';
 import type { EngineKind } from './spec.ts';
@@ -11,6 +13,8 @@ interface Message {
   id: number;
   req: AgentRequest | { op: 'exit' } | { op: 'load'; engine: EngineKind };
 }
+
+setGpuProvider(nodeGpuProvider);
 
 const require = createRequire(import.meta.url);
 try {

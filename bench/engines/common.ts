@@ -1,10 +1,13 @@
 // What every engine of the benchmark implements, and what they share: the batch and the
 // initial weights as plain arrays (so every library starts from rectigrad's seeded
 // initialisation), and WebGPU discovery for the peers in Node.
-import { isNode, nodeGpu } from '#node-gpu';
-import { initialParams } from '../../model/init.ts';
-import { paramLayout } from '../../model/layout.ts';
-import { Rng } from '../../util/rng.ts';
+import { webgpuEntry } from '../../src/backend/webgpu/device.ts';
+
+/** In Node (the bench's Node agent registers Dawn), not in the bench page. */
+export const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+import { initialParams } from '../../src/model/init.ts';
+import { paramLayout } from '../../src/model/layout.ts';
+import { Rng } from '../../src/util/rng.ts';
 import { fromBase64, type AdapterInfo, type Cell, type EngineInfo, type MatmulCell, type MeasureResult, type TrainCell, type Variant } from '../spec.ts';
 
 export interface Session {
@@ -76,7 +79,7 @@ export async function ensureNavigatorGpu(): Promise<GPU | undefined> {
   const g = globalThis as { navigator?: Navigator & { gpu?: GPU } };
   if (g.navigator?.gpu) return g.navigator.gpu;
   if (!isNode) return undefined;
-  const gpu = await nodeGpu();
+  const gpu = await webgpuEntry();
   if (!gpu) return undefined;
   if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
   else {

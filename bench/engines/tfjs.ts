@@ -2,9 +2,9 @@
 // a loss closure, tf.train.sgd(lr).minimize(loss, returnCost). The umbrella package
 // (tfjs-core alone lacks the gradient registrations), plus the wasm or webgpu backend.
 import type * as TF from '@tensorflow/tfjs';
-import { isNode } from '#node-gpu';
+
 import type { Cell, MatmulCell, TrainCell, Variant } from '../spec.ts';
-import { assets, batchArrays, cpuThreads, ensureNavigatorGpu, firstRowSum, gpuAdapterInfo, layerParams, matmulOperands, now, runtimeVersion, type Session } from './common.ts';
+import { assets, batchArrays, isNode, cpuThreads, ensureNavigatorGpu, firstRowSum, gpuAdapterInfo, layerParams, matmulOperands, now, runtimeVersion, type Session } from './common.ts';
 
 export type TfBackend = 'cpu' | 'wasm' | 'webgpu';
 

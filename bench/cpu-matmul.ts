@@ -3,10 +3,10 @@
 // a CpuBackend, in GFLOP/s. Each cell is the best of several interleaved rounds.
 //   npx tsx src/bench/cpu-matmul.ts
 //   ROUNDS=5 SECONDS=0.5 BATCHES=64,256 npx tsx src/bench/cpu-matmul.ts
-import { CpuBackend, type CpuBackendOptions } from '../backend/cpu/cpu-backend.ts';
-import { matmul, matmulBiasAct, type MatmulShape } from '../ops/matmul.ts';
-import type { PlanStep, StepValues } from '../ops/op.ts';
-import { Rng } from '../util/rng.ts';
+import { CpuBackend, type CpuBackendOptions } from '../src/backend/cpu/cpu-backend.ts';
+import { matmul, matmulBiasAct, type MatmulShape } from '../src/ops/matmul.ts';
+import type { PlanStep, StepValues } from '../src/ops/op.ts';
+import { Rng } from '../src/util/rng.ts';
 
 interface Case {
   name: string;

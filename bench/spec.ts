@@ -2,9 +2,9 @@
 // cells (workload × batch) engines are given, and the rows of the result. Plain data,
 // shared by the orchestrator (Node) and the engines (Node child processes and the
 // Chromium bench page), so nothing here touches Node or the DOM.
-import { paramLayout } from '../model/layout.ts';
-import { PAPER_MODEL, type ModelSpec } from '../model/spec.ts';
-import { flopsPerExample } from '../plan/plan.ts';
+import { paramLayout } from '../src/model/layout.ts';
+import { PAPER_MODEL, type ModelSpec } from '../src/model/spec.ts';
+import { flopsPerExample } from '../src/plan/plan.ts';
 
 export const LIBRARIES = ['rectigrad-cpu', 'rectigrad-webgpu', 'tfjs-cpu', 'tfjs-wasm', 'tfjs-webgpu', 'jax-wasm', 'jax-webgpu'] as const;
 export type EngineKind = (typeof LIBRARIES)[number];

@@ -16,7 +16,7 @@ import { availableParallelism, cpus, loadavg, release, totalmem, type } from 'no
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadIdxSplit, mnistDir } from '../data/idx-files.ts';
+import { loadIdxSplit, mnistDir } from '../src/data/idx-files.ts';
 import type { AgentRequest } from './agent.ts';
 import { BenchPageServer, NodeHost, startChromiumEngine, type ChromiumOptions, type Host } from './hosts.ts';
 import {
@@ -119,7 +119,7 @@ export function makeCells(o: Pick<BenchOptions, 'workloads' | 'batches' | 'sizes
 }
 
 function libraryVersions(): Record<string, string> {
-  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const root = fileURLToPath(new URL('../', import.meta.url));
   const out: Record<string, string> = {};
   for (const p of ['rectigrad', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu', '@jax-js/jax', 'webgpu']) {
     // Read the files themselves: some packages' export maps hide package.json.

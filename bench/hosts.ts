@@ -13,7 +13,7 @@ import { launchChromium, serveDirectory, type LaunchedBrowser, type Served } fro
 import type { AgentRequest, AgentResponse } from './agent.ts';
 import { parseEngineId, type EngineId, type EngineKind } from './spec.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 export interface Host {
   readonly engine: EngineId;
@@ -123,7 +123,7 @@ export class NodeHost implements Host {
 // ---------------------------------------------------------------------------------------
 // Chromium: the bench page, built once per change of the sources
 
-const PAGE_ROOT = join(ROOT, 'src/bench/browser');
+const PAGE_ROOT = join(ROOT, 'bench/browser');
 const PAGE_OUT = join(ROOT, 'dist/bench-page');
 
 /** A fingerprint of everything the page is built from (sources, shaders, installed packages). */
@@ -140,6 +140,7 @@ function sourceStamp(): string {
     }
   };
   walk(join(ROOT, 'src'));
+  walk(join(ROOT, 'bench'));
   walk(join(ROOT, 'shaders'));
   for (const f of ['package.json', 'node_modules/.package-lock.json']) {
     const p = join(ROOT, f);

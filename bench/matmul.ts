@@ -4,13 +4,13 @@
 //   npx tsx src/bench/matmul.ts                      the built-in candidate tile configs
 //   npx tsx src/bench/matmul.ts 8x8@8x8 4x4@8x8      TMxTN@WG_XxWG_Y, any number
 //   ROUNDS=5 SECONDS=0.5 npx tsx src/bench/matmul.ts
-import { CpuBackend } from '../backend/cpu/cpu-backend.ts';
-import type { Backend } from '../backend/backend.ts';
-import { acquireGpu } from '../backend/webgpu/device.ts';
-import { WebGpuBackend } from '../backend/webgpu/webgpu-backend.ts';
-import { DEFAULT_TILES, matmul, matmulBiasAct, type MatmulShape, type MatmulTiles } from '../ops/matmul.ts';
-import type { PlanStep, StepValues } from '../ops/op.ts';
-import { Rng } from '../util/rng.ts';
+import { CpuBackend } from '../src/backend/cpu/cpu-backend.ts';
+import type { Backend } from '../src/backend/backend.ts';
+import { acquireGpu } from '../src/backend/webgpu/device.ts';
+import { WebGpuBackend } from '../src/backend/webgpu/webgpu-backend.ts';
+import { DEFAULT_TILES, matmul, matmulBiasAct, type MatmulShape, type MatmulTiles } from '../src/ops/matmul.ts';
+import type { PlanStep, StepValues } from '../src/ops/op.ts';
+import { Rng } from '../src/util/rng.ts';
 
 interface Case {
   name: string;

@@ -1,16 +1,16 @@
 // rectigrad in the benchmark, through its public API as a user calls it: a backend, a
 // Trainer, `for await (const s of trainer.run(n))`. The batch is the whole dataset, so
 // every step sees the same examples (in a new order each step, as each step is an epoch).
-import type { Backend } from '../../backend/backend.ts';
-import { CpuBackend } from '../../backend/cpu/cpu-backend.ts';
-import { acquireGpu, type GpuContext } from '../../backend/webgpu/device.ts';
-import { WebGpuBackend } from '../../backend/webgpu/webgpu-backend.ts';
-import type { Dataset } from '../../data/dataset.ts';
-import { initialParams } from '../../model/init.ts';
-import { matmul } from '../../ops/matmul.ts';
-import { DEFAULT_OPTIMIZER } from '../../ops/optimizer.ts';
-import type { PlanStep, StepValues } from '../../ops/op.ts';
-import { Trainer, type TrainerOptions } from '../../train/trainer.ts';
+import type { Backend } from '../../src/backend/backend.ts';
+import { CpuBackend } from '../../src/backend/cpu/cpu-backend.ts';
+import { acquireGpu, type GpuContext } from '../../src/backend/webgpu/device.ts';
+import { WebGpuBackend } from '../../src/backend/webgpu/webgpu-backend.ts';
+import type { Dataset } from '../../src/data/dataset.ts';
+import { initialParams } from '../../src/model/init.ts';
+import { matmul } from '../../src/ops/matmul.ts';
+import { DEFAULT_OPTIMIZER } from '../../src/ops/optimizer.ts';
+import type { PlanStep, StepValues } from '../../src/ops/op.ts';
+import { Trainer, type TrainerOptions } from '../../src/train/trainer.ts';
 import { fromBase64, type AdapterInfo, type Cell, type MatmulCell, type TrainCell, type Variant } from '../spec.ts';
 import { cpuThreads, firstRowSum, matmulOperands, now, runtimeVersion, type Session } from './common.ts';
 

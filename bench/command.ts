@@ -2,12 +2,12 @@
 // its peers (TensorFlow.js, jax-js), in Node and in headless Chromium — side by side in
 // one run, from the same initial weights and batch; prints a table, writes --json.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { writeFileAtomic } from '../io/checkpoint-file.ts';
-import { checkReport, formatTable } from '../bench/report.ts';
-import { runBench } from '../bench/run.ts';
-import { BENCH_CHROMIUM_FLAGS, HARDWARE_GPU_FLAGS } from '../bench/hosts.ts';
-import { ALL_ENGINES, LIBRARIES, parseEngineList, WORKLOADS, type EngineId, type WorkloadName } from '../bench/spec.ts';
-import { positiveInt } from './options.ts';
+import { writeFileAtomic } from '../src/io/checkpoint-file.ts';
+import { checkReport, formatTable } from './report.ts';
+import { runBench } from './run.ts';
+import { BENCH_CHROMIUM_FLAGS, HARDWARE_GPU_FLAGS } from './hosts.ts';
+import { ALL_ENGINES, LIBRARIES, parseEngineList, WORKLOADS, type EngineId, type WorkloadName } from './spec.ts';
+import { positiveInt } from '../src/cli/options.ts';
 
 interface BenchFlags {
   engines: EngineId[];

@@ -1,0 +1,11 @@
+// Which kernel configuration an adapter gets: the software table on SwiftShader and its
+// kin, the hardware table elsewhere. RECTIGRAD_MATMUL_TILES=TMxTN@WG_XxWG_Y (e.g. 8x8@8x8)
+// forces one, for comparisons.
+import { HARDWARE_TUNING, parseTiles, SOFTWARE_TUNING, type KernelTuning } from '../../ops/tuning.ts';
+import type { AdapterDescription } from './device.ts';
+
+export function tuningFor(adapter: AdapterDescription): KernelTuning {
+  const env = typeof process !== 'undefined' ? process.env?.RECTIGRAD_MATMUL_TILES : undefined;
+  if (env) return { matmul: parseTiles(env) };
+  return adapter.isFallback ? SOFTWARE_TUNING : HARDWARE_TUNING;
+}
