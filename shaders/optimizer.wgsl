@@ -1,10 +1,10 @@
 // The parameter update: one dispatch covers every parameter of the model (PyTorch semantics).
 //   clip = CLIP_NORM > 0 ? min(1, CLIP_NORM / (sqrt(Σ_{k < CLIP_COUNT} stats[CLIP_SLOT0 + k]) + 1e-6)) : 1
 //   g = grads[i] * clip + WEIGHT_DECAY * params[i]
-//   KIND 0 sgd:       p -= lr g
-//   KIND 1 momentum:  m = MOMENTUM m + g;  p -= lr m
-//   KIND 2 adam:      m = β1 m + (1 − β1) g;  v = β2 v + (1 − β2) g²;
-//                     p -= lr (m / (1 − β1^t)) / (sqrt(v / (1 − β2^t)) + EPS)
+//   KIND OPT_SGD:       p -= lr g
+//   KIND OPT_MOMENTUM:  m = MOMENTUM m + g;  p -= lr m
+//   KIND OPT_ADAM:      m = β1 m + (1 − β1) g;  v = β2 v + (1 − β2) g²;
+//                       p -= lr (m / (1 − β1^t)) / (sqrt(v / (1 − β2^t)) + EPS)
 // lr and t come from the step uniform (step.wgsl). β^t is taken by repeated squaring from the
 // integer t (exact at t = 1), not pow(): WGSL's pow may be off by ~2^-21 absolute, which is a
 // large relative error in 1 − β2^t for small t.
@@ -37,6 +37,7 @@ override CLIP_COUNT: u32;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
 @group(0) @binding(4) var<storage, read> stats: array<u32>;
 //#include "step.wgsl"
+//#include "constants.wgsl"
 
 // b^n for an integer n by repeated squaring.
 fn powi(b: f32, n: u32) -> f32 {
@@ -65,7 +66,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let lr = step.lr;
   var bc1 = 1.0;
   var bc2 = 1.0;
-  if (KIND == 2u) {
+  if (KIND == OPT_ADAM) {
     let t = u32(step.t);
     bc1 = 1.0 - powi(BETA1, t);
     bc2 = 1.0 - powi(BETA2, t);
@@ -74,9 +75,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   for (var i = gid.x; i < COUNT; i += stride) {
     let p = params[i];
     let g = grads[i] * clip + WEIGHT_DECAY * p;
-    if (KIND == 0u) {
+    if (KIND == OPT_SGD) {
       params[i] = p - lr * g;
-    } else if (KIND == 1u) {
+    } else if (KIND == OPT_MOMENTUM) {
       let mi = MOMENTUM * m[i] + g;
       m[i] = mi;
       params[i] = p - lr * mi;

@@ -1,10 +1,9 @@
 // Activation backward (dZ = (dA + L1·sign(A)) ⊙ f′) and a standalone activation forward:
 // plan builders and CPU twins of shaders/activation_backward.wgsl.
 import { activate, activateGrad } from './activations.ts';
-import { ceilDiv, type BufRange, type OpDef, type PlanStep } from './op.ts';
+import { gridStride, type BufRange, type OpDef, type PlanStep } from './op.ts';
 
 /** Workgroups of 256 for a grid-stride loop over `count` elements. */
-const gridStride = (count: number): [number, number, number] => [Math.min(65535, Math.max(1, ceilDiv(count, 256))), 1, 1];
 
 export const activationBackwardOp: OpDef = {
   shader: 'activation_backward',

@@ -1,6 +1,6 @@
 // Gather a training batch (u8 pixels → floats, and labels) by the epoch's permutation:
 // plan builder and CPU twin of shaders/gather.wgsl, and the byte packing it reads.
-import { ceilDiv, type BufRange, type OpDef, type PlanStep } from './op.ts';
+import { gridStride, type BufRange, type OpDef, type PlanStep } from './op.ts';
 
 export const gatherOp: OpDef = {
   shader: 'gather',
@@ -45,7 +45,7 @@ export function gather(
     label,
     constants: { ROWS: rows, FEATURES: features, EXAMPLES: examples, SCALE: scale, SHIFT: shift },
     bindings: { images: io.images, labels: io.labels, order: io.order, x: io.x, y: io.y },
-    dispatch: [Math.min(65535, Math.max(1, ceilDiv(rows * features, 256))), 1, 1],
+    dispatch: gridStride(rows * features),
   };
 }
 

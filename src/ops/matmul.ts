@@ -2,7 +2,7 @@
 //   C[M×N] = op(A)·op(B); A stored M×K row-major (K×M when transA), B stored K×N (N×K
 //   when transB). The engine uses forward Z = X·Wᵀ (transB), dX = dZ·W, dW = dZᵀ·X (transA).
 import { activate } from './activations.ts';
-import { ceilDiv, type BufRange, type Constants, type FloatArray, type OpDef, type PlanStep } from './op.ts';
+import { ceilDiv, MAX_WORKGROUPS, type BufRange, type Constants, type FloatArray, type OpDef, type PlanStep } from './op.ts';
 
 export interface MatmulShape {
   M: number;
@@ -27,7 +27,6 @@ export interface MatmulTiles {
 export const DEFAULT_TILES: MatmulTiles = { TM: 8, TN: 8, WG_X: 8, WG_Y: 8 };
 
 const MAX_TILE = 8; // the shader is written out for blocks up to 8 × 8
-const MAX_WORKGROUPS = 65535;
 
 // ---------------------------------------------------------------------------------------
 // CPU twin: the plain triple loop, the reference the WGSL kernels and the CPU backend's

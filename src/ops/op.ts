@@ -67,3 +67,12 @@ export type PlanItem = PlanStep | ClearItem;
 export const isClear = (i: PlanItem): i is ClearItem => 'clear' in i;
 
 export const ceilDiv = (a: number, b: number) => Math.floor((a + b - 1) / b);
+
+/** WebGPU's guaranteed limit on workgroups per dispatch dimension. */
+export const MAX_WORKGROUPS = 65535;
+
+/**
+ * Dispatch of the elementwise kernels: workgroups of 256 threads, at most MAX_WORKGROUPS of
+ * them, each thread looping over the elements i = gid.x + k · (workgroups · 256).
+ */
+export const gridStride = (count: number): [number, number, number] => [Math.min(MAX_WORKGROUPS, Math.max(1, ceilDiv(count, 256))), 1, 1];

@@ -1,6 +1,6 @@
 // The parameter update (SGD, momentum, Adam; weight decay; global-norm clipping): plan
 // builder and CPU twin of shaders/optimizer.wgsl.
-import { ceilDiv, type BufRange, type OpDef, type PlanStep } from './op.ts';
+import { gridStride, type BufRange, type OpDef, type PlanStep } from './op.ts';
 
 export type OptimizerKind = 'sgd' | 'momentum' | 'adam';
 
@@ -28,7 +28,9 @@ export const DEFAULT_OPTIMIZER: OptimizerConfig = {
   clipNorm: 0,
 };
 
-const KINDS: OptimizerKind[] = ['sgd', 'momentum', 'adam'];
+/** Optimiser ids, shared with shaders/optimizer.wgsl through the generated OPT_* constants. */
+export const OPTIMIZER_KINDS: readonly OptimizerKind[] = ['sgd', 'momentum', 'adam'];
+const KINDS = OPTIMIZER_KINDS;
 
 export const optimizerOp: OpDef = {
   shader: 'optimizer',
@@ -45,9 +47,9 @@ export const optimizerOp: OpDef = {
     const lr = step.lr;
     const p = params.f;
     const gr = grads.f;
-    if (KIND === 0) {
+    if (KIND === KINDS.indexOf('sgd')) {
       for (let i = 0; i < COUNT; i++) p[i] -= lr * (gr[i] * clip + WEIGHT_DECAY * p[i]);
-    } else if (KIND === 1) {
+    } else if (KIND === KINDS.indexOf('momentum')) {
       const mf = m.f;
       for (let i = 0; i < COUNT; i++) {
         const g = gr[i] * clip + WEIGHT_DECAY * p[i];
@@ -116,6 +118,6 @@ export function optimizerStep(
       CLIP_COUNT: clip.count,
     },
     bindings: { params: io.params, grads: io.grads, m: io.m, v: io.v, stats: io.stats },
-    dispatch: [Math.min(65535, ceilDiv(count, 256)), 1, 1],
+    dispatch: gridStride(count),
   };
 }

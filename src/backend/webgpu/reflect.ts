@@ -7,8 +7,8 @@ export interface ReflectedBinding {
   name: string;
   binding: number;
   kind: 'storage' | 'read-only-storage' | 'uniform';
-  /** For uniforms: byte offset of each member and the struct size. */
-  members?: Record<string, number>;
+  /** For uniforms: byte offset and scalar type of each member, and the struct size. */
+  members?: Record<string, { offset: number; type: 'f32' | 'u32' }>;
   size?: number;
 }
 
@@ -32,8 +32,12 @@ export function reflectEntry(shader: string, entry: string): ReflectedEntry {
   for (const res of fn.resources) {
     if (res.group !== 0) throw new Error(`shaders/${shader}.wgsl: ${res.name} must be in @group(0)`);
     if (res.resourceType === ResourceType.Uniform) {
-      const members: Record<string, number> = {};
-      for (const m of res.members ?? []) members[m.name] = m.offset;
+      const members: Record<string, { offset: number; type: 'f32' | 'u32' }> = {};
+      for (const m of res.members ?? []) {
+        const type = m.type.name;
+        if (type !== 'f32' && type !== 'u32') throw new Error(`shaders/${shader}.wgsl: uniform member ${m.name} is ${type}; only f32 and u32 are written`);
+        members[m.name] = { offset: m.offset, type };
+      }
       bindings.push({ name: res.name, binding: res.binding, kind: 'uniform', members, size: res.size });
     } else if (res.resourceType === ResourceType.Storage) {
       bindings.push({

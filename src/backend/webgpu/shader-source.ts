@@ -1,10 +1,13 @@
 // A shader's full text: `//#include "name.wgsl"` lines are replaced by that file, once
-// (shared WGSL such as the activation functions lives in one file).
+// (shared WGSL such as the activation functions lives in one file). constants.wgsl is
+// virtual: the ids TypeScript and WGSL share, written from the TypeScript tables.
+import { wgslConstants } from '../../ops/wgsl-constants.ts';
 import { WGSL } from './wgsl.generated.ts';
 
 const cache = new Map<string, string>();
 
 function shaderFile(name: string): string {
+  if (name === 'constants') return wgslConstants();
   const src = WGSL[name];
   if (src === undefined) throw new Error(`no shader named ${name}.wgsl in shaders/`);
   return src;

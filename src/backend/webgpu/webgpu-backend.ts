@@ -57,7 +57,7 @@ export class WebGpuBackend implements Backend {
   private buffers = new Map<string, GPUBuffer>();
   private pipelines = new Map<string, GPUComputePipeline>();
   private compiled = new WeakMap<PlanStep, Compiled>();
-  private stepUniform?: { buffer: GPUBuffer; layout: [string, number][]; bytes: ArrayBuffer; f: Float32Array; u: Uint32Array };
+  private stepUniform?: { buffer: GPUBuffer; layout: [string, { offset: number; type: 'f32' | 'u32' }][]; bytes: ArrayBuffer; f: Float32Array; u: Uint32Array };
   private rings = new Map<number, { buffers: GPUBuffer[]; busy: boolean[]; next: number }>();
   private lost?: string;
   private failed?: string;
@@ -364,10 +364,11 @@ export class WebGpuBackend implements Backend {
     this.check();
     if (this.stepUniform) {
       const { bytes, layout, buffer, f, u } = this.stepUniform;
-      for (const [name, off] of layout) {
+      // Each member written as the type the WGSL struct declares (shaders/step.wgsl).
+      for (const [name, { offset, type }] of layout) {
         const v = (values as unknown as Record<string, number>)[camel(name)] ?? 0;
-        if (name === 'batch_start') u[off / 4] = v;
-        else f[off / 4] = v;
+        if (type === 'u32') u[offset / 4] = v;
+        else f[offset / 4] = v;
       }
       this.device.queue.writeBuffer(buffer, 0, bytes);
     }
