@@ -1,8 +1,8 @@
 // CPU matmul throughput on the training shapes (784-1000-1000-… net): the TypeScript twin
 // next to the WebAssembly SIMD kernel on 1 and 2 threads, each run as a plan step through
 // a CpuBackend, in GFLOP/s. Each cell is the best of several interleaved rounds.
-//   npx tsx src/bench/cpu-matmul.ts
-//   ROUNDS=5 SECONDS=0.5 BATCHES=64,256 npx tsx src/bench/cpu-matmul.ts
+//   npx tsx bench/cpu-matmul.ts
+//   ROUNDS=5 SECONDS=0.5 BATCHES=64,256 npx tsx bench/cpu-matmul.ts
 import { CpuBackend, type CpuBackendOptions } from '../src/backend/cpu/cpu-backend.ts';
 import { matmul, matmulBiasAct, type MatmulShape } from '../src/ops/matmul.ts';
 import type { PlanStep, StepValues } from '../src/ops/op.ts';

@@ -1,9 +1,9 @@
 // Matmul throughput on the training shapes: the GPU kernel (each tile configuration given)
 // next to the CPU twin, in GFLOP/s. Each cell is the best of several interleaved rounds
 // (a software adapter shares the CPU with everything else, so single timings are noisy).
-//   npx tsx src/bench/matmul.ts                      the built-in candidate tile configs
-//   npx tsx src/bench/matmul.ts 8x8@8x8 4x4@8x8      TMxTN@WG_XxWG_Y, any number
-//   ROUNDS=5 SECONDS=0.5 npx tsx src/bench/matmul.ts
+//   npx tsx bench/matmul.ts                      the built-in candidate tile configs
+//   npx tsx bench/matmul.ts 8x8@8x8 4x4@8x8      TMxTN@WG_XxWG_Y, any number
+//   ROUNDS=5 SECONDS=0.5 npx tsx bench/matmul.ts
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.ts';
 import type { Backend } from '../src/backend/backend.ts';
 import { acquireGpu } from '../src/backend/webgpu/device.ts';

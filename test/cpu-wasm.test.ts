@@ -2,6 +2,7 @@
 // split across threads, inside a training run, and across a second allocate().
 import { afterAll, describe, expect, it } from 'vitest';
 import { CpuBackend, type CpuBackendOptions } from '../src/backend/cpu/cpu-backend.ts';
+import { matmulBlocked } from '../src/backend/cpu/matmul-fast.ts';
 import { stopHelpers, wasmBiasAct, wasmMatmul, wasmModules } from '../src/backend/cpu/wasm/runtime.ts';
 import { threadsSupported } from '../src/backend/cpu/wasm/threads.ts';
 import { activate } from '../src/ops/activations.ts';
@@ -55,6 +56,29 @@ function shapes(transA: boolean, transB: boolean, rng: Rng): MatmulShape[] {
   }
   return out;
 }
+
+describe('cache-blocked TypeScript matmul (the fast path without WebAssembly)', () => {
+  const rng = new Rng(77);
+  it.each([
+    [false, true],
+    [false, false],
+    [true, false],
+    [true, true],
+  ])('transA=%s transB=%s equals the plain twin on 24 shapes, float32 and float64', (transA, transB) => {
+    for (const { M, N, K } of shapes(transA, transB, rng)) {
+      for (const make of [(n: number) => rng.fill(n), (n: number) => Float64Array.from(rng.fill(n))]) {
+        const a = make(M * K);
+        const b = make(K * N);
+        const ref = a instanceof Float32Array ? new Float32Array(M * N) : new Float64Array(M * N);
+        const got = a instanceof Float32Array ? new Float32Array(M * N) : new Float64Array(M * N);
+        got.fill(Number.NaN); // overwritten, never accumulated into
+        matmulCpu(M, N, K, transA, transB, a, b, ref);
+        matmulBlocked(M, N, K, transA, transB, a, b, got);
+        expect(maxRelErr(ref, got), `${M}×${N}×${K}`).toBeLessThan(a instanceof Float32Array ? 1e-4 : 1e-12);
+      }
+    }
+  });
+});
 
 describe.runIf(wasmModules() !== undefined)('WebAssembly SIMD matmul', () => {
   const rng = new Rng(2024);

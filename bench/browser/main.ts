@@ -1,5 +1,5 @@
 // The bench page: one engine per tab, driven by the orchestrator through puppeteer
-// (window.benchAgent.handle(request)). Built by Vite (src/bench/browser-host.ts) with
+// (window.benchAgent.handle(request)). Built by Vite (bench/hosts.ts) with
 // rectigrad and the peers; each engine's library loads only in the tab that runs it.
 import tfjsWasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import tfjsWasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
