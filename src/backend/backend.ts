@@ -2,6 +2,7 @@
 // backend (the reference) and the WebGPU backend implement the same contract, so every
 // plan runs unchanged on either.
 import type { BufRange, FloatArray, PlanItem, StepValues, View } from '../ops/op.ts';
+import type { MatmulShape } from '../ops/matmul.ts';
 import type { KernelTuning } from '../ops/tuning.ts';
 
 /** Objects a backend has created so far: constant after the first step, or it leaks. */
@@ -18,6 +19,11 @@ export interface Backend {
   readonly counters: CreationCounters;
   /** Kernel configurations for this backend's adapter (tile sizes baked into pipelines). */
   readonly tuning: KernelTuning;
+  /**
+   * Chooses kernel configurations for these matmul products by measurement, where the
+   * backend does that (WebGPU on hardware adapters), before the plans that use them are made.
+   */
+  tune?(products: { op: string; shape: MatmulShape }[]): Promise<unknown>;
   /** Create the arenas (sizes in 4-byte elements). Called once per model. */
   allocate(arenas: Record<string, number>): void;
   writeF(range: BufRange, data: ArrayLike<number>): void;

@@ -6,8 +6,11 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { setGpuProvider } from '../backend/webgpu/device.ts';
 import { nodeGpuProvider } from '../backend/webgpu/node-gpu.ts';
+import { setTuningCache } from '../backend/webgpu/tuning-cache.ts';
+import { fileCache } from '../backend/webgpu/tuning-cache-node.ts';
 
 setGpuProvider(nodeGpuProvider);
+setTuningCache(fileCache());
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -16,6 +19,7 @@ const COMMANDS: Record<string, { summary: string; load: CommandModule }> = {
   train: { summary: 'train a network (default: the paper\'s 784-1000-1000-1000-10 rectifier net on MNIST)', load: async () => (await import('./train.ts')).trainCommand() },
   eval: { summary: 'evaluate a checkpoint on a test set: error, loss, sparsity and dead units per layer', load: async () => (await import('./eval.ts')).evalCommand() },
   experiment: { summary: "the paper's comparisons (glorot2011: rectifier vs tanh vs softplus on MNIST)", load: async () => (await import('./experiment.ts')).experimentCommand() },
+  tune: { summary: 'choose the GPU matmul kernels for a network by measurement on this adapter', load: async () => (await import('./tune.ts')).tuneCommand() },
   bench: { summary: 'throughput of rectigrad and its peers, CPU against GPU, Node against headless Chromium', load: loadBench },
 };
 

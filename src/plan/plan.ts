@@ -14,14 +14,14 @@ import { activationBackward } from '../ops/activation-backward.ts';
 import { biasGrad } from '../ops/bias-grad.ts';
 import { gather } from '../ops/gather.ts';
 import { layerStats } from '../ops/layer-stats.ts';
-import { matmul, matmulBiasAct } from '../ops/matmul.ts';
+import { matmul, matmulBiasAct, type MatmulShape } from '../ops/matmul.ts';
 import type { BufRange, PlanItem, PlanStep } from '../ops/op.ts';
 import { optimizerStep, type OptimizerConfig } from '../ops/optimizer.ts';
 import { softmaxXent } from '../ops/softmax-xent.ts';
 import { segmentTable, sumsq, type Segment } from '../ops/sumsq.ts';
-import { align, biasRange, paramLayout, weightRange, type ParamLayout } from '../model/layout.ts';
+import { align, biasRange, paramLayout, weightRange, type DenseLayer, type ParamLayout } from '../model/layout.ts';
 import type { ModelSpec } from '../model/spec.ts';
-import { SOFTWARE_TUNING, type KernelTuning } from '../ops/tuning.ts';
+import { SOFTWARE_TUNING, tilesFor, type KernelTuning } from '../ops/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
 
 export interface TrainConfig {
@@ -69,7 +69,6 @@ export interface TrainPlan {
 const whole = (arena: string, length: number): BufRange => ({ arena, offset: 0, length });
 
 export function planTraining(model: ModelSpec, config: TrainConfig, data: DataShape, tuning: KernelTuning = SOFTWARE_TUNING): TrainPlan {
-  const tiles = tuning.matmul;
   const B = config.batch;
   const layout = paramLayout(model);
   const L = layout.layers.length;
@@ -136,20 +135,20 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
     const l = layout.layers[i];
     const input = i === 0 ? x : a[i - 1];
     step.push(
-      matmul(`dW ${i}`, { M: l.outputs, N: l.inputs, K: B, transA: true, transB: false }, {
+      matmul(`dW ${i}`, dwShape(l, B), {
         a: d[i],
         b: input,
         c: weightRange('grads', l),
-      }, tiles),
+      }, tilesFor(tuning, dwShape(l, B))),
     );
     step.push(biasGrad(`db ${i}`, B, l.outputs, d[i], biasRange('grads', l)));
     if (i > 0) {
       step.push(
-        matmul(`dX ${i}`, { M: B, N: l.inputs, K: l.outputs, transA: false, transB: false }, {
+        matmul(`dX ${i}`, dxShape(l, B), {
           a: d[i],
           b: weightRange('params', l),
           c: d[i - 1],
-        }, tiles),
+        }, tilesFor(tuning, dxShape(l, B))),
       );
       step.push(
         activationBackward(`act backward ${i - 1}`, B * l.inputs, act, model.alpha, config.l1 / B, {
@@ -241,13 +240,37 @@ export function forwardPass(
   return layout.layers.map((l) =>
     matmulBiasAct(
       `${prefix}forward ${l.index}`,
-      { M: rows, N: l.outputs, K: l.inputs, transA: false, transB: true },
+      forwardShape(l, rows),
       activationId(l.index === L - 1 ? 'linear' : model.activation),
       model.alpha,
       { a: l.index === 0 ? x : a[l.index - 1], b: weightRange('params', l), bias: biasRange('params', l), z: z[l.index], out: a[l.index] },
-      tuning.matmul,
+      tilesFor(tuning, forwardShape(l, rows)),
     ),
   );
+}
+
+// The three products of dense layer l over a batch of B rows.
+const forwardShape = (l: DenseLayer, B: number): MatmulShape => ({ M: B, N: l.outputs, K: l.inputs, transA: false, transB: true });
+const dxShape = (l: DenseLayer, B: number): MatmulShape => ({ M: B, N: l.inputs, K: l.outputs, transA: false, transB: false });
+const dwShape = (l: DenseLayer, B: number): MatmulShape => ({ M: l.outputs, N: l.inputs, K: B, transA: true, transB: false });
+
+export interface MatmulProduct {
+  /** forward (Z = X·Wᵀ), dX (dZ·W) or dW (dZᵀ·X). */
+  op: 'forward' | 'dX' | 'dW';
+  /** 0-based dense layer. */
+  layer: number;
+  shape: MatmulShape;
+}
+
+/** Every matmul of a training step at batch B (the shapes an autotuner measures). */
+export function matmulProducts(model: ModelSpec, batch: number): MatmulProduct[] {
+  const out: MatmulProduct[] = [];
+  for (const l of paramLayout(model).layers) {
+    out.push({ op: 'forward', layer: l.index, shape: forwardShape(l, batch) });
+    if (l.index > 0) out.push({ op: 'dX', layer: l.index, shape: dxShape(l, batch) });
+    out.push({ op: 'dW', layer: l.index, shape: dwShape(l, batch) });
+  }
+  return out;
 }
 
 /** FLOPs of one training example (multiply-add = 2): forward, dX (not for layer 0), dW. */

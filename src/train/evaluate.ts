@@ -6,6 +6,7 @@ import { packBytes } from '../ops/gather.ts';
 import type { View } from '../ops/op.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import { planEval, type EvalPlan } from '../plan/eval-plan.ts';
+import { matmulProducts } from '../plan/plan.ts';
 
 export interface EvalResult {
   examples: number;
@@ -36,6 +37,7 @@ export class Evaluator {
       throw new Error(`${data.name} has ${data.features} values per example but the model takes ${model.inputs} inputs`);
     }
     if (data.classes > model.classes) throw new Error(`${data.name} has ${data.classes} classes but the model outputs ${model.classes}`);
+    await backend.tune?.(matmulProducts(model, Math.min(batch, data.examples)).filter((p) => p.op === 'forward'));
     const plan = planEval(model, batch, data, prefix, backend.tuning);
     backend.allocate(plan.arenas);
     backend.writeU(plan.regions.images, packBytes(data.images));

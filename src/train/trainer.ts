@@ -7,7 +7,7 @@ import { packBytes } from '../ops/gather.ts';
 import type { StepValues, View } from '../ops/op.ts';
 import { initialParams } from '../model/init.ts';
 import { validateModel, widths as widthsOf, type ModelSpec } from '../model/spec.ts';
-import { planTraining, type TrainConfig, type TrainPlan } from '../plan/plan.ts';
+import { matmulProducts, planTraining, type TrainConfig, type TrainPlan } from '../plan/plan.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
 import { Rng } from '../util/rng.ts';
 import { decodeStats, firstNonFinite, type StepStats } from './telemetry.ts';
@@ -71,6 +71,8 @@ export class Trainer {
   }
 
   static async create(backend: Backend, model: ModelSpec, options: TrainerOptions, data: Dataset): Promise<Trainer> {
+    // Kernel choices by measurement (cached per adapter) before the plan bakes them in.
+    if (Number.isInteger(options.batch) && options.batch >= 1) await backend.tune?.(matmulProducts(model, options.batch));
     const t = new Trainer(backend, model, options, data);
     await t.upload();
     return t;

@@ -4,9 +4,10 @@
 import type { BufRange, FloatArray, OpGroup, PlanStep, StepValues, View } from '../../ops/op.ts';
 import type { Backend, CreationCounters } from '../backend.ts';
 import { isClear, type PlanItem } from '../../ops/op.ts';
-import { adapterName, type GpuContext } from './device.ts';
+import { adapterName, type AdapterDescription, type GpuContext } from './device.ts';
 import { reflectEntry, type ReflectedBinding } from './reflect.ts';
-import type { KernelTuning } from '../../ops/tuning.ts';
+import { formatTiles, MATMUL_CANDIDATES, type KernelTuning } from '../../ops/tuning.ts';
+import { autotuneMatmul, type TuneOptions, type TuneProduct, type TuneReport } from './autotune.ts';
 import { tuningFor } from './tuning.ts';
 
 /** WebGPU's largest required storage-buffer offset alignment, in bytes. */
@@ -70,7 +71,8 @@ export class WebGpuBackend implements Backend {
   ) {
     this.device = ctx.device;
     this.adapter = adapterName(ctx.adapter);
-    this.tuning = tuning ?? tuningFor(ctx.adapter);
+    // A copy: measured choices are added to it per shape (tune()).
+    this.tuning = { ...(tuning ?? tuningFor(ctx.adapter)) };
     this.device.lost.then((info) => {
       this.lost = `the GPU device was lost (${info.reason}): ${info.message || 'no message'}`;
     });
@@ -79,6 +81,44 @@ export class WebGpuBackend implements Backend {
     this.device.onuncapturederror = (e) => {
       this.failed ??= `WebGPU rejected work: ${e.error.message}`;
     };
+  }
+
+  get adapterInfo(): AdapterDescription {
+    return this.ctx.adapter;
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  /** The last tune() report (what was measured or taken from the cache), if any. */
+  lastTune?: TuneReport;
+
+  /**
+   * Chooses the matmul configuration of each product shape by measurement (autotune.ts),
+   * for the plans made after it. `auto` (the default) measures on hardware adapters only:
+   * SwiftShader's configuration is measured already, and RECTIGRAD_MATMUL_TILES, when set,
+   * forces one configuration for every shape.
+   */
+  async tune(products: TuneProduct[], opts: TuneOptions & { mode?: 'auto' | 'on' | 'off' } = {}): Promise<TuneReport | undefined> {
+    const mode = opts.mode ?? 'auto';
+    const forced = typeof process !== 'undefined' && !!process.env?.RECTIGRAD_MATMUL_TILES;
+    if (mode === 'off' || (mode === 'auto' && (this.ctx.adapter.isFallback || forced))) return undefined;
+    // The adapter's default configuration first: it is always measured, whatever the budget.
+    const base = this.tuning.matmul;
+    const candidates = opts.candidates ?? [base, ...MATMUL_CANDIDATES.filter((c) => formatTiles(c) !== formatTiles(base))];
+    const report = await autotuneMatmul(this, products, { ...opts, candidates });
+    this.tuning.perShape = { ...this.tuning.perShape, ...report.chosen };
+    this.lastTune = report;
+    return report;
+  }
+
+  /** Destroys arenas no longer needed (their regions must not be used again). */
+  free(arenas: string[]): void {
+    for (const name of arenas) {
+      this.buffers.get(name)?.destroy();
+      this.buffers.delete(name);
+    }
   }
 
   private check(): void {
