@@ -71,6 +71,12 @@ export function formatTable(rep: BenchReport): string {
   notes.push('', 'Adapters and versions:');
   for (const [a, list] of adapters) notes.push(`- ${a}: ${list.join('; ')}`);
 
+  const host = rep.rows.filter((r) => r.hostUsPerStep !== undefined);
+  if (host.length) {
+    notes.push('', 'Host time per step spent encoding and submitting it (rectigrad), µs:');
+    for (const r of host) notes.push(`- ${r.engine} ${r.workload} b${r.batch} ${variantLabel(r)}: ${r.hostUsPerStep!.toFixed(0)}`);
+  }
+
   const prof = rep.rows.filter((r) => r.gpuMs);
   if (prof.length) {
     notes.push('', 'GPU time per step by op group (timestamp queries; profiled steps run one pass per group, so their sum can exceed the unprofiled wall time), ms:');

@@ -327,6 +327,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         adapter: open?.info.adapter ?? e.info?.adapter ?? null,
         versions: versionsFor(e.id, libs, open?.info ?? e.info, browserVersion),
         ...(s.gpuMs ? { gpuMs: s.gpuMs } : {}),
+        ...(s.status === 'ok' && s.reps.length && s.reps.every((r) => r.hostMs !== undefined)
+          ? { hostUsPerStep: median(s.reps.map((r) => (1000 * r.hostMs!) / r.steps)) }
+          : {}),
         ...(open?.info.notes?.length ? { notes: open.info.notes } : {}),
       };
     });

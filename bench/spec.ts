@@ -169,6 +169,8 @@ export interface MeasureResult {
   lossLast?: number;
   /** When asked: the loss at the weights after all the steps (one more, untimed step computes it). */
   lossAfter?: number;
+  /** rectigrad: host milliseconds spent encoding and submitting the steps (backend.run), all steps together. */
+  hostMs?: number;
 }
 
 /** Per step, GPU milliseconds of each op group (rectigrad-webgpu, timestamp queries). */
@@ -209,6 +211,8 @@ export interface Row {
   versions: Record<string, string>;
   /** GPU ms per step by op group (timestamp queries), where measured. */
   gpuMs?: GpuTime;
+  /** rectigrad: host µs per step spent encoding and submitting it (median of repetitions). */
+  hostUsPerStep?: number;
   notes?: string[];
 }
 

@@ -9,6 +9,7 @@ import type { Dataset } from '../../src/data/dataset.ts';
 import { initialParams } from '../../src/model/init.ts';
 import { matmul } from '../../src/ops/matmul.ts';
 import { DEFAULT_OPTIMIZER } from '../../src/ops/optimizer.ts';
+import { tilesFor } from '../../src/ops/tuning.ts';
 import type { PlanStep, StepValues } from '../../src/ops/op.ts';
 import { Trainer, type TrainerOptions } from '../../src/train/trainer.ts';
 import { fromBase64, type AdapterInfo, type Cell, type MatmulCell, type TrainCell, type Variant } from '../spec.ts';
@@ -69,12 +70,27 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
   const trainerFor = async (variant: Variant): Promise<Trainer> => {
     if (variant !== 'telemetry') return plain!;
     if (!tele) {
-      teleBackend = (await backendFor(kind)).backend;
+      teleBackend = timeHost((await backendFor(kind)).backend);
       tele = await Trainer.create(teleBackend, cell.model, options(true), data);
       for await (const s of tele.run(1)) void s;
     }
     return tele;
   };
+
+  // Host overhead on WebGPU: the time spent in backend.run (encoding a step and submitting
+  // it), measured around the call the trainer makes. (On the CPU backend run() is the work.)
+  let hostMs = 0;
+  const timeHost = (b: Backend) => {
+    if (kind !== 'webgpu') return b;
+    const run = b.run.bind(b);
+    b.run = (items, values) => {
+      const t0 = now();
+      run(items, values);
+      hostMs += now() - t0;
+    };
+    return b;
+  };
+  timeHost(plainBackend.backend);
 
   const timedRun = async (t: Trainer, variant: Variant, steps: number, after = false) => {
     t.setParams(init);
@@ -82,12 +98,14 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
     t.options.readEvery = variant === 'no-readback' ? steps : 1;
     await t.backend.finish();
     let last = NaN;
+    hostMs = 0;
     const t0 = now();
     for await (const s of t.run(steps)) last = s.loss;
     const ms = now() - t0;
+    const host = hostMs;
     let lossAfter: number | undefined;
     if (after) for await (const s of t.run(1)) lossAfter = s.loss;
-    return { ms, steps, lossLast: last, lossAfter };
+    return { ms, steps, lossLast: last, lossAfter, ...(kind === 'webgpu' ? { hostMs: host } : {}) };
   };
 
   return {
@@ -138,7 +156,11 @@ async function matmulSession(kind: 'cpu' | 'webgpu', cell: MatmulCell): Promise<
     info: { adapter, versions: runtimeVersion(), timestamps },
     async first() {
       const ops = matmulOperands(cell);
-      step = matmul(`bench ${n}³`, { M: n, N: n, K: n, transA: false, transB: false }, { a, b, c });
+      // The configuration training would use for this shape on this adapter (tuned by
+      // measurement on hardware adapters), not a fixed one.
+      const shape = { M: n, N: n, K: n, transA: false, transB: false };
+      await backend.tune?.([{ op: 'matmul', shape }]);
+      step = matmul(`bench ${n}³`, shape, { a, b, c }, tilesFor(backend.tuning, shape));
       backend.allocate({ in: b.offset + n * n, out: n * n });
       backend.writeF(a, ops.a);
       backend.writeF(b, ops.b);
