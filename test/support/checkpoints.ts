@@ -16,7 +16,11 @@ export function rng(seed: number): () => number {
   };
 }
 
-const filled = (n: number, next: () => number) => Float32Array.from({ length: n }, () => next() * 2 - 1);
+function filled(n: number, next: () => number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = next() * 2 - 1;
+  return out;
+}
 
 /** A complete state of `model`: parameters, optionally Adam moments, and window flags. */
 export function seededState(model: ModelSpec, opts: { step: number; seed: number; adam?: boolean }): CheckpointState {
@@ -30,8 +34,19 @@ export function seededState(model: ModelSpec, opts: { step: number; seed: number
     params: filled(size, next),
     m: opts.adam ? filled(size, next) : undefined,
     v: opts.adam ? filled(size, next).map(Math.abs) : undefined,
-    flags: Uint32Array.from({ length: flagsLen }, () => (next() < 0.5 ? 1 : 0)),
+    flags: Uint32Array.from(filled(flagsLen, next), (x) => (x < 0 ? 1 : 0)),
   };
 }
 
 export const tinyModel = (over: Partial<ModelSpec> = {}) => modelSpec({ inputs: 6, classes: 3, hidden: [5, 4], seed: 2, ...over });
+
+/**
+ * The two states the crash test's child saves in turn: different models, steps and
+ * optimisers, so the two files differ in size and in every byte of their headers.
+ */
+export function crashStates(): [CheckpointState, CheckpointState] {
+  return [
+    seededState(modelSpec({ inputs: 784, classes: 10, hidden: [128], seed: 1 }), { step: 100, seed: 1 }),
+    seededState(modelSpec({ inputs: 784, classes: 10, hidden: [160, 32], seed: 2 }), { step: 200, seed: 2, adam: true }),
+  ];
+}
