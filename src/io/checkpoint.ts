@@ -156,6 +156,8 @@ function parseModel(text: string | undefined, fail: (msg: string) => never): Mod
   try {
     return validateModel(rec as unknown as ModelSpec);
   } catch (e) {
-    return fail(`the model in its metadata is unusable: ${(e as Error).message}`);
+    // The message may quote a string from the file: keep it on one line and short.
+    const msg = (e as Error).message.replace(/[\u0000-\u001f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1));
+    return fail(`the model in its metadata is unusable: ${msg.length > 200 ? `${msg.slice(0, 199)}…` : msg}: ${NOT_OURS}`);
   }
 }
