@@ -129,7 +129,7 @@ describe('checkpoint reader', () => {
         m.model = JSON.stringify(spec);
       });
     expect(errorOf(() => decodeCheckpoint(model((s) => delete s.classes), 'f'))).toMatch(/the model in its metadata has no "classes" field/);
-    expect(errorOf(() => decodeCheckpoint(model((s) => (s.hidden = '5,4')), 'f'))).toMatch(/"hidden": "5,4", not a array/);
+    expect(errorOf(() => decodeCheckpoint(model((s) => (s.hidden = '5,4')), 'f'))).toMatch(/"hidden": "5,4", not a list/);
     expect(errorOf(() => decodeCheckpoint(model((s) => (s.activation = 'gelu')), 'f'))).toMatch(/unusable: unknown activation "gelu"/);
     expect(errorOf(() => decodeCheckpoint(meta((m) => (m.step = '-1')), 'f'))).toMatch(/metadata field "step" is "-1", not a whole number ≥ 0/);
     expect(errorOf(() => decodeCheckpoint(meta((m) => (m.config = '[]')), 'f'))).toMatch(/metadata field "config" is not a JSON object/);

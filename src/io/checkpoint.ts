@@ -151,7 +151,7 @@ function parseModel(text: string | undefined, fail: (msg: string) => never): Mod
     const v = rec[field];
     if (v === undefined) fail(`the model in its metadata has no "${field}" field: ${NOT_OURS}`);
     const ok = type === 'array' ? Array.isArray(v) : typeof v === type;
-    if (!ok) fail(`the model in its metadata has "${field}": ${describe(v)}, not a ${type}: ${NOT_OURS}`);
+    if (!ok) fail(`the model in its metadata has "${field}": ${describe(v)}, not ${type === 'array' ? 'a list' : `a ${type}`}: ${NOT_OURS}`);
   }
   try {
     return validateModel(rec as unknown as ModelSpec);
