@@ -1,5 +1,7 @@
 // Parsing and checking option values: every bad value is a message naming the flag.
 import { InvalidArgumentError } from 'commander';
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 
 /** A value as the message quotes it: on one line, whatever it holds. */
 const quote = (v: string) => JSON.stringify(v);
@@ -61,4 +63,30 @@ export function widthList(flag: string) {
       return n;
     });
   };
+}
+
+/**
+ * Checks, before any work starts, that a file can be written at `path`: it is not a
+ * directory, and its directory exists and is writable. Throws one line naming the flag and
+ * the fix, so a long run never ends unable to save what it computed.
+ */
+export function checkOutputPath(flag: string, path: string): void {
+  if (path === '') throw new Error(`${flag} needs a file name`);
+  const stat = (p: string) => {
+    try {
+      return statSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  if (stat(path)?.isDirectory()) throw new Error(`${flag} ${path} is a directory: give a file name inside it`);
+  const dir = dirname(resolve(path));
+  const d = stat(dir);
+  if (!d) throw new Error(`${flag} ${path}: the directory ${dir} does not exist: create it first`);
+  if (!d.isDirectory()) throw new Error(`${flag} ${path}: ${dir} is not a directory`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new Error(`${flag} ${path}: the directory ${dir} is not writable: choose another place`);
+  }
 }
