@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { loadIdxSplit, mnistDir } from '../src/data/idx-files.ts';
-import { parseIdx } from '../src/data/idx.ts';
+import { gunzipIdx } from '../src/data/idx-files.ts';
+import { IdxError, parseIdx } from '../src/data/idx.ts';
 
 const real = (name: string) => readFileSync(join(mnistDir(), name));
 
@@ -69,5 +70,28 @@ describe('IDX reader', () => {
     const corrupt = dirWith({ 't10k-images-idx3-ubyte': images, 't10k-labels-idx1-ubyte.gz': gz });
     expect(() => loadIdxSplit(corrupt, 'test', 'x')).toThrow(/gzip data is corrupt/);
     expect(() => loadIdxSplit(dirWith({}), 'test', 'x')).toThrow(/not found/);
+  });
+
+  it('sizes gzipped files by their header before inflating them', () => {
+    const idx = (dims: number[], data: Uint8Array) => {
+      const out = new Uint8Array(4 + 4 * dims.length + data.length);
+      out.set([0, 0, 8, dims.length]);
+      dims.forEach((d, i) => new DataView(out.buffer).setUint32(4 + 4 * i, d, false));
+      out.set(data, 4 + 4 * dims.length);
+      return out;
+    };
+    const pixels = Uint8Array.from({ length: 3 * 4 * 5 }, (_, i) => (i * 37) % 256);
+    expect(Array.from(gunzipIdx(gzipSync(idx([3, 4, 5], pixels)), 'f').subarray(16))).toEqual(Array.from(pixels));
+    // A header promising 4 G values in a file of a few dozen bytes: refused unread.
+    expect(() => gunzipIdx(gzipSync(idx([65536, 256, 256], pixels)), 'f')).toThrow(/promises 65536×256×256 = 4294967296 values, more than \d+ compressed bytes can hold/);
+    // A bomb: a header for 4×4×4 pixels followed by 50 MB of zeros (50 KB compressed).
+    const bomb = gzipSync(Buffer.concat([idx([4, 4, 4], pixels.subarray(0, 64)), Buffer.alloc(50e6)]), { level: 1 });
+    const before = process.memoryUsage().arrayBuffers;
+    expect(() => gunzipIdx(bomb, 'f')).toThrow(/f: inflates to more than the header's 4×4×4 values/);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(20e6);
+    expect(() => gunzipIdx(gzipSync(Buffer.from('hello')), 'f')).toThrow(IdxError);
+    expect(() => parseIdx(idx([5, 0, 28], new Uint8Array(0)), 'f')).not.toThrow();
+    const dir = dirWith({ 't10k-images-idx3-ubyte': idx([2, 0, 28], new Uint8Array(0)), 't10k-labels-idx1-ubyte': idx([2], Uint8Array.from([1, 2])) });
+    expect(() => loadIdxSplit(dir, 'test', 'x')).toThrow(/images of 0×28 pixels have no pixels/);
   });
 });

@@ -1,11 +1,16 @@
 // Parsing and checking option values: every bad value is a message naming the flag.
 import { InvalidArgumentError } from 'commander';
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+/** A value as the message quotes it: on one line, whatever it holds. */
+const quote = (v: string) => JSON.stringify(v);
 
 export function positiveInt(flag: string) {
   return (v: string): number => {
     const n = Number(v);
     if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) {
-      throw new InvalidArgumentError(`${flag} takes a positive whole number, got "${v}"`);
+      throw new InvalidArgumentError(`${flag} takes a positive whole number, got ${quote(v)}`);
     }
     return n;
   };
@@ -15,7 +20,7 @@ export function nonNegativeInt(flag: string) {
   return (v: string): number => {
     const n = Number(v);
     if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) {
-      throw new InvalidArgumentError(`${flag} takes a whole number ≥ 0, got "${v}"`);
+      throw new InvalidArgumentError(`${flag} takes a whole number ≥ 0, got ${quote(v)}`);
     }
     return n;
   };
@@ -24,7 +29,7 @@ export function nonNegativeInt(flag: string) {
 export function nonNegative(flag: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${flag} takes a number ≥ 0, got "${v}"`);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${flag} takes a number ≥ 0, got ${quote(v)}`);
     return n;
   };
 }
@@ -32,7 +37,7 @@ export function nonNegative(flag: string) {
 export function positive(flag: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} takes a number > 0, got "${v}"`);
+    if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} takes a number > 0, got ${quote(v)}`);
     return n;
   };
 }
@@ -40,7 +45,7 @@ export function positive(flag: string) {
 export function oneOf<T extends string>(flag: string, choices: readonly T[]) {
   return (v: string): T => {
     if (!(choices as readonly string[]).includes(v)) {
-      throw new InvalidArgumentError(`${flag} takes one of ${choices.join(', ')}; got "${v}"`);
+      throw new InvalidArgumentError(`${flag} takes one of ${choices.join(', ')}; got ${quote(v)}`);
     }
     return v as T;
   };
@@ -52,8 +57,36 @@ export function widthList(flag: string) {
     const parts = v.split(',').map((s) => s.trim());
     return parts.map((p) => {
       const n = Number(p);
-      if (!/^\d+$/.test(p) || n < 1) throw new InvalidArgumentError(`${flag} takes comma-separated layer widths like 1000,1000,1000; "${p}" is not one`);
+      if (!/^\d+$/.test(p) || !Number.isSafeInteger(n) || n < 1) {
+        throw new InvalidArgumentError(`${flag} takes comma-separated layer widths like 1000,1000,1000; ${quote(p)} is not one`);
+      }
       return n;
     });
   };
+}
+
+/**
+ * Checks, before any work starts, that a file can be written at `path`: it is not a
+ * directory, and its directory exists and is writable. Throws one line naming the flag and
+ * the fix, so a long run never ends unable to save what it computed.
+ */
+export function checkOutputPath(flag: string, path: string): void {
+  if (path === '') throw new Error(`${flag} needs a file name`);
+  const stat = (p: string) => {
+    try {
+      return statSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  if (stat(path)?.isDirectory()) throw new Error(`${flag} ${path} is a directory: give a file name inside it`);
+  const dir = dirname(resolve(path));
+  const d = stat(dir);
+  if (!d) throw new Error(`${flag} ${path}: the directory ${dir} does not exist: create it first`);
+  if (!d.isDirectory()) throw new Error(`${flag} ${path}: ${dir} is not a directory`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new Error(`${flag} ${path}: the directory ${dir} is not writable: choose another place`);
+  }
 }

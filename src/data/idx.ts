@@ -16,10 +16,21 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
-export class IdxError extends Error {}
+/** An IDX file that cannot be used; the message names the file, the problem and the fix. */
+export class IdxError extends Error {
+  override name = 'IdxError';
+}
 
-export function parseIdx(bytes: Uint8Array, name = 'IDX data'): IdxArray {
-  if (bytes.length < 4) throw new IdxError(`${name}: only ${bytes.length} bytes, too short for an IDX header (is the file empty or cut off?)`);
+/** What to do about a damaged file. */
+const FIX = 'use an intact copy of the file';
+
+/**
+ * The header alone: dimensions, header bytes, and how many data bytes it promises. Reads
+ * only the first 4 + 4·ndim bytes, so it also serves to size a gzipped file's contents
+ * before inflating them.
+ */
+export function idxHeader(bytes: Uint8Array, name = 'IDX data'): { dims: number[]; header: number; count: number } {
+  if (bytes.length < 4) throw new IdxError(`${name}: only ${bytes.length} bytes, too short for an IDX header (is the file empty or cut off?): ${FIX}`);
   if (bytes[0] !== 0 || bytes[1] !== 0) {
     const gz = bytes[0] === 0x1f && bytes[1] === 0x8b;
     throw new IdxError(
@@ -27,23 +38,32 @@ export function parseIdx(bytes: Uint8Array, name = 'IDX data'): IdxArray {
     );
   }
   if (bytes[2] !== 0x08) {
-    throw new IdxError(`${name}: element type 0x${bytes[2].toString(16).padStart(2, '0')} is not supported: expected unsigned bytes (0x08)`);
+    throw new IdxError(`${name}: element type 0x${bytes[2].toString(16).padStart(2, '0')} is not supported: expected unsigned bytes (0x08), as in MNIST`);
   }
   const ndim = bytes[3];
-  if (ndim < 1 || ndim > 4) throw new IdxError(`${name}: ${ndim} dimensions; images have 3 and labels 1`);
+  if (ndim < 1 || ndim > 4) throw new IdxError(`${name}: ${ndim} dimensions; images have 3 and labels 1: ${FIX}`);
   const header = 4 + 4 * ndim;
-  if (bytes.length < header) throw new IdxError(`${name}: the header is cut off (${bytes.length} of ${header} bytes)`);
+  if (bytes.length < header) throw new IdxError(`${name}: the header is cut off (${bytes.length} of ${header} bytes): ${FIX}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dims: number[] = [];
   for (let i = 0; i < ndim; i++) dims.push(view.getUint32(4 + 4 * i, false));
+  // At most four factors below 2^32: the product may pass 2^53 and lose exactness, but
+  // never so far that a comparison with a file size could come out wrong.
   const count = dims.reduce((a, b) => a * b, 1);
+  return { dims, header, count };
+}
+
+/** Parses a whole IDX file; the header's dimensions must account for every byte that follows. */
+export function parseIdx(bytes: Uint8Array, name = 'IDX data'): IdxArray {
+  const { dims, header, count } = idxHeader(bytes, name);
   const have = bytes.length - header;
   if (have < count) {
-    throw new IdxError(`${name}: truncated: the header promises ${dims.join('×')} = ${count} values but only ${have} bytes follow`);
+    throw new IdxError(`${name}: truncated: the header promises ${dims.join('×')} = ${count} values but only ${have} bytes follow: ${FIX}`);
   }
   if (have > count) {
-    throw new IdxError(`${name}: ${have - count} bytes more than the header's ${dims.join('×')} values (wrong header or two files joined?)`);
+    throw new IdxError(`${name}: ${have - count} bytes more than the header's ${dims.join('×')} values (wrong header or two files joined?): ${FIX}`);
   }
+  // A view, not a copy: reading a file never allocates beyond the file itself.
   return { dims, data: bytes.subarray(header) };
 }
 
@@ -56,6 +76,7 @@ export function imagesAndLabels(images: IdxArray, labels: IdxArray, names: [stri
     throw new IdxError(`${names[1]}: expected 1 dimension (count), found ${labels.dims.length}: is this an image file?`);
   }
   const [n, rows, cols] = images.dims;
+  if (rows === 0 || cols === 0) throw new IdxError(`${names[0]}: images of ${rows}×${cols} pixels have no pixels: ${FIX}`);
   if (labels.dims[0] !== n) {
     throw new IdxError(`${names[0]} has ${n} images but ${names[1]} has ${labels.dims[0]} labels`);
   }

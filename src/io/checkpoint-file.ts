@@ -1,15 +1,20 @@
-// Checkpoint files (Node). Written atomically: a temporary file beside the target, then a
-// rename, so an interrupted save never leaves a half-written checkpoint behind.
+// Checkpoint files (Node). Written atomically and durably: a temporary file beside the
+// target is written and fsynced, renamed over the target, then the directory is fsynced so
+// the rename itself survives a crash. A reader (or a crash at any instant) sees the old
+// file or the new one, never a half-written one.
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointState } from './checkpoint.ts';
 import { CheckpointError } from './safetensors.ts';
 
 export function writeFileAtomic(path: string, data: Uint8Array | string): void {
   const tmp = `${path}.tmp-${process.pid}`;
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   try {
     const fd = openSync(tmp, 'w');
     try {
-      writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      // writeSync may write less than asked (large buffers, signals): loop until all is down.
+      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -18,6 +23,25 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
+  }
+  fsyncDir(dirname(path));
+}
+
+/** Makes a rename in `dir` durable. Some platforms (Windows) cannot open a directory: skip there. */
+function fsyncDir(dir: string): void {
+  let fd: number;
+  try {
+    fd = openSync(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    fsyncSync(fd);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'EPERM' && code !== 'EISDIR') throw e;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -2,9 +2,9 @@
 // [out, in] and `layers.{i}.bias` [out], F32, the output layer last. The metadata holds
 // the model, the step and the training config; optimiser moments (`optimizer.m.…`,
 // `optimizer.v.…`) and the dead-unit window flags make --resume continue exactly.
-import { paramLayout } from '../model/layout.ts';
-import { validateModel, type ModelSpec } from '../model/spec.ts';
-import { CheckpointError, decodeSafetensors, encodeSafetensors, type Tensor } from './safetensors.ts';
+import { align, paramLayout } from '../model/layout.ts';
+import { describeModel, validateModel, type ModelSpec } from '../model/spec.ts';
+import { CheckpointError, decodeSafetensors, describe, encodeSafetensors, type Tensor } from './safetensors.ts';
 
 export interface CheckpointState {
   model: ModelSpec;
@@ -44,52 +44,120 @@ export function encodeCheckpoint(s: CheckpointState): Uint8Array {
   });
 }
 
+/** The fields of a ModelSpec and the JSON type each must have, checked before validateModel. */
+const MODEL_FIELDS = {
+  inputs: 'number',
+  hidden: 'array',
+  classes: 'number',
+  activation: 'string',
+  alpha: 'number',
+  init: 'string',
+  initScale: 'number',
+  seed: 'number',
+} as const;
+
+const NOT_OURS = 'the file is damaged or was not written by rectigrad';
+
 export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): CheckpointState {
   const { tensors, metadata } = decodeSafetensors(bytes, name);
-  if (metadata.format !== FORMAT) {
-    throw new CheckpointError(`${name}: not a rectigrad checkpoint (metadata format is ${JSON.stringify(metadata.format)}, expected ${FORMAT})`);
+  const fail = (msg: string): never => {
+    throw new CheckpointError(`${name}: ${msg}`);
+  };
+  if (metadata.format === undefined) fail(`not a rectigrad checkpoint: its metadata has no "format" field (expected "${FORMAT}")`);
+  if (metadata.format !== FORMAT) fail(`not a rectigrad checkpoint: metadata format is ${describe(metadata.format)}, expected "${FORMAT}"`);
+  const model = parseModel(metadata.model, fail);
+  let config: Record<string, unknown> = {};
+  if (metadata.config !== undefined) {
+    const c = parseJson(metadata.config);
+    if (typeof c !== 'object' || c === null || Array.isArray(c)) fail(`metadata field "config" is not a JSON object: ${NOT_OURS}`);
+    config = c as Record<string, unknown>;
   }
-  let model: ModelSpec;
-  let config: Record<string, unknown>;
-  try {
-    model = validateModel(JSON.parse(metadata.model));
-    config = JSON.parse(metadata.config ?? '{}');
-  } catch (e) {
-    throw new CheckpointError(`${name}: the model description in its metadata is unusable: ${(e as Error).message}`);
+  let step = 0;
+  if (metadata.step !== undefined) {
+    step = Number(metadata.step);
+    if (!/^\d+$/.test(metadata.step) || !Number.isSafeInteger(step)) fail(`metadata field "step" is ${describe(metadata.step)}, not a whole number ≥ 0: ${NOT_OURS}`);
   }
-  const step = Number(metadata.step ?? 0);
-  if (!Number.isInteger(step) || step < 0) throw new CheckpointError(`${name}: bad step ${metadata.step}`);
+
+  // Every tensor's shape is checked against the model before any buffer is allocated, so a
+  // metadata model far larger than the file is refused rather than allocated.
   const layout = paramLayout(model);
-  const take = (prefix: string, required: boolean): Float32Array | undefined => {
-    if (!required && !tensors[`${prefix}layers.0.weight`]) return undefined;
+  const arch = model.hidden.length <= 8 ? describeModel(model) : `${model.hidden.length + 1}-layer`;
+  const prefixes = ['', 'optimizer.m.', 'optimizer.v.'];
+  const present = prefixes.filter((p) => p === '' || Object.keys(tensors).some((k) => k.startsWith(p)));
+  const expected = new Map<string, { offset: number; shape: number[] }>();
+  for (const p of present) {
+    for (const l of layout.layers) {
+      expected.set(`${p}layers.${l.index}.weight`, { offset: l.weight, shape: [l.outputs, l.inputs] });
+      expected.set(`${p}layers.${l.index}.bias`, { offset: l.bias, shape: [l.outputs] });
+    }
+  }
+  const flagsLen = model.hidden.reduce((at, h) => align(at + h), 0);
+  expected.set('telemetry.active', { offset: 0, shape: [flagsLen] });
+  for (const key of Object.keys(tensors)) {
+    if (!expected.has(key)) fail(`tensor ${describe(key)} is not part of the ${arch} model its metadata describes: ${NOT_OURS}`);
+  }
+  for (const [key, { shape }] of expected) {
+    const t = tensors[key];
+    if (!t) {
+      if (key === 'telemetry.active') continue;
+      fail(`tensor ${key} is missing (the ${arch} model its metadata describes needs it): ${NOT_OURS}`);
+    }
+    const dtype = key === 'telemetry.active' ? 'U32' : 'F32';
+    if (t.dtype !== dtype || t.shape.join() !== shape.join()) {
+      fail(`tensor ${key} is ${t.dtype} [${t.shape.join(', ')}] but the ${arch} model its metadata describes needs ${dtype} [${shape.join(', ')}]: ${NOT_OURS}`);
+    }
+  }
+
+  const take = (prefix: string): Float32Array | undefined => {
+    if (!present.includes(prefix)) return undefined;
     const flat = new Float32Array(layout.size);
     for (const l of layout.layers) {
-      for (const [kind, off, shape] of [
-        ['weight', l.weight, [l.outputs, l.inputs]],
-        ['bias', l.bias, [l.outputs]],
-      ] as const) {
-        const key = `${prefix}layers.${l.index}.${kind}`;
-        const t = tensors[key];
-        if (!t) throw new CheckpointError(`${name}: tensor ${key} is missing`);
-        if (t.dtype !== 'F32' || t.shape.join() !== shape.join()) {
-          throw new CheckpointError(`${name}: ${key} is ${t.dtype} [${t.shape}] but the model needs F32 [${shape}]`);
+      for (const key of [`${prefix}layers.${l.index}.weight`, `${prefix}layers.${l.index}.bias`]) {
+        const data = tensors[key].data;
+        for (let i = 0; i < data.length; i++) {
+          if (!Number.isFinite(data[i])) fail(`${key} holds a non-finite value (${data[i]}) at index ${i}: use an earlier checkpoint`);
         }
-        for (let i = 0; i < t.data.length; i++) {
-          if (!Number.isFinite(t.data[i])) throw new CheckpointError(`${name}: ${key} holds a non-finite value (${t.data[i]}) at index ${i}`);
-        }
-        flat.set(t.data, off);
+        flat.set(data, expected.get(key)!.offset);
       }
     }
     return flat;
   };
-  const flags = tensors['telemetry.active'];
   return {
     model,
     step,
     config,
-    params: take('', true)!,
-    m: take('optimizer.m.', false),
-    v: take('optimizer.v.', false),
-    flags: flags && flags.dtype === 'U32' ? (flags.data as Uint32Array) : undefined,
+    params: take('')!,
+    m: take('optimizer.m.'),
+    v: take('optimizer.v.'),
+    flags: tensors['telemetry.active']?.data as Uint32Array | undefined,
   };
+}
+
+function parseJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The metadata's model: every field present with its JSON type (named when not), then validated. */
+function parseModel(text: string | undefined, fail: (msg: string) => never): ModelSpec {
+  if (text === undefined) return fail(`its metadata has no "model" field: ${NOT_OURS}`);
+  const m = parseJson(text);
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return fail(`metadata field "model" is not a JSON object: ${NOT_OURS}`);
+  const rec = m as Record<string, unknown>;
+  for (const [field, type] of Object.entries(MODEL_FIELDS)) {
+    const v = rec[field];
+    if (v === undefined) fail(`the model in its metadata has no "${field}" field: ${NOT_OURS}`);
+    const ok = type === 'array' ? Array.isArray(v) : typeof v === type;
+    if (!ok) fail(`the model in its metadata has "${field}": ${describe(v)}, not ${type === 'array' ? 'a list' : `a ${type}`}: ${NOT_OURS}`);
+  }
+  try {
+    return validateModel(rec as unknown as ModelSpec);
+  } catch (e) {
+    // The message may quote a string from the file: keep it on one line and short.
+    const msg = (e as Error).message.replace(/[\u0000-\u001f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1));
+    return fail(`the model in its metadata is unusable: ${msg.length > 200 ? `${msg.slice(0, 199)}…` : msg}: ${NOT_OURS}`);
+  }
 }

@@ -10,7 +10,10 @@ export interface Tensor {
   data: Float32Array | Uint32Array;
 }
 
-export class CheckpointError extends Error {}
+/** A checkpoint or safetensors file that cannot be used; the message names the file and the fix. */
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+}
 
 /** Headers beyond this are refused (the reference implementation's limit). */
 const MAX_HEADER = 100_000_000;
@@ -41,49 +44,113 @@ export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Rec
   return out;
 }
 
+const ELEMENT_BYTES: Record<DType, number> = { F32: 4, U32: 4 };
+
+/** What to do about a file that fails a structural check. */
+const DAMAGED = 'the file is damaged or not a safetensors file; use an intact copy or save it again';
+
+/**
+ * Every claim the header makes is checked against the file before anything is allocated:
+ * the header length, each tensor's dtype, shape and byte range (dtype × shape = bytes),
+ * and that the ranges tile the data exactly (no overlap, no stray bytes). So a hostile
+ * file costs at most a copy of its own bytes.
+ */
 export function decodeSafetensors(bytes: Uint8Array, name = 'checkpoint'): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
   if (bytes.length < 8) throw new CheckpointError(`${name}: ${bytes.length} bytes is too short to be a safetensors file (truncated?)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = view.getBigUint64(0, true);
-  if (n > BigInt(MAX_HEADER)) throw new CheckpointError(`${name}: the header claims ${n} bytes, beyond the ${MAX_HEADER}-byte limit: not a safetensors file or corrupt`);
+  if (n > BigInt(MAX_HEADER)) throw new CheckpointError(`${name}: the header claims ${n} bytes, beyond the ${MAX_HEADER}-byte limit: ${DAMAGED}`);
   const headLen = Number(n);
-  if (8 + headLen > bytes.length) throw new CheckpointError(`${name}: truncated: the header needs ${headLen} bytes but the file has ${bytes.length - 8} after the length`);
-  let header: Record<string, unknown>;
+  if (8 + headLen > bytes.length) {
+    throw new CheckpointError(`${name}: truncated: the header needs ${headLen} bytes but the file has ${bytes.length - 8} after the length; use an intact copy`);
+  }
+  let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headLen)));
   } catch {
-    throw new CheckpointError(`${name}: the header is not valid JSON: not a safetensors file or corrupt`);
+    throw new CheckpointError(`${name}: the header is not valid JSON: ${DAMAGED}`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CheckpointError(`${name}: the header is not a JSON object`);
+  if (!isPlainObject(header)) throw new CheckpointError(`${name}: the header is not a JSON object: ${DAMAGED}`);
   const dataStart = 8 + headLen;
   const dataLen = bytes.length - dataStart;
-  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
-  const tensors: Record<string, Tensor> = {};
-  const spans: [number, number, string][] = [];
+
+  const metadata: Record<string, string> = Object.create(null);
+  const meta = header.__metadata__;
+  if (meta !== undefined) {
+    if (!isPlainObject(meta)) throw new CheckpointError(`${name}: __metadata__ is ${describe(meta)}, not an object of strings: ${DAMAGED}`);
+    for (const [k, v] of Object.entries(meta)) {
+      if (typeof v !== 'string') throw new CheckpointError(`${name}: metadata field ${describe(k)} is ${describe(v)}, not a string: ${DAMAGED}`);
+      metadata[k] = v;
+    }
+  }
+
+  interface Entry { key: string; dtype: DType; shape: number[]; begin: number; end: number }
+  const entries: Entry[] = [];
   for (const [key, v] of Object.entries(header)) {
     if (key === '__metadata__') continue;
-    const e = v as { dtype?: string; shape?: number[]; data_offsets?: number[] };
-    if (e.dtype !== 'F32' && e.dtype !== 'U32') throw new CheckpointError(`${name}: tensor ${key} has dtype ${e.dtype}; rectigrad reads F32 and U32`);
-    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new CheckpointError(`${name}: tensor ${key} has a bad shape`);
-    const [begin, end] = e.data_offsets ?? [];
-    const count = e.shape.reduce((a, b) => a * b, 1);
-    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end < begin || end > dataLen) {
-      throw new CheckpointError(`${name}: tensor ${key} lies outside the file (bytes ${begin}–${end} of ${dataLen}): truncated?`);
+    const t = `${name}: tensor ${describe(key)}`;
+    if (!isPlainObject(v)) throw new CheckpointError(`${t} is ${describe(v)}, not a {dtype, shape, data_offsets} entry: ${DAMAGED}`);
+    const { dtype, shape, data_offsets: offsets } = v;
+    if (dtype === undefined) throw new CheckpointError(`${t} has no dtype: ${DAMAGED}`);
+    if (dtype !== 'F32' && dtype !== 'U32') {
+      throw new CheckpointError(`${t} has dtype ${describe(dtype)}; rectigrad reads F32 and U32 only (convert it to float32)`);
     }
-    if (end - begin !== count * 4) throw new CheckpointError(`${name}: tensor ${key} has ${end - begin} bytes for shape ${e.shape.join('×')}`);
-    spans.push([begin, end, key]);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new CheckpointError(`${t} has shape ${describe(shape)}, not a list of whole numbers ≥ 0: ${DAMAGED}`);
+    }
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
+      throw new CheckpointError(`${t} has data_offsets ${describe(offsets)}, not [begin, end] byte offsets: ${DAMAGED}`);
+    }
+    const [begin, end] = offsets as [number, number];
+    if (end < begin) throw new CheckpointError(`${t} has data_offsets [${begin}, ${end}] out of order: ${DAMAGED}`);
+    if (end > dataLen) throw new CheckpointError(`${t} lies outside the file (bytes ${begin}–${end} of ${dataLen}): truncated? use an intact copy`);
+    // The product stays a safe integer here: it is compared only after each factor is.
+    let bytesNeeded = ELEMENT_BYTES[dtype];
+    for (const d of shape) bytesNeeded *= d;
+    if (bytesNeeded !== end - begin) {
+      throw new CheckpointError(`${t} has ${end - begin} bytes for ${dtype} [${shape.join(', ')}], which needs ${bytesNeeded}: ${DAMAGED}`);
+    }
+    entries.push({ key, dtype, shape, begin, end });
+  }
+  // The ranges must tile the data region exactly, as the reference implementation requires.
+  const spans = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  for (let i = 0; i < spans.length; i++) {
+    const s = spans[i];
+    if (s.begin < at) throw new CheckpointError(`${name}: tensors ${describe(spans[i - 1].key)} and ${describe(s.key)} overlap: ${DAMAGED}`);
+    if (s.begin > at) throw new CheckpointError(`${name}: bytes ${at}–${s.begin} of the data belong to no tensor: ${DAMAGED}`);
+    at = s.end;
+  }
+  if (at !== dataLen) throw new CheckpointError(`${name}: ${dataLen - at} bytes after the last tensor belong to none (two files joined?): ${DAMAGED}`);
+
+  const tensors: Record<string, Tensor> = Object.create(null);
+  for (const e of entries) {
     // A fresh, aligned copy (a Node Buffer's slice() is a view into a shared pool).
-    const copy = new Uint8Array(end - begin);
-    copy.set(bytes.subarray(dataStart + begin, dataStart + end));
-    tensors[key] = {
+    const copy = new Uint8Array(e.end - e.begin);
+    copy.set(bytes.subarray(dataStart + e.begin, dataStart + e.end));
+    const count = copy.length / ELEMENT_BYTES[e.dtype];
+    tensors[e.key] = {
       dtype: e.dtype,
       shape: e.shape,
       data: e.dtype === 'F32' ? new Float32Array(copy.buffer, 0, count) : new Uint32Array(copy.buffer, 0, count),
     };
   }
-  spans.sort((a, b) => a[0] - b[0]);
-  for (let i = 1; i < spans.length; i++) {
-    if (spans[i][0] < spans[i - 1][1]) throw new CheckpointError(`${name}: tensors ${spans[i - 1][2]} and ${spans[i][2]} overlap`);
-  }
   return { tensors, metadata };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A JSON value as a message shows it: short, and never the word "undefined" for a missing one. */
+export function describe(v: unknown): string {
+  if (v === undefined) return 'missing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) {
+    const flat = v.length <= 8 && v.every((x) => typeof x !== 'object' || x === null);
+    return flat ? `[${v.map(describe).join(', ')}]` : `a list of ${v.length}`;
+  }
+  if (typeof v === 'object') return 'an object';
+  const s = JSON.stringify(v);
+  return s.length > 40 ? `${s.slice(0, 37)}…` : s;
 }
