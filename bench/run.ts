@@ -151,189 +151,221 @@ function versionsFor(engine: EngineId, libs: Record<string, string>, info?: Engi
 
 const fmtMs = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(ms < 10 ? 2 : 0)} ms`);
 
+/** Runs the method above: each numbered phase is one method, over the state of one run. */
 export async function runBench(o: BenchOptions): Promise<BenchReport> {
-  const started = performance.now();
-  const loadStart = loadavg();
-  const cells = makeCells(o);
-  const engines: EngineState[] = o.engines.map((id) => ({ id, spent: 0, open: new Map(), failed: new Map(), skipped: new Map() }));
-  const libs = libraryVersions();
-  let server: BenchPageServer | undefined;
-  let serverError: string | undefined;
-  let browserVersion: string | undefined;
-  let sessionNo = 0;
-  const sessionIds = new Map<string, string>();
-  const sid = (e: EngineState, c: Cell) => {
-    const k = `${e.id}|${cells.indexOf(c)}`;
-    if (!sessionIds.has(k)) sessionIds.set(k, `s${++sessionNo}`);
-    return sessionIds.get(k)!;
-  };
-  const call = async <T>(e: EngineState, req: AgentRequest, timeoutMs: number): Promise<T> => {
+  const run = new BenchRun(o);
+  try {
+    for (const e of run.engines) if (await run.startHost(e)) await run.openCells(e);
+    const slots = run.engines.flatMap((e) => run.shareBudget(e));
+    for (let rep = 0; rep < o.reps; rep++) await run.repetition(rep, slots);
+    if (o.profile) await run.profile(slots);
+    return run.report(slots);
+  } finally {
+    await run.close();
+  }
+}
+
+class BenchRun {
+  readonly started = performance.now();
+  readonly loadStart = loadavg();
+  readonly cells: Cell[];
+  readonly engines: EngineState[];
+  readonly libs = libraryVersions();
+  private server: BenchPageServer | undefined;
+  private serverError: string | undefined;
+  private browserVersion: string | undefined;
+  private sessionIds = new Map<string, string>();
+
+  constructor(readonly o: BenchOptions) {
+    this.cells = makeCells(o);
+    this.engines = o.engines.map((id) => ({ id, spent: 0, open: new Map(), failed: new Map(), skipped: new Map() }));
+  }
+
+  /** One session per engine and cell, named once. */
+  sid(e: EngineState, c: Cell): string {
+    const k = `${e.id}|${this.cells.indexOf(c)}`;
+    if (!this.sessionIds.has(k)) this.sessionIds.set(k, `s${this.sessionIds.size + 1}`);
+    return this.sessionIds.get(k)!;
+  }
+
+  /** A request to an engine, its wall time charged to the engine's budget. */
+  async call<T>(e: EngineState, req: AgentRequest, timeoutMs: number): Promise<T> {
     const t0 = performance.now();
     try {
       return (await e.host!.request(req, timeoutMs)) as T;
     } finally {
       e.spent += performance.now() - t0;
     }
-  };
+  }
 
-  try {
-    // ---- 1. hosts, first steps, pace ----
-    for (const e of engines) {
-      const { platform } = parseEngineId(e.id);
-      try {
-        if (platform === 'node') e.host = await NodeHost.start(e.id, o.verbose);
-        else {
-          if (!server && !serverError) {
-            try {
-              server = await BenchPageServer.start(o.log);
-              o.log(`bench page on ${server.url}`);
-            } catch (err) {
-              serverError = `the bench page could not be built or served: ${(err as Error).message.split('\n')[0]}`;
-            }
+  /** 1a. The engine's host: a Node process, or a page in headless Chromium. False if it cannot run. */
+  async startHost(e: EngineState): Promise<boolean> {
+    const o = this.o;
+    try {
+      if (parseEngineId(e.id).platform === 'node') e.host = await NodeHost.start(e.id, o.verbose);
+      else {
+        if (!this.server && !this.serverError) {
+          try {
+            this.server = await BenchPageServer.start(o.log);
+            o.log(`bench page on ${this.server.url}`);
+          } catch (err) {
+            this.serverError = `the bench page could not be built or served: ${(err as Error).message.split('\n')[0]}`;
           }
-          if (serverError) throw new Error(serverError);
-          const h = await startChromiumEngine(e.id, server!, { ...o.chromium, verbose: o.verbose });
-          if (!browserVersion) o.log(`chromium: ${h.version}${o.chromium.extraArgs?.length ? ` (extra flags: ${o.chromium.extraArgs.join(' ')})` : ''}`);
-          browserVersion = h.version;
-          e.host = h;
+        }
+        if (this.serverError) throw new Error(this.serverError);
+        const h = await startChromiumEngine(e.id, this.server!, { ...o.chromium, verbose: o.verbose });
+        if (!this.browserVersion) o.log(`chromium: ${h.version}${o.chromium.extraArgs?.length ? ` (extra flags: ${o.chromium.extraArgs.join(' ')})` : ''}`);
+        this.browserVersion = h.version;
+        e.host = h;
+      }
+      return true;
+    } catch (err) {
+      e.error = (err as Error).message.split('\n')[0];
+      o.log(`${e.id}: cannot run: ${e.error}`);
+      return false;
+    }
+  }
+
+  /** 1b. First step and pace of every cell, skipping cells predicted not to fit the budget. */
+  async openCells(e: EngineState): Promise<void> {
+    const o = this.o;
+    // The pace of the last cell opened per workload predicts the next (larger) one's.
+    const last = new Map<string, { cell: Cell; est: number }>();
+    for (const cell of this.cells) {
+      const prev = last.get(cell.workload);
+      if (prev) {
+        const pace = (prev.est * flopsPerStep(cell)) / flopsPerStep(prev.cell);
+        // First step, warm-up, each repetition's step and the final untimed one.
+        const need = (o.reps + 3) * pace;
+        if (e.spent + need > o.budgetSeconds * 1000) {
+          e.skipped.set(cell, `skipped: ~${fmtMs(pace)}/step (predicted from ${cellName(prev.cell)}) is over the ${o.budgetSeconds} s budget`);
+          o.log(`${e.id} ${cellName(cell)}: ${e.skipped.get(cell)}`);
+          continue;
+        }
+      }
+      try {
+        const kind = parseEngineId(e.id).kind;
+        const r = await this.call<OpenResult>(e, { op: 'open', session: this.sid(e, cell), engine: kind, cell }, OPEN_TIMEOUT_MS);
+        e.info ??= r.info;
+        const warm = await this.call<MeasureResult>(e, { op: 'measure', session: this.sid(e, cell), variant: variantsFor(kind, cell)[0], steps: 1 }, OPEN_TIMEOUT_MS);
+        e.open.set(cell, { ...r, estimateMs: warm.ms });
+        last.set(cell.workload, { cell, est: warm.ms });
+        const what = cell.kind === 'train' ? `loss ${r.loss?.toFixed(4)}` : `check ${r.check?.toPrecision(6)}`;
+        o.log(`${e.id} ${cellName(cell)}: first step ${fmtMs(r.firstStepMs)}, then ${fmtMs(warm.ms)}/step; ${what}`);
+        if (!e.info.adapter || e.open.size === 1) {
+          const a = r.info.adapter;
+          o.log(`${e.id}: adapter ${a.kind === 'gpu' ? `${a.vendor} / ${a.architecture} / ${a.description}${a.isFallback ? ' (software fallback)' : ''}` : a.description}`);
         }
       } catch (err) {
-        e.error = (err as Error).message.split('\n')[0];
-        o.log(`${e.id}: cannot run: ${e.error}`);
-        continue;
-      }
-      // The pace of the last cell opened per workload predicts the next (larger) one's.
-      const last = new Map<string, { cell: Cell; est: number }>();
-      for (const cell of cells) {
-        const prev = last.get(cell.workload);
-        if (prev) {
-          const pace = (prev.est * flopsPerStep(cell)) / flopsPerStep(prev.cell);
-          // First step, warm-up, each repetition's step and the final untimed one.
-          const need = (o.reps + 3) * pace;
-          if (e.spent + need > o.budgetSeconds * 1000) {
-            e.skipped.set(cell, `skipped: ~${fmtMs(pace)}/step (predicted from ${cellName(prev.cell)}) is over the ${o.budgetSeconds} s budget`);
-            o.log(`${e.id} ${cellName(cell)}: ${e.skipped.get(cell)}`);
-            continue;
-          }
-        }
-        try {
-          const r = await call<OpenResult>(e, { op: 'open', session: sid(e, cell), engine: parseEngineId(e.id).kind, cell }, OPEN_TIMEOUT_MS);
-          e.info ??= r.info;
-          const warm = await call<MeasureResult>(e, { op: 'measure', session: sid(e, cell), variant: variantsFor(parseEngineId(e.id).kind, cell)[0], steps: 1 }, OPEN_TIMEOUT_MS);
-          e.open.set(cell, { ...r, estimateMs: warm.ms });
-          last.set(cell.workload, { cell, est: warm.ms });
-          const what = cell.kind === 'train' ? `loss ${r.loss?.toFixed(4)}` : `check ${r.check?.toPrecision(6)}`;
-          o.log(`${e.id} ${cellName(cell)}: first step ${fmtMs(r.firstStepMs)}, then ${fmtMs(warm.ms)}/step; ${what}`);
-          if (!e.info.adapter || e.open.size === 1) {
-            const a = r.info.adapter;
-            o.log(`${e.id}: adapter ${a.kind === 'gpu' ? `${a.vendor} / ${a.architecture} / ${a.description}${a.isFallback ? ' (software fallback)' : ''}` : a.description}`);
-          }
-        } catch (err) {
-          const msg = (err as Error).message.split('\n')[0];
-          e.failed.set(cell, msg);
-          o.log(`${e.id} ${cellName(cell)}: failed: ${msg}`);
-        }
+        const msg = (err as Error).message.split('\n')[0];
+        e.failed.set(cell, msg);
+        o.log(`${e.id} ${cellName(cell)}: failed: ${msg}`);
       }
     }
+  }
 
-    // ---- 2. share each engine's budget among its rows ----
-    const slots: Slot[] = [];
-    for (const e of engines) {
-      const kind = parseEngineId(e.id).kind;
-      const mine: (Slot & { est: number; priority: number })[] = [];
-      for (const cell of cells) {
-        variantsFor(kind, cell).forEach((variant, priority) => {
-          const status = e.error ? `error: ${e.error}` : e.failed.has(cell) ? `error: ${e.failed.get(cell)}` : (e.skipped.get(cell) ?? 'ok');
-          const open = e.open.get(cell);
-          mine.push({ engine: e.id, cell, variant, steps: o.steps, status, reps: [], est: Math.max(0.01, open?.estimateMs ?? 0), priority });
-        });
-      }
-      const left = Math.max(0, o.budgetSeconds * 1000 - e.spent);
-      for (;;) {
-        const active = mine.filter((s) => s.status === 'ok');
-        // Each row also takes one untimed step at the end (the loss after its steps).
-        const want = active.reduce((t, s) => t + (o.reps * o.steps + 1) * s.est, 0);
-        const f = want > 0 ? Math.min(1, left / want) : 1;
-        for (const s of active) s.steps = Math.max(1, Math.min(o.steps, Math.floor(o.steps * f)));
-        const cost = active.reduce((t, s) => t + (o.reps * s.steps + 1) * s.est, 0);
-        const droppable = active.filter((s) => s.priority > 0).sort((a, b) => b.priority - a.priority || b.est - a.est);
-        if (cost <= left * 1.05 || !droppable.length) break;
-        droppable[0].status = `skipped: ~${fmtMs(droppable[0].est)}/step is over the ${o.budgetSeconds} s budget`;
-      }
-      slots.push(...mine);
+  /** 2. What is left of the engine's budget, shared among its rows (cell × variant). */
+  shareBudget(e: EngineState): Slot[] {
+    const o = this.o;
+    const kind = parseEngineId(e.id).kind;
+    const mine: (Slot & { est: number; priority: number })[] = [];
+    for (const cell of this.cells) {
+      variantsFor(kind, cell).forEach((variant, priority) => {
+        const status = e.error ? `error: ${e.error}` : e.failed.has(cell) ? `error: ${e.failed.get(cell)}` : (e.skipped.get(cell) ?? 'ok');
+        const open = e.open.get(cell);
+        mine.push({ engine: e.id, cell, variant, steps: o.steps, status, reps: [], est: Math.max(0.01, open?.estimateMs ?? 0), priority });
+      });
     }
+    const left = Math.max(0, o.budgetSeconds * 1000 - e.spent);
+    for (;;) {
+      const active = mine.filter((s) => s.status === 'ok');
+      // Each row also takes one untimed step at the end (the loss after its steps).
+      const want = active.reduce((t, s) => t + (o.reps * o.steps + 1) * s.est, 0);
+      const f = want > 0 ? Math.min(1, left / want) : 1;
+      for (const s of active) s.steps = Math.max(1, Math.min(o.steps, Math.floor(o.steps * f)));
+      const cost = active.reduce((t, s) => t + (o.reps * s.steps + 1) * s.est, 0);
+      const droppable = active.filter((s) => s.priority > 0).sort((a, b) => b.priority - a.priority || b.est - a.est);
+      if (cost <= left * 1.05 || !droppable.length) break;
+      droppable[0].status = `skipped: ~${fmtMs(droppable[0].est)}/step is over the ${o.budgetSeconds} s budget`;
+    }
+    return mine;
+  }
 
-    // ---- 3. interleaved repetitions ----
-    for (let rep = 0; rep < o.reps; rep++) {
-      const order = rep % 2 === 0 ? engines : [...engines].reverse();
-      const rot = order.map((_, i) => order[(i + rep) % order.length]);
-      for (const cell of cells) {
-        for (const e of rot) {
-          for (const s of slots.filter((x) => x.engine === e.id && x.cell === cell && x.status === 'ok')) {
-            try {
-              const timeout = Math.max(60_000, 20 * s.steps * (e.open.get(cell)?.estimateMs ?? 1000));
-              // The last repetition also reads the loss its steps leave (one more, untimed step).
-              const after = rep === o.reps - 1 && cell.kind === 'train';
-              s.reps.push(await call<MeasureResult>(e, { op: 'measure', session: sid(e, cell), variant: s.variant, steps: s.steps, after }, timeout));
-            } catch (err) {
-              s.status = `error: ${(err as Error).message.split('\n')[0]}`;
-            }
+  /** 3. One repetition: every engine runs a cell before the next cell starts, in a turning order. */
+  async repetition(rep: number, slots: Slot[]): Promise<void> {
+    const o = this.o;
+    const order = rep % 2 === 0 ? this.engines : [...this.engines].reverse();
+    const rot = order.map((_, i) => order[(i + rep) % order.length]);
+    for (const cell of this.cells) {
+      for (const e of rot) {
+        for (const s of slots.filter((x) => x.engine === e.id && x.cell === cell && x.status === 'ok')) {
+          try {
+            const timeout = Math.max(60_000, 20 * s.steps * (e.open.get(cell)?.estimateMs ?? 1000));
+            // The last repetition also reads the loss its steps leave (one more, untimed step).
+            const after = rep === o.reps - 1 && cell.kind === 'train';
+            s.reps.push(await this.call<MeasureResult>(e, { op: 'measure', session: this.sid(e, cell), variant: s.variant, steps: s.steps, after }, timeout));
+          } catch (err) {
+            s.status = `error: ${(err as Error).message.split('\n')[0]}`;
           }
         }
       }
-      o.log(`repetition ${rep + 1}/${o.reps} done (${((performance.now() - started) / 1000).toFixed(0)} s)`);
     }
+    o.log(`repetition ${rep + 1}/${o.reps} done (${((performance.now() - this.started) / 1000).toFixed(0)} s)`);
+  }
 
-    // ---- 4. GPU time per op group ----
-    if (o.profile) {
-      for (const s of slots) {
-        const e = engines.find((x) => x.id === s.engine)!;
-        if (s.status !== 'ok' || s.cell.kind !== 'train' || parseEngineId(e.id).kind !== 'rectigrad-webgpu' || !e.info?.timestamps || s.variant === 'no-readback') continue;
-        try {
-          const p = await call<Record<string, number> | null>(e, { op: 'profile', session: sid(e, s.cell), variant: s.variant, steps: Math.min(3, s.steps) }, 300_000);
-          if (p) s.gpuMs = p;
-        } catch (err) {
-          o.log(`${e.id} ${cellName(s.cell)}: profiling failed: ${(err as Error).message}`);
-        }
+  /** 4. GPU time per op group (rectigrad-webgpu, timestamp queries). */
+  async profile(slots: Slot[]): Promise<void> {
+    for (const s of slots) {
+      const e = this.engines.find((x) => x.id === s.engine)!;
+      if (s.status !== 'ok' || s.cell.kind !== 'train' || parseEngineId(e.id).kind !== 'rectigrad-webgpu' || !e.info?.timestamps || s.variant === 'no-readback') continue;
+      try {
+        const p = await this.call<Record<string, number> | null>(e, { op: 'profile', session: this.sid(e, s.cell), variant: s.variant, steps: Math.min(3, s.steps) }, 300_000);
+        if (p) s.gpuMs = p;
+      } catch (err) {
+        this.o.log(`${e.id} ${cellName(s.cell)}: profiling failed: ${(err as Error).message}`);
       }
     }
+  }
 
-    // ---- 5. rows ----
-    const rows: Row[] = slots.map((s) => {
-      const e = engines.find((x) => x.id === s.engine)!;
-      const open = e.open.get(s.cell);
-      const per = s.reps.map((r) => r.ms / r.steps);
-      const ms = per.length && s.status === 'ok' ? median(per) : null;
-      const batch = cellBatch(s.cell);
-      return {
-        engine: s.engine,
-        workload: s.cell.workload,
-        batch,
-        variant: s.variant,
-        status: s.status,
-        examplesPerSecond: ms ? (batch * 1000) / ms : null,
-        msPerStep: ms,
-        gflops: ms ? flopsPerStep(s.cell) / (ms * 1e6) : null,
-        firstStepMs: open?.firstStepMs ?? null,
-        lossBefore: open?.loss ?? null,
-        lossAfter: s.reps.length && s.status === 'ok' ? (s.reps[s.reps.length - 1].lossAfter ?? null) : null,
-        check: open?.check ?? null,
-        telemetry: s.variant === 'telemetry',
-        readback: s.cell.kind === 'matmul' ? null : s.variant === 'no-readback' ? 'last-step' : 'every-step',
-        steps: s.status === 'ok' ? s.steps : 0,
-        reps: s.status === 'ok' ? s.reps.length : 0,
-        repMsPerStep: per,
-        reduced: s.status === 'ok' && (s.steps < o.steps || s.steps < 10 || s.reps.length < 2),
-        adapter: open?.info.adapter ?? e.info?.adapter ?? null,
-        versions: versionsFor(e.id, libs, open?.info ?? e.info, browserVersion),
-        ...(s.gpuMs ? { gpuMs: s.gpuMs } : {}),
-        ...(s.status === 'ok' && s.reps.length && s.reps.every((r) => r.hostMs !== undefined)
-          ? { hostUsPerStep: median(s.reps.map((r) => (1000 * r.hostMs!) / r.steps)) }
-          : {}),
-        ...(open?.info.notes?.length ? { notes: open.info.notes } : {}),
-      };
-    });
+  /** 5. A row per slot: medians over repetitions, and what each engine ran on. */
+  row(s: Slot): Row {
+    const o = this.o;
+    const e = this.engines.find((x) => x.id === s.engine)!;
+    const open = e.open.get(s.cell);
+    const per = s.reps.map((r) => r.ms / r.steps);
+    const ms = per.length && s.status === 'ok' ? median(per) : null;
+    const batch = cellBatch(s.cell);
+    return {
+      engine: s.engine,
+      workload: s.cell.workload,
+      batch,
+      variant: s.variant,
+      status: s.status,
+      examplesPerSecond: ms ? (batch * 1000) / ms : null,
+      msPerStep: ms,
+      gflops: ms ? flopsPerStep(s.cell) / (ms * 1e6) : null,
+      firstStepMs: open?.firstStepMs ?? null,
+      lossBefore: open?.loss ?? null,
+      lossAfter: s.reps.length && s.status === 'ok' ? (s.reps[s.reps.length - 1].lossAfter ?? null) : null,
+      check: open?.check ?? null,
+      telemetry: s.variant === 'telemetry',
+      readback: s.cell.kind === 'matmul' ? null : s.variant === 'no-readback' ? 'last-step' : 'every-step',
+      steps: s.status === 'ok' ? s.steps : 0,
+      reps: s.status === 'ok' ? s.reps.length : 0,
+      repMsPerStep: per,
+      reduced: s.status === 'ok' && (s.steps < o.steps || s.steps < 10 || s.reps.length < 2),
+      adapter: open?.info.adapter ?? e.info?.adapter ?? null,
+      versions: versionsFor(e.id, this.libs, open?.info ?? e.info, this.browserVersion),
+      ...(s.gpuMs ? { gpuMs: s.gpuMs } : {}),
+      ...(s.status === 'ok' && s.reps.length && s.reps.every((r) => r.hostMs !== undefined)
+        ? { hostUsPerStep: median(s.reps.map((r) => (1000 * r.hostMs!) / r.steps)) }
+        : {}),
+      ...(open?.info.notes?.length ? { notes: open.info.notes } : {}),
+    };
+  }
 
+  report(slots: Slot[]): BenchReport {
+    const o = this.o;
     return {
       command: o.command,
       date: new Date().toISOString(),
@@ -343,17 +375,19 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         memoryGiB: Math.round(totalmem() / 2 ** 30),
         os: `${type()} ${release()}`,
         node: process.versions.node,
-        browser: browserVersion ?? null,
-        loadAverage: { start: loadStart.map((x) => +x.toFixed(2)), end: loadavg().map((x) => +x.toFixed(2)) },
+        browser: this.browserVersion ?? null,
+        loadAverage: { start: this.loadStart.map((x) => +x.toFixed(2)), end: loadavg().map((x) => +x.toFixed(2)) },
       },
-      settings: { steps: o.steps, reps: o.reps, budgetSeconds: o.budgetSeconds, wallSeconds: Math.round((performance.now() - started) / 1000) },
-      rows,
+      settings: { steps: o.steps, reps: o.reps, budgetSeconds: o.budgetSeconds, wallSeconds: Math.round((performance.now() - this.started) / 1000) },
+      rows: slots.map((s) => this.row(s)),
     };
-  } finally {
-    for (const e of engines) {
-      for (const cell of cells) if (e.open.has(cell)) await e.host?.request({ op: 'close', session: sid(e, cell) }, 30_000).catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    for (const e of this.engines) {
+      for (const cell of this.cells) if (e.open.has(cell)) await e.host?.request({ op: 'close', session: this.sid(e, cell) }, 30_000).catch(() => {});
       await e.host?.close().catch(() => {});
     }
-    await server?.close();
+    await this.server?.close();
   }
 }
