@@ -251,11 +251,12 @@ export class Run {
     const acts = trainer.step > 0 && this.latest ? await Promise.all(plan.tensors.a.slice(0, H).map(async (r) => f32(await backend.readF(r)))) : [];
     const l0 = plan.layout.layers[0];
     const units = Math.min(WEIGHT_UNITS, l0.outputs);
-    const weights = f32(await backend.readF({ arena: plan.regions.params.arena, offset: l0.weight, length: units * l0.inputs }));
-    // Layer 1's window flags come first in the flags arena; they say something once a step ran in the window.
+    const w0 = plan.regions.layers[0].params.weight;
+    const weights = f32(await backend.readF({ ...w0, length: units * l0.inputs }));
+    // Layer 1's window flags say something once a step ran in the window.
     let dead: Uint8Array | undefined;
     if (this.latest && H > 0) {
-      const flags = await backend.readU({ arena: plan.regions.flags.arena, offset: plan.regions.flags.offset, length: units });
+      const flags = await backend.readU({ ...plan.regions.layerFlags[0], length: units });
       dead = Uint8Array.from(flags, (f) => (f === 0 ? 1 : 0));
     }
     this.inspection = { step: trainer.step, acts, weights, units, inputs: l0.inputs, dead };

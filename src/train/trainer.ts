@@ -160,16 +160,14 @@ export class Trainer {
   /** Everything needed to continue exactly: parameters, moments, window flags, step. */
   async state(config: Record<string, unknown> = {}): Promise<CheckpointState> {
     const { backend, plan } = this;
-    const size = plan.layout.size;
-    const kind = this.options.optimizer.kind;
-    const opt = kind === 'sgd' ? undefined : await backend.readF({ arena: 'opt', offset: 0, length: kind === 'adam' ? 2 * size : size });
+    const { m, v } = plan.regions.moments;
     return {
       model: this.model,
       step: this.step,
       config,
       params: await this.getParams(),
-      m: opt ? Float32Array.from(opt.subarray(0, size)) : undefined,
-      v: opt && kind === 'adam' ? Float32Array.from(opt.subarray(size, 2 * size)) : undefined,
+      m: m ? Float32Array.from(await backend.readF(m)) : undefined,
+      v: v ? Float32Array.from(await backend.readF(v)) : undefined,
       flags: await backend.readU(plan.regions.flags),
     };
   }
@@ -182,14 +180,12 @@ export class Trainer {
       );
     }
     const { backend, plan } = this;
-    const size = plan.layout.size;
     this.setParams(s.params);
     const kind = this.options.optimizer.kind;
-    if (kind !== 'sgd') {
-      if (!s.m || (kind === 'adam' && !s.v)) throw new Error(`the checkpoint has no ${kind} state: resume with the optimiser it was trained with`);
-      backend.writeF({ arena: 'opt', offset: 0, length: size }, s.m);
-      if (kind === 'adam') backend.writeF({ arena: 'opt', offset: size, length: size }, s.v!);
-    }
+    const { m, v } = plan.regions.moments;
+    if ((m && !s.m) || (v && !s.v)) throw new Error(`the checkpoint has no ${kind} state: resume with the optimiser it was trained with`);
+    if (m) backend.writeF(m, s.m!);
+    if (v) backend.writeF(v, s.v!);
     if (s.flags && s.flags.length === plan.regions.flags.length) backend.writeU(plan.regions.flags, s.flags);
     this.step = s.step;
   }
