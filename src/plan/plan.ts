@@ -38,6 +38,8 @@ export interface DataShape {
   features: number;
   scale: number;
   shift: number;
+  /** How the examples are held on the device: u8 pixels (default) or float inputs. */
+  format?: 'u8' | 'f32';
 }
 
 export interface TrainPlan {
@@ -135,7 +137,7 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
 
   const step: PlanItem[] = [{ clear: statsRange }];
   step.push(
-    gather('gather', B, data.features, data.examples, data.scale, data.shift, { images, labels, order, x, y }),
+    gather('gather', B, data.features, data.examples, data.scale, data.shift, { images, labels, order, x, y }, data.format),
   );
 
   step.push(...forwardPass(model, layout, B, x, z, a, '', tuning));
@@ -235,11 +237,12 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
 
 /**
  * The arenas the training and evaluation plans share: the dataset on the device (u8
- * pixels packed 4 per u32, labels, permutation), one batch, each layer's z and a, and the
+ * pixels packed 4 per u32, or floats; labels, permutation), one batch, each layer's z and a, and the
  * dead-unit window flags (one u32 per hidden unit, each layer's run aligned).
  */
 export function batchArenas(arena: (name: string, length: number) => BufRange, layout: ParamLayout, B: number, data: DataShape) {
-  const images = arena('images', Math.ceil((data.examples * data.features) / 4));
+  const values = data.examples * data.features;
+  const images = arena('images', data.format === 'f32' ? values : Math.ceil(values / 4));
   const labels = arena('labels', data.examples);
   const order = arena('order', data.examples);
   const x = arena('x', B * data.features);

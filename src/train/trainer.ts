@@ -2,7 +2,7 @@
 // buffer per step, reading each step's stats back through the backend's staging ring
 // while the following steps are already queued.
 import type { Backend } from '../backend/backend.ts';
-import { validateDataset, type Dataset } from '../data/dataset.ts';
+import { dataShape, validateDataset, type Dataset } from '../data/dataset.ts';
 import { packBytes } from '../ops/gather.ts';
 import type { StepValues, View } from '../ops/op.ts';
 import { initialParams } from '../model/init.ts';
@@ -10,6 +10,7 @@ import { validateModel, widths as widthsOf, type ModelSpec } from '../model/spec
 import { planTraining, type TrainConfig, type TrainPlan } from '../plan/plan.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
 import { Rng } from '../util/rng.ts';
+import { Predictor, type PredictOptions, type Prediction } from './predict.ts';
 import { decodeStats, firstNonFinite, type StepStats } from './telemetry.ts';
 
 export interface TrainerOptions extends TrainConfig {
@@ -29,9 +30,10 @@ const LAG = 2;
 export class TrainingDivergedError extends Error {
   constructor(
     readonly step: number,
-    detail: string,
+    /** Which value went non-finite first (e.g. the loss, or a layer's error signal). */
+    readonly detail: string,
   ) {
-    super(`training diverged at step ${step}: ${detail}. Lower the learning rate or enable clipping (--clip).`);
+    super(`training diverged at step ${step}: ${detail}. Lower the learning rate (lr) or clip the gradient norm (optimizer.clipNorm).`);
   }
 }
 
@@ -62,9 +64,9 @@ export class Trainer {
     const { batch } = options;
     if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch size must be a positive whole number, got ${batch}`);
     if (batch > data.examples) {
-      throw new Error(`batch size ${batch} is larger than the training set (${data.examples} examples): lower --batch`);
+      throw new Error(`batch size ${batch} is larger than the training set (${data.examples} examples): lower the batch option`);
     }
-    this.plan = planTraining(model, options, data, backend.tuning);
+    this.plan = planTraining(model, options, dataShape(data), backend.tuning);
     this.stepsPerEpoch = Math.floor(data.examples / batch);
     this.windowSteps = options.deadWindow ? Math.max(1, Math.ceil(options.deadWindow / batch)) : this.stepsPerEpoch;
     this.orderBuf = new Uint32Array(data.examples);
@@ -79,7 +81,8 @@ export class Trainer {
   private async upload(): Promise<void> {
     const { backend, plan, data } = this;
     backend.allocate(plan.arenas);
-    backend.writeU(plan.regions.images, packBytes(data.images));
+    if (data.images instanceof Float32Array) backend.writeF(plan.regions.images, data.images);
+    else backend.writeU(plan.regions.images, packBytes(data.images));
     backend.writeU(plan.regions.labels, Uint32Array.from(data.labels));
     backend.writeF(plan.regions.params, initialParams(this.model));
     for (const t of plan.segTables) backend.writeU(t.range, t.data);
@@ -119,8 +122,14 @@ export class Trainer {
    * Train for `steps` steps, yielding the stats of every step (with telemetry on) or of
    * every `readEvery`-th step and the last (telemetry off). Stats arrive a step or two
    * after the step was queued; a non-finite loss stops training with the step named.
+   *
+   * `signal`: when it aborts, no further step is queued; the stats of the steps already
+   * queued are still handed out (the last of them always, telemetry off too) and the
+   * generator then ends normally — an aborted run never throws for the abort, and no
+   * device work is left in flight. `trainer.step` says how far it got.
    */
-  async *run(steps: number): AsyncGenerator<StepStats> {
+  async *run(steps: number, opts: { signal?: AbortSignal } = {}): AsyncGenerator<StepStats> {
+    const { signal } = opts;
     const every = this.options.telemetry ? 1 : Math.max(1, this.options.readEvery ?? 50);
     const pending: { view: Promise<View>; step: number; epoch: number; done: number }[] = [];
     // Throughput over the last few handed-out steps, timed when each step's stats became
@@ -140,17 +149,35 @@ export class Trainer {
       if (bad) throw new TrainingDivergedError(p.step, bad);
       return s;
     };
-    while (this.step < end) {
-      const epoch = this.epoch;
+    let lastRead = this.step;
+    const read = (epoch: number) => {
+      lastRead = this.step;
+      const entry = { view: this.backend.snapshot(this.plan.regions.stats), step: this.step, epoch, done: 0 };
+      entry.view.then(() => (entry.done = performance.now()), () => undefined);
+      pending.push(entry);
+    };
+    let lastEpoch = this.epoch;
+    while (this.step < end && !signal?.aborted) {
+      const epoch = (lastEpoch = this.epoch);
       this.enqueueStep();
-      if (this.step % every === 0 || this.step === end) {
-        const entry = { view: this.backend.snapshot(this.plan.regions.stats), step: this.step, epoch, done: 0 };
-        entry.view.then(() => (entry.done = performance.now()), () => undefined);
-        pending.push(entry);
-      }
+      if (this.step % every === 0 || this.step === end) read(epoch);
       if (pending.length > LAG) yield await settle();
     }
+    // Aborted between reads: the last step queued is still reported.
+    if (signal?.aborted && this.step !== lastRead) read(lastEpoch);
     while (pending.length) yield await settle();
+  }
+
+  private predictor?: Promise<Predictor>;
+
+  /**
+   * Class probabilities (and with `hidden: true` each hidden layer's activations) for a
+   * batch of inputs (rows × model.inputs), with the parameters as the steps queued so
+   * far leave them. See Predictor.predict.
+   */
+  async predict(inputs: Float32Array, opts: PredictOptions = {}): Promise<Prediction> {
+    this.predictor ??= Predictor.create(this.backend, this.model);
+    return (await this.predictor).predict(inputs, opts);
   }
 
   async getParams(): Promise<Float32Array> {
