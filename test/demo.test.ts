@@ -226,6 +226,39 @@ describe('demo page', () => {
     }
   }, 240_000);
 
+  it("trains the paper's 784-1000-1000-1000-10 on the CPU backend in a worker: no main-thread task over 50 ms", async () => {
+    site ??= await serveDirectory(outDir);
+    const chrome = await launchChromium({ webgpu: false });
+    try {
+      const page = await chrome.browser.newPage();
+      const pageErrors: string[] = [];
+      page.on('pageerror', (e) => pageErrors.push(String(e)));
+      await page.goto(`${site.url}?A.hidden=1000,1000,1000&A.batch=64&A.trainExamples=1000&A.testExamples=1000&backend=cpu`);
+      await until(page, 'the page to load', (x) => x.ready, 60_000);
+      // Long tasks from here on: building the run, training, drawing its stats.
+      await page.evaluate(() => {
+        const w = window as unknown as { longTasks: number[] };
+        w.longTasks = [];
+        new PerformanceObserver((list) => {
+          for (const e of list.getEntries()) w.longTasks.push(Math.round(e.duration));
+        }).observe({ type: 'longtask' });
+      });
+      await page.click('#start');
+      const s = await until(page, 'three steps of the paper network', (x) => x.runs.length === 1 && x.runs[0].step >= 3 && (x.runs[0].inspectedStep ?? 0) > 0, 180_000);
+      expect(s.runs[0].model).toBe('784-1000-1000-1000-10 relu');
+      expect(s.runs[0].backend).toBe('cpu');
+      expect(Number.isFinite(s.runs[0].latest!.loss)).toBe(true);
+      // Let the charts draw what arrived, then read what the observer saw.
+      await new Promise((r) => setTimeout(r, 500));
+      const longTasks = await page.evaluate(() => (window as unknown as { longTasks: number[] }).longTasks);
+      expect(longTasks, `main-thread long tasks (ms) while training: ${longTasks.join(', ')}`).toEqual([]);
+      expect(s.maxStallMs).toBeLessThan(50);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await chrome.close();
+    }
+  }, 240_000);
+
   it('without WebGPU says so plainly and offers the CPU backend, which trains', async () => {
     const chrome = await launchChromium({ webgpu: false });
     try {

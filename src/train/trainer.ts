@@ -180,6 +180,28 @@ export class Trainer {
     return (await this.predictor).predict(inputs, opts);
   }
 
+  /** The latest batch's post-activation values of every hidden layer (batch × units each; zeros before the first step). */
+  async activations(): Promise<Float32Array[]> {
+    const H = this.model.hidden.length;
+    return Promise.all(this.plan.tensors.a.slice(0, H).map(async (r) => Float32Array.from(await this.backend.readF(r))));
+  }
+
+  /** Dense layer `layer`'s weights, outputs × inputs row-major (output layer last); only the first `units` units' rows if given. */
+  async weights(layer: number, units?: number): Promise<Float32Array> {
+    const l = this.plan.layout.layers[layer];
+    if (!l) throw new Error(`layer ${layer} does not exist: the model has dense layers 0…${this.plan.layout.layers.length - 1}`);
+    const w = this.plan.regions.layers[layer].params.weight;
+    const n = Math.min(units ?? l.outputs, l.outputs);
+    return Float32Array.from(await this.backend.readF({ ...w, length: n * l.inputs }));
+  }
+
+  /** Per unit of hidden layer `h`: 1 when it was active (non-zero) for some example since the dead-unit window began. */
+  async activeInWindow(h: number): Promise<Uint8Array> {
+    const r = this.plan.regions.layerFlags[h];
+    if (!r) throw new Error(`hidden layer ${h} does not exist: the model has hidden layers 0…${this.plan.regions.layerFlags.length - 1}`);
+    return Uint8Array.from(await this.backend.readU(r), (f) => (f === 0 ? 0 : 1));
+  }
+
   async getParams(): Promise<Float32Array> {
     return Float32Array.from(await this.backend.readF(this.plan.regions.params));
   }
