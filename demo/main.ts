@@ -574,7 +574,7 @@ function renderStatus() {
 const multiTag = (r: Run, all: Run[]) => (all.length > 1 && tag(r, all) !== r.id ? ` · <b>${tag(r, all).slice(2)}</b>` : '');
 
 // Charts redraw at most ~6 times a second, from the animation loop, a few charts per
-// frame (within ~12 ms), so drawing never makes a long task.
+// frame (within ~6 ms), so drawing never makes a long task.
 let lastRender = 0;
 let drawing: Generator<void> | undefined;
 function* renderAll(): Generator<void> {
@@ -588,7 +588,7 @@ function frame(now: number) {
     drawing = renderAll();
   }
   if (drawing) {
-    const end = performance.now() + 12;
+    const end = performance.now() + 6;
     try {
       while (performance.now() < end) {
         if (drawing.next().done) {
