@@ -17,6 +17,7 @@ export { datasetFromArrays, type Dataset, type PixelDataset, type ArraysDataset 
 export { Evaluator, type EvalResult } from './train/evaluate.ts';
 export { trainRun, type EpochRecord, type RunResult, type RunHooks } from './train/run.ts';
 export { Predictor, PREDICT_ROWS, type Prediction, type PredictOptions } from './train/predict.ts';
+export { WorkerTrainer, defaultWorker, type WorkerTrainerInit, type WorkerTrainerInfo } from './train/worker/worker-trainer.ts';
 export { encodeCheckpoint, decodeCheckpoint, type CheckpointState } from './io/checkpoint.ts';
 export { limitDataset, sliceDataset, validateDataset } from './data/dataset.ts';
 export { parseIdx, imagesAndLabels } from './data/idx.ts';
