@@ -158,7 +158,7 @@ function liveEdit(id: RunId) {
   if (!run) return;
   const lr = Number(forms[id].input('lr').value);
   if (lr > 0 && Number.isFinite(lr) && lr !== run.config.lr) {
-    run.config.lr = lr;
+    run.setLearningRate(lr);
     say(`Run ${id}: learning rate ${lr} from step ${run.step + 1} on.`);
   }
   const epochs = Number(forms[id].input('epochs').value);
@@ -176,6 +176,7 @@ function liveEdit(id: RunId) {
 const runs: Partial<Record<RunId, Run>> = {};
 let loops: Promise<void>[] = [];
 let stopRequested = false;
+let stopper = new AbortController();
 let busy = false; // building runs, loading a checkpoint or resetting
 let dirty = true;
 
@@ -210,7 +211,7 @@ async function buildRun(id: RunId, config: RunConfig, resume?: Parameters<typeof
     dirty = true;
   };
   say(
-    `Run ${id}: ${run.description}, ${(run.flopsPerExample / 1e6).toFixed(2)} MFLOP per example, ${run.trainer.stepsPerEpoch} steps per epoch; ready in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${run.backend.adapter}.`,
+    `Run ${id}: ${run.description}, ${(run.flopsPerExample / 1e6).toFixed(2)} MFLOP per example, ${run.trainer.stepsPerEpoch} steps per epoch; ready in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${run.adapter}.`,
   );
   return run;
 }
@@ -239,8 +240,9 @@ async function start() {
   }
   busy = false;
   stopRequested = false;
+  stopper = new AbortController();
   const active = presentRuns().filter((r) => !r.finished && r.state !== 'error');
-  loops = active.map((r) => r.train(() => stopRequested));
+  loops = active.map((r) => r.train(stopper.signal));
   heartbeat.reset();
   updateButtons();
   dirty = true;
@@ -258,6 +260,7 @@ async function start() {
 async function pause() {
   if (!running()) return;
   stopRequested = true;
+  stopper.abort();
   updateButtons();
   await Promise.all(loops);
   say(`Paused at ${presentRuns().map((r) => `step ${r.step} (${r.id})`).join(', ')}.`);
@@ -272,6 +275,7 @@ async function reset() {
     delete runs[id];
     await r?.destroy();
   }
+  drawing = undefined;
   for (const c of Object.values(charts)) c.clear();
   for (const id of IDS) {
     const canvas = $<HTMLCanvasElement>(`weights-${id}`);
@@ -415,7 +419,8 @@ weightsMode.addEventListener('change', () => {
   dirty = true;
 });
 
-function renderCharts() {
+/** Draws the charts one at a time: the caller spreads the steps over frames, so no frame is long. */
+function* renderCharts(): Generator<void> {
   const all = presentRuns();
   const multi = all.length > 1;
   const buckets = Buckets.over(all.map((r) => r.history));
@@ -437,7 +442,9 @@ function renderCharts() {
       accD.push(buckets.mean(r.history, r.history.accuracy, 100), buckets.lastOf(r.history, r.history.accuracyEma, 100));
     }
     charts.loss.set(lossS, lossD);
+    yield;
     charts.accuracy.set(accS, accD);
+    yield;
 
     // Per-layer charts: one colour per layer, run B dashed.
     const perLayer = (get: (r: Run) => number[][], names: (r: Run) => string[], scale = 1) => {
@@ -456,9 +463,13 @@ function renderCharts() {
     const hiddenNames = (r: Run) => r.model.hidden.map((w, h) => `layer ${h + 1} (${w})`);
     const denseNames = (r: Run) => [...r.model.hidden.map((_, h) => `layer ${h + 1}`), 'output'];
     charts.sparsity.set(...perLayer((r) => r.history.sparsity, hiddenNames, 100));
+    yield;
     charts.dead.set(...perLayer((r) => r.history.dead, hiddenNames));
+    yield;
     charts.grad.set(...perLayer((r) => r.history.grad, denseNames));
+    yield;
     charts.delta.set(...perLayer((r) => r.history.delta, denseNames));
+    yield;
   }
 
   // Test error per epoch.
@@ -472,6 +483,7 @@ function renderCharts() {
       const e = r.history.epochs.at(-1);
       return e ? `${multi ? `${r.id}: ` : ''}${pct(e.testError, 2)} after epoch ${e.epoch}` : '';
     });
+    yield;
     $('test-caption').textContent = `Error on ${all[0].config.testExamples.toLocaleString('en')} MNIST test images at each epoch's end. ${last.filter(Boolean).join(' · ')}`;
   }
 
@@ -493,6 +505,7 @@ function renderCharts() {
       `Hidden layer ${h + 1} over the latest batch (` +
       withActs.map((r, i) => `${two ? `${r.id}: ` : ''}${hist.counts[i].toLocaleString('en')} values at step ${r.inspection!.step}, ${hist.zeros[i].toFixed(1)}% exactly 0`).join('; ') +
       '). The exact zeros are not in the bars.';
+    yield;
   }
 
   // First-layer weights, as they are or as the change since the run began.
@@ -512,6 +525,7 @@ function renderCharts() {
     const dead = ins.dead ? ins.dead.reduce((s, x) => s + x, 0) : 0;
     $(`weights-run-${id}`).querySelector('h4')!.lastChild!.textContent =
       `Run ${id}: ${ins.units} of ${r.model.hidden[0]} units at step ${ins.step}${delta ? `, change since step ${r.startStep}` : ''}${ins.dead ? `, ${dead} dead so far this epoch` : ''}`;
+    yield;
   }
 }
 
@@ -542,7 +556,7 @@ function renderStatus() {
     const eps = r.examplesPerSecond;
     el.innerHTML =
       `<div class="head"><span class="title">Run ${id} · ${r.description}</span><span class="state ${r.state}">${r.state}</span></div>` +
-      `<div class="sub">${c.optimizer.kind} lr ${c.lr}${c.l1 ? ` · L1 ${c.l1}` : ''} · batch ${c.batch} · ${c.trainExamples.toLocaleString('en')} images · ${r.backend.kind === 'webgpu' ? 'WebGPU' : 'CPU'}: ${r.backend.adapter}${multiTag(r, all)}</div>` +
+      `<div class="sub">${c.optimizer.kind} lr ${c.lr}${c.l1 ? ` · L1 ${c.l1}` : ''} · batch ${c.batch} · ${c.trainExamples.toLocaleString('en')} images · ${r.backendKind === 'webgpu' ? 'WebGPU' : 'CPU'}: ${r.adapter}${multiTag(r, all)}</div>` +
       `<div class="metrics">` +
       metric('step', r.step.toLocaleString('en')) +
       metric('epoch', `${r.epoch + 1 > c.epochs ? c.epochs : r.epoch + 1}<small>/${c.epochs}</small> · ${Math.floor((100 * (r.step % per)) / per)}%`) +
@@ -559,19 +573,34 @@ function renderStatus() {
 }
 const multiTag = (r: Run, all: Run[]) => (all.length > 1 && tag(r, all) !== r.id ? ` · <b>${tag(r, all).slice(2)}</b>` : '');
 
-// Charts redraw at most ~6 times a second, from the animation loop.
+// Charts redraw at most ~6 times a second, from the animation loop, a few charts per
+// frame (within ~6 ms), so drawing never makes a long task.
 let lastRender = 0;
+let drawing: Generator<void> | undefined;
+function* renderAll(): Generator<void> {
+  yield* renderCharts();
+  renderStatus();
+}
 function frame(now: number) {
-  if (dirty && now - lastRender > 160) {
+  if (!drawing && dirty && now - lastRender > 160) {
     dirty = false;
     lastRender = now;
+    drawing = renderAll();
+  }
+  if (drawing) {
+    const end = performance.now() + 6;
     try {
-      renderCharts();
-      renderStatus();
+      while (performance.now() < end) {
+        if (drawing.next().done) {
+          drawing = undefined;
+          if (!running()) updateButtons();
+          break;
+        }
+      }
     } catch (e) {
+      drawing = undefined;
       say(`drawing failed: ${errorText(e)}`, true);
     }
-    if (!running()) updateButtons();
   }
   requestAnimationFrame(frame);
 }
@@ -611,8 +640,8 @@ let ready = false;
       id: r.id,
       state: r.state,
       error: r.error ?? null,
-      backend: r.backend.kind,
-      adapter: r.backend.adapter,
+      backend: r.backendKind,
+      adapter: r.adapter,
       model: r.description,
       config: r.config,
       step: r.step,

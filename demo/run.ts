@@ -1,18 +1,14 @@
-// One training run on the page: its backend (a WebGPU device of its own, or the CPU),
-// trainer and test-set evaluator, the loop that trains in short slices and yields to the
-// event loop between them, the occasional read-back of activations and weights, and
-// checkpoints.
+// One training run on the page: a WorkerTrainer (the backend, trainer and test-set
+// evaluator live in a Web Worker, so no step blocks the page), the loop that trains in
+// slices ending at epoch boundaries, the occasional read-back of activations and
+// weights, and checkpoints.
 import {
-  acquireGpu,
-  CpuBackend,
   describeModel,
   flopsPerExample,
   modelSpec,
-  Trainer,
-  WebGpuBackend,
+  paramLayout,
   DEFAULT_OPTIMIZER,
   type Activation,
-  type Backend,
   type Dataset,
   type ModelSpec,
   type OptimizerConfig,
@@ -21,7 +17,7 @@ import {
 import { limitDataset } from '../src/data/dataset.ts';
 import type { Init } from '../src/model/spec.ts';
 import { encodeCheckpoint, type CheckpointState } from '../src/io/checkpoint.ts';
-import { Evaluator } from '../src/train/evaluate.ts';
+import { WorkerTrainer } from '../src/train/worker/worker-trainer.ts';
 import { History } from './history.ts';
 
 export type RunId = 'A' | 'B';
@@ -89,7 +85,7 @@ export class Run {
   initialWeights?: Float32Array;
   readonly history: History;
   readonly flopsPerExample: number;
-  /** Steps per slice: adapted so a slice takes ~150 ms (GPU) or ~50 ms (CPU, which blocks the page). */
+  /** Steps per slice: adapted so a slice takes ~250 ms (the worker trains; the page only draws). */
   slice: number;
   /** Called when stats, views or the state change. */
   onChange: () => void = () => {};
@@ -103,19 +99,16 @@ export class Run {
     readonly id: RunId,
     readonly config: RunConfig,
     readonly model: ModelSpec,
-    readonly backend: Backend,
-    private readonly device: GPUDevice | undefined,
-    readonly trainer: Trainer,
-    readonly evaluator: Evaluator,
+    readonly trainer: WorkerTrainer,
     readonly startStep: number,
   ) {
     this.history = new History(startStep, model.hidden.length, model.hidden.length + 1);
-    const f = flopsPerExample(trainer.plan.layout);
+    const f = flopsPerExample(paramLayout(model));
     this.flopsPerExample = f.forward + f.backward;
-    this.slice = backend.kind === 'cpu' ? 1 : 4;
+    this.slice = trainer.info.backend === 'cpu' ? 1 : 4;
   }
 
-  /** Create the backend and upload the model and data; `resume` continues a checkpoint. */
+  /** Start the worker, build the backend and upload the model and data; `resume` continues a checkpoint. */
   static async create(
     id: RunId,
     config: RunConfig,
@@ -123,39 +116,28 @@ export class Run {
     data: { train: Dataset; test: Dataset },
     resume?: CheckpointState,
   ): Promise<Run> {
-    let backend: Backend;
-    let device: GPUDevice | undefined;
-    if (kind === 'webgpu') {
-      const ctx = await acquireGpu();
-      device = ctx.device;
-      backend = new WebGpuBackend(ctx);
-    } else {
-      backend = new CpuBackend();
+    const cfg = { ...config, hidden: [...config.hidden], optimizer: { ...config.optimizer } };
+    const model =
+      resume?.model ??
+      modelSpec({ inputs: data.train.features, classes: data.train.classes, hidden: cfg.hidden, activation: cfg.activation, init: cfg.init, seed: cfg.seed });
+    if (model.inputs !== data.train.features) {
+      throw new Error(`this network takes ${model.inputs} inputs, but the page trains on MNIST images of ${data.train.features} pixels`);
     }
+    const trainer = await WorkerTrainer.create({
+      backend: kind,
+      model,
+      options: { batch: cfg.batch, l1: cfg.l1, telemetry: true, optimizer: cfg.optimizer, lr: cfg.lr, shuffleSeed: cfg.seed },
+      train: limitDataset(data.train, cfg.trainExamples),
+      test: limitDataset(data.test, cfg.testExamples),
+      resume,
+    });
     try {
-      const cfg = { ...config, hidden: [...config.hidden], optimizer: { ...config.optimizer } };
-      const model =
-        resume?.model ??
-        modelSpec({ inputs: data.train.features, classes: data.train.classes, hidden: cfg.hidden, activation: cfg.activation, init: cfg.init, seed: cfg.seed });
-      if (model.inputs !== data.train.features) {
-        throw new Error(`this network takes ${model.inputs} inputs, but the page trains on MNIST images of ${data.train.features} pixels`);
-      }
-      const trainer = await Trainer.create(
-        backend,
-        model,
-        // The learning rate is read every step, so it can be changed while training.
-        { batch: cfg.batch, l1: cfg.l1, telemetry: true, optimizer: cfg.optimizer, lr: () => cfg.lr, shuffleSeed: cfg.seed },
-        limitDataset(data.train, cfg.trainExamples),
-      );
-      if (resume) trainer.restore(resume);
-      const evaluator = await Evaluator.create(backend, model, limitDataset(data.test, cfg.testExamples), 'eval.');
-      const run = new Run(id, cfg, model, backend, device, trainer, evaluator, trainer.step);
+      const run = new Run(id, cfg, model, trainer, trainer.step);
       await run.inspect();
       run.initialWeights = run.inspection!.weights;
       return run;
     } catch (e) {
-      backend.destroy();
-      device?.destroy();
+      await trainer.destroy();
       throw e;
     }
   }
@@ -168,6 +150,12 @@ export class Run {
   }
   get finished() {
     return this.trainer.epoch >= this.config.epochs;
+  }
+  get backendKind(): BackendKind {
+    return this.trainer.info.backend;
+  }
+  get adapter(): string {
+    return this.trainer.info.adapter;
   }
   /**
    * Training throughput over the latest slices, wall-clock from the first enqueue to the
@@ -183,6 +171,12 @@ export class Run {
     return describeModel(this.model);
   }
 
+  /** The learning rate from the next step on (the worker reads it every step). */
+  setLearningRate(lr: number): void {
+    this.config.lr = lr;
+    void this.trainer.setLearningRate(lr);
+  }
+
   /** Run fn when no slice is in progress (slices, saving and reading back never overlap). */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const r = this.chain.then(fn);
@@ -190,16 +184,14 @@ export class Run {
     return r;
   }
 
-  /** Train slice after slice until stop() says so or the epochs are done. */
-  async train(stop: () => boolean): Promise<void> {
+  /** Train slice after slice until `signal` aborts (mid-slice: after the worker's current step) or the epochs are done. */
+  async train(signal: AbortSignal): Promise<void> {
     if (this.state === 'error' || this.destroyed) return;
     this.state = 'running';
     this.onChange();
     try {
-      while (!stop() && !this.finished && !this.destroyed) {
-        await this.exclusive(() => this.runSlice());
-        // Let the page handle input and paint between slices.
-        await new Promise((r) => setTimeout(r, 0));
+      while (!signal.aborted && !this.finished && !this.destroyed) {
+        await this.exclusive(() => this.runSlice(signal));
       }
       if (this.state === 'running') this.state = this.finished ? 'done' : 'paused';
     } catch (e) {
@@ -211,25 +203,28 @@ export class Run {
     this.onChange();
   }
 
-  private async runSlice(): Promise<void> {
+  private async runSlice(signal: AbortSignal): Promise<void> {
     const t = this.trainer;
     const per = t.stepsPerEpoch;
     // Slices end at epoch boundaries, where the test set is evaluated.
     const n = Math.max(1, Math.min(this.slice, per - (t.step % per)));
     const t0 = performance.now();
-    for await (const s of t.run(n)) {
+    const from = t.step;
+    for await (const s of t.run(n, { signal })) {
       this.history.push(s);
       this.latest = s;
       this.onChange();
     }
+    const ran = t.step - from;
     const ms = performance.now() - t0;
-    this.timing.push({ steps: n, ms });
-    if (this.timing.length > 12) this.timing.shift();
-    const cpu = this.backend.kind === 'cpu';
-    const want = Math.round((n * (cpu ? 50 : 150)) / Math.max(1, ms));
-    this.slice = Math.max(cpu ? 1 : 3, Math.min(64, Math.round((this.slice + want) / 2)));
-    if (t.step % per === 0) {
-      const ev = await this.evaluator.evaluate();
+    if (ran === n) {
+      this.timing.push({ steps: n, ms });
+      if (this.timing.length > 12) this.timing.shift();
+      const want = Math.round((n * 250) / Math.max(1, ms));
+      this.slice = Math.max(1, Math.min(64, Math.round((this.slice + want) / 2)));
+    }
+    if (ran > 0 && t.step % per === 0) {
+      const ev = await t.evaluate();
       this.history.epochs.push({ epoch: t.epoch, step: t.step, testError: ev.error, testLoss: ev.loss });
     }
     // The views are read back now and then: every 50 steps, or twice a second when steps are slow.
@@ -243,22 +238,20 @@ export class Run {
 
   /** Read back the latest activations of every hidden layer and the first layer's weights. */
   private async inspect(): Promise<void> {
-    const { backend, trainer } = this;
-    const { plan } = trainer;
+    const { trainer } = this;
     const H = this.model.hidden.length;
-    const f32 = (a: Float32Array | Float64Array) => (a instanceof Float32Array ? a : Float32Array.from(a));
+    const inputs = this.model.inputs;
     // Before the first step the activation buffers hold nothing yet.
-    const acts = trainer.step > 0 && this.latest ? await Promise.all(plan.tensors.a.slice(0, H).map(async (r) => f32(await backend.readF(r)))) : [];
-    const l0 = plan.layout.layers[0];
-    const units = Math.min(WEIGHT_UNITS, l0.outputs);
-    const weights = f32(await backend.readF({ arena: plan.regions.params.arena, offset: l0.weight, length: units * l0.inputs }));
-    // Layer 1's window flags come first in the flags arena; they say something once a step ran in the window.
+    const acts = trainer.step > 0 && this.latest ? await trainer.activations() : [];
+    const units = Math.min(WEIGHT_UNITS, this.model.hidden[0] ?? this.model.classes);
+    const weights = await trainer.weights(0, units);
+    // Layer 1's window flags say something once a step ran in the window.
     let dead: Uint8Array | undefined;
     if (this.latest && H > 0) {
-      const flags = await backend.readU({ arena: plan.regions.flags.arena, offset: plan.regions.flags.offset, length: units });
-      dead = Uint8Array.from(flags, (f) => (f === 0 ? 1 : 0));
+      const active = await trainer.activeInWindow(0);
+      dead = Uint8Array.from(active.subarray(0, units), (a) => 1 - a);
     }
-    this.inspection = { step: trainer.step, acts, weights, units, inputs: l0.inputs, dead };
+    this.inspection = { step: trainer.step, acts, weights, units, inputs, dead };
     this.lastInspect = { step: trainer.step, time: performance.now() };
   }
 
@@ -284,12 +277,11 @@ export class Run {
     return this.exclusive(async () => encodeCheckpoint(await this.trainer.state(this.checkpointConfig())));
   }
 
-  /** Waits for the slice in progress, then frees the device. */
+  /** Waits for the slice in progress, then ends the worker (and frees its device). */
   async destroy(): Promise<void> {
     this.destroyed = true;
     await this.exclusive(async () => undefined);
-    this.backend.destroy();
-    this.device?.destroy();
+    await this.trainer.destroy();
   }
 }
 

@@ -176,9 +176,12 @@ async function train(flags: TrainFlags): Promise<void> {
     );
   } catch (e) {
     bar.stop();
-    if (e instanceof TrainingDivergedError && flags.save) {
+    if (e instanceof TrainingDivergedError) {
+      // The library names its options; here they are flags.
+      const said = `training diverged at step ${e.step}: ${e.detail}. Lower the learning rate (--lr) or enable clipping (--clip).`;
+      if (!flags.save) throw new Error(said);
       const kept = lastSaved !== undefined ? `the last good checkpoint (step ${lastSaved}) is ${flags.save}` : `no checkpoint was written yet`;
-      throw new Error(`${e.message} Nothing was overwritten: ${kept}.`);
+      throw new Error(`${said} Nothing was overwritten: ${kept}.`);
     }
     throw e;
   }

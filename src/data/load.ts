@@ -1,5 +1,5 @@
 // The datasets the CLI knows by name (Node).
-import type { Dataset } from './dataset.ts';
+import type { PixelDataset } from './dataset.ts';
 import { loadIdxSplit, mnistDir, type Split } from './idx-files.ts';
 import { syntheticDataset } from './synthetic.ts';
 
@@ -13,7 +13,7 @@ export interface DataSource {
   seed: number;
 }
 
-export function loadDataset(src: DataSource, split: Split): Dataset {
+export function loadDataset(src: DataSource, split: Split): PixelDataset {
   if (src.data === 'synthetic') {
     return syntheticDataset({ examples: split === 'train' ? 8192 : 2048, features: 64, classes: 10, seed: src.seed + 7, split, noise: 160 });
   }

@@ -2,7 +2,7 @@
 // random prototype image; examples are the prototype plus noise. Learnable, never
 // all-zero, and centred (inputs roughly in [-1, 1]) so rectifier sparsity at init is ~50%.
 import { Rng } from '../util/rng.ts';
-import type { Dataset } from './dataset.ts';
+import type { PixelDataset } from './dataset.ts';
 
 export interface SyntheticOptions {
   examples?: number;
@@ -15,7 +15,7 @@ export interface SyntheticOptions {
   split?: 'train' | 'test';
 }
 
-export function syntheticDataset(o: SyntheticOptions = {}): Dataset {
+export function syntheticDataset(o: SyntheticOptions = {}): PixelDataset {
   const examples = o.examples ?? 4096;
   const features = o.features ?? 64;
   const classes = o.classes ?? 10;

@@ -1,5 +1,6 @@
-// Gather a training batch (u8 pixels → floats, and labels) by the epoch's permutation:
-// plan builder and CPU twin of shaders/gather.wgsl, and the byte packing it reads.
+// Gather a training batch (u8 pixels → floats, or float inputs as they are, and labels)
+// by the epoch's permutation: plan builders and CPU twins of shaders/gather.wgsl and
+// shaders/gather-f32.wgsl, and the byte packing the first reads.
 import { gridStride, type BufRange, type OpDef, type PlanStep } from './op.ts';
 
 export const gatherOp: OpDef = {
@@ -26,10 +27,29 @@ export const gatherOp: OpDef = {
   },
 };
 
+export const gatherF32Op: OpDef = {
+  shader: 'gather-f32',
+  entry: 'main',
+  group: 'data',
+  cpu({ ROWS, FEATURES, EXAMPLES }, { images, labels, order, x, y }, step) {
+    const src = images.f;
+    const lab = labels.u;
+    const ord = order.u;
+    const xf = x.f;
+    const yu = y.u;
+    for (let r = 0; r < ROWS; r++) {
+      const e = ord[(step.batchStart + r) % EXAMPLES];
+      xf.set(src.subarray(e * FEATURES, (e + 1) * FEATURES), r * FEATURES);
+      yu[r] = lab[e];
+    }
+  },
+};
+
 /**
  * For r < rows: e = order[(step.batchStart + r) % examples];
  * x[r·features + k] = byte(e·features + k) · scale + shift; y[r] = labels[e].
- * `images` holds the examples' bytes as packBytes writes them.
+ * `images` holds the examples' bytes as packBytes writes them. With `format` 'f32' it
+ * holds the examples' float inputs instead, copied as they are (scale and shift unused).
  */
 export function gather(
   label: string,
@@ -39,11 +59,13 @@ export function gather(
   scale: number,
   shift: number,
   io: { images: BufRange; labels: BufRange; order: BufRange; x: BufRange; y: BufRange },
+  format: 'u8' | 'f32' = 'u8',
 ): PlanStep {
+  const f32 = format === 'f32';
   return {
-    op: gatherOp,
+    op: f32 ? gatherF32Op : gatherOp,
     label,
-    constants: { ROWS: rows, FEATURES: features, EXAMPLES: examples, SCALE: scale, SHIFT: shift },
+    constants: f32 ? { ROWS: rows, FEATURES: features, EXAMPLES: examples } : { ROWS: rows, FEATURES: features, EXAMPLES: examples, SCALE: scale, SHIFT: shift },
     bindings: { images: io.images, labels: io.labels, order: io.order, x: io.x, y: io.y },
     dispatch: gridStride(rows * features),
   };

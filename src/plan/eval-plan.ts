@@ -49,7 +49,7 @@ export function planEval(model: ModelSpec, batch: number, data: DataShape, prefi
       order,
       x: rowsOf(x, rows, data.features),
       y: rowsOf(y, rows, 1),
-    }),
+    }, data.format),
     ...forwardPass(
       model,
       layout,

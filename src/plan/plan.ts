@@ -38,6 +38,8 @@ export interface DataShape {
   features: number;
   scale: number;
   shift: number;
+  /** How the examples are held on the device: u8 pixels (default) or float inputs. */
+  format?: 'u8' | 'f32';
 }
 
 export interface TrainPlan {
@@ -52,18 +54,35 @@ export interface TrainPlan {
   resetWindow: PlanItem[];
   /** Initial contents of the segment tables (written once). */
   segTables: { range: BufRange; data: Uint32Array }[];
-  regions: {
-    params: BufRange;
-    grads: BufRange;
-    opt: BufRange;
-    stats: BufRange;
-    flags: BufRange;
-    images: BufRange;
-    labels: BufRange;
-    order: BufRange;
-  };
+  /** Every region a caller reads or writes: no one else builds ranges into these arenas. */
+  regions: TrainRegions;
   /** The activations, deltas and batch of the step, for tests and inspection. */
   tensors: { x: BufRange; y: BufRange; z: BufRange[]; a: BufRange[]; d: BufRange[] };
+}
+
+/** One dense layer's weight ([outputs × inputs], row-major) and bias in some flat buffer. */
+export interface LayerRegions {
+  weight: BufRange;
+  bias: BufRange;
+}
+
+export interface TrainRegions {
+  params: BufRange;
+  grads: BufRange;
+  /** The whole optimiser arena (both moments and, for the optimisers that keep fewer, token regions). */
+  opt: BufRange;
+  stats: BufRange;
+  /** The dead-unit window flags of every hidden layer (one u32 per unit, each layer's run aligned). */
+  flags: BufRange;
+  images: BufRange;
+  labels: BufRange;
+  order: BufRange;
+  /** Per dense layer, output layer last: its weight and bias among the parameters and among the gradients. */
+  layers: { params: LayerRegions; grads: LayerRegions }[];
+  /** Optimiser moments in the parameters' layout: m for momentum and Adam, v for Adam only. */
+  moments: { m?: BufRange; v?: BufRange };
+  /** Per hidden layer: its units' window flags (non-zero = active at least once in the window). */
+  layerFlags: BufRange[];
 }
 
 const whole = (arena: string, length: number): BufRange => ({ arena, offset: 0, length });
@@ -117,7 +136,7 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
 
   const step: PlanItem[] = [{ clear: statsRange }];
   step.push(
-    gather('gather', B, data.features, data.examples, data.scale, data.shift, { images, labels, order, x, y }),
+    gather('gather', B, data.features, data.examples, data.scale, data.shift, { images, labels, order, x, y }, data.format),
   );
 
   step.push(...forwardPass(model, layout, B, x, z, a, '', tuning));
@@ -195,18 +214,34 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
     step,
     resetWindow: [{ clear: flags }],
     segTables,
-    regions: { params, grads, opt, stats: statsRange, flags, images, labels, order },
+    regions: {
+      params,
+      grads,
+      opt,
+      stats: statsRange,
+      flags,
+      images,
+      labels,
+      order,
+      layers: layout.layers.map((l) => ({
+        params: { weight: weightRange('params', l), bias: biasRange('params', l) },
+        grads: { weight: weightRange('grads', l), bias: biasRange('grads', l) },
+      })),
+      moments: { m: kind === 'sgd' ? undefined : mRange, v: kind === 'adam' ? vRange : undefined },
+      layerFlags: flagRanges,
+    },
     tensors: { x, y, z, a, d },
   };
 }
 
 /**
  * The arenas the training and evaluation plans share: the dataset on the device (u8
- * pixels packed 4 per u32, labels, permutation), one batch, each layer's z and a, and the
+ * pixels packed 4 per u32, or floats; labels, permutation), one batch, each layer's z and a, and the
  * dead-unit window flags (one u32 per hidden unit, each layer's run aligned).
  */
 export function batchArenas(arena: (name: string, length: number) => BufRange, layout: ParamLayout, B: number, data: DataShape) {
-  const images = arena('images', Math.ceil((data.examples * data.features) / 4));
+  const values = data.examples * data.features;
+  const images = arena('images', data.format === 'f32' ? values : Math.ceil(values / 4));
   const labels = arena('labels', data.examples);
   const order = arena('order', data.examples);
   const x = arena('x', B * data.features);

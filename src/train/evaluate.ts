@@ -1,7 +1,7 @@
 // Evaluation of the current parameters over a whole dataset on the device: loss, error,
 // and the sparsity and dead units of each hidden layer over every evaluated example.
 import type { Backend } from '../backend/backend.ts';
-import { validateDataset, type Dataset } from '../data/dataset.ts';
+import { dataShape, validateDataset, type Dataset } from '../data/dataset.ts';
 import { packBytes } from '../ops/gather.ts';
 import type { View } from '../ops/op.ts';
 import type { ModelSpec } from '../model/spec.ts';
@@ -38,9 +38,10 @@ export class Evaluator {
     }
     if (data.classes > model.classes) throw new Error(`${data.name} has ${data.classes} classes but the model outputs ${model.classes}`);
     await backend.tune?.(matmulProducts(model, Math.min(batch, data.examples)).filter((p) => p.op === 'forward'));
-    const plan = planEval(model, batch, data, prefix, backend.tuning);
+    const plan = planEval(model, batch, dataShape(data), prefix, backend.tuning);
     backend.allocate(plan.arenas);
-    backend.writeU(plan.regions.images, packBytes(data.images));
+    if (data.images instanceof Float32Array) backend.writeF(plan.regions.images, data.images);
+    else backend.writeU(plan.regions.images, packBytes(data.images));
     backend.writeU(plan.regions.labels, Uint32Array.from(data.labels));
     backend.writeU(plan.regions.order, Uint32Array.from({ length: data.examples }, (_, i) => i));
     await backend.prepare([...plan.full, ...(plan.remainder?.steps ?? []), ...plan.resetWindow]);

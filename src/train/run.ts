@@ -42,18 +42,29 @@ export interface RunResult {
   final: EpochRecord | undefined;
   trainer: Trainer;
   testSet: Evaluator;
+  /** The run stopped early because its signal aborted (see trainRun). */
+  aborted: boolean;
 }
 
 const meanCols = (rows: number[][]): number[] =>
   rows.length ? rows[0].map((_, j) => rows.reduce((s, r) => s + r[j], 0) / rows.length) : [];
 
+/**
+ * Train up to `plan.steps` steps in total (a resumed run continues to them), evaluating
+ * the test set at each epoch's end.
+ *
+ * `plan.signal`: when it aborts, training stops after the step in progress and the run
+ * resolves (it does not throw) with what it has: `aborted: true`, the epochs completed,
+ * and the sampled steps' stats with the last step's always among them; the unfinished
+ * epoch is not evaluated and gets no EpochRecord. The trainer holds the state reached.
+ */
 export async function trainRun(
   backend: Backend,
   model: ModelSpec,
   options: TrainerOptions,
   train: Dataset,
   test: Dataset,
-  plan: { steps: number; resume?: CheckpointState; sampleEvery?: number },
+  plan: { steps: number; resume?: CheckpointState; sampleEvery?: number; signal?: AbortSignal },
   hooks: RunHooks = {},
 ): Promise<RunResult> {
   const trainer = await Trainer.create(backend, model, options, train);
@@ -96,7 +107,8 @@ export async function trainRun(
     const n = Math.min(left, per - inEpoch);
     const epoch = trainer.epoch + 1;
     const t0 = performance.now();
-    for await (const s of trainer.run(n)) {
+    const before = trainer.step;
+    for await (const s of trainer.run(n, { signal: plan.signal })) {
       bucket.push(s);
       if (s.step % sampleEvery === 0) steps.push(s);
       hooks.onStep?.(s);
@@ -104,8 +116,12 @@ export async function trainRun(
     await backend.finish();
     const seconds = (performance.now() - t0) / 1000;
     trainSeconds += seconds;
+    if (plan.signal?.aborted) {
+      if (trainer.step > before && steps.at(-1) !== bucket.at(-1) && bucket.length) steps.push(bucket.at(-1)!);
+      return { epochs, steps, final: epochs[epochs.length - 1], trainer, testSet, aborted: true };
+    }
     left -= n;
     if (bucket.length) await closeEpoch(epoch, seconds, n);
   }
-  return { epochs, steps, final: epochs[epochs.length - 1], trainer, testSet };
+  return { epochs, steps, final: epochs[epochs.length - 1], trainer, testSet, aborted: false };
 }

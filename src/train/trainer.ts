@@ -2,7 +2,7 @@
 // buffer per step, reading each step's stats back through the backend's staging ring
 // while the following steps are already queued.
 import type { Backend } from '../backend/backend.ts';
-import { validateDataset, type Dataset } from '../data/dataset.ts';
+import { dataShape, validateDataset, type Dataset } from '../data/dataset.ts';
 import { packBytes } from '../ops/gather.ts';
 import type { StepValues, View } from '../ops/op.ts';
 import { initialParams } from '../model/init.ts';
@@ -10,6 +10,7 @@ import { validateModel, widths as widthsOf, type ModelSpec } from '../model/spec
 import { matmulProducts, planTraining, type TrainConfig, type TrainPlan } from '../plan/plan.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
 import { Rng } from '../util/rng.ts';
+import { Predictor, type PredictOptions, type Prediction } from './predict.ts';
 import { decodeStats, firstNonFinite, type StepStats } from './telemetry.ts';
 
 export interface TrainerOptions extends TrainConfig {
@@ -29,9 +30,10 @@ const LAG = 2;
 export class TrainingDivergedError extends Error {
   constructor(
     readonly step: number,
-    detail: string,
+    /** Which value went non-finite first (e.g. the loss, or a layer's error signal). */
+    readonly detail: string,
   ) {
-    super(`training diverged at step ${step}: ${detail}. Lower the learning rate or enable clipping (--clip).`);
+    super(`training diverged at step ${step}: ${detail}. Lower the learning rate (lr) or clip the gradient norm (optimizer.clipNorm).`);
   }
 }
 
@@ -62,9 +64,9 @@ export class Trainer {
     const { batch } = options;
     if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch size must be a positive whole number, got ${batch}`);
     if (batch > data.examples) {
-      throw new Error(`batch size ${batch} is larger than the training set (${data.examples} examples): lower --batch`);
+      throw new Error(`batch size ${batch} is larger than the training set (${data.examples} examples): lower the batch option`);
     }
-    this.plan = planTraining(model, options, data, backend.tuning);
+    this.plan = planTraining(model, options, dataShape(data), backend.tuning);
     this.stepsPerEpoch = Math.floor(data.examples / batch);
     this.windowSteps = options.deadWindow ? Math.max(1, Math.ceil(options.deadWindow / batch)) : this.stepsPerEpoch;
     this.orderBuf = new Uint32Array(data.examples);
@@ -81,7 +83,8 @@ export class Trainer {
   private async upload(): Promise<void> {
     const { backend, plan, data } = this;
     backend.allocate(plan.arenas);
-    backend.writeU(plan.regions.images, packBytes(data.images));
+    if (data.images instanceof Float32Array) backend.writeF(plan.regions.images, data.images);
+    else backend.writeU(plan.regions.images, packBytes(data.images));
     backend.writeU(plan.regions.labels, Uint32Array.from(data.labels));
     backend.writeF(plan.regions.params, initialParams(this.model));
     for (const t of plan.segTables) backend.writeU(t.range, t.data);
@@ -121,8 +124,14 @@ export class Trainer {
    * Train for `steps` steps, yielding the stats of every step (with telemetry on) or of
    * every `readEvery`-th step and the last (telemetry off). Stats arrive a step or two
    * after the step was queued; a non-finite loss stops training with the step named.
+   *
+   * `signal`: when it aborts, no further step is queued; the stats of the steps already
+   * queued are still handed out (the last of them always, telemetry off too) and the
+   * generator then ends normally — an aborted run never throws for the abort, and no
+   * device work is left in flight. `trainer.step` says how far it got.
    */
-  async *run(steps: number): AsyncGenerator<StepStats> {
+  async *run(steps: number, opts: { signal?: AbortSignal } = {}): AsyncGenerator<StepStats> {
+    const { signal } = opts;
     const every = this.options.telemetry ? 1 : Math.max(1, this.options.readEvery ?? 50);
     const pending: { view: Promise<View>; step: number; epoch: number; done: number }[] = [];
     // Throughput over the last few handed-out steps, timed when each step's stats became
@@ -142,17 +151,57 @@ export class Trainer {
       if (bad) throw new TrainingDivergedError(p.step, bad);
       return s;
     };
-    while (this.step < end) {
-      const epoch = this.epoch;
+    let lastRead = this.step;
+    const read = (epoch: number) => {
+      lastRead = this.step;
+      const entry = { view: this.backend.snapshot(this.plan.regions.stats), step: this.step, epoch, done: 0 };
+      entry.view.then(() => (entry.done = performance.now()), () => undefined);
+      pending.push(entry);
+    };
+    let lastEpoch = this.epoch;
+    while (this.step < end && !signal?.aborted) {
+      const epoch = (lastEpoch = this.epoch);
       this.enqueueStep();
-      if (this.step % every === 0 || this.step === end) {
-        const entry = { view: this.backend.snapshot(this.plan.regions.stats), step: this.step, epoch, done: 0 };
-        entry.view.then(() => (entry.done = performance.now()), () => undefined);
-        pending.push(entry);
-      }
+      if (this.step % every === 0 || this.step === end) read(epoch);
       if (pending.length > LAG) yield await settle();
     }
+    // Aborted between reads: the last step queued is still reported.
+    if (signal?.aborted && this.step !== lastRead) read(lastEpoch);
     while (pending.length) yield await settle();
+  }
+
+  private predictor?: Promise<Predictor>;
+
+  /**
+   * Class probabilities (and with `hidden: true` each hidden layer's activations) for a
+   * batch of inputs (rows × model.inputs), with the parameters as the steps queued so
+   * far leave them. See Predictor.predict.
+   */
+  async predict(inputs: Float32Array, opts: PredictOptions = {}): Promise<Prediction> {
+    this.predictor ??= Predictor.create(this.backend, this.model);
+    return (await this.predictor).predict(inputs, opts);
+  }
+
+  /** The latest batch's post-activation values of every hidden layer (batch × units each; zeros before the first step). */
+  async activations(): Promise<Float32Array[]> {
+    const H = this.model.hidden.length;
+    return Promise.all(this.plan.tensors.a.slice(0, H).map(async (r) => Float32Array.from(await this.backend.readF(r))));
+  }
+
+  /** Dense layer `layer`'s weights, outputs × inputs row-major (output layer last); only the first `units` units' rows if given. */
+  async weights(layer: number, units?: number): Promise<Float32Array> {
+    const l = this.plan.layout.layers[layer];
+    if (!l) throw new Error(`layer ${layer} does not exist: the model has dense layers 0…${this.plan.layout.layers.length - 1}`);
+    const w = this.plan.regions.layers[layer].params.weight;
+    const n = Math.min(units ?? l.outputs, l.outputs);
+    return Float32Array.from(await this.backend.readF({ ...w, length: n * l.inputs }));
+  }
+
+  /** Per unit of hidden layer `h`: 1 when it was active (non-zero) for some example since the dead-unit window began. */
+  async activeInWindow(h: number): Promise<Uint8Array> {
+    const r = this.plan.regions.layerFlags[h];
+    if (!r) throw new Error(`hidden layer ${h} does not exist: the model has hidden layers 0…${this.plan.regions.layerFlags.length - 1}`);
+    return Uint8Array.from(await this.backend.readU(r), (f) => (f === 0 ? 0 : 1));
   }
 
   async getParams(): Promise<Float32Array> {
@@ -162,16 +211,14 @@ export class Trainer {
   /** Everything needed to continue exactly: parameters, moments, window flags, step. */
   async state(config: Record<string, unknown> = {}): Promise<CheckpointState> {
     const { backend, plan } = this;
-    const size = plan.layout.size;
-    const kind = this.options.optimizer.kind;
-    const opt = kind === 'sgd' ? undefined : await backend.readF({ arena: 'opt', offset: 0, length: kind === 'adam' ? 2 * size : size });
+    const { m, v } = plan.regions.moments;
     return {
       model: this.model,
       step: this.step,
       config,
       params: await this.getParams(),
-      m: opt ? Float32Array.from(opt.subarray(0, size)) : undefined,
-      v: opt && kind === 'adam' ? Float32Array.from(opt.subarray(size, 2 * size)) : undefined,
+      m: m ? Float32Array.from(await backend.readF(m)) : undefined,
+      v: v ? Float32Array.from(await backend.readF(v)) : undefined,
       flags: await backend.readU(plan.regions.flags),
     };
   }
@@ -184,14 +231,12 @@ export class Trainer {
       );
     }
     const { backend, plan } = this;
-    const size = plan.layout.size;
     this.setParams(s.params);
     const kind = this.options.optimizer.kind;
-    if (kind !== 'sgd') {
-      if (!s.m || (kind === 'adam' && !s.v)) throw new Error(`the checkpoint has no ${kind} state: resume with the optimiser it was trained with`);
-      backend.writeF({ arena: 'opt', offset: 0, length: size }, s.m);
-      if (kind === 'adam') backend.writeF({ arena: 'opt', offset: size, length: size }, s.v!);
-    }
+    const { m, v } = plan.regions.moments;
+    if ((m && !s.m) || (v && !s.v)) throw new Error(`the checkpoint has no ${kind} state: resume with the optimiser it was trained with`);
+    if (m) backend.writeF(m, s.m!);
+    if (v) backend.writeF(v, s.v!);
     if (s.flags && s.flags.length === plan.regions.flags.length) backend.writeU(plan.regions.flags, s.flags);
     this.step = s.step;
   }
