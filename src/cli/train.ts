@@ -14,7 +14,7 @@ import { flopsPerExample } from '../plan/plan.ts';
 import { trainRun, type EpochRecord } from '../train/run.ts';
 import { TrainingDivergedError } from '../train/trainer.ts';
 import { nonNegative, nonNegativeInt, oneOf, positive, positiveInt, widthList } from './options.ts';
-import { progress } from './progress.ts';
+import { formatDuration, progress, wrapParts } from './progress.ts';
 
 /** What a run is, as stored in a checkpoint's metadata so --resume can continue it. */
 export interface RunConfig {
@@ -83,11 +83,36 @@ export function trainCommand(): Command {
     .option('--no-telemetry', 'skip the per-layer telemetry (read the loss every 50 steps only)')
     .option('--save <file>', 'write a safetensors checkpoint after every epoch (atomically)')
     .option('--resume <file>', 'continue from a checkpoint: its model and training settings are used')
-    .option('--json <file>', 'write the run as JSON')
+    .option('--json <file>', 'write the run as JSON (- for stdout: then everything else goes to stderr)')
     .option('--quiet', 'print only the final lines', false)
-    .action(async (flags: TrainFlags) => {
-      await train(flags);
+    .action(async (flags: TrainFlags, cmd: Command) => {
+      await train(flags, (key) => cmd.getOptionValueSource(key) === 'cli');
     });
+}
+
+/** Flags that --resume overrides with the checkpoint's value, and that value. */
+function ignoredOnResume(flags: TrainFlags, given: (key: string) => boolean, cfg: RunConfig, model: ModelSpec): string[] {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const checks: [key: keyof TrainFlags, flag: string, theirs: unknown][] = [
+    ['data', '--data', cfg.data],
+    ['dataDir', '--data-dir', cfg.dataDir],
+    ['trainLimit', '--train-limit', cfg.trainLimit],
+    ['batch', '--batch', cfg.batch],
+    ['lr', '--lr', cfg.lr],
+    ['l1', '--l1', cfg.l1],
+    ['optimizer', '--optimizer', cfg.optimizer.kind],
+    ['momentum', '--momentum', cfg.optimizer.momentum],
+    ['weightDecay', '--weight-decay', cfg.optimizer.weightDecay],
+    ['clip', '--clip', cfg.optimizer.clipNorm],
+    ['seed', '--seed', cfg.seed],
+    ['layers', '--layers', model.hidden],
+    ['activation', '--activation', model.activation],
+    ['init', '--init', model.init],
+  ];
+  const show = (v: unknown) => (v === undefined ? 'none' : Array.isArray(v) ? v.join(',') : String(v));
+  return checks
+    .filter(([key, , theirs]) => given(key) && !same(flags[key], theirs))
+    .map(([key, flag, theirs]) => `--resume ignores ${flag} ${show(flags[key])}: the checkpoint's ${show(theirs)} is used`);
 }
 
 function runConfigFrom(flags: TrainFlags): RunConfig {
@@ -105,14 +130,17 @@ function runConfigFrom(flags: TrainFlags): RunConfig {
   };
 }
 
-async function train(flags: TrainFlags): Promise<void> {
-  const log = (s: string) => flags.quiet || console.error(s);
+async function train(flags: TrainFlags, given: (key: string) => boolean = () => false): Promise<void> {
+  // With --json - the JSON alone goes to stdout; every line for people goes to stderr.
+  const out = flags.json === '-' ? process.stderr : process.stdout;
+  const log = (s: string) => flags.quiet || console.error(wrapParts([s]).join('\n'));
   let resume: CheckpointState | undefined;
   let cfg = runConfigFrom(flags);
   if (flags.resume) {
     resume = loadCheckpoint(flags.resume);
     cfg = { ...cfg, ...(resume.config as Partial<RunConfig>), telemetry: flags.telemetry };
     log(`resuming ${flags.resume} at step ${resume.step}: its model and training settings are used`);
+    for (const w of ignoredOnResume(flags, given, cfg, resume.model)) console.error(`warning: ${w}`);
   }
   const source = { data: cfg.data, dataDir: cfg.dataDir, seed: cfg.seed };
   const trainSet = limitDataset(loadDataset(source, 'train'), cfg.trainLimit);
@@ -134,21 +162,30 @@ async function train(flags: TrainFlags): Promise<void> {
   const options = { batch: cfg.batch, l1: cfg.l1, telemetry: cfg.telemetry, optimizer: cfg.optimizer, lr: cfg.lr, shuffleSeed: cfg.seed };
   const perEpoch = Math.floor(trainSet.examples / cfg.batch);
   const steps = flags.steps ?? flags.epochs * perEpoch;
+  const startStep = resume?.step ?? 0;
   const flops = flopsPerExample(paramLayout(model));
   const flopsPerEx = flops.forward + flops.backward;
   log(
     `model ${describeModel(model)}, ${(flopsPerEx / 1e6).toFixed(2)} MFLOP per training example; ` +
       `${trainSet.name}: ${trainSet.examples} examples, ${testSet.name}: ${testSet.examples}; ` +
-      `${cfg.optimizer.kind} lr ${cfg.lr}, batch ${cfg.batch}${cfg.l1 ? `, L1 ${cfg.l1}` : ''}; ${steps} steps`,
+      `${cfg.optimizer.kind} lr ${cfg.lr}, batch ${cfg.batch}${cfg.l1 ? `, L1 ${cfg.l1}` : ''}; ` +
+      (startStep ? `steps ${startStep + 1}–${steps} of ${steps}` : `${steps} steps`),
   );
   if (resume && resume.step >= steps) throw new Error(`the checkpoint is already at step ${resume.step} ≥ ${steps}: ask for more --epochs or --steps`);
 
-  const bar = progress(steps, { quiet: flags.quiet, plainEvery: Math.max(1, Math.round(steps / 20)), startAt: resume?.step ?? 0 });
+  const bar = progress(steps, { quiet: flags.quiet, plainEvery: Math.max(1, Math.round((steps - startStep) / 20)), startAt: startStep });
   let lastSaved: number | undefined;
-  const epochLine = (r: EpochRecord) =>
-    `epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)}, test loss ${r.testLoss.toFixed(4)}, test error ${(100 * r.testError).toFixed(2)}%` +
-    (r.sparsity.length ? `, sparsity ${r.sparsity.map((x) => `${(100 * x).toFixed(1)}%`).join(' ')}, dead ${r.deadUnits.join(' ')}` : '') +
-    `, ${r.examplesPerSecond.toFixed(0)} ex/s (${((r.examplesPerSecond * flopsPerEx) / 1e9).toFixed(2)} GFLOP/s)`;
+  const epochLines = (r: EpochRecord) =>
+    wrapParts(
+      [
+        `epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)}`,
+        `test loss ${r.testLoss.toFixed(4)}`,
+        `test error ${(100 * r.testError).toFixed(2)}%`,
+        ...(r.sparsity.length ? [`sparsity ${r.sparsity.map((x) => `${(100 * x).toFixed(1)}%`).join(' ')}`, `dead ${r.deadUnits.join(' ')}`] : []),
+        `${r.examplesPerSecond.toFixed(0)} ex/s (${((r.examplesPerSecond * flopsPerEx) / 1e9).toFixed(2)} GFLOP/s)`,
+      ],
+      80,
+    ).join('\n');
   let result;
   try {
     result = await trainRun(
@@ -161,7 +198,8 @@ async function train(flags: TrainFlags): Promise<void> {
       {
         onStep: (s) => bar.update(s),
         onEpoch: async (r, trainer) => {
-          bar.log(epochLine(r));
+          // Each epoch's summary is printed once, as it happens (--quiet: the last one, at the end).
+          bar.log(epochLines(r), out);
           if (flags.save) {
             saveCheckpoint(flags.save, await trainer.state({ ...cfg }));
             lastSaved = trainer.step;
@@ -179,13 +217,20 @@ async function train(flags: TrainFlags): Promise<void> {
   }
   bar.stop();
   const final = result.final!;
-  console.log(epochLine(final));
-  console.log(
-    `${result.trainer.step} steps, ${final.seconds.toFixed(1)} s training: ${(final.examplesPerSecond).toFixed(0)} examples/s ` +
-      `on ${backend.adapter}${flags.save ? `; checkpoint ${flags.save}` : ''}`,
+  const ran = result.trainer.step - startStep;
+  if (flags.quiet) out.write(epochLines(final) + '\n');
+  out.write(
+    wrapParts(
+      [
+        `${startStep ? `steps ${startStep + 1}–${result.trainer.step} (${ran} this run)` : `${ran} steps`}, ${formatDuration(final.seconds)} training: ` +
+          `${(ran * cfg.batch / Math.max(final.seconds, 1e-9)).toFixed(0)} examples/s on ${backend.adapter}`,
+        ...(flags.save ? [`checkpoint ${flags.save}`] : []),
+      ],
+      80,
+    ).join('\n') + '\n',
   );
   if (flags.json) {
-    const out = {
+    const json = {
       backend: backend.kind,
       adapter: backend.adapter,
       model,
@@ -195,7 +240,9 @@ async function train(flags: TrainFlags): Promise<void> {
       steps: result.steps,
       final,
     };
-    writeFileAtomic(flags.json, JSON.stringify(out, null, 1) + '\n');
+    const text = JSON.stringify(json, null, 1) + '\n';
+    if (flags.json === '-') process.stdout.write(text);
+    else writeFileAtomic(flags.json, text);
   }
   backend.destroy();
 }
