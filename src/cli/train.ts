@@ -6,8 +6,9 @@ import { limitDataset } from '../data/dataset.ts';
 import { DATASETS, loadDataset, type DatasetName } from '../data/load.ts';
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from '../io/checkpoint-file.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
+import { parseRunConfig, runConfig, type RunConfig } from '../io/checkpoint-config.ts';
 import { ACTIVATIONS, type Activation } from '../ops/activations.ts';
-import { DEFAULT_OPTIMIZER, type OptimizerConfig, type OptimizerKind } from '../ops/optimizer.ts';
+import { DEFAULT_LR, DEFAULT_OPTIMIZER, type OptimizerKind } from '../ops/optimizer.ts';
 import { paramLayout } from '../model/layout.ts';
 import { INITS, PAPER_MODEL, describeModel, validateModel, type Init, type ModelSpec } from '../model/spec.ts';
 import { flopsPerExample } from '../plan/plan.ts';
@@ -15,19 +16,6 @@ import { trainRun, type EpochRecord } from '../train/run.ts';
 import { TrainingDivergedError } from '../train/trainer.ts';
 import { nonNegative, nonNegativeInt, oneOf, positive, positiveInt, widthList } from './options.ts';
 import { formatDuration, progress, wrapParts } from './progress.ts';
-
-/** What a run is, as stored in a checkpoint's metadata so --resume can continue it. */
-export interface RunConfig {
-  data: DatasetName;
-  dataDir?: string;
-  trainLimit?: number;
-  batch: number;
-  lr: number;
-  l1: number;
-  optimizer: OptimizerConfig;
-  seed: number;
-  telemetry: boolean;
-}
 
 interface TrainFlags {
   data: DatasetName;
@@ -55,8 +43,6 @@ interface TrainFlags {
   quiet: boolean;
 }
 
-export const DEFAULT_LR: Record<OptimizerKind, number> = { sgd: 0.1, momentum: 0.01, adam: 0.001 };
-
 export function trainCommand(): Command {
   return new Command('train')
     .description(
@@ -69,7 +55,7 @@ export function trainCommand(): Command {
     .option('--init <name>', `weight initialisation: ${INITS.join('|')}`, oneOf('--init', INITS), 'glorot')
     .option('--l1 <x>', 'L1 activation penalty λ (per example, summed over hidden units)', nonNegative('--l1'), 0)
     .option('--optimizer <name>', 'sgd|momentum|adam', oneOf('--optimizer', ['sgd', 'momentum', 'adam'] as const), 'sgd')
-    .option('--lr <x>', 'learning rate (default: sgd 0.1, momentum 0.01, adam 0.001)', positive('--lr'))
+    .option('--lr <x>', `learning rate (default: ${Object.entries(DEFAULT_LR).map(([k, v]) => `${k} ${v}`).join(', ')})`, positive('--lr'))
     .option('--momentum <x>', 'momentum coefficient', nonNegative('--momentum'), DEFAULT_OPTIMIZER.momentum)
     .option('--weight-decay <x>', 'L2 weight decay', nonNegative('--weight-decay'), 0)
     .option('--clip <x>', 'clip the global gradient norm to this (0: off)', nonNegative('--clip'), 0)
@@ -116,18 +102,17 @@ function ignoredOnResume(flags: TrainFlags, given: (key: string) => boolean, cfg
 }
 
 function runConfigFrom(flags: TrainFlags): RunConfig {
-  const kind = flags.optimizer;
-  return {
+  return runConfig({
     data: flags.data,
     dataDir: flags.dataDir,
     trainLimit: flags.trainLimit,
     batch: flags.batch,
-    lr: flags.lr ?? DEFAULT_LR[kind],
+    lr: flags.lr,
     l1: flags.l1,
-    optimizer: { ...DEFAULT_OPTIMIZER, kind, momentum: flags.momentum, weightDecay: flags.weightDecay, clipNorm: flags.clip },
+    optimizer: { kind: flags.optimizer, momentum: flags.momentum, weightDecay: flags.weightDecay, clipNorm: flags.clip },
     seed: flags.seed,
     telemetry: flags.telemetry,
-  };
+  });
 }
 
 async function train(flags: TrainFlags, given: (key: string) => boolean = () => false): Promise<void> {
@@ -138,8 +123,13 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
   let cfg = runConfigFrom(flags);
   if (flags.resume) {
     resume = loadCheckpoint(flags.resume);
-    cfg = { ...cfg, ...(resume.config as Partial<RunConfig>), telemetry: flags.telemetry };
-    log(`resuming ${flags.resume} at step ${resume.step}: its model and training settings are used`);
+    if (Object.keys(resume.config).length === 0) {
+      // Written by a program that recorded no settings (Trainer.state() without a config).
+      console.error(`warning: ${flags.resume} records no training settings: the flags' are used`);
+    } else {
+      cfg = { ...parseRunConfig(resume.config, flags.resume), telemetry: flags.telemetry };
+      log(`resuming ${flags.resume} at step ${resume.step}: its model and training settings are used`);
+    }
     for (const w of ignoredOnResume(flags, given, cfg, resume.model)) console.error(`warning: ${w}`);
   }
   const source = { data: cfg.data, dataDir: cfg.dataDir, seed: cfg.seed };

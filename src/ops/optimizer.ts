@@ -28,6 +28,9 @@ export const DEFAULT_OPTIMIZER: OptimizerConfig = {
   clipNorm: 0,
 };
 
+/** Learning rates that train the paper's network well with each optimiser. */
+export const DEFAULT_LR: Readonly<Record<OptimizerKind, number>> = { sgd: 0.1, momentum: 0.01, adam: 0.001 };
+
 const KINDS: OptimizerKind[] = ['sgd', 'momentum', 'adam'];
 
 export const optimizerOp: OpDef = {
