@@ -12,9 +12,12 @@ import { DEFAULT_LR, DEFAULT_OPTIMIZER, type OptimizerKind } from '../ops/optimi
 import { paramLayout } from '../model/layout.ts';
 import { INITS, PAPER_MODEL, describeModel, validateModel, type Init, type ModelSpec } from '../model/spec.ts';
 import { flopsPerExample } from '../plan/plan.ts';
-import { trainRun, type EpochRecord } from '../train/run.ts';
-import { TrainingDivergedError } from '../train/trainer.ts';
-import { nonNegative, nonNegativeInt, oneOf, positive, positiveInt, widthList } from './options.ts';
+import { DeviceLostError, WebGpuBackend } from '../backend/webgpu/webgpu-backend.ts';
+import { trainRun, type EpochRecord, type RunResult } from '../train/run.ts';
+import type { StepStats } from '../train/telemetry.ts';
+import { TrainingDivergedError, type Trainer } from '../train/trainer.ts';
+import { catchInterrupts } from './interrupt.ts';
+import { nonNegative, nonNegativeInt, oneOf, positive, positiveInt, stepsOrEpochs, widthList } from './options.ts';
 import { formatDuration, progress, wrapParts } from './progress.ts';
 
 interface TrainFlags {
@@ -38,6 +41,7 @@ interface TrainFlags {
   seed: number;
   telemetry: boolean;
   save?: string;
+  checkpointEvery?: { steps: number } | { epochs: number };
   resume?: string;
   json?: string;
   quiet: boolean;
@@ -68,6 +72,7 @@ export function trainCommand(): Command {
     .option('--seed <n>', 'seed of initialisation and shuffling', nonNegativeInt('--seed'), 1)
     .option('--no-telemetry', 'skip the per-layer telemetry (read the loss every 50 steps only)')
     .option('--save <file>', 'write a safetensors checkpoint after every epoch (atomically)')
+    .option('--checkpoint-every <n>', 'with --save, also save every n steps (or every n epochs: 2e), so a long run loses at most that much', stepsOrEpochs('--checkpoint-every'))
     .option('--resume <file>', 'continue from a checkpoint: its model and training settings are used')
     .option('--json <file>', 'write the run as JSON (- for stdout: then everything else goes to stderr)')
     .option('--quiet', 'print only the final lines', false)
@@ -119,6 +124,7 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
   // With --json - the JSON alone goes to stdout; every line for people goes to stderr.
   const out = flags.json === '-' ? process.stderr : process.stdout;
   const log = (s: string) => flags.quiet || console.error(wrapParts([s]).join('\n'));
+  if (flags.checkpointEvery && !flags.save) throw new Error('--checkpoint-every needs --save FILE: the file the checkpoints go to');
   let resume: CheckpointState | undefined;
   let cfg = runConfigFrom(flags);
   if (flags.resume) {
@@ -163,8 +169,9 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
   );
   if (resume && resume.step >= steps) throw new Error(`the checkpoint is already at step ${resume.step} ≥ ${steps}: ask for more --epochs or --steps`);
 
+  const every = flags.checkpointEvery ? ('steps' in flags.checkpointEvery ? flags.checkpointEvery.steps : flags.checkpointEvery.epochs * perEpoch) : 0;
+
   const bar = progress(steps, { quiet: flags.quiet, plainEvery: Math.max(1, Math.round((steps - startStep) / 20)), startAt: startStep });
-  let lastSaved: number | undefined;
   const epochLines = (r: EpochRecord) =>
     wrapParts(
       [
@@ -176,7 +183,39 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
       ],
       80,
     ).join('\n');
-  let result;
+
+  // What the JSON holds, kept here so that a run that stops early still reports it.
+  const epochs: EpochRecord[] = [];
+  const sampled: StepStats[] = [];
+  const sampleEvery = Math.max(1, Math.ceil(steps / 1000));
+  let lastSaved: number | undefined;
+  const save = async (trainer: Trainer) => {
+    if (!flags.save || lastSaved === trainer.step) return;
+    saveCheckpoint(flags.save, await trainer.state({ ...cfg }));
+    lastSaved = trainer.step;
+  };
+  const writeJson = (extra: Record<string, unknown>) => {
+    if (!flags.json) return;
+    const json = {
+      backend: backend.kind,
+      adapter: backend.adapter,
+      model,
+      config: cfg,
+      flopsPerExample: flopsPerEx,
+      epochs,
+      steps: sampled,
+      final: epochs[epochs.length - 1],
+      ...extra,
+    };
+    const text = JSON.stringify(json, null, 1) + '\n';
+    if (flags.json === '-') process.stdout.write(text);
+    else writeFileAtomic(flags.json, text);
+  };
+  const loseDeviceAt = Number(process.env.RECTIGRAD_TEST_LOSE_DEVICE_AT_STEP) || 0;
+  const interrupt = catchInterrupts((line) => (flags.quiet ? console.error(line) : bar.log(line)));
+  let result: RunResult;
+  let lastStep = startStep;
+  let lastTurn = performance.now();
   try {
     result = await trainRun(
       backend,
@@ -184,55 +223,104 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
       options,
       trainSet,
       testSet,
-      { steps, resume, sampleEvery: Math.max(1, Math.ceil(steps / 1000)) },
+      { steps, resume, sampleEvery, every },
       {
-        onStep: (s) => bar.update(s),
-        onEpoch: async (r, trainer) => {
-          // Each epoch's summary is printed once, as it happens (--quiet: the last one, at the end).
-          bar.log(epochLines(r), out);
-          if (flags.save) {
-            saveCheckpoint(flags.save, await trainer.state({ ...cfg }));
-            lastSaved = trainer.step;
+        onStep: async (s) => {
+          lastStep = s.step;
+          if (s.step % sampleEvery === 0) sampled.push(s);
+          bar.update(s);
+          // Test hook: lose the GPU device as a driver reset would, after this step.
+          if (loseDeviceAt && s.step === loseDeviceAt && backend instanceof WebGpuBackend) backend.ctx.device.destroy();
+          // A step on the CPU never leaves the microtask queue, where signals cannot land:
+          // step out to the event loop now and then (every 50 ms) so Ctrl-C is heard.
+          if (performance.now() - lastTurn > 50) {
+            await new Promise((r) => setImmediate(r));
+            lastTurn = performance.now();
           }
         },
+        onEvery: save,
+        onEpoch: async (r, trainer) => {
+          epochs.push(r);
+          // Each epoch's summary is printed once, as it happens (--quiet: the last one, at the end).
+          bar.log(epochLines(r), out);
+          await save(trainer);
+        },
+        shouldStop: () => interrupt.signal !== undefined,
       },
     );
   } catch (e) {
     bar.stop();
-    if (e instanceof TrainingDivergedError && flags.save) {
-      const kept = lastSaved !== undefined ? `the last good checkpoint (step ${lastSaved}) is ${flags.save}` : `no checkpoint was written yet`;
-      throw new Error(`${e.message} Nothing was overwritten: ${kept}.`);
+    interrupt.dispose();
+    const kept = flags.save
+      ? lastSaved !== undefined
+        ? `the last good checkpoint (step ${lastSaved}) is ${flags.save}`
+        : `no checkpoint was written yet`
+      : undefined;
+    if (e instanceof TrainingDivergedError) {
+      writeJson({ diverged: { step: e.step, message: e.message } });
+      throw new Error(`${e.message}${kept ? ` Nothing was overwritten: ${kept}.` : ''}`);
+    }
+    if (backend instanceof WebGpuBackend && (e instanceof DeviceLostError || (await deviceLost(backend)))) {
+      // Parameters live on the GPU, so nothing can be read back from a lost device: what
+      // survives is the last checkpoint (every --checkpoint-every steps, and each epoch).
+      writeJson({ deviceLost: { afterStep: lastStep, message: (e as Error).message } });
+      throw new Error(
+        `the GPU device was lost after step ${lastStep} (${deviceLostReason(e)}). ` +
+          (kept ? `Checkpoint: ${kept}; continue with --resume ${flags.save}.` : 'Nothing was saved: run with --save FILE (and --checkpoint-every N) to be able to continue.'),
+      );
     }
     throw e;
   }
+  interrupt.dispose();
   bar.stop();
+  const trainer = result.trainer;
+  const ran = trainer.step - startStep;
+  if (result.stopped) {
+    // Stopped by a signal: save the steps done (the ones in flight included, once finite).
+    let saved = '';
+    if (flags.save) {
+      const state = await trainer.state({ ...cfg });
+      if (state.params.every(Number.isFinite)) {
+        if (lastSaved !== trainer.step) saveCheckpoint(flags.save, state);
+        lastSaved = trainer.step;
+        saved = `checkpoint (step ${trainer.step}) written to ${flags.save}`;
+      } else saved = `the parameters are no longer finite, so ${flags.save} keeps step ${lastSaved ?? 'none'}`;
+    }
+    writeJson({ interrupted: { signal: interrupt.signal, step: trainer.step } });
+    const where = [saved, flags.json && flags.json !== '-' ? `the run so far written to ${flags.json}` : ''].filter(Boolean);
+    out.write(
+      wrapParts([
+        `interrupted by ${interrupt.signal} at step ${trainer.step} (${ran} this run, ${formatDuration(result.seconds)} training)`,
+        ...where,
+        ...(flags.save ? [`continue with --resume ${flags.save}`] : ['nothing was saved (no --save)']),
+      ]).join('\n') + '\n',
+    );
+    backend.destroy();
+    process.exitCode = interrupt.exitCode;
+    return;
+  }
   const final = result.final!;
-  const ran = result.trainer.step - startStep;
   if (flags.quiet) out.write(epochLines(final) + '\n');
   out.write(
     wrapParts(
       [
-        `${startStep ? `steps ${startStep + 1}–${result.trainer.step} (${ran} this run)` : `${ran} steps`}, ${formatDuration(final.seconds)} training: ` +
-          `${(ran * cfg.batch / Math.max(final.seconds, 1e-9)).toFixed(0)} examples/s on ${backend.adapter}`,
+        `${startStep ? `steps ${startStep + 1}–${trainer.step} (${ran} this run)` : `${ran} steps`}, ${formatDuration(result.seconds)} training: ` +
+          `${((ran * cfg.batch) / Math.max(result.seconds, 1e-9)).toFixed(0)} examples/s on ${backend.adapter}`,
         ...(flags.save ? [`checkpoint ${flags.save}`] : []),
       ],
       80,
     ).join('\n') + '\n',
   );
-  if (flags.json) {
-    const json = {
-      backend: backend.kind,
-      adapter: backend.adapter,
-      model,
-      config: cfg,
-      flopsPerExample: flopsPerEx,
-      epochs: result.epochs,
-      steps: result.steps,
-      final,
-    };
-    const text = JSON.stringify(json, null, 1) + '\n';
-    if (flags.json === '-') process.stdout.write(text);
-    else writeFileAtomic(flags.json, text);
-  }
+  writeJson({});
   backend.destroy();
+}
+
+/** Whether the device went away (its `lost` promise settles promptly once it has). */
+async function deviceLost(b: WebGpuBackend): Promise<boolean> {
+  return Promise.race([b.ctx.device.lost.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200))]);
+}
+
+function deviceLostReason(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return m.replace(/\. Restart the run.*$/, '').replace(/^the GPU device was lost /, '');
 }

@@ -30,9 +30,17 @@ export interface EpochRecord {
 }
 
 export interface RunHooks {
-  onStep?(s: StepStats): void;
+  /** After each step's stats; a returned promise is awaited (e.g. to let signals in). */
+  onStep?(s: StepStats): Promise<void> | void;
   /** After each epoch's evaluation: e.g. save a checkpoint (the trainer holds the state). */
   onEpoch?(r: EpochRecord, trainer: Trainer): Promise<void> | void;
+  /**
+   * Every `plan.every` steps (global step a multiple of it), once the steps up to it are
+   * done and their stats checked: e.g. save a checkpoint of a step known to be finite.
+   */
+  onEvery?(trainer: Trainer): Promise<void> | void;
+  /** Asked after each step's stats: true stops the run there (the steps in flight finish). */
+  shouldStop?(): boolean;
 }
 
 export interface RunResult {
@@ -42,6 +50,10 @@ export interface RunResult {
   final: EpochRecord | undefined;
   trainer: Trainer;
   testSet: Evaluator;
+  /** shouldStop() ended the run early; the last epoch was left open (not evaluated). */
+  stopped: boolean;
+  /** Seconds of training (evaluation excluded) in this call. */
+  seconds: number;
 }
 
 const meanCols = (rows: number[][]): number[] =>
@@ -53,7 +65,7 @@ export async function trainRun(
   options: TrainerOptions,
   train: Dataset,
   test: Dataset,
-  plan: { steps: number; resume?: CheckpointState; sampleEvery?: number },
+  plan: { steps: number; resume?: CheckpointState; sampleEvery?: number; every?: number },
   hooks: RunHooks = {},
 ): Promise<RunResult> {
   const trainer = await Trainer.create(backend, model, options, train);
@@ -89,23 +101,37 @@ export async function trainRun(
     await hooks.onEpoch?.(rec, trainer);
   };
 
-  // Train epoch by epoch, so evaluation happens at the boundaries (timed apart).
+  // Train epoch by epoch, so evaluation happens at the boundaries (timed apart), in
+  // chunks that end on multiples of `every` (where onEvery sees a drained pipeline).
+  const every = plan.every ?? 0;
   let left = remaining;
-  while (left > 0) {
+  let stopped = false;
+  while (left > 0 && !stopped) {
     const inEpoch = trainer.step % per;
-    const n = Math.min(left, per - inEpoch);
     const epoch = trainer.epoch + 1;
     const t0 = performance.now();
-    for await (const s of trainer.run(n)) {
-      bucket.push(s);
-      if (s.step % sampleEvery === 0) steps.push(s);
-      hooks.onStep?.(s);
+    let ran = 0;
+    while (ran < Math.min(left, per - inEpoch) && !stopped) {
+      let n = Math.min(left, per - inEpoch) - ran;
+      if (every > 0) n = Math.min(n, every - (trainer.step % every));
+      const end = trainer.step + n;
+      for await (const s of trainer.run(n)) {
+        bucket.push(s);
+        if (s.step % sampleEvery === 0) steps.push(s);
+        await hooks.onStep?.(s);
+        if (hooks.shouldStop?.()) {
+          stopped = true;
+          break;
+        }
+      }
+      ran += trainer.step - (end - n);
+      if (!stopped && every > 0 && trainer.step % every === 0) await hooks.onEvery?.(trainer);
     }
     await backend.finish();
     const seconds = (performance.now() - t0) / 1000;
     trainSeconds += seconds;
-    left -= n;
-    if (bucket.length) await closeEpoch(epoch, seconds, n);
+    left -= ran;
+    if (bucket.length && !stopped) await closeEpoch(epoch, seconds, ran);
   }
-  return { epochs, steps, final: epochs[epochs.length - 1], trainer, testSet };
+  return { epochs, steps, final: epochs[epochs.length - 1], trainer, testSet, stopped, seconds: trainSeconds };
 }
