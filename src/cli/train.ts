@@ -320,7 +320,9 @@ async function deviceLost(b: WebGpuBackend): Promise<boolean> {
   return Promise.race([b.ctx.device.lost.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200))]);
 }
 
+/** "destroyed: device was destroyed" out of the backend's longer message. */
 function deviceLostReason(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
-  return m.replace(/\. Restart the run.*$/, '').replace(/^the GPU device was lost /, '');
+  const lost = /lost \((\w+)\): (.*?)(\. Restart the run.*)?$/.exec(m);
+  return lost ? `${lost[1]}: ${lost[2]}` : m;
 }
