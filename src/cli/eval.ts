@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { BACKENDS, createBackend, type BackendChoice } from '../backend/create.ts';
 import { limitDataset } from '../data/dataset.ts';
 import { DATASETS, loadDataset, type DatasetName } from '../data/load.ts';
+import { parseRunConfig, type RunConfig } from '../io/checkpoint-config.ts';
 import { loadCheckpoint, writeFileAtomic } from '../io/checkpoint-file.ts';
 import { paramLayout } from '../model/layout.ts';
 import { describeModel } from '../model/spec.ts';
@@ -32,7 +33,8 @@ export function evalCommand(): Command {
     .option('--quiet', 'print only the result line', false)
     .action(async (flags: EvalFlags) => {
       const ck = loadCheckpoint(flags.checkpoint);
-      const trained = ck.config as { data?: DatasetName; dataDir?: string; seed?: number };
+      // The data it was trained on, from its run config (none: a program that recorded none).
+      const trained: Partial<RunConfig> = Object.keys(ck.config).length ? parseRunConfig(ck.config, flags.checkpoint) : {};
       const data = flags.data ?? trained.data ?? 'mnist';
       const dataDir = flags.dataDir ?? (flags.data ? undefined : trained.dataDir);
       const test = limitDataset(loadDataset({ data, dataDir, seed: trained.seed ?? 1 }, 'test'), flags.testLimit);

@@ -57,7 +57,7 @@ async function main(argv: string[]): Promise<void> {
 
 try {
   await main(process.argv);
-  process.exit(0);
+  process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0); // a command may set it (train: 130 when interrupted)
 } catch (e) {
   if (e instanceof CommanderError) process.exit(e.exitCode);
   const msg = e instanceof Error ? e.message : String(e);

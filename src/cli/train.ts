@@ -7,28 +7,19 @@ import { limitDataset } from '../data/dataset.ts';
 import { DATASETS, loadDataset, type DatasetName } from '../data/load.ts';
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from '../io/checkpoint-file.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
+import { parseRunConfig, runConfig, type RunConfig } from '../io/checkpoint-config.ts';
 import { ACTIVATIONS, type Activation } from '../ops/activations.ts';
-import { DEFAULT_OPTIMIZER, type OptimizerConfig, type OptimizerKind } from '../ops/optimizer.ts';
+import { DEFAULT_LR, DEFAULT_OPTIMIZER, type OptimizerKind } from '../ops/optimizer.ts';
 import { paramLayout } from '../model/layout.ts';
 import { INITS, PAPER_MODEL, describeModel, validateModel, type Init, type ModelSpec } from '../model/spec.ts';
 import { flopsPerExample } from '../plan/plan.ts';
-import { trainRun, type EpochRecord } from '../train/run.ts';
-import { TrainingDivergedError } from '../train/trainer.ts';
-import { checkOutputPath, nonNegative, nonNegativeInt, oneOf, positive, positiveInt, widthList } from './options.ts';
-import { progress } from './progress.ts';
-
-/** What a run is, as stored in a checkpoint's metadata so --resume can continue it. */
-export interface RunConfig {
-  data: DatasetName;
-  dataDir?: string;
-  trainLimit?: number;
-  batch: number;
-  lr: number;
-  l1: number;
-  optimizer: OptimizerConfig;
-  seed: number;
-  telemetry: boolean;
-}
+import { DeviceLostError, WebGpuBackend } from '../backend/webgpu/webgpu-backend.ts';
+import { trainRun, type EpochRecord, type RunResult } from '../train/run.ts';
+import type { StepStats } from '../train/telemetry.ts';
+import { TrainingDivergedError, type Trainer } from '../train/trainer.ts';
+import { catchInterrupts } from './interrupt.ts';
+import { checkOutputPath, nonNegative, nonNegativeInt, oneOf, positive, positiveInt, stepsOrEpochs, widthList } from './options.ts';
+import { formatDuration, progress, wrapParts } from './progress.ts';
 
 interface TrainFlags {
   data: DatasetName;
@@ -51,12 +42,11 @@ interface TrainFlags {
   seed: number;
   telemetry: boolean;
   save?: string;
+  checkpointEvery?: { steps: number } | { epochs: number };
   resume?: string;
   json?: string;
   quiet: boolean;
 }
-
-export const DEFAULT_LR: Record<OptimizerKind, number> = { sgd: 0.1, momentum: 0.01, adam: 0.001 };
 
 export function trainCommand(): Command {
   return new Command('train')
@@ -70,7 +60,7 @@ export function trainCommand(): Command {
     .option('--init <name>', `weight initialisation: ${INITS.join('|')}`, oneOf('--init', INITS), 'glorot')
     .option('--l1 <x>', 'L1 activation penalty λ (per example, summed over hidden units)', nonNegative('--l1'), 0)
     .option('--optimizer <name>', 'sgd|momentum|adam', oneOf('--optimizer', ['sgd', 'momentum', 'adam'] as const), 'sgd')
-    .option('--lr <x>', 'learning rate (default: sgd 0.1, momentum 0.01, adam 0.001)', positive('--lr'))
+    .option('--lr <x>', `learning rate (default: ${Object.entries(DEFAULT_LR).map(([k, v]) => `${k} ${v}`).join(', ')})`, positive('--lr'))
     .option('--momentum <x>', 'momentum coefficient', nonNegative('--momentum'), DEFAULT_OPTIMIZER.momentum)
     .option('--weight-decay <x>', 'L2 weight decay', nonNegative('--weight-decay'), 0)
     .option('--clip <x>', 'clip the global gradient norm to this (0: off)', nonNegative('--clip'), 0)
@@ -83,41 +73,75 @@ export function trainCommand(): Command {
     .option('--seed <n>', 'seed of initialisation and shuffling', nonNegativeInt('--seed'), 1)
     .option('--no-telemetry', 'skip the per-layer telemetry (read the loss every 50 steps only)')
     .option('--save <file>', 'write a safetensors checkpoint after every epoch (atomically)')
+    .option('--checkpoint-every <n>', 'with --save, also save every n steps (or every n epochs: 2e), so a long run loses at most that much', stepsOrEpochs('--checkpoint-every'))
     .option('--resume <file>', 'continue from a checkpoint: its model and training settings are used')
-    .option('--json <file>', 'write the run as JSON')
+    .option('--json <file>', 'write the run as JSON (- for stdout: then everything else goes to stderr)')
     .option('--quiet', 'print only the final lines', false)
-    .action(async (flags: TrainFlags) => {
-      await train(flags);
+    .action(async (flags: TrainFlags, cmd: Command) => {
+      await train(flags, (key) => cmd.getOptionValueSource(key) === 'cli');
     });
 }
 
+/** Flags that --resume overrides with the checkpoint's value, and that value. */
+function ignoredOnResume(flags: TrainFlags, given: (key: string) => boolean, cfg: RunConfig, model: ModelSpec): string[] {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const checks: [key: keyof TrainFlags, flag: string, theirs: unknown][] = [
+    ['data', '--data', cfg.data],
+    ['dataDir', '--data-dir', cfg.dataDir],
+    ['trainLimit', '--train-limit', cfg.trainLimit],
+    ['batch', '--batch', cfg.batch],
+    ['lr', '--lr', cfg.lr],
+    ['l1', '--l1', cfg.l1],
+    ['optimizer', '--optimizer', cfg.optimizer.kind],
+    ['momentum', '--momentum', cfg.optimizer.momentum],
+    ['weightDecay', '--weight-decay', cfg.optimizer.weightDecay],
+    ['clip', '--clip', cfg.optimizer.clipNorm],
+    ['seed', '--seed', cfg.seed],
+    ['layers', '--layers', model.hidden],
+    ['activation', '--activation', model.activation],
+    ['init', '--init', model.init],
+  ];
+  const show = (v: unknown) => (v === undefined ? 'none' : Array.isArray(v) ? v.join(',') : String(v));
+  return checks
+    .filter(([key, , theirs]) => given(key) && !same(flags[key], theirs))
+    .map(([key, flag, theirs]) => `--resume ignores ${flag} ${show(flags[key])}: the checkpoint's ${show(theirs)} is used`);
+}
+
 function runConfigFrom(flags: TrainFlags): RunConfig {
-  const kind = flags.optimizer;
-  return {
+  return runConfig({
     data: flags.data,
     dataDir: flags.dataDir,
     trainLimit: flags.trainLimit,
     batch: flags.batch,
-    lr: flags.lr ?? DEFAULT_LR[kind],
+    lr: flags.lr,
     l1: flags.l1,
-    optimizer: { ...DEFAULT_OPTIMIZER, kind, momentum: flags.momentum, weightDecay: flags.weightDecay, clipNorm: flags.clip },
+    optimizer: { kind: flags.optimizer, momentum: flags.momentum, weightDecay: flags.weightDecay, clipNorm: flags.clip },
     seed: flags.seed,
     telemetry: flags.telemetry,
-  };
+  });
 }
 
-async function train(flags: TrainFlags): Promise<void> {
-  const log = (s: string) => flags.quiet || console.error(s);
+async function train(flags: TrainFlags, given: (key: string) => boolean = () => false): Promise<void> {
+  // With --json - the JSON alone goes to stdout; every line for people goes to stderr.
+  const out = flags.json === '-' ? process.stderr : process.stdout;
+  const log = (s: string) => flags.quiet || console.error(wrapParts([s]).join('\n'));
+  if (flags.checkpointEvery && !flags.save) throw new Error('--checkpoint-every needs --save FILE: the file the checkpoints go to');
   // Outputs are checked before any data is loaded or step is run.
   if (flags.save !== undefined) checkOutputPath('--save', flags.save);
-  if (flags.json !== undefined) checkOutputPath('--json', flags.json);
+  if (flags.json !== undefined && flags.json !== '-') checkOutputPath('--json', flags.json);
   if (flags.save !== undefined && flags.json !== undefined && resolve(flags.save) === resolve(flags.json)) throw new Error(`--save and --json both name ${flags.save}: give each its own file`);
   let resume: CheckpointState | undefined;
   let cfg = runConfigFrom(flags);
   if (flags.resume) {
     resume = loadCheckpoint(flags.resume);
-    cfg = { ...cfg, ...(resume.config as Partial<RunConfig>), telemetry: flags.telemetry };
-    log(`resuming ${flags.resume} at step ${resume.step}: its model and training settings are used`);
+    if (Object.keys(resume.config).length === 0) {
+      // Written by a program that recorded no settings (Trainer.state() without a config).
+      console.error(`warning: ${flags.resume} records no training settings: the flags' are used`);
+    } else {
+      cfg = { ...parseRunConfig(resume.config, flags.resume), telemetry: flags.telemetry };
+      log(`resuming ${flags.resume} at step ${resume.step}: its model and training settings are used`);
+    }
+    for (const w of ignoredOnResume(flags, given, cfg, resume.model)) console.error(`warning: ${w}`);
   }
   const source = { data: cfg.data, dataDir: cfg.dataDir, seed: cfg.seed };
   const trainSet = limitDataset(loadDataset(source, 'train'), cfg.trainLimit);
@@ -139,22 +163,64 @@ async function train(flags: TrainFlags): Promise<void> {
   const options = { batch: cfg.batch, l1: cfg.l1, telemetry: cfg.telemetry, optimizer: cfg.optimizer, lr: cfg.lr, shuffleSeed: cfg.seed };
   const perEpoch = Math.floor(trainSet.examples / cfg.batch);
   const steps = flags.steps ?? flags.epochs * perEpoch;
+  const startStep = resume?.step ?? 0;
   const flops = flopsPerExample(paramLayout(model));
   const flopsPerEx = flops.forward + flops.backward;
   log(
     `model ${describeModel(model)}, ${(flopsPerEx / 1e6).toFixed(2)} MFLOP per training example; ` +
       `${trainSet.name}: ${trainSet.examples} examples, ${testSet.name}: ${testSet.examples}; ` +
-      `${cfg.optimizer.kind} lr ${cfg.lr}, batch ${cfg.batch}${cfg.l1 ? `, L1 ${cfg.l1}` : ''}; ${steps} steps`,
+      `${cfg.optimizer.kind} lr ${cfg.lr}, batch ${cfg.batch}${cfg.l1 ? `, L1 ${cfg.l1}` : ''}; ` +
+      (startStep ? `steps ${startStep + 1}–${steps} of ${steps}` : `${steps} steps`),
   );
   if (resume && resume.step >= steps) throw new Error(`the checkpoint is already at step ${resume.step} ≥ ${steps}: ask for more --epochs or --steps`);
 
-  const bar = progress(steps, { quiet: flags.quiet, plainEvery: Math.max(1, Math.round(steps / 20)), startAt: resume?.step ?? 0 });
+  const every = flags.checkpointEvery ? ('steps' in flags.checkpointEvery ? flags.checkpointEvery.steps : flags.checkpointEvery.epochs * perEpoch) : 0;
+
+  const bar = progress(steps, { quiet: flags.quiet, plainEvery: Math.max(1, Math.round((steps - startStep) / 20)), startAt: startStep });
+  const epochLines = (r: EpochRecord) =>
+    wrapParts(
+      [
+        `epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)}`,
+        `test loss ${r.testLoss.toFixed(4)}`,
+        `test error ${(100 * r.testError).toFixed(2)}%`,
+        ...(r.sparsity.length ? [`sparsity ${r.sparsity.map((x) => `${(100 * x).toFixed(1)}%`).join(' ')}`, `dead ${r.deadUnits.join(' ')}`] : []),
+        `${r.examplesPerSecond.toFixed(0)} ex/s (${((r.examplesPerSecond * flopsPerEx) / 1e9).toFixed(2)} GFLOP/s)`,
+      ],
+      80,
+    ).join('\n');
+
+  // What the JSON holds, kept here so that a run that stops early still reports it.
+  const epochs: EpochRecord[] = [];
+  const sampled: StepStats[] = [];
+  const sampleEvery = Math.max(1, Math.ceil(steps / 1000));
   let lastSaved: number | undefined;
-  const epochLine = (r: EpochRecord) =>
-    `epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)}, test loss ${r.testLoss.toFixed(4)}, test error ${(100 * r.testError).toFixed(2)}%` +
-    (r.sparsity.length ? `, sparsity ${r.sparsity.map((x) => `${(100 * x).toFixed(1)}%`).join(' ')}, dead ${r.deadUnits.join(' ')}` : '') +
-    `, ${r.examplesPerSecond.toFixed(0)} ex/s (${((r.examplesPerSecond * flopsPerEx) / 1e9).toFixed(2)} GFLOP/s)`;
-  let result;
+  const save = async (trainer: Trainer) => {
+    if (!flags.save || lastSaved === trainer.step) return;
+    saveCheckpoint(flags.save, await trainer.state({ ...cfg }));
+    lastSaved = trainer.step;
+  };
+  const writeJson = (extra: Record<string, unknown>) => {
+    if (!flags.json) return;
+    const json = {
+      backend: backend.kind,
+      adapter: backend.adapter,
+      model,
+      config: cfg,
+      flopsPerExample: flopsPerEx,
+      epochs,
+      steps: sampled,
+      final: epochs[epochs.length - 1],
+      ...extra,
+    };
+    const text = JSON.stringify(json, null, 1) + '\n';
+    if (flags.json === '-') process.stdout.write(text);
+    else writeFileAtomic(flags.json, text);
+  };
+  const loseDeviceAt = Number(process.env.RECTIGRAD_TEST_LOSE_DEVICE_AT_STEP) || 0;
+  const interrupt = catchInterrupts((line) => (flags.quiet ? console.error(line) : bar.log(line)));
+  let result: RunResult;
+  let lastStep = startStep;
+  let lastTurn = performance.now();
   try {
     result = await trainRun(
       backend,
@@ -162,48 +228,108 @@ async function train(flags: TrainFlags): Promise<void> {
       options,
       trainSet,
       testSet,
-      { steps, resume, sampleEvery: Math.max(1, Math.ceil(steps / 1000)) },
+      { steps, resume, sampleEvery, every },
       {
-        onStep: (s) => bar.update(s),
-        onEpoch: async (r, trainer) => {
-          bar.log(epochLine(r));
-          if (flags.save) {
-            saveCheckpoint(flags.save, await trainer.state({ ...cfg }));
-            lastSaved = trainer.step;
+        onStep: async (s) => {
+          lastStep = s.step;
+          if (s.step % sampleEvery === 0) sampled.push(s);
+          bar.update(s);
+          // Test hook: lose the GPU device as a driver reset would, after this step.
+          if (loseDeviceAt && s.step === loseDeviceAt && backend instanceof WebGpuBackend) backend.ctx.device.destroy();
+          // A step on the CPU never leaves the microtask queue, where signals cannot land:
+          // step out to the event loop now and then (every 50 ms) so Ctrl-C is heard.
+          if (performance.now() - lastTurn > 50) {
+            await new Promise((r) => setImmediate(r));
+            lastTurn = performance.now();
           }
         },
+        onEvery: save,
+        onEpoch: async (r, trainer) => {
+          epochs.push(r);
+          // Each epoch's summary is printed once, as it happens (--quiet: the last one, at the end).
+          bar.log(epochLines(r), out);
+          await save(trainer);
+        },
+        shouldStop: () => interrupt.signal !== undefined,
       },
     );
   } catch (e) {
     bar.stop();
+    interrupt.dispose();
+    const kept = flags.save
+      ? lastSaved !== undefined
+        ? `the last good checkpoint (step ${lastSaved}) is ${flags.save}`
+        : `no checkpoint was written yet`
+      : undefined;
     if (e instanceof TrainingDivergedError) {
       // The library names its options; here they are flags.
       const said = `training diverged at step ${e.step}: ${e.detail}. Lower the learning rate (--lr) or enable clipping (--clip).`;
-      if (!flags.save) throw new Error(said);
-      const kept = lastSaved !== undefined ? `the last good checkpoint (step ${lastSaved}) is ${flags.save}` : `no checkpoint was written yet`;
-      throw new Error(`${said} Nothing was overwritten: ${kept}.`);
+      writeJson({ diverged: { step: e.step, message: said } });
+      throw new Error(`${said}${kept ? ` Nothing was overwritten: ${kept}.` : ''}`);
+    }
+    if (backend instanceof WebGpuBackend && (e instanceof DeviceLostError || (await deviceLost(backend)))) {
+      // Parameters live on the GPU, so nothing can be read back from a lost device: what
+      // survives is the last checkpoint (every --checkpoint-every steps, and each epoch).
+      writeJson({ deviceLost: { afterStep: lastStep, message: (e as Error).message } });
+      throw new Error(
+        `the GPU device was lost after step ${lastStep} (${deviceLostReason(e)}). ` +
+          (kept ? `Checkpoint: ${kept}; continue with --resume ${flags.save}.` : 'Nothing was saved: run with --save FILE (and --checkpoint-every N) to be able to continue.'),
+      );
     }
     throw e;
   }
+  interrupt.dispose();
   bar.stop();
-  const final = result.final!;
-  console.log(epochLine(final));
-  console.log(
-    `${result.trainer.step} steps, ${final.seconds.toFixed(1)} s training: ${(final.examplesPerSecond).toFixed(0)} examples/s ` +
-      `on ${backend.adapter}${flags.save ? `; checkpoint ${flags.save}` : ''}`,
-  );
-  if (flags.json) {
-    const out = {
-      backend: backend.kind,
-      adapter: backend.adapter,
-      model,
-      config: cfg,
-      flopsPerExample: flopsPerEx,
-      epochs: result.epochs,
-      steps: result.steps,
-      final,
-    };
-    writeFileAtomic(flags.json, JSON.stringify(out, null, 1) + '\n');
+  const trainer = result.trainer;
+  const ran = trainer.step - startStep;
+  if (result.stopped) {
+    // Stopped by a signal: save the steps done (the ones in flight included, once finite).
+    let saved = '';
+    if (flags.save) {
+      const state = await trainer.state({ ...cfg });
+      if (state.params.every(Number.isFinite)) {
+        if (lastSaved !== trainer.step) saveCheckpoint(flags.save, state);
+        lastSaved = trainer.step;
+        saved = `checkpoint (step ${trainer.step}) written to ${flags.save}`;
+      } else saved = `the parameters are no longer finite, so ${flags.save} keeps step ${lastSaved ?? 'none'}`;
+    }
+    writeJson({ interrupted: { signal: interrupt.signal, step: trainer.step } });
+    const where = [saved, flags.json && flags.json !== '-' ? `the run so far written to ${flags.json}` : ''].filter(Boolean);
+    out.write(
+      wrapParts([
+        `interrupted by ${interrupt.signal} at step ${trainer.step} (${ran} this run, ${formatDuration(result.seconds)} training)`,
+        ...where,
+        ...(flags.save ? [`continue with --resume ${flags.save}`] : ['nothing was saved (no --save)']),
+      ]).join('\n') + '\n',
+    );
+    backend.destroy();
+    process.exitCode = interrupt.exitCode;
+    return;
   }
+  const final = result.final!;
+  if (flags.quiet) out.write(epochLines(final) + '\n');
+  out.write(
+    wrapParts(
+      [
+        `${startStep ? `steps ${startStep + 1}–${trainer.step} (${ran} this run)` : `${ran} steps`}, ${formatDuration(result.seconds)} training: ` +
+          `${((ran * cfg.batch) / Math.max(result.seconds, 1e-9)).toFixed(0)} examples/s on ${backend.adapter}`,
+        ...(flags.save ? [`checkpoint ${flags.save}`] : []),
+      ],
+      80,
+    ).join('\n') + '\n',
+  );
+  writeJson({});
   backend.destroy();
+}
+
+/** Whether the device went away (its `lost` promise settles promptly once it has). */
+async function deviceLost(b: WebGpuBackend): Promise<boolean> {
+  return Promise.race([b.ctx.device.lost.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200))]);
+}
+
+/** "destroyed: device was destroyed" out of the backend's longer message. */
+function deviceLostReason(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  const lost = /lost \((\w+)\): (.*?)(\. Restart the run.*)?$/.exec(m);
+  return lost ? `${lost[1]}: ${lost[2]}` : m;
 }

@@ -28,6 +28,9 @@ export const DEFAULT_OPTIMIZER: OptimizerConfig = {
   clipNorm: 0,
 };
 
+/** Learning rates that train the paper's network well with each optimiser. */
+export const DEFAULT_LR: Readonly<Record<OptimizerKind, number>> = { sgd: 0.1, momentum: 0.01, adam: 0.001 };
+
 /** Optimiser ids, shared with shaders/optimizer.wgsl through the generated OPT_* constants. */
 export const OPTIMIZER_KINDS: readonly OptimizerKind[] = ['sgd', 'momentum', 'adam'];
 const KINDS = OPTIMIZER_KINDS;

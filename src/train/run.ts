@@ -30,9 +30,17 @@ export interface EpochRecord {
 }
 
 export interface RunHooks {
-  onStep?(s: StepStats): void;
+  /** After each step's stats; a returned promise is awaited (e.g. to let signals in). */
+  onStep?(s: StepStats): Promise<void> | void;
   /** After each epoch's evaluation: e.g. save a checkpoint (the trainer holds the state). */
   onEpoch?(r: EpochRecord, trainer: Trainer): Promise<void> | void;
+  /**
+   * Every `plan.every` steps (global step a multiple of it), once the steps up to it are
+   * done and their stats checked: e.g. save a checkpoint of a step known to be finite.
+   */
+  onEvery?(trainer: Trainer): Promise<void> | void;
+  /** Asked after each step's stats: true stops the run there (the steps in flight finish). */
+  shouldStop?(): boolean;
 }
 
 export interface RunResult {
@@ -42,8 +50,12 @@ export interface RunResult {
   final: EpochRecord | undefined;
   trainer: Trainer;
   testSet: Evaluator;
-  /** The run stopped early because its signal aborted (see trainRun). */
+  /** The run stopped early: shouldStop() said so, or plan.signal aborted. The last epoch was left open (not evaluated). */
+  stopped: boolean;
+  /** It stopped because plan.signal aborted. */
   aborted: boolean;
+  /** Seconds of training (evaluation excluded) in this call. */
+  seconds: number;
 }
 
 const meanCols = (rows: number[][]): number[] =>
@@ -54,7 +66,7 @@ const meanCols = (rows: number[][]): number[] =>
  * the test set at each epoch's end.
  *
  * `plan.signal`: when it aborts, training stops after the step in progress and the run
- * resolves (it does not throw) with what it has: `aborted: true`, the epochs completed,
+ * resolves (it does not throw) with what it has: `stopped` and `aborted` true, the epochs completed,
  * and the sampled steps' stats with the last step's always among them; the unfinished
  * epoch is not evaluated and gets no EpochRecord. The trainer holds the state reached.
  */
@@ -64,7 +76,7 @@ export async function trainRun(
   options: TrainerOptions,
   train: Dataset,
   test: Dataset,
-  plan: { steps: number; resume?: CheckpointState; sampleEvery?: number; signal?: AbortSignal },
+  plan: { steps: number; resume?: CheckpointState; sampleEvery?: number; every?: number; signal?: AbortSignal },
   hooks: RunHooks = {},
 ): Promise<RunResult> {
   const trainer = await Trainer.create(backend, model, options, train);
@@ -100,28 +112,44 @@ export async function trainRun(
     await hooks.onEpoch?.(rec, trainer);
   };
 
-  // Train epoch by epoch, so evaluation happens at the boundaries (timed apart).
+  // Train epoch by epoch, so evaluation happens at the boundaries (timed apart), in
+  // chunks that end on multiples of `every` (where onEvery sees a drained pipeline).
+  const every = plan.every ?? 0;
   let left = remaining;
-  while (left > 0) {
+  let stopped = false;
+  while (left > 0 && !stopped) {
     const inEpoch = trainer.step % per;
-    const n = Math.min(left, per - inEpoch);
     const epoch = trainer.epoch + 1;
     const t0 = performance.now();
-    const before = trainer.step;
-    for await (const s of trainer.run(n, { signal: plan.signal })) {
-      bucket.push(s);
-      if (s.step % sampleEvery === 0) steps.push(s);
-      hooks.onStep?.(s);
+    let ran = 0;
+    while (ran < Math.min(left, per - inEpoch) && !stopped) {
+      let n = Math.min(left, per - inEpoch) - ran;
+      if (every > 0) n = Math.min(n, every - (trainer.step % every));
+      const end = trainer.step + n;
+      for await (const s of trainer.run(n, { signal: plan.signal })) {
+        bucket.push(s);
+        if (s.step % sampleEvery === 0) steps.push(s);
+        await hooks.onStep?.(s);
+        if (hooks.shouldStop?.()) {
+          stopped = true;
+          break;
+        }
+      }
+      ran += trainer.step - (end - n);
+      if (plan.signal?.aborted) stopped = true;
+      if (!stopped && every > 0 && trainer.step % every === 0) await hooks.onEvery?.(trainer);
     }
     await backend.finish();
     const seconds = (performance.now() - t0) / 1000;
     trainSeconds += seconds;
-    if (plan.signal?.aborted) {
-      if (trainer.step > before && steps.at(-1) !== bucket.at(-1) && bucket.length) steps.push(bucket.at(-1)!);
-      return { epochs, steps, final: epochs[epochs.length - 1], trainer, testSet, aborted: true };
+    left -= ran;
+    if (stopped) {
+      // The last step's stats are always among the sampled ones of a stopped run.
+      if (bucket.length && steps.at(-1) !== bucket.at(-1)) steps.push(bucket.at(-1)!);
+      break;
     }
-    left -= n;
-    if (bucket.length) await closeEpoch(epoch, seconds, n);
+    if (bucket.length) await closeEpoch(epoch, seconds, ran);
   }
-  return { epochs, steps, final: epochs[epochs.length - 1], trainer, testSet, aborted: false };
+  const aborted = plan.signal?.aborted === true && stopped;
+  return { epochs, steps, final: epochs[epochs.length - 1], trainer, testSet, stopped, aborted, seconds: trainSeconds };
 }

@@ -52,10 +52,11 @@ export function firstNonFinite(s: StepStats): string | undefined {
   if (!Number.isFinite(s.loss)) {
     const l = s.deltaNorm.findIndex((x) => !Number.isFinite(x));
     const g = s.gradNorm.findIndex((x) => !Number.isFinite(x));
-    const where = l >= 0 ? ` (the error signal is already non-finite at layer ${l})` : g >= 0 ? ` (gradient of layer ${g})` : '';
+    // Layers are numbered from 1, as in every other message, chart and report.
+    const where = l >= 0 ? ` (the error signal is already non-finite at layer ${l + 1})` : g >= 0 ? ` (gradient of layer ${g + 1})` : '';
     return `the loss is ${s.loss}${where}`;
   }
   const g = s.gradNorm.findIndex((x) => !Number.isFinite(x));
-  if (g >= 0) return `the gradient norm of layer ${g} is ${s.gradNorm[g]}`;
+  if (g >= 0) return `the gradient norm of layer ${g + 1} is ${s.gradNorm[g]}`;
   return undefined;
 }

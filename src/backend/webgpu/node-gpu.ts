@@ -1,7 +1,8 @@
 // WebGPU in Node: Dawn from the `webgpu` package. On a Linux machine without a GPU driver
 // Dawn sees no adapter unless a Vulkan driver is named: Debian's chromium ships
 // SwiftShader, which we point at by ourselves when nothing else comes up.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { GpuUnavailableError, type GpuProvider } from './device.ts';
 
 const SWIFTSHADER_ICDS = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json'];
@@ -9,6 +10,35 @@ const SWIFTSHADER_ICDS = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib
 // Dawn's binding must stay referenced for the life of every device it made: when it is
 // garbage-collected the process crashes or GPU promises never resolve.
 const instances: GPU[] = [];
+
+/** Where the Vulkan loader looks for installed drivers (ICD manifests) on Linux. */
+function icdDirs(): string[] {
+  const xdg = (process.env.XDG_DATA_DIRS || '/usr/local/share:/usr/share').split(':').filter(Boolean);
+  return [...new Set(['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', ...xdg.map((d) => join(d, 'vulkan/icd.d'))])];
+}
+
+function hasInstalledIcd(): boolean {
+  return icdDirs().some((d) => {
+    try {
+      return readdirSync(d).some((f) => f.endsWith('.json'));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * With no Vulkan driver installed, Dawn's first instance makes the loader print
+ * "vkCreateInstance: Found no drivers!" and a build-machine stack line to stderr (past
+ * --quiet). So when no driver manifest is installed and nobody named one, name
+ * SwiftShader before the first instance exists.
+ */
+function preferSwiftShaderWhenNoDriver(): void {
+  if (process.platform !== 'linux' || process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) return;
+  if (hasInstalledIcd()) return;
+  const icd = SWIFTSHADER_ICDS.find((p) => existsSync(p));
+  if (icd) process.env.VK_ICD_FILENAMES = icd;
+}
 
 export async function nodeGpu(): Promise<GPU> {
   if (instances.length) return instances[instances.length - 1];
@@ -22,6 +52,7 @@ export async function nodeGpu(): Promise<GPU> {
   }
   const { create, globals } = dawn;
   Object.assign(globalThis, globals);
+  preferSwiftShaderWhenNoDriver();
   const gpu = create([]) as GPU;
   instances.push(gpu);
   // The Vulkan loader reads VK_ICD_FILENAMES when an instance is made: if no adapter

@@ -1,0 +1,109 @@
+// The training settings a checkpoint carries in its `config` metadata, so that
+// `rectigrad train --resume` (and the demo page) can continue a run exactly. One schema
+// for every writer and reader: build it with runConfig(), read it back with
+// parseRunConfig(), which names the first missing or wrong field. Browser-safe.
+import type { DatasetName } from '../data/load.ts';
+import { DEFAULT_LR, DEFAULT_OPTIMIZER, type OptimizerConfig, type OptimizerKind } from '../ops/optimizer.ts';
+import { CheckpointError } from './safetensors.ts';
+
+export interface RunConfig {
+  /** The dataset by name; `dataDir` names a directory of IDX files standing in for MNIST. */
+  data: DatasetName;
+  dataDir?: string;
+  /** Only the first n training examples were used. */
+  trainLimit?: number;
+  /** For the record: the first n test examples were evaluated. */
+  testLimit?: number;
+  /** For the record: the run was planned for this many epochs. */
+  epochs?: number;
+  batch: number;
+  lr: number;
+  /** L1 activation penalty λ. */
+  l1: number;
+  optimizer: OptimizerConfig;
+  /** Seed of initialisation, shuffling and synthetic data. */
+  seed: number;
+  telemetry: boolean;
+}
+
+const DATA_NAMES = ['mnist', 'synthetic'] as const satisfies readonly DatasetName[];
+const KINDS = ['sgd', 'momentum', 'adam'] as const satisfies readonly OptimizerKind[];
+
+/** A complete RunConfig from the settings given, the defaults for the rest (lr: the optimiser's). */
+export function runConfig(
+  c: Partial<Omit<RunConfig, 'optimizer'>> & { optimizer?: Partial<OptimizerConfig> } = {},
+): RunConfig {
+  const optimizer: OptimizerConfig = { ...DEFAULT_OPTIMIZER, ...c.optimizer };
+  return parseRunConfig(
+    {
+      data: 'mnist',
+      batch: 64,
+      l1: 0,
+      seed: 1,
+      telemetry: true,
+      ...c,
+      optimizer,
+      lr: c.lr ?? DEFAULT_LR[optimizer.kind],
+    },
+    'run config',
+  );
+}
+
+/**
+ * Check a checkpoint's config (as parsed from its metadata) field by field and return it
+ * typed; a missing or wrong field is a CheckpointError naming it. Unknown fields are
+ * ignored (a newer writer may record more).
+ */
+export function parseRunConfig(value: unknown, name = 'checkpoint'): RunConfig {
+  const fail = (field: string, what: string, got: unknown): never => {
+    throw new CheckpointError(`${name}: its run config ${got === undefined ? `lacks ${field}` : `has ${field} = ${JSON.stringify(got)}`} (expected ${what})`);
+  };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new CheckpointError(`${name}: its run config is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}, not an object`);
+  }
+  const o = value as Record<string, unknown>;
+  const num = (src: Record<string, unknown>, field: string, path: string, what: string, ok: (x: number) => boolean): number => {
+    const v = src[field];
+    return typeof v === 'number' && Number.isFinite(v) && ok(v) ? v : fail(path, what, v);
+  };
+  const optional = <T>(field: string, read: () => T): T | undefined => (o[field] === undefined || o[field] === null ? undefined : read());
+  const posInt = (x: number) => Number.isInteger(x) && x >= 1;
+
+  const data = o.data;
+  if (!DATA_NAMES.includes(data as DatasetName)) fail('data', `one of ${DATA_NAMES.join(', ')}`, data);
+  const dataDir = optional('dataDir', () => (typeof o.dataDir === 'string' && o.dataDir !== '' ? o.dataDir : fail('dataDir', 'a directory path', o.dataDir)));
+  const opt = o.optimizer;
+  if (typeof opt !== 'object' || opt === null || Array.isArray(opt)) fail('optimizer', 'an object', opt);
+  const op = opt as Record<string, unknown>;
+  if (!KINDS.includes(op.kind as OptimizerKind)) fail('optimizer.kind', `one of ${KINDS.join(', ')}`, op.kind);
+  const unit = (x: number) => x >= 0 && x < 1;
+  const nonNeg = (x: number) => x >= 0;
+  const optimizer: OptimizerConfig = {
+    kind: op.kind as OptimizerKind,
+    momentum: num(op, 'momentum', 'optimizer.momentum', 'a number in [0, 1)', unit),
+    beta1: num(op, 'beta1', 'optimizer.beta1', 'a number in [0, 1)', unit),
+    beta2: num(op, 'beta2', 'optimizer.beta2', 'a number in [0, 1)', unit),
+    eps: num(op, 'eps', 'optimizer.eps', 'a number > 0', (x) => x > 0),
+    weightDecay: num(op, 'weightDecay', 'optimizer.weightDecay', 'a number ≥ 0', nonNeg),
+    clipNorm: num(op, 'clipNorm', 'optimizer.clipNorm', 'a number ≥ 0', nonNeg),
+  };
+  const telemetry = typeof o.telemetry === 'boolean' ? o.telemetry : fail('telemetry', 'true or false', o.telemetry);
+  const c: RunConfig = {
+    data: data as DatasetName,
+    batch: num(o, 'batch', 'batch', 'a positive whole number', posInt),
+    lr: num(o, 'lr', 'lr', 'a number > 0', (x) => x > 0),
+    l1: num(o, 'l1', 'l1', 'a number ≥ 0', nonNeg),
+    optimizer,
+    seed: num(o, 'seed', 'seed', 'a whole number ≥ 0', (x) => Number.isInteger(x) && x >= 0),
+    telemetry,
+  };
+  // Optional fields appear only when set, so a config survives a JSON round trip unchanged.
+  const extra: Partial<RunConfig> = {
+    dataDir,
+    trainLimit: optional('trainLimit', () => num(o, 'trainLimit', 'trainLimit', 'a positive whole number', posInt)),
+    testLimit: optional('testLimit', () => num(o, 'testLimit', 'testLimit', 'a positive whole number', posInt)),
+    epochs: optional('epochs', () => num(o, 'epochs', 'epochs', 'a positive whole number', posInt)),
+  };
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) (c as unknown as Record<string, unknown>)[k] = v;
+  return c;
+}

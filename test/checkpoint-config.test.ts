@@ -1,0 +1,67 @@
+// The run config a checkpoint carries: one schema, built by runConfig(), checked field by
+// field by parseRunConfig(), used by `train --resume` and `eval`.
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { parseRunConfig, runConfig } from '../src/io/checkpoint-config.ts';
+import { saveCheckpoint } from '../src/io/checkpoint-file.ts';
+import { initialParams } from '../src/model/init.ts';
+import { PAPER_MODEL, validateModel } from '../src/model/spec.ts';
+import { DEFAULT_LR, DEFAULT_OPTIMIZER } from '../src/ops/optimizer.ts';
+
+const run = promisify(execFile);
+
+describe('run config', () => {
+  it('runConfig fills the defaults (lr: the optimiser’s) and survives a JSON round trip', () => {
+    const c = runConfig({ data: 'synthetic', batch: 32, optimizer: { kind: 'adam' } });
+    expect(c.lr).toBe(DEFAULT_LR.adam);
+    expect(c.optimizer).toEqual({ ...DEFAULT_OPTIMIZER, kind: 'adam' });
+    expect(c).not.toHaveProperty('dataDir');
+    expect(parseRunConfig(JSON.parse(JSON.stringify(c)))).toEqual(c);
+    const d = runConfig({ data: 'mnist', trainLimit: 1000, testLimit: 500, epochs: 3, dataDir: '/data/fashion', lr: 0.05 });
+    expect(parseRunConfig(JSON.parse(JSON.stringify(d)))).toEqual(d);
+  });
+
+  it('names the missing or wrong field', () => {
+    const good = JSON.parse(JSON.stringify(runConfig({ data: 'mnist', trainLimit: 100 })));
+    const bad = (patch: (o: Record<string, any>) => void) => {
+      const o = structuredClone(good);
+      patch(o);
+      return () => parseRunConfig(o, 'ck.safetensors');
+    };
+    expect(bad((o) => delete o.batch)).toThrow(/^ck\.safetensors: its run config lacks batch \(expected a positive whole number\)$/);
+    expect(bad((o) => (o.batch = 0))).toThrow(/has batch = 0/);
+    expect(bad((o) => (o.lr = 'fast'))).toThrow(/has lr = "fast" \(expected a number > 0\)/);
+    expect(bad((o) => (o.data = 'cifar'))).toThrow(/has data = "cifar" \(expected one of mnist, synthetic\)/);
+    expect(bad((o) => delete o.optimizer.beta2)).toThrow(/lacks optimizer\.beta2/);
+    expect(bad((o) => (o.optimizer.kind = 'lion'))).toThrow(/optimizer\.kind = "lion"/);
+    expect(bad((o) => (o.optimizer = 'sgd'))).toThrow(/has optimizer = "sgd" \(expected an object\)/);
+    expect(bad((o) => (o.trainLimit = 2.5))).toThrow(/trainLimit = 2\.5/);
+    expect(bad((o) => delete o.telemetry)).toThrow(/lacks telemetry/);
+    expect(() => parseRunConfig([], 'x')).toThrow(/x: its run config is an array, not an object/);
+  });
+
+  it('reads what the demo page writes', () => {
+    const page = { data: 'mnist', trainLimit: 2000, testLimit: undefined, batch: 64, lr: 0.01, l1: 0.001, optimizer: { ...DEFAULT_OPTIMIZER, kind: 'momentum' }, seed: 4, epochs: 10, telemetry: true };
+    const c = parseRunConfig(JSON.parse(JSON.stringify(page)));
+    expect(c).toMatchObject({ data: 'mnist', trainLimit: 2000, epochs: 10, optimizer: { kind: 'momentum' } });
+    expect(c).not.toHaveProperty('testLimit');
+  });
+
+  it('train --resume refuses a checkpoint whose config is wrong, in one line naming the field', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rectigrad-cfg-'));
+    const model = validateModel({ ...PAPER_MODEL, inputs: 64, hidden: [8], classes: 10 });
+    const ck = join(dir, 'bad.safetensors');
+    const config = { ...runConfig({ data: 'synthetic' }), batch: -4 };
+    saveCheckpoint(ck, { model, step: 3, config, params: initialParams(model) });
+    const e = await run(process.execPath, ['bin/rectigrad.js', 'train', '--resume', ck, '--backend', 'cpu', '--steps', '5'], { timeout: 120_000 }).then(
+      () => expect.unreachable('should have failed'),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(e.code).toBe(1);
+    expect(e.stderr.trim()).toBe(`rectigrad: ${ck}: its run config has batch = -4 (expected a positive whole number)`);
+  });
+});
