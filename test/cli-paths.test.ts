@@ -47,7 +47,7 @@ describe('output paths are checked before training', () => {
     const save = join(dir, 'ok.safetensors');
     const json = join(dir, 'ok.json');
     const { stdout } = await cli(['train', '--data', 'synthetic', '--layers', '8', '--steps', '2', '--backend', 'cpu', '--quiet', '--save', save, '--json', json]);
-    expect(stdout).toMatch(/2 steps, .*checkpoint .*ok\.safetensors/);
+    expect(stdout).toMatch(/2 steps, [\s\S]*checkpoint\s[\s\S]*ok\.safetensors/); // wrapped at 80 columns
     expect(loadCheckpoint(save).step).toBe(2);
     expect(JSON.parse(readFileSync(json, 'utf8')).config.batch).toBe(64);
   }, 120_000);
