@@ -157,6 +157,9 @@ describe('checkpoint reader', () => {
     const before = process.memoryUsage().arrayBuffers;
     expect(errorOf(() => decodeCheckpoint(big, 'f'))).toMatch(/tensor layers.0.weight is F32 \[5, 6\] but the 6-5000-5000-3 relu model .* needs F32 \[5000, 6\]/);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(10e6);
+    // A million layers: refused at the first missing tensor, before the layout is built.
+    const deep = edit(file, (h) => (h.__metadata__.model = JSON.stringify({ ...state.model, hidden: new Array(1e6).fill(4) })));
+    expect(errorOf(() => decodeCheckpoint(deep, 'f'))).toMatch(/^f: tensor layers.3.weight is missing \(the 1000001-layer model its metadata describes needs it\)/);
     // A shape whose byte count is beyond any file.
     const huge = edit(file, (h) => (h['layers.0.weight'].shape = [2 ** 26, 2 ** 26]));
     expect(errorOf(() => decodeCheckpoint(huge, 'f'))).toMatch(/has 120 bytes for F32 \[67108864, 67108864\], which needs/);
