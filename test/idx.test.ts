@@ -1,5 +1,5 @@
 // The IDX reader on the real MNIST files and on corrupted copies of them.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -71,6 +71,9 @@ describe('IDX reader', () => {
     const corrupt = dirWith({ 't10k-images-idx3-ubyte': images, 't10k-labels-idx1-ubyte.gz': gz });
     expect(() => loadIdxSplit(corrupt, 'test', 'x')).toThrow(/gzip data is corrupt/);
     expect(() => loadIdxSplit(dirWith({}), 'test', 'x')).toThrow(/not found/);
+    const withDir = dirWith({ 't10k-labels-idx1-ubyte': labels });
+    mkdirSync(join(withDir, 't10k-images-idx3-ubyte'));
+    expect(() => loadIdxSplit(withDir, 'test', 'x')).toThrow(/t10k-images-idx3-ubyte: cannot be read: it is a directory, not an IDX file/);
   });
 
   it('sizes gzipped files by their header before inflating them', () => {

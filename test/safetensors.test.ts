@@ -1,7 +1,11 @@
 // The safetensors and checkpoint readers on hostile input: every claim in a header is
 // checked against the file before anything is allocated, and every problem is a
 // CheckpointError naming the file, the field or tensor, and what to do.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadCheckpoint } from '../src/io/checkpoint-file.ts';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, type Tensor } from '../src/io/safetensors.ts';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/io/checkpoint.ts';
 import { paramLayout } from '../src/model/layout.ts';
@@ -163,5 +167,12 @@ describe('checkpoint reader', () => {
     // A shape whose byte count is beyond any file.
     const huge = edit(file, (h) => (h['layers.0.weight'].shape = [2 ** 26, 2 ** 26]));
     expect(errorOf(() => decodeCheckpoint(huge, 'f'))).toMatch(/has 120 bytes for F32 \[67108864, 67108864\], which needs/);
+  });
+
+  it('says why a checkpoint file cannot be read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rectigrad-st-'));
+    expect(() => loadCheckpoint(join(dir, 'none.safetensors'))).toThrow(/^cannot read checkpoint .*none.safetensors: no such file: check the path$/);
+    expect(() => loadCheckpoint(dir)).toThrow(/: it is a directory: give the checkpoint file inside it$/);
+    expect(() => loadCheckpoint(dir)).toThrow(CheckpointError);
   });
 });

@@ -15,7 +15,14 @@ function readMaybeGz(dir: string, base: string): { bytes: Uint8Array; path: stri
   for (const name of [base, `${base}.gz`, base.replace(/-idx(\d)-/, '.idx$1-')]) {
     const path = join(dir, name);
     if (!existsSync(path)) continue;
-    let bytes: Uint8Array = readFileSync(path);
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'EISDIR' ? 'it is a directory, not an IDX file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied: make it readable' : (e as Error).message;
+      throw new IdxError(`${path}: cannot be read: ${why}`);
+    }
     if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipIdx(bytes, path);
     return { bytes, path };
   }

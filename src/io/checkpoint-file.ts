@@ -54,7 +54,14 @@ export function loadCheckpoint(path: string): CheckpointState {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new CheckpointError(`cannot read checkpoint ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? 'no such file: check the path'
+      : code === 'EISDIR' ? 'it is a directory: give the checkpoint file inside it'
+      : code === 'EACCES' || code === 'EPERM' ? 'permission denied: make it readable'
+      : code === 'ERR_FS_FILE_TOO_LARGE' ? 'larger than 2 GiB, beyond any rectigrad checkpoint: not a checkpoint'
+      : (e as Error).message;
+    throw new CheckpointError(`cannot read checkpoint ${path}: ${why}`);
   }
   return decodeCheckpoint(bytes, path);
 }
