@@ -78,7 +78,8 @@ function parsesOrIdxError<T>(f: () => T): T | undefined {
     expect(e.message).not.toMatch(/undefined|NaN|\n/);
     return undefined;
   } finally {
-    expect(performance.now() - t0).toBeLessThan(2000);
+    // A hang shows as one input taking seconds (generous: the machine may be shared).
+    expect(performance.now() - t0).toBeLessThan(5000);
   }
 }
 
@@ -141,7 +142,7 @@ describe('IDX reader, property-based', () => {
       }),
       { numRuns: RUNS / 5 },
     );
-  }, 60_000);
+  });
 
   it(`turns ${RUNS} mutated image/label pairs into a consistent dataset or an IdxError`, () => {
     fc.assert(
