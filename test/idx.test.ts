@@ -1,10 +1,11 @@
 // The IDX reader on the real MNIST files and on corrupted copies of them.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { loadIdxSplit, mnistDir } from '../src/data/idx-files.ts';
+import { gunzip } from '../src/data/fetch-idx.ts';
 import { gunzipIdx } from '../src/data/idx-files.ts';
 import { IdxError, parseIdx } from '../src/data/idx.ts';
 
@@ -70,6 +71,9 @@ describe('IDX reader', () => {
     const corrupt = dirWith({ 't10k-images-idx3-ubyte': images, 't10k-labels-idx1-ubyte.gz': gz });
     expect(() => loadIdxSplit(corrupt, 'test', 'x')).toThrow(/gzip data is corrupt/);
     expect(() => loadIdxSplit(dirWith({}), 'test', 'x')).toThrow(/not found/);
+    const withDir = dirWith({ 't10k-labels-idx1-ubyte': labels });
+    mkdirSync(join(withDir, 't10k-images-idx3-ubyte'));
+    expect(() => loadIdxSplit(withDir, 'test', 'x')).toThrow(/t10k-images-idx3-ubyte: cannot be read: it is a directory, not an IDX file/);
   });
 
   it('sizes gzipped files by their header before inflating them', () => {
@@ -93,5 +97,19 @@ describe('IDX reader', () => {
     expect(() => parseIdx(idx([5, 0, 28], new Uint8Array(0)), 'f')).not.toThrow();
     const dir = dirWith({ 't10k-images-idx3-ubyte': idx([2, 0, 28], new Uint8Array(0)), 't10k-labels-idx1-ubyte': idx([2], Uint8Array.from([1, 2])) });
     expect(() => loadIdxSplit(dir, 'test', 'x')).toThrow(/images of 0×28 pixels have no pixels/);
+  });
+
+  it('the browser path (DecompressionStream) stops inflating where the header says the file ends', async () => {
+    const labels = real('t10k-labels-idx1-ubyte');
+    expect(Buffer.compare(await gunzip(gzipSync(labels), 'f'), labels)).toBe(0);
+    const bomb = gzipSync(Buffer.concat([labels.subarray(0, 8 + 100).map((b, i) => (i === 6 ? 0 : i === 7 ? 100 : b)), Buffer.alloc(50e6)]), { level: 1 });
+    const before = process.memoryUsage().arrayBuffers;
+    await expect(gunzip(bomb, 'f')).rejects.toThrow(/^f: inflates to more than the header's 100 values/);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(20e6);
+    const claims = Uint8Array.from(labels.subarray(0, 108));
+    new DataView(claims.buffer).setUint32(4, 2 ** 32 - 1, false);
+    await expect(gunzip(gzipSync(claims), 'f')).rejects.toThrow(/promises 4294967295 = 4294967295 values, more than \d+ compressed bytes can hold/);
+    await expect(gunzip(gzipSync(labels).subarray(0, 300), 'f')).rejects.toThrow(IdxError);
+    await expect(gunzip(gzipSync(labels).subarray(0, 300), 'f')).rejects.toThrow(/gzip data is corrupt or cut off/);
   });
 });

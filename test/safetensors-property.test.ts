@@ -166,7 +166,8 @@ function decodesOrCheckpointError<T>(bytes: Uint8Array, f: () => T): T | undefin
     kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
     return undefined;
   } finally {
-    expect(performance.now() - t0).toBeLessThan(2000);
+    // A hang shows as one input taking seconds (generous: the machine may be shared).
+    expect(performance.now() - t0).toBeLessThan(5000);
   }
 }
 
@@ -205,5 +206,5 @@ describe('safetensors and checkpoint readers, property-based', () => {
     );
     if (process.env.SHOW_KINDS) console.log([...kinds].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n}\t${k}`).join("\n"));
     console.log(`safetensors: ${RUNS} inputs: ${outcome.checkpoints} decoded as checkpoints, ${outcome.safetensors} as safetensors, ${outcome.errors} CheckpointError only; ${kinds.size} kinds of error message`);
-  }, 60_000);
+  });
 });

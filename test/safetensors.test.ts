@@ -1,7 +1,11 @@
 // The safetensors and checkpoint readers on hostile input: every claim in a header is
 // checked against the file before anything is allocated, and every problem is a
 // CheckpointError naming the file, the field or tensor, and what to do.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadCheckpoint } from '../src/io/checkpoint-file.ts';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, type Tensor } from '../src/io/safetensors.ts';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/io/checkpoint.ts';
 import { paramLayout } from '../src/model/layout.ts';
@@ -157,8 +161,18 @@ describe('checkpoint reader', () => {
     const before = process.memoryUsage().arrayBuffers;
     expect(errorOf(() => decodeCheckpoint(big, 'f'))).toMatch(/tensor layers.0.weight is F32 \[5, 6\] but the 6-5000-5000-3 relu model .* needs F32 \[5000, 6\]/);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(10e6);
+    // A million layers: refused at the first missing tensor, before the layout is built.
+    const deep = edit(file, (h) => (h.__metadata__.model = JSON.stringify({ ...state.model, hidden: new Array(1e6).fill(4) })));
+    expect(errorOf(() => decodeCheckpoint(deep, 'f'))).toMatch(/^f: tensor layers.3.weight is missing \(the 1000001-layer model its metadata describes needs it\)/);
     // A shape whose byte count is beyond any file.
     const huge = edit(file, (h) => (h['layers.0.weight'].shape = [2 ** 26, 2 ** 26]));
     expect(errorOf(() => decodeCheckpoint(huge, 'f'))).toMatch(/has 120 bytes for F32 \[67108864, 67108864\], which needs/);
+  });
+
+  it('says why a checkpoint file cannot be read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rectigrad-st-'));
+    expect(() => loadCheckpoint(join(dir, 'none.safetensors'))).toThrow(/^cannot read checkpoint .*none.safetensors: no such file: check the path$/);
+    expect(() => loadCheckpoint(dir)).toThrow(/: it is a directory: give the checkpoint file inside it$/);
+    expect(() => loadCheckpoint(dir)).toThrow(CheckpointError);
   });
 });

@@ -2,7 +2,7 @@
 // DecompressionStream exist, Node 18+ included): plain or gzipped files, sniffed by their
 // first bytes, so a server that decompresses on the fly is fine too.
 import type { PixelDataset } from './dataset.ts';
-import { IDX_SPLIT_FILES, IdxError, idxDataset, type IdxSplit } from './idx.ts';
+import { IDX_SPLIT_FILES, IdxError, idxDataset, inflatesTooFar, promisedSize, type IdxSplit } from './idx.ts';
 
 
 export interface FetchProgress {
@@ -16,14 +16,49 @@ export interface FetchProgress {
 
 const isGzip = (b: Uint8Array) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 
-/** Inflate gzip bytes (DecompressionStream); a corrupt or cut-off stream gets an IdxError naming the file. */
+/**
+ * Inflate gzip bytes (DecompressionStream) without trusting them: once the IDX header has
+ * come out, inflation stops as soon as the output passes the size it promises, so a small
+ * file cannot make the page allocate gigabytes. A corrupt or cut-off stream, or one that
+ * is not IDX, gets an IdxError naming the file.
+ */
 export async function gunzip(bytes: Uint8Array, name = 'data'): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let promised: { size: number; dims: number[] } | undefined;
+  const reader = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip')).getReader();
   try {
-    const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
-    return new Uint8Array(await new Response(stream).arrayBuffer());
+    for (;;) {
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await reader.read();
+      } catch (e) {
+        throw new IdxError(`${name}: the gzip data is corrupt or cut off (${(e as Error).message}): use an intact copy of the file`);
+      }
+      if (r.done) break;
+      chunks.push(r.value);
+      total += r.value.length;
+      if (!promised && total >= 20) promised = promisedSize(concat(chunks, 20), bytes.length, name);
+      if (promised && total > promised.size) throw inflatesTooFar(name, promised.dims);
+    }
   } catch (e) {
-    throw new IdxError(`${name}: the gzip data is corrupt or cut off (${(e as Error).message})`);
+    reader.cancel().catch(() => {});
+    throw e;
   }
+  return concat(chunks, total);
+}
+
+/** The first `n` bytes of `chunks`, as one array. */
+function concat(chunks: Uint8Array[], n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    if (at >= n) break;
+    const part = c.subarray(0, n - at);
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /** Fetch a file's bytes, reporting progress; gunzips when the bytes are gzip. */

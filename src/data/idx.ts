@@ -53,6 +53,29 @@ export function idxHeader(bytes: Uint8Array, name = 'IDX data'): { dims: number[
   return { dims, header, count };
 }
 
+/** Deflate expands data at most ~1032-fold. */
+const MAX_INFLATE_RATIO = 1032;
+
+/**
+ * The size a gzipped IDX file inflates to, from its first inflated bytes (its header):
+ * refused when beyond what `compressed` bytes of deflate can hold, so the caller can cap
+ * inflation there instead of trusting the stream.
+ */
+export function promisedSize(head: Uint8Array, compressed: number, name: string): { size: number; dims: number[] } {
+  const { dims, header, count } = idxHeader(head.subarray(0, Math.min(head.length, 20)), name);
+  const size = header + count;
+  if (size > MAX_INFLATE_RATIO * compressed + 1024) {
+    throw new IdxError(
+      `${name}: the header promises ${dims.join('×')} = ${count} values, more than ${compressed} compressed bytes can hold: the file is cut off or corrupt; ${FIX}`,
+    );
+  }
+  return { size, dims };
+}
+
+/** The error for a gzip stream that inflates beyond what its IDX header promises. */
+export const inflatesTooFar = (name: string, dims: number[]) =>
+  new IdxError(`${name}: inflates to more than the header's ${dims.join('×')} values (wrong header or two files joined?): ${FIX}`);
+
 /** Parses a whole IDX file; the header's dimensions must account for every byte that follows. */
 export function parseIdx(bytes: Uint8Array, name = 'IDX data'): IdxArray {
   const { dims, header, count } = idxHeader(bytes, name);

@@ -79,9 +79,14 @@ export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): Checkp
   }
 
   // Every tensor's shape is checked against the model before any buffer is allocated, so a
-  // metadata model far larger than the file is refused rather than allocated.
-  const layout = paramLayout(model);
+  // metadata model far larger than the file is refused rather than allocated. First the
+  // layer count: a model of millions of layers needs that many tensors, so a missing one
+  // is found after at most as many steps as the file has tensors.
   const arch = model.hidden.length <= 8 ? describeModel(model) : `${model.hidden.length + 1}-layer`;
+  for (let i = 0; i <= model.hidden.length; i++) {
+    if (!tensors[`layers.${i}.weight`]) fail(`tensor layers.${i}.weight is missing (the ${arch} model its metadata describes needs it): ${NOT_OURS}`);
+  }
+  const layout = paramLayout(model);
   const prefixes = ['', 'optimizer.m.', 'optimizer.v.'];
   const present = prefixes.filter((p) => p === '' || Object.keys(tensors).some((k) => k.startsWith(p)));
   const expected = new Map<string, { offset: number; shape: number[] }>();

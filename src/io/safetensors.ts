@@ -56,7 +56,7 @@ const DAMAGED = 'the file is damaged or not a safetensors file; use an intact co
  * file costs at most a copy of its own bytes.
  */
 export function decodeSafetensors(bytes: Uint8Array, name = 'checkpoint'): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
-  if (bytes.length < 8) throw new CheckpointError(`${name}: ${bytes.length} bytes is too short to be a safetensors file (truncated?)`);
+  if (bytes.length < 8) throw new CheckpointError(`${name}: ${bytes.length} bytes is too short to be a safetensors file (truncated?): use an intact copy`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = view.getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER)) throw new CheckpointError(`${name}: the header claims ${n} bytes, beyond the ${MAX_HEADER}-byte limit: ${DAMAGED}`);
