@@ -30,6 +30,7 @@ interface RunSnap {
   epochs: { epoch: number; testError: number }[];
   inspectedStep: number | null;
   weightsDrawnAtStep: number;
+  examplesPerSecond: number | null;
 }
 interface Snap {
   ready: boolean;
@@ -304,7 +305,7 @@ describe('demo page', () => {
         return { wallMs: Math.round(t.duration), cpuMs: task?.tdur === undefined ? undefined : Math.round(task.tdur / 1000) };
       });
       const longest = Math.max(0, ...mainTasks.map((m) => (m.tdur ?? 0) / 1000));
-      const said = `long tasks seen by the page (wall ms / main-thread CPU ms): ${JSON.stringify(report)}; longest main-thread task CPU ${longest.toFixed(1)} ms`;
+      const said = `long tasks seen by the page (wall ms / main-thread CPU ms): ${JSON.stringify(report)}; longest main-thread task CPU ${longest.toFixed(1)} ms; the worker trained ${Math.round(s.runs[0].examplesPerSecond ?? 0)} examples/s`;
       console.log(said);
       for (const r of report) {
         expect(r.cpuMs, said).toBeDefined();

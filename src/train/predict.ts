@@ -31,9 +31,10 @@ export class Predictor {
 
   /**
    * A predictor on `backend`. With `params` (the flat parameter vector: a trainer's
-   * getParams(), a checkpoint's params) it holds its own copy on the device; without,
-   * it reads the backend's `params` arena, i.e. the live weights of the trainer on that
-   * backend (what Trainer.predict does).
+   * getParams(), a checkpoint's params) it holds its own copy on the device, so the
+   * backend must be one without a trainer; without, it reads the backend's `params`
+   * arena, i.e. the live weights of the trainer on that backend (what Trainer.predict
+   * does). `prefix` names its arenas: one prefix per predictor on a backend.
    */
   static async create(backend: Backend, model: ModelSpec, params?: Float32Array, opts: { rows?: number; prefix?: string } = {}): Promise<Predictor> {
     validateModel(model);

@@ -15,8 +15,14 @@ export type { WorkerTrainerInit, WorkerTrainerInfo } from './protocol.ts';
 type Pending = { resolve(v: unknown): void; reject(e: Error): void; onStats?(s: StepStats): void };
 type Body<T = Request> = T extends Request ? Omit<T, 'id'> : never;
 
-/** The worker entry, for bundlers that follow `new URL(…, import.meta.url)` (Vite, webpack, Parcel). */
+/**
+ * The library's worker entry, for bundlers that follow `new URL(…, import.meta.url)`
+ * (Vite, webpack, Parcel). Elsewhere, start the entry yourself (the package exports it as
+ * `rectigrad/worker`, e.g. Vite's `import TrainerWorker from 'rectigrad/worker?worker'`)
+ * and pass it to WorkerTrainer.create as `worker`.
+ */
 export function defaultWorker(): Worker {
+  if (typeof Worker === 'undefined') throw new Error('WorkerTrainer needs Web Workers (a browser); elsewhere use Trainer directly');
   return new Worker(new URL('./trainer-worker.js', import.meta.url), { type: 'module', name: 'rectigrad trainer' });
 }
 

@@ -1,0 +1,185 @@
+// What the buttons do: build runs, start, pause, reset, save and load checkpoints.
+import { decodeCheckpoint } from '../src/io/checkpoint.ts';
+import { backendSelect, compare, forms, showCompare, updateButtons } from './controls.ts';
+import { $, errorText, IDS } from './dom.ts';
+import { say } from './messages.ts';
+import { charts, rebuildLayerSelect, stopDrawing } from './render.ts';
+import { configFromCheckpoint, Run, type BackendKind, type RunConfig, type RunId } from './run.ts';
+import { page, presentRuns, running } from './state.ts';
+import { heartbeat } from './test-hook.ts';
+
+async function buildRun(id: RunId, config: RunConfig, resume?: Parameters<typeof Run.create>[4]): Promise<Run> {
+  const kind = backendSelect.value as BackendKind;
+  const model = resume?.model ?? { hidden: config.hidden, activation: config.activation };
+  say(`Run ${id}: building ${[784, ...model.hidden, 10].join('-')} ${model.activation} on ${kind === 'webgpu' ? 'WebGPU' : 'the CPU'}${kind === 'webgpu' ? ' (compiling shaders)' : ''}…`);
+  const t0 = performance.now();
+  const run = await Run.create(id, config, kind, page.data!, resume);
+  run.onChange = () => {
+    page.dirty = true;
+  };
+  say(
+    `Run ${id}: ${run.description}, ${(run.flopsPerExample / 1e6).toFixed(2)} MFLOP per example, ${run.trainer.stepsPerEpoch} steps per epoch; ready in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${run.adapter}.`,
+  );
+  return run;
+}
+
+/** Build the runs that are not built yet, then train them all until paused or done. */
+export async function start() {
+  if (running() || page.busy) return;
+  page.busy = true;
+  updateButtons();
+  try {
+    if (!page.data) throw new Error('MNIST is still loading');
+    if (backendSelect.value === 'webgpu' && !page.gpu.available) {
+      throw new Error(`WebGPU is not available here (${page.gpu.reason}). Choose the CPU backend.`);
+    }
+    const ids: RunId[] = compare.checked ? ['A', 'B'] : ['A'];
+    for (const id of ids) {
+      if (page.runs[id]) continue;
+      page.runs[id] = await buildRun(id, forms[id].read());
+    }
+    showCompare();
+    rebuildLayerSelect();
+  } catch (e) {
+    say(`Could not start: ${errorText(e)}`, true);
+    page.busy = false;
+    updateButtons();
+    return;
+  }
+  page.busy = false;
+  page.stopRequested = false;
+  page.stopper = new AbortController();
+  const active = presentRuns().filter((r) => !r.finished && r.state !== 'error');
+  page.loops = active.map((r) => r.train(page.stopper.signal));
+  heartbeat.reset();
+  updateButtons();
+  page.dirty = true;
+  await Promise.all(page.loops);
+  page.loops = [];
+  for (const r of active) {
+    if (r.state === 'error') say(`Run ${r.id} stopped: ${r.error}`, true);
+    else if (r.state === 'done') say(`Run ${r.id} finished ${r.config.epochs} epochs (step ${r.step}). Raise Epochs to go on.`);
+  }
+  page.stopRequested = false;
+  updateButtons();
+  page.dirty = true;
+}
+
+/** Stop every run after its current step. */
+export async function pause() {
+  if (!running()) return;
+  page.stopRequested = true;
+  page.stopper.abort();
+  updateButtons();
+  await Promise.all(page.loops);
+  say(`Paused at ${presentRuns().map((r) => `step ${r.step} (${r.id})`).join(', ')}.`);
+}
+
+/** End the runs (and their workers) and clear the charts: the settings can change again. */
+export async function reset() {
+  page.busy = true;
+  updateButtons();
+  await pause();
+  for (const id of IDS) {
+    const r = page.runs[id];
+    delete page.runs[id];
+    await r?.destroy();
+  }
+  stopDrawing();
+  for (const c of Object.values(charts)) c.clear();
+  for (const id of IDS) {
+    const canvas = $<HTMLCanvasElement>(`weights-${id}`);
+    canvas.width = canvas.height = 1;
+    page.drawnWeights[id] = -1;
+  }
+  page.busy = false;
+  showCompare();
+  updateButtons();
+  page.dirty = true;
+  say('Reset: the settings can be changed again.');
+}
+
+function download(bytes: Uint8Array, name: string) {
+  const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+export async function save(id: RunId) {
+  const run = page.runs[id];
+  if (!run) return;
+  try {
+    const bytes = await run.save();
+    const name = `rectigrad-${run.model.hidden.join('-')}-${run.model.activation}-step${run.step}.safetensors`;
+    download(bytes, name);
+    page.lastSaved[id] = { name, step: run.step, bytes: bytes.length };
+    say(`Run ${id}: saved ${name} (${(bytes.length / 1e6).toFixed(2)} MB, step ${run.step}).`);
+  } catch (e) {
+    say(`Run ${id}: could not save a checkpoint: ${errorText(e)}`, true);
+  }
+}
+
+export async function load(id: RunId, file: File) {
+  if (page.busy) return;
+  page.busy = true;
+  updateButtons();
+  try {
+    if (!page.data) throw new Error('MNIST is still loading; try again in a moment');
+    let state;
+    try {
+      state = decodeCheckpoint(new Uint8Array(await file.arrayBuffer()), file.name);
+    } catch (e) {
+      throw new Error(`${errorText(e)}. Choose a .safetensors checkpoint saved by this page or by \`rectigrad train --save\`.`);
+    }
+    const base = (() => {
+      try {
+        return forms[id].read();
+      } catch {
+        return configFromCheckpoint(state, forms.A.read());
+      }
+    })();
+    const config = configFromCheckpoint(state, base);
+    await pause();
+    const old = page.runs[id];
+    delete page.runs[id];
+    await old?.destroy();
+    page.drawnWeights[id] = -1;
+    const run = await buildRun(id, config, state);
+    if (run.finished) run.config.epochs = run.epoch + Math.max(1, base.epochs);
+    page.runs[id] = run;
+    forms[id].fill(run.config);
+    if (id === 'B' && !compare.checked) compare.checked = true;
+    showCompare();
+    rebuildLayerSelect();
+    say(`Run ${id}: loaded ${file.name}: ${run.description} at step ${run.step} (epoch ${run.epoch}). Press ${presentRuns().some((r) => r.step > 0) ? 'Resume' : 'Start'} to continue training it.`);
+    page.loadedFrom[id] = { name: file.name, step: run.step };
+  } catch (e) {
+    say(`Run ${id}: could not load ${file.name}: ${errorText(e)}`, true);
+    page.lastLoadError = errorText(e);
+  } finally {
+    page.busy = false;
+    updateButtons();
+    page.dirty = true;
+  }
+}
+
+/** Hooks the run buttons and the checkpoint inputs up. */
+export function wireActions() {
+  $('start').addEventListener('click', () => void start());
+  $('pause').addEventListener('click', () => void pause());
+  $('reset').addEventListener('click', () => void reset());
+  for (const id of IDS) {
+    $('save-' + id).addEventListener('click', () => void save(id));
+    const input = $<HTMLInputElement>('load-' + id);
+    input.addEventListener('change', () => {
+      const f = input.files?.[0];
+      input.value = '';
+      if (f) void load(id, f);
+    });
+  }
+}
