@@ -34,6 +34,8 @@ export interface Backend {
    * staging buffers.
    */
   snapshot(range: BufRange): Promise<View>;
+  /** At most n snapshots of one size will be in flight (call before the first snapshot). */
+  reserveSnapshots?(n: number): void;
   /** Resolves when all enqueued work has finished. */
   finish(): Promise<void>;
   destroy(): void;

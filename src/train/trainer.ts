@@ -21,6 +21,8 @@ export interface TrainerOptions extends TrainConfig {
   deadWindow?: number;
   /** With telemetry off, read the loss back every this many steps (default 50). */
   readEvery?: number;
+  /** Steps queued beyond the one whose stats are being handed out (default LAG). */
+  runAhead?: number;
 }
 
 /** Stats of step t are handed out while steps t+1 … t+LAG are queued. */
@@ -44,6 +46,7 @@ export class Trainer {
   private orderBuf: Uint32Array;
   private windowSteps: number;
   private orderEpoch = -1;
+  private readonly lag: number;
 
   private constructor(
     readonly backend: Backend,
@@ -64,6 +67,9 @@ export class Trainer {
     if (batch > data.examples) {
       throw new Error(`batch size ${batch} is larger than the training set (${data.examples} examples): lower --batch`);
     }
+    this.lag = options.runAhead ?? LAG;
+    if (!Number.isInteger(this.lag) || this.lag < 0) throw new Error(`runAhead must be a whole number ≥ 0, got ${options.runAhead}`);
+    backend.reserveSnapshots?.(this.lag + 1);
     this.plan = planTraining(model, options, data, backend.tuning);
     this.stepsPerEpoch = Math.floor(data.examples / batch);
     this.windowSteps = options.deadWindow ? Math.max(1, Math.ceil(options.deadWindow / batch)) : this.stepsPerEpoch;
@@ -125,7 +131,7 @@ export class Trainer {
     const pending: { view: Promise<View>; step: number; epoch: number; done: number }[] = [];
     // Throughput over the last few handed-out steps, timed when each step's stats became
     // ready (the GPU finished it; on the CPU, when run() returned): not when they were
-    // handed out, which lags by up to LAG steps and bunches up at the end of a run.
+    // handed out, which lags by up to runAhead steps and bunches up at the end of a run.
     const recent: { step: number; time: number }[] = [{ step: this.step, time: performance.now() }];
     const end = this.step + steps;
     const settle = async (): Promise<StepStats> => {
@@ -148,7 +154,7 @@ export class Trainer {
         entry.view.then(() => (entry.done = performance.now()), () => undefined);
         pending.push(entry);
       }
-      if (pending.length > LAG) yield await settle();
+      if (pending.length > this.lag) yield await settle();
     }
     while (pending.length) yield await settle();
   }

@@ -8,6 +8,9 @@ import { adapterName, type GpuContext } from './device.ts';
 import { reflectEntry, type ReflectedBinding } from './reflect.ts';
 import type { KernelTuning } from '../../ops/tuning.ts';
 import { tuningFor } from './tuning.ts';
+import { DeviceLostError, lostWatch, type LostWatch } from './lost.ts';
+
+export { DeviceLostError };
 
 /** WebGPU's largest required storage-buffer offset alignment, in bytes. */
 export const BIND_ALIGN = 256;
@@ -46,8 +49,6 @@ interface Compiled {
 
 const camel = (s: string) => s.replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
 
-export class DeviceLostError extends Error {}
-
 export class WebGpuBackend implements Backend {
   readonly kind = 'webgpu' as const;
   readonly adapter: string;
@@ -58,8 +59,9 @@ export class WebGpuBackend implements Backend {
   private pipelines = new Map<string, GPUComputePipeline>();
   private compiled = new WeakMap<PlanStep, Compiled>();
   private stepUniform?: { buffer: GPUBuffer; layout: [string, number][]; bytes: ArrayBuffer; f: Float32Array; u: Uint32Array };
+  private ringDepth = STAGING_RING;
   private rings = new Map<number, { buffers: GPUBuffer[]; busy: boolean[]; next: number }>();
-  private lost?: string;
+  private watch: LostWatch;
   private failed?: string;
   private prof?: Profiler;
   private profiling = false;
@@ -71,9 +73,7 @@ export class WebGpuBackend implements Backend {
     this.device = ctx.device;
     this.adapter = adapterName(ctx.adapter);
     this.tuning = tuning ?? tuningFor(ctx.adapter);
-    this.device.lost.then((info) => {
-      this.lost = `the GPU device was lost (${info.reason}): ${info.message || 'no message'}`;
-    });
+    this.watch = lostWatch(this.device);
     // An error nobody awaited (a rejected submit, say) stops the run at the next call
     // instead of letting training go on over buffers that were never written.
     this.device.onuncapturederror = (e) => {
@@ -82,7 +82,7 @@ export class WebGpuBackend implements Backend {
   }
 
   private check(): void {
-    if (this.lost) throw new DeviceLostError(`${this.lost}. Restart the run (--resume from the last checkpoint).`);
+    if (this.watch.reason) throw new DeviceLostError(`${this.watch.reason}. Restart the run (--resume from the last checkpoint).`);
     if (this.failed) throw new Error(this.failed);
   }
 
@@ -165,10 +165,8 @@ export class WebGpuBackend implements Backend {
 
   /** Wait for a GPU promise without hanging on a lost device. */
   private wait<T>(p: Promise<T>): Promise<T> {
-    const lost = this.device.lost.then((info) => {
-      throw new DeviceLostError(`the GPU device was lost (${info.reason}): ${info.message || 'no message'}`);
-    });
-    return Promise.race([this.ctx.wait(p), lost]);
+    // The poll loop waits on the watched promise, so a lost device also ends the polling.
+    return this.ctx.wait(this.watch.wait(p));
   }
 
   private pipeline(step: PlanStep): GPUComputePipeline {
@@ -380,13 +378,19 @@ export class WebGpuBackend implements Backend {
     if (slot >= 0) this.collect(slot);
   }
 
-  /** At most STAGING_RING snapshots of one size may be in flight at once. */
+  /** Staging buffers per snapshot size: at least STAGING_RING, more when a caller runs further ahead. */
+  reserveSnapshots(n: number): void {
+    if (this.rings.size && n > this.ringDepth) throw new Error('reserveSnapshots must be called before the first snapshot');
+    this.ringDepth = Math.max(this.ringDepth, n);
+  }
+
+  /** At most ringDepth (STAGING_RING unless reserved) snapshots of one size may be in flight at once. */
   snapshot(r: BufRange): Promise<View> {
     this.check();
     const bytes = Math.max(4, r.length * 4);
     let ring = this.rings.get(bytes);
     if (!ring) {
-      const buffers = Array.from({ length: STAGING_RING }, () =>
+      const buffers = Array.from({ length: this.ringDepth }, () =>
         this.createBuffer({ label: 'staging', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
       );
       ring = { buffers, busy: buffers.map(() => false), next: 0 };
@@ -394,9 +398,9 @@ export class WebGpuBackend implements Backend {
     }
     const slot = ring.next;
     if (ring.busy[slot]) {
-      throw new Error(`more than ${STAGING_RING} snapshots in flight: await an earlier one before taking another`);
+      throw new Error(`more than ${this.ringDepth} snapshots in flight: await an earlier one before taking another`);
     }
-    ring.next = (slot + 1) % STAGING_RING;
+    ring.next = (slot + 1) % this.ringDepth;
     ring.busy[slot] = true;
     // The copy is encoded now, so it sees exactly the work enqueued before this call.
     const staging = ring.buffers[slot];
