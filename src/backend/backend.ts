@@ -3,6 +3,7 @@
 // plan runs unchanged on either.
 import type { BufRange, FloatArray, PlanItem, StepValues, View } from '../ops/op.ts';
 import type { KernelTuning } from '../ops/tuning.ts';
+import type { PlanLimits } from '../plan/limits.ts';
 
 /** Objects a backend has created so far: constant after the first step, or it leaks. */
 export interface CreationCounters {
@@ -18,8 +19,14 @@ export interface Backend {
   readonly counters: CreationCounters;
   /** Kernel configurations for this backend's adapter (tile sizes baked into pipelines). */
   readonly tuning: KernelTuning;
-  /** Create the arenas (sizes in 4-byte elements). Called once per model. */
-  allocate(arenas: Record<string, number>): void;
+  /** What one binding, buffer and dispatch may hold here; plans are built within it (none: no limit). */
+  readonly limits?: PlanLimits;
+  /**
+   * Create the arenas (sizes in 4-byte elements). Called once per model. `chunks` cuts an
+   * arena into several buffers at these element offsets; ranges keep the arena's flat
+   * offsets, and each binding must lie within one chunk.
+   */
+  allocate(arenas: Record<string, number>, chunks?: Record<string, number[]>): void;
   writeF(range: BufRange, data: ArrayLike<number>): void;
   writeU(range: BufRange, data: Uint32Array): void;
   readF(range: BufRange): Promise<FloatArray>;

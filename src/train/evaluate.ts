@@ -36,7 +36,7 @@ export class Evaluator {
       throw new Error(`${data.name} has ${data.features} values per example but the model takes ${model.inputs} inputs`);
     }
     if (data.classes > model.classes) throw new Error(`${data.name} has ${data.classes} classes but the model outputs ${model.classes}`);
-    const plan = planEval(model, batch, data, prefix, backend.tuning);
+    const plan = planEval(model, batch, data, prefix, backend.tuning, backend.limits);
     backend.allocate(plan.arenas);
     backend.writeU(plan.regions.images, packBytes(data.images));
     backend.writeU(plan.regions.labels, Uint32Array.from(data.labels));

@@ -70,7 +70,7 @@ export class Trainer {
     this.lag = options.runAhead ?? LAG;
     if (!Number.isInteger(this.lag) || this.lag < 0) throw new Error(`runAhead must be a whole number ≥ 0, got ${options.runAhead}`);
     backend.reserveSnapshots?.(this.lag + 1);
-    this.plan = planTraining(model, options, data, backend.tuning);
+    this.plan = planTraining(model, options, data, backend.tuning, backend.limits);
     this.stepsPerEpoch = Math.floor(data.examples / batch);
     this.windowSteps = options.deadWindow ? Math.max(1, Math.ceil(options.deadWindow / batch)) : this.stepsPerEpoch;
     this.orderBuf = new Uint32Array(data.examples);
@@ -84,7 +84,7 @@ export class Trainer {
 
   private async upload(): Promise<void> {
     const { backend, plan, data } = this;
-    backend.allocate(plan.arenas);
+    backend.allocate(plan.arenas, plan.chunks);
     backend.writeU(plan.regions.images, packBytes(data.images));
     backend.writeU(plan.regions.labels, Uint32Array.from(data.labels));
     backend.writeF(plan.regions.params, initialParams(this.model));
