@@ -55,6 +55,13 @@ describe('limits when the plan is built', () => {
     );
   });
 
+  it('a training set larger than one binding is refused with how many examples fit', () => {
+    const cfg = { ...trainerOptions(), batch: 16 };
+    expect(() => planTraining(mnistLike([100]), cfg, { ...shape, examples: 60000 }, SOFTWARE_TUNING, budget(8 * MiB))).toThrow(
+      /the training set on the device \(60000 examples × 784 bytes\) would need 44\.9 MiB .*: use at most 10699 examples \(--train-limit\)/,
+    );
+  });
+
   it('on the real adapter the refusal comes before any buffer is allocated', async () => {
     const backend = await budgetBackend(64 * 1024);
     const data = syntheticDataset({ examples: 64, features: 784, classes: 10, seed: 2 });
