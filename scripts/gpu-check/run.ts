@@ -257,7 +257,7 @@ for (const batch of batches) {
 const ok = checks.every((c) => c.ok);
 const date = new Date().toISOString().replace(/\.\d+Z$/, ' UTC').replace('T', ' ');
 const md: string[] = [
-  `### ${date}: ${adapter}`,
+  `#### ${date}: ${adapter}`,
   '',
   `- command: \`${opt('--command') ?? 'scripts/gpu-check.sh'}\``,
   `- adapter: ${adapter}${software ? ' — **software adapter, allowed with --allow-software: these numbers are not a GPU\'s**' : ''}`,
