@@ -8,6 +8,7 @@ import { modelSpec } from '../src/model/spec.ts';
 import { paramLayout } from '../src/model/layout.ts';
 import { limitsOf, PlanLimitError, UNLIMITED, type PlanLimits } from '../src/plan/limits.ts';
 import { planTraining } from '../src/plan/plan.ts';
+import { planEval } from '../src/plan/eval-plan.ts';
 import { SOFTWARE_TUNING } from '../src/ops/tuning.ts';
 import { Evaluator } from '../src/train/evaluate.ts';
 import { collect, trainer, trainerOptions } from './support/train.ts';
@@ -60,6 +61,12 @@ describe('limits when the plan is built', () => {
     expect(() => planTraining(mnistLike([100]), cfg, { ...shape, examples: 60000 }, SOFTWARE_TUNING, budget(8 * MiB))).toThrow(
       /the training set on the device \(60000 examples × 784 bytes\) would need 44\.9 MiB .*: use at most 10699 examples \(--train-limit\)/,
     );
+  });
+
+  it('the evaluation batch shrinks until its activations fit one binding', () => {
+    const plan = planEval(mnistLike([1024, 1024]), 1000, { ...shape, examples: 600 }, 'eval.', SOFTWARE_TUNING, budget(MiB));
+    expect(plan.batch).toBe(256);
+    expect(plan.remainder?.rows).toBe(600 - 2 * 256);
   });
 
   it('on the real adapter the refusal comes before any buffer is allocated', async () => {

@@ -40,7 +40,9 @@ export function planEval(
   const L = layout.layers.length;
   const H = L - 1;
   const stats = statsLayout(H, L);
-  const B = Math.min(batch, data.examples);
+  // The evaluation batch is ours to choose: small enough that its activations fit one binding.
+  const widest = Math.max(data.features, ...layout.layers.map((l) => l.outputs));
+  const B = Math.min(batch, data.examples, Math.max(1, Math.floor(limits.bindingBytes / (4 * widest))));
   const arenas: Record<string, number> = {};
   const arena = (name: string, length: number): BufRange => {
     arenas[prefix + name] = Math.max(1, length);
