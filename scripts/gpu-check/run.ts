@@ -98,13 +98,22 @@ async function trajectory(name: string, model: ModelSpec, data: Dataset, opts: T
   try {
     const cpu = await collect(await Trainer.create(new CpuBackend(), model, opts, data), steps);
     const onGpu = await collect(await Trainer.create(gpu(), model, opts, data), steps);
+    // The loss, and the telemetry kernels beside it: gradient norms and sparsity per layer.
     let worst = 0;
-    for (let i = 0; i < steps; i++) worst = Math.max(worst, Math.abs(onGpu[i].loss - cpu[i].loss) / Math.max(1, cpu[i].loss));
+    let worstNorm = 0;
+    let worstSparsity = 0;
+    for (let i = 0; i < steps; i++) {
+      worst = Math.max(worst, Math.abs(onGpu[i].loss - cpu[i].loss) / Math.max(1, cpu[i].loss));
+      onGpu[i].gradNorm.forEach((g, l) => (worstNorm = Math.max(worstNorm, Math.abs(g - cpu[i].gradNorm[l]) / Math.max(1e-3, cpu[i].gradNorm[l]))));
+      onGpu[i].sparsity.forEach((x, l) => (worstSparsity = Math.max(worstSparsity, Math.abs(x - cpu[i].sparsity[l]))));
+    }
     const falls = onGpu[steps - 1].loss < onGpu[0].loss;
     checks.push({
       name,
-      ok: worst < 1e-3 && falls,
-      detail: `${steps} steps, largest loss difference ${worst.toExponential(1)} (limit 1e-3), loss ${onGpu[0].loss.toFixed(3)} → ${onGpu[steps - 1].loss.toFixed(3)}, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      ok: worst < 1e-3 && worstNorm < 1e-3 && worstSparsity < 0.01 && falls,
+      detail:
+        `${steps} steps; largest difference from the CPU: loss ${worst.toExponential(1)}, ‖dW‖ ${worstNorm.toExponential(1)} (limits 1e-3), ` +
+        `sparsity ${worstSparsity.toFixed(4)} (limit 0.01); loss ${onGpu[0].loss.toFixed(3)} → ${onGpu[steps - 1].loss.toFixed(3)}; ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     });
   } catch (e) {
     checks.push({ name, ok: false, detail: (e as Error).message.split('\n')[0] });
