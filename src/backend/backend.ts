@@ -4,6 +4,7 @@
 import type { BufRange, FloatArray, PlanItem, StepValues, View } from '../ops/op.ts';
 import type { MatmulShape } from '../ops/matmul.ts';
 import type { KernelTuning } from '../ops/tuning.ts';
+import type { PlanLimits } from '../plan/limits.ts';
 
 /** Objects a backend has created so far: constant after the first step, or it leaks. */
 export interface CreationCounters {
@@ -24,8 +25,14 @@ export interface Backend {
    * backend does that (WebGPU on hardware adapters), before the plans that use them are made.
    */
   tune?(products: { op: string; shape: MatmulShape }[]): Promise<unknown>;
-  /** Create the arenas (sizes in 4-byte elements). Called once per model. */
-  allocate(arenas: Record<string, number>): void;
+  /** What one binding, buffer and dispatch may hold here; plans are built within it (none: no limit). */
+  readonly limits?: PlanLimits;
+  /**
+   * Create the arenas (sizes in 4-byte elements). Called once per model. `chunks` cuts an
+   * arena into several buffers at these element offsets; ranges keep the arena's flat
+   * offsets, and each binding must lie within one chunk.
+   */
+  allocate(arenas: Record<string, number>, chunks?: Record<string, number[]>): void;
   writeF(range: BufRange, data: ArrayLike<number>): void;
   writeU(range: BufRange, data: Uint32Array): void;
   readF(range: BufRange): Promise<FloatArray>;
@@ -40,6 +47,8 @@ export interface Backend {
    * staging buffers.
    */
   snapshot(range: BufRange): Promise<View>;
+  /** At most n snapshots of one size will be in flight (call before the first snapshot). */
+  reserveSnapshots?(n: number): void;
   /** Resolves when all enqueued work has finished. */
   finish(): Promise<void>;
   destroy(): void;

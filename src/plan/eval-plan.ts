@@ -10,6 +10,8 @@ import type { ModelSpec } from '../model/spec.ts';
 import { batchArenas, forwardPass, type DataShape } from './plan.ts';
 import { SOFTWARE_TUNING, type KernelTuning } from '../ops/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
+import { checkLimits, UNLIMITED, type PlanLimits } from './limits.ts';
+import { splitScratch } from './split.ts';
 
 export interface EvalPlan {
   layout: ParamLayout;
@@ -25,12 +27,22 @@ export interface EvalPlan {
   regions: { images: BufRange; labels: BufRange; order: BufRange; stats: BufRange };
 }
 
-export function planEval(model: ModelSpec, batch: number, data: DataShape, prefix = 'eval.', tuning: KernelTuning = SOFTWARE_TUNING): EvalPlan {
-  const layout = paramLayout(model);
+export function planEval(
+  model: ModelSpec,
+  batch: number,
+  data: DataShape,
+  prefix = 'eval.',
+  tuning: KernelTuning = SOFTWARE_TUNING,
+  limits: PlanLimits = UNLIMITED,
+): EvalPlan {
+  // The training plan's layout under the same limits: this plan binds its `params` arena.
+  const layout = paramLayout(model, limits.bindingBytes);
   const L = layout.layers.length;
   const H = L - 1;
   const stats = statsLayout(H, L);
-  const B = Math.min(batch, data.examples);
+  // The evaluation batch is ours to choose: small enough that its activations fit one binding.
+  const widest = Math.max(data.features, ...layout.layers.map((l) => l.outputs));
+  const B = Math.min(batch, data.examples, Math.max(1, Math.floor(limits.bindingBytes / (4 * widest))));
   const arenas: Record<string, number> = {};
   const arena = (name: string, length: number): BufRange => {
     arenas[prefix + name] = Math.max(1, length);
@@ -39,6 +51,7 @@ export function planEval(model: ModelSpec, batch: number, data: DataShape, prefi
   const { images, labels, order, x, y, z, a, flags, flagRanges } = batchArenas(arena, layout, B, data);
   const dlogits = arena('dlogits', B * model.classes);
   const statsRange = arena('stats', stats.size);
+  const split = splitScratch(arena, layout, B, false);
 
   const rowsOf = (r: BufRange, rows: number, width: number): BufRange => ({ ...r, length: rows * width });
   const steps = (rows: number): PlanItem[] => [
@@ -59,6 +72,7 @@ export function planEval(model: ModelSpec, batch: number, data: DataShape, prefi
       a.map((r, i) => rowsOf(r, rows, layout.layers[i].outputs)),
       prefix,
       tuning,
+      split,
     ),
     softmaxXent(`${prefix}softmax`, rows, model.classes, { loss: stats.loss, correct: stats.correct }, {
       logits: rowsOf(a[L - 1], rows, model.classes),
@@ -75,13 +89,15 @@ export function planEval(model: ModelSpec, batch: number, data: DataShape, prefi
     ),
   ];
   const rest = data.examples % B;
+  const full = steps(B);
+  checkLimits(full, arenas, {}, limits, { layout, batch: B, features: data.features, examples: data.examples, prefix });
   return {
     layout,
     stats,
     arenas,
     batch: B,
     examples: data.examples,
-    full: steps(B),
+    full,
     remainder: rest ? { rows: rest, steps: steps(rest) } : undefined,
     resetWindow: [{ clear: flags }],
     regions: { images, labels, order, stats: statsRange },

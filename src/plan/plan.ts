@@ -7,7 +7,9 @@
 //   x, y                    the gathered batch (floats) and its labels
 //   z{l}, a{l}              pre- and post-activation output of dense layer l
 //   d{l}                    ∂L/∂(output of layer l): dA, turned into dZ in place
-//   params, grads, opt      flat parameter, gradient and optimiser-moment buffers
+//   params, grads, opt      flat parameter, gradient and optimiser-moment arenas, each cut
+//                           into several buffers where one binding cannot hold it (chunks)
+//   split.*                 scratch of layers split over several dispatches (src/plan/split.ts)
 //   stats, flags, segs      telemetry words, per-unit "was active" flags, sumsq segment tables
 import { activationId } from '../ops/activations.ts';
 import { activationBackward } from '../ops/activation-backward.ts';
@@ -16,13 +18,15 @@ import { gather } from '../ops/gather.ts';
 import { layerStats } from '../ops/layer-stats.ts';
 import { matmul, matmulBiasAct, type MatmulShape } from '../ops/matmul.ts';
 import type { BufRange, PlanItem, PlanStep } from '../ops/op.ts';
-import { optimizerStep, type OptimizerConfig } from '../ops/optimizer.ts';
+import type { OptimizerConfig } from '../ops/optimizer.ts';
 import { softmaxXent } from '../ops/softmax-xent.ts';
 import { segmentTable, sumsq, type Segment } from '../ops/sumsq.ts';
 import { align, biasRange, paramLayout, weightRange, type DenseLayer, type ParamLayout } from '../model/layout.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import { SOFTWARE_TUNING, tilesFor, type KernelTuning } from '../ops/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
+import { checkLimits, planMemory, UNLIMITED, type PlanLimits, type PlanMemory } from './limits.ts';
+import { arenaChunks, backwardSplit, forwardSplit, gradNormsSplit, isSplit, optimizerSplit, splitScratch, type SplitScratch } from './split.ts';
 
 export interface TrainConfig {
   batch: number;
@@ -48,6 +52,10 @@ export interface TrainPlan {
   layout: ParamLayout;
   stats: StatsLayout;
   arenas: Record<string, number>;
+  /** Arenas cut into several buffers: the start offset (elements) of each; the others are one buffer. */
+  chunks: Record<string, number[]>;
+  /** Buffers, bytes and the largest binding this plan needs on the device. */
+  memory: PlanMemory;
   /** One training step. */
   step: PlanItem[];
   /** Zeroes the dead-unit window flags. */
@@ -87,9 +95,15 @@ export interface TrainRegions {
 
 const whole = (arena: string, length: number): BufRange => ({ arena, offset: 0, length });
 
-export function planTraining(model: ModelSpec, config: TrainConfig, data: DataShape, tuning: KernelTuning = SOFTWARE_TUNING): TrainPlan {
+export function planTraining(
+  model: ModelSpec,
+  config: TrainConfig,
+  data: DataShape,
+  tuning: KernelTuning = SOFTWARE_TUNING,
+  limits: PlanLimits = UNLIMITED,
+): TrainPlan {
   const B = config.batch;
-  const layout = paramLayout(model);
+  const layout = paramLayout(model, limits.bindingBytes);
   const L = layout.layers.length;
   const H = L - 1;
   const stats = statsLayout(H, L);
@@ -125,12 +139,21 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
     segTables.push({ range, data });
     return range;
   };
-  const gradSegs = table(
-    layout.layers.flatMap((l) => [
-      { offset: l.weight, length: l.inputs * l.outputs, slot: stats.grad[l.index].weight },
-      { offset: l.bias, length: l.outputs, slot: stats.grad[l.index].bias },
-    ]),
-  );
+  const split = splitScratch(arena, layout, B, true);
+  const gradNorms = isSplit(layout)
+    ? gradNormsSplit(layout, stats, { grads, stats: statsRange }, arena, table)
+    : [
+        sumsq('grad norms', 2 * L, {
+          x: grads,
+          segs: table(
+            layout.layers.flatMap((l) => [
+              { offset: l.weight, length: l.inputs * l.outputs, slot: stats.grad[l.index].weight },
+              { offset: l.bias, length: l.outputs, slot: stats.grad[l.index].bias },
+            ]),
+          ),
+          stats: statsRange,
+        }),
+      ];
   const deltaSegs = layout.layers.map((l) => table([{ offset: 0, length: B * l.outputs, slot: stats.delta[l.index] }]));
   arena('segs', segsLen);
 
@@ -139,7 +162,7 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
     gather('gather', B, data.features, data.examples, data.scale, data.shift, { images, labels, order, x, y }, data.format),
   );
 
-  step.push(...forwardPass(model, layout, B, x, z, a, '', tuning));
+  step.push(...forwardPass(model, layout, B, x, z, a, '', tuning, split));
   step.push(
     softmaxXent('softmax cross-entropy', B, model.classes, { loss: stats.loss, correct: stats.correct }, {
       logits: a[L - 1],
@@ -153,16 +176,19 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
   for (let i = L - 1; i >= 0; i--) {
     const l = layout.layers[i];
     const input = i === 0 ? x : a[i - 1];
-    step.push(
+    // A layer split by rows (larger than one binding) gets its dW, db and dX from split.ts.
+    const inOne = l.chunks.length === 1;
+    if (!inOne) step.push(...backwardSplit(l, B, { d: d[i], input, dInput: i > 0 ? d[i - 1] : undefined }, split!, tuning));
+    if (inOne) step.push(
       matmul(`dW ${i}`, dwShape(l, B), {
         a: d[i],
         b: input,
         c: weightRange('grads', l),
       }, tilesFor(tuning, dwShape(l, B))),
     );
-    step.push(biasGrad(`db ${i}`, B, l.outputs, d[i], biasRange('grads', l)));
+    if (inOne) step.push(biasGrad(`db ${i}`, B, l.outputs, d[i], biasRange('grads', l)));
     if (i > 0) {
-      step.push(
+      if (inOne) step.push(
         matmul(`dX ${i}`, dxShape(l, B), {
           a: d[i],
           b: weightRange('params', l),
@@ -186,9 +212,7 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
       step.push(layerStats(`stats ${h}`, B, layout.layers[h].outputs, stats.hidden[h], { a: a[h], active: flagRanges[h], stats: statsRange }));
     }
   }
-  if (config.telemetry || clipping) {
-    step.push(sumsq('grad norms', 2 * L, { x: grads, segs: gradSegs, stats: statsRange }));
-  }
+  if (config.telemetry || clipping) step.push(...gradNorms);
   if (config.telemetry) {
     for (const l of layout.layers) {
       step.push(sumsq(`delta norm ${l.index}`, 1, { x: d[l.index], segs: deltaSegs[l.index], stats: statsRange }));
@@ -196,7 +220,7 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
   }
 
   step.push(
-    optimizerStep('update', layout.size, config.optimizer, { slot0: stats.grad[0].weight, count: 2 * L }, {
+    ...optimizerSplit(layout, config.optimizer, { slot0: stats.grad[0].weight, count: 2 * L }, {
       params,
       grads,
       m: mRange,
@@ -205,12 +229,18 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
     }),
   );
 
+  // Every binding, buffer and dispatch within the adapter's limits, before anything is allocated.
+  const chunks = arenaChunks(layout, kind, mLen);
+  checkLimits(step, arenas, chunks, limits, { layout, batch: B, features: data.features, examples: data.examples, mLength: mLen });
+
   return {
     model,
     config,
     layout,
     stats,
     arenas,
+    chunks,
+    memory: planMemory(step, arenas, chunks),
     step,
     resetWindow: [{ clear: flags }],
     segTables,
@@ -270,10 +300,22 @@ export function forwardPass(
   a: BufRange[],
   prefix = '',
   tuning: KernelTuning = SOFTWARE_TUNING,
+  split?: SplitScratch,
 ): PlanStep[] {
   const L = layout.layers.length;
-  return layout.layers.map((l) =>
-    matmulBiasAct(
+  return layout.layers.flatMap((l) =>
+    l.chunks.length > 1
+      ? forwardSplit(
+          `${prefix}forward ${l.index}`,
+          l,
+          rows,
+          activationId(l.index === L - 1 ? 'linear' : model.activation),
+          model.alpha,
+          { input: l.index === 0 ? x : a[l.index - 1], z: z[l.index], a: a[l.index] },
+          split!,
+          tuning,
+        )
+      : matmulBiasAct(
       `${prefix}forward ${l.index}`,
       forwardShape(l, rows),
       activationId(l.index === L - 1 ? 'linear' : model.activation),

@@ -38,7 +38,7 @@ export class Evaluator {
     }
     if (data.classes > model.classes) throw new Error(`${data.name} has ${data.classes} classes but the model outputs ${model.classes}`);
     await backend.tune?.(matmulProducts(model, Math.min(batch, data.examples)).filter((p) => p.op === 'forward'));
-    const plan = planEval(model, batch, dataShape(data), prefix, backend.tuning);
+    const plan = planEval(model, batch, dataShape(data), prefix, backend.tuning, backend.limits);
     backend.allocate(plan.arenas);
     if (data.images instanceof Float32Array) backend.writeF(plan.regions.images, data.images);
     else backend.writeU(plan.regions.images, packBytes(data.images));

@@ -22,6 +22,8 @@ export interface TrainerOptions extends TrainConfig {
   deadWindow?: number;
   /** With telemetry off, read the loss back every this many steps (default 50). */
   readEvery?: number;
+  /** Steps queued beyond the one whose stats are being handed out (default LAG). */
+  runAhead?: number;
 }
 
 /** Stats of step t are handed out while steps t+1 … t+LAG are queued. */
@@ -46,6 +48,7 @@ export class Trainer {
   private orderBuf: Uint32Array;
   private windowSteps: number;
   private orderEpoch = -1;
+  private readonly lag: number;
 
   private constructor(
     readonly backend: Backend,
@@ -66,7 +69,10 @@ export class Trainer {
     if (batch > data.examples) {
       throw new Error(`batch size ${batch} is larger than the training set (${data.examples} examples): lower the batch option`);
     }
-    this.plan = planTraining(model, options, dataShape(data), backend.tuning);
+    this.lag = options.runAhead ?? LAG;
+    if (!Number.isInteger(this.lag) || this.lag < 0) throw new Error(`runAhead must be a whole number ≥ 0, got ${options.runAhead}`);
+    backend.reserveSnapshots?.(this.lag + 1);
+    this.plan = planTraining(model, options, dataShape(data), backend.tuning, backend.limits);
     this.stepsPerEpoch = Math.floor(data.examples / batch);
     this.windowSteps = options.deadWindow ? Math.max(1, Math.ceil(options.deadWindow / batch)) : this.stepsPerEpoch;
     this.orderBuf = new Uint32Array(data.examples);
@@ -82,7 +88,7 @@ export class Trainer {
 
   private async upload(): Promise<void> {
     const { backend, plan, data } = this;
-    backend.allocate(plan.arenas);
+    backend.allocate(plan.arenas, plan.chunks);
     if (data.images instanceof Float32Array) backend.writeF(plan.regions.images, data.images);
     else backend.writeU(plan.regions.images, packBytes(data.images));
     backend.writeU(plan.regions.labels, Uint32Array.from(data.labels));
@@ -136,7 +142,7 @@ export class Trainer {
     const pending: { view: Promise<View>; step: number; epoch: number; done: number }[] = [];
     // Throughput over the last few handed-out steps, timed when each step's stats became
     // ready (the GPU finished it; on the CPU, when run() returned): not when they were
-    // handed out, which lags by up to LAG steps and bunches up at the end of a run.
+    // handed out, which lags by up to runAhead steps and bunches up at the end of a run.
     const recent: { step: number; time: number }[] = [{ step: this.step, time: performance.now() }];
     const end = this.step + steps;
     const settle = async (): Promise<StepStats> => {
@@ -163,7 +169,7 @@ export class Trainer {
       const epoch = (lastEpoch = this.epoch);
       this.enqueueStep();
       if (this.step % every === 0 || this.step === end) read(epoch);
-      if (pending.length > LAG) yield await settle();
+      if (pending.length > this.lag) yield await settle();
     }
     // Aborted between reads: the last step queued is still reported.
     if (signal?.aborted && this.step !== lastRead) read(lastEpoch);

@@ -16,7 +16,7 @@ import { tuningCache, type TuningCache } from './tuning-cache.ts';
 /** What the autotuner needs of a backend (the WebGPU backend). */
 export interface TunableBackend {
   readonly adapterInfo: AdapterDescription;
-  readonly limits: GPUSupportedLimits;
+  readonly deviceLimits: GPUSupportedLimits;
   allocate(arenas: Record<string, number>): void;
   free(arenas: string[]): void;
   writeF(range: BufRange, data: ArrayLike<number>): void;
@@ -152,7 +152,7 @@ export async function autotuneMatmul(backend: TunableBackend, products: TuneProd
           results.push({ config, error: `not measured: the tuning budget (${opts.budgetMs ?? 2000} ms) ran out` });
           continue;
         }
-        const bad = misfit(tiles, backend.limits);
+        const bad = misfit(tiles, backend.deviceLimits);
         if (bad) {
           results.push({ config, error: bad });
           continue;

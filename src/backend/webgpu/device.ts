@@ -5,8 +5,11 @@
 /** Supplies WebGPU where there is no navigator.gpu. */
 export interface GpuProvider {
   gpu(): Promise<GPU | undefined>;
-  /** Waits on GPU promises (Dawn in Node needs a wait that does not starve its threads). */
-  wait<T>(p: Promise<T>): Promise<T>;
+  /**
+   * Waits on GPU promises (Dawn in Node needs a wait that does not starve its threads).
+   * `software`: the adapter computes on the CPU's cores, so the wait should give them up.
+   */
+  wait<T>(p: Promise<T>, software: boolean): Promise<T>;
 }
 
 let provider: GpuProvider | undefined;
@@ -96,10 +99,11 @@ export async function acquireGpu(opts: { powerPreference?: GPUPowerPreference } 
   if (timestamps) requiredFeatures.push('timestamp-query');
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const desc = describe(adapter);
+  const waitOn = provider?.wait;
   return {
     device,
     adapter: desc,
     timestamps,
-    wait: provider ? provider.wait : (p) => p,
+    wait: waitOn ? (p) => waitOn(p, desc.isFallback) : (p) => p,
   };
 }

@@ -7,6 +7,12 @@ import { GpuUnavailableError, type GpuProvider } from './device.ts';
 
 const SWIFTSHADER_ICDS = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json'];
 
+// Dawn's toggles for every device: timestamp queries at full resolution. Dawn rounds
+// timestamps to a coarse quantum by default (a fingerprinting guard for the web), which
+// makes short passes read as 0 ms; the `webgpu` package passes toggles through create()'s
+// flags (its README), which apply to each device's descriptor.
+const DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization'];
+
 // Dawn's binding must stay referenced for the life of every device it made: when it is
 // garbage-collected the process crashes or GPU promises never resolve.
 const instances: GPU[] = [];
@@ -53,7 +59,7 @@ export async function nodeGpu(): Promise<GPU> {
   const { create, globals } = dawn;
   Object.assign(globalThis, globals);
   preferSwiftShaderWhenNoDriver();
-  const gpu = create([]) as GPU;
+  const gpu = create(DAWN_FLAGS) as GPU;
   instances.push(gpu);
   // The Vulkan loader reads VK_ICD_FILENAMES when an instance is made: if no adapter
   // comes up, name SwiftShader and make a fresh instance.
@@ -61,17 +67,22 @@ export async function nodeGpu(): Promise<GPU> {
   const icd = SWIFTSHADER_ICDS.find((p) => existsSync(p));
   if (!icd) return gpu;
   process.env.VK_ICD_FILENAMES = icd;
-  const fallback = create([]) as GPU;
+  const fallback = create(DAWN_FLAGS) as GPU;
   instances.push(fallback);
   return fallback;
 }
 
-/** Spin briefly, then sleep in short slices while Dawn's own poll loop runs. */
-export function nodeWait<T>(p: Promise<T>): Promise<T> {
+/**
+ * Wait on a GPU promise while Dawn's own poll loop runs. On a software adapter: spin
+ * briefly, then sleep in short slices; on a hardware adapter: yield to the event loop
+ * every turn and never sleep (a 0.3 ms sleep is longer than a whole small step there).
+ */
+export function nodeWait<T>(p: Promise<T>, software = true): Promise<T> {
   // dawn.node polls the device from the main thread for as long as any GPU promise is
   // pending (one tick per event-loop turn). Left alone that loop takes most of a core and
   // starves SwiftShader's worker threads; sleeping a little between turns frees it
-  // (about 2x faster steps on SwiftShader, measured with the train command).
+  // (about 2x faster steps on SwiftShader, measured with the train command). A GPU
+  // computes elsewhere: there the only cost of polling is latency, so poll every turn.
   let settled = false;
   p.then(
     () => (settled = true),
@@ -82,7 +93,7 @@ export function nodeWait<T>(p: Promise<T>): Promise<T> {
   return (async () => {
     while (!settled) {
       await new Promise<void>((r) => setImmediate(r));
-      if (!settled && performance.now() > spinUntil) Atomics.wait(cell, 0, 0, 0.3);
+      if (software && !settled && performance.now() > spinUntil) Atomics.wait(cell, 0, 0, 0.3);
     }
     return p;
   })();

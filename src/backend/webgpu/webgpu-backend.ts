@@ -1,5 +1,6 @@
-// The WebGPU backend: one GPU buffer per arena, one pipeline per (shader, entry,
-// constants), one bind group per plan step, all created before the first step. A call
+// The WebGPU backend: one GPU buffer per arena (or per chunk of an arena the plan cuts into
+// several, where one binding cannot hold it), one pipeline per (shader, entry, constants),
+// one bind group per plan step, all created before the first step. A call
 // to run() encodes its items into one command buffer and submits it.
 import type { BufRange, FloatArray, OpGroup, PlanStep, StepValues, View } from '../../ops/op.ts';
 import type { Backend, CreationCounters } from '../backend.ts';
@@ -9,6 +10,10 @@ import { reflectEntry, type ReflectedBinding } from './reflect.ts';
 import { formatTiles, MATMUL_CANDIDATES, type KernelTuning } from '../../ops/tuning.ts';
 import { autotuneMatmul, type TuneOptions, type TuneProduct, type TuneReport } from './autotune.ts';
 import { tuningFor } from './tuning.ts';
+import { DeviceLostError, lostWatch, type LostWatch } from './lost.ts';
+import { limitsOf, type PlanLimits, type PlanMemory } from '../../plan/limits.ts';
+
+export { DeviceLostError };
 
 /** WebGPU's largest required storage-buffer offset alignment, in bytes. */
 export const BIND_ALIGN = 256;
@@ -47,20 +52,36 @@ interface Compiled {
 
 const camel = (s: string) => s.replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
 
-export class DeviceLostError extends Error {}
+/** An arena's buffers: chunk i holds elements [starts[i], starts[i + 1]) (the last: to the arena's end). */
+interface Arena {
+  starts: number[];
+  length: number;
+  buffers: GPUBuffer[];
+}
+
+/** One chunk's part of a range: elements [at, at + length) of the range, from byte `byteOffset` of `buffer`. */
+interface Piece {
+  buffer: GPUBuffer;
+  byteOffset: number;
+  at: number;
+  length: number;
+}
 
 export class WebGpuBackend implements Backend {
   readonly kind = 'webgpu' as const;
   readonly adapter: string;
   readonly counters: CreationCounters = { buffers: 0, pipelines: 0, bindGroups: 0 };
   readonly tuning: KernelTuning;
+  readonly limits: PlanLimits;
   private device: GPUDevice;
-  private buffers = new Map<string, GPUBuffer>();
+  private buffers = new Map<string, Arena>();
+  private largestBinding = 0;
   private pipelines = new Map<string, GPUComputePipeline>();
   private compiled = new WeakMap<PlanStep, Compiled>();
   private stepUniform?: { buffer: GPUBuffer; layout: [string, { offset: number; type: 'f32' | 'u32' }][]; bytes: ArrayBuffer; f: Float32Array; u: Uint32Array };
+  private ringDepth = STAGING_RING;
   private rings = new Map<number, { buffers: GPUBuffer[]; busy: boolean[]; next: number }>();
-  private lost?: string;
+  private watch: LostWatch;
   private failed?: string;
   private prof?: Profiler;
   private profiling = false;
@@ -73,9 +94,10 @@ export class WebGpuBackend implements Backend {
     this.adapter = adapterName(ctx.adapter);
     // A copy: measured choices are added to it per shape (tune()).
     this.tuning = { ...(tuning ?? tuningFor(ctx.adapter)) };
-    this.device.lost.then((info) => {
-      this.lost = `the GPU device was lost (${info.reason}): ${info.message || 'no message'}`;
-    });
+    // RECTIGRAD_MAX_BINDING_BYTES lowers the binding budget (tests split networks with it).
+    const env = typeof process !== 'undefined' ? process.env?.RECTIGRAD_MAX_BINDING_BYTES : undefined;
+    this.limits = limitsOf(this.device.limits, env);
+    this.watch = lostWatch(this.device);
     // An error nobody awaited (a rejected submit, say) stops the run at the next call
     // instead of letting training go on over buffers that were never written.
     this.device.onuncapturederror = (e) => {
@@ -87,7 +109,7 @@ export class WebGpuBackend implements Backend {
     return this.ctx.adapter;
   }
 
-  get limits(): GPUSupportedLimits {
+  get deviceLimits(): GPUSupportedLimits {
     return this.device.limits;
   }
 
@@ -116,13 +138,13 @@ export class WebGpuBackend implements Backend {
   /** Destroys arenas no longer needed (their regions must not be used again). */
   free(arenas: string[]): void {
     for (const name of arenas) {
-      this.buffers.get(name)?.destroy();
+      for (const b of this.buffers.get(name)?.buffers ?? []) b.destroy();
       this.buffers.delete(name);
     }
   }
 
   private check(): void {
-    if (this.lost) throw new DeviceLostError(`${this.lost}. Restart the run (--resume from the last checkpoint).`);
+    if (this.watch.reason) throw new DeviceLostError(`${this.watch.reason}. Restart the run (--resume from the last checkpoint).`);
     if (this.failed) throw new Error(this.failed);
   }
 
@@ -131,12 +153,12 @@ export class WebGpuBackend implements Backend {
     return this.device.createBuffer(desc);
   }
 
-  allocate(sizes: Record<string, number>): void {
+  allocate(sizes: Record<string, number>, chunks: Record<string, number[]> = {}): void {
     this.check();
     // A failed allocation surfaces at the next call (prepare() awaits it) as a clear error.
     this.device.pushErrorScope('out-of-memory');
     try {
-      this.allocateBuffers(sizes);
+      this.allocateBuffers(sizes, chunks);
     } finally {
       this.device.popErrorScope().then((err) => {
         if (err) this.failed ??= `the GPU could not allocate the model's buffers (${err.message}): use smaller layers or batch, or the CPU backend`;
@@ -144,42 +166,86 @@ export class WebGpuBackend implements Backend {
     }
   }
 
-  private allocateBuffers(sizes: Record<string, number>): void {
+  private allocateBuffers(sizes: Record<string, number>, chunks: Record<string, number[]>): void {
     const max = this.device.limits.maxBufferSize;
     for (const [name, n] of Object.entries(sizes)) {
       if (this.buffers.has(name)) throw new Error(`arena ${name} is already allocated`);
-      const size = Math.max(16, Math.ceil((n * 4) / 16) * 16);
-      if (size > max) {
-        throw new Error(
-          `the ${name} buffer needs ${(size / 2 ** 20).toFixed(0)} MiB but this adapter allows at most ` +
-            `${(max / 2 ** 20).toFixed(0)} MiB per buffer: use smaller layers or batch, or the CPU backend`,
-        );
+      const starts = chunks[name] ?? [0];
+      if (starts[0] !== 0 || starts.some((s, i) => (i > 0 && s <= starts[i - 1]) || s >= n || (s * 4) % BIND_ALIGN !== 0)) {
+        throw new Error(`arena ${name}: chunk offsets ${starts.join(', ')} must start at 0, rise, stay inside ${n} and be ${BIND_ALIGN}-byte aligned`);
       }
-      this.buffers.set(
-        name,
-        this.createBuffer({ label: name, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }),
-      );
+      const buffers = starts.map((s, i) => {
+        const size = Math.max(16, Math.ceil((((starts[i + 1] ?? n) - s) * 4) / 16) * 16);
+        if (size > max) {
+          throw new Error(
+            `the ${name} buffer needs ${(size / 2 ** 20).toFixed(0)} MiB but this adapter allows at most ` +
+              `${(max / 2 ** 20).toFixed(0)} MiB per buffer: use smaller layers or batch, or the CPU backend`,
+          );
+        }
+        const label = starts.length > 1 ? `${name}#${i}` : name;
+        return this.createBuffer({ label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      });
+      this.buffers.set(name, { starts, length: n, buffers });
     }
   }
 
-  private buffer(r: BufRange): GPUBuffer {
-    const b = this.buffers.get(r.arena);
-    if (!b) throw new Error(`no arena named ${r.arena}`);
-    if ((r.offset + r.length) * 4 > b.size) {
-      throw new Error(`region ${r.arena}[${r.offset}, +${r.length}] exceeds the arena (${b.size / 4})`);
+  /** The parts of a range in each chunk of its arena (one part unless the range crosses chunks). */
+  private pieces(r: BufRange): Piece[] {
+    const a = this.buffers.get(r.arena);
+    if (!a) throw new Error(`no arena named ${r.arena}`);
+    if (r.offset < 0 || r.offset + r.length > a.length) {
+      throw new Error(`region ${r.arena}[${r.offset}, +${r.length}] exceeds the arena (${a.length})`);
     }
-    return b;
+    const out: Piece[] = [];
+    const end = r.offset + r.length;
+    for (let i = 0; i < a.starts.length; i++) {
+      const lo = Math.max(r.offset, a.starts[i]);
+      const hi = Math.min(end, a.starts[i + 1] ?? a.length);
+      if (hi > lo) out.push({ buffer: a.buffers[i], byteOffset: (lo - a.starts[i]) * 4, at: lo - r.offset, length: hi - lo });
+    }
+    if (r.length === 0) {
+      // An empty range (a token binding): the chunk it starts in.
+      const i = a.starts.findLastIndex((s) => s <= r.offset);
+      out.push({ buffer: a.buffers[i], byteOffset: (r.offset - a.starts[i]) * 4, at: 0, length: 0 });
+    }
+    return out;
+  }
+
+  /** The one buffer a bound range lies in, and the range's byte offset there. */
+  private locate(r: BufRange): { buffer: GPUBuffer; offset: number } {
+    const p = this.pieces(r);
+    if (p.length !== 1) {
+      throw new Error(`region ${r.arena}[${r.offset}, +${r.length}] crosses buffers of the arena: a binding must lie within one chunk`);
+    }
+    return { buffer: p[0].buffer, offset: p[0].byteOffset };
   }
 
   writeF(r: BufRange, data: ArrayLike<number>): void {
     this.check();
     const f = data instanceof Float32Array ? data : Float32Array.from(data);
-    this.device.queue.writeBuffer(this.buffer(r), r.offset * 4, f.buffer, f.byteOffset, f.length * 4);
+    this.write({ ...r, length: f.length }, f);
   }
 
   writeU(r: BufRange, data: Uint32Array): void {
     this.check();
-    this.device.queue.writeBuffer(this.buffer(r), r.offset * 4, data.buffer, data.byteOffset, data.length * 4);
+    this.write({ ...r, length: data.length }, data);
+  }
+
+  private write(r: BufRange, data: Float32Array | Uint32Array): void {
+    for (const p of this.pieces(r)) {
+      this.device.queue.writeBuffer(p.buffer, p.byteOffset, data.buffer, data.byteOffset + p.at * 4, p.length * 4);
+    }
+  }
+
+  /** Buffers and bytes this backend holds for arenas, and the largest binding it has bound. */
+  memory(): PlanMemory {
+    let buffers = 0;
+    let totalBytes = 0;
+    for (const a of this.buffers.values()) {
+      buffers += a.buffers.length;
+      for (const b of a.buffers) totalBytes += b.size;
+    }
+    return { buffers, totalBytes, largestBindingBytes: this.largestBinding };
   }
 
   private async readBytes(r: BufRange): Promise<ArrayBuffer> {
@@ -187,7 +253,7 @@ export class WebGpuBackend implements Backend {
     const bytes = Math.max(4, r.length * 4);
     const staging = this.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const enc = this.device.createCommandEncoder();
-    if (r.length > 0) enc.copyBufferToBuffer(this.buffer(r), r.offset * 4, staging, 0, r.length * 4);
+    for (const p of r.length > 0 ? this.pieces(r) : []) enc.copyBufferToBuffer(p.buffer, p.byteOffset, staging, p.at * 4, p.length * 4);
     this.device.queue.submit([enc.finish()]);
     await this.wait(staging.mapAsync(GPUMapMode.READ));
     const out = staging.getMappedRange().slice(0, r.length * 4);
@@ -205,10 +271,8 @@ export class WebGpuBackend implements Backend {
 
   /** Wait for a GPU promise without hanging on a lost device. */
   private wait<T>(p: Promise<T>): Promise<T> {
-    const lost = this.device.lost.then((info) => {
-      throw new DeviceLostError(`the GPU device was lost (${info.reason}): ${info.message || 'no message'}`);
-    });
-    return Promise.race([this.ctx.wait(p), lost]);
+    // The poll loop waits on the watched promise, so a lost device also ends the polling.
+    return this.ctx.wait(this.watch.wait(p));
   }
 
   private pipeline(step: PlanStep): GPUComputePipeline {
@@ -266,8 +330,10 @@ export class WebGpuBackend implements Backend {
       }
       const r = step.bindings[b.name];
       if (!r) throw new Error(`${step.label}: shaders/${step.op.shader}.wgsl binds \`${b.name}\` but the plan gives no region for it`);
-      if ((r.offset * 4) % BIND_ALIGN !== 0) throw new Error(`${step.label}: ${b.name} offset is not ${BIND_ALIGN}-byte aligned`);
-      entries.push({ binding: b.binding, resource: { buffer: this.buffer(r), offset: r.offset * 4, size: Math.max(4, r.length * 4) } });
+      const at = this.locate(r);
+      if (at.offset % BIND_ALIGN !== 0) throw new Error(`${step.label}: ${b.name} offset is not ${BIND_ALIGN}-byte aligned`);
+      entries.push({ binding: b.binding, resource: { buffer: at.buffer, offset: at.offset, size: Math.max(4, r.length * 4) } });
+      this.largestBinding = Math.max(this.largestBinding, r.length * 4);
     }
     const bindGroup = this.device.createBindGroup({ label: step.label, layout: pipeline.getBindGroupLayout(0), entries });
     this.counters.bindGroups++;
@@ -299,7 +365,7 @@ export class WebGpuBackend implements Backend {
       if (isClear(item)) {
         pass?.end();
         pass = undefined;
-        enc.clearBuffer(this.buffer(item.clear), item.clear.offset * 4, item.clear.length * 4);
+        for (const p of this.pieces(item.clear)) enc.clearBuffer(p.buffer, p.byteOffset, p.length * 4);
         continue;
       }
       const c = this.compile(item);
@@ -421,13 +487,19 @@ export class WebGpuBackend implements Backend {
     if (slot >= 0) this.collect(slot);
   }
 
-  /** At most STAGING_RING snapshots of one size may be in flight at once. */
+  /** Staging buffers per snapshot size: at least STAGING_RING, more when a caller runs further ahead. */
+  reserveSnapshots(n: number): void {
+    if (this.rings.size && n > this.ringDepth) throw new Error('reserveSnapshots must be called before the first snapshot');
+    this.ringDepth = Math.max(this.ringDepth, n);
+  }
+
+  /** At most ringDepth (STAGING_RING unless reserved) snapshots of one size may be in flight at once. */
   snapshot(r: BufRange): Promise<View> {
     this.check();
     const bytes = Math.max(4, r.length * 4);
     let ring = this.rings.get(bytes);
     if (!ring) {
-      const buffers = Array.from({ length: STAGING_RING }, () =>
+      const buffers = Array.from({ length: this.ringDepth }, () =>
         this.createBuffer({ label: 'staging', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
       );
       ring = { buffers, busy: buffers.map(() => false), next: 0 };
@@ -435,14 +507,15 @@ export class WebGpuBackend implements Backend {
     }
     const slot = ring.next;
     if (ring.busy[slot]) {
-      throw new Error(`more than ${STAGING_RING} snapshots in flight: await an earlier one before taking another`);
+      throw new Error(`more than ${this.ringDepth} snapshots in flight: await an earlier one before taking another`);
     }
-    ring.next = (slot + 1) % STAGING_RING;
+    ring.next = (slot + 1) % this.ringDepth;
     ring.busy[slot] = true;
     // The copy is encoded now, so it sees exactly the work enqueued before this call.
     const staging = ring.buffers[slot];
     const enc = this.device.createCommandEncoder();
-    enc.copyBufferToBuffer(this.buffer(r), r.offset * 4, staging, 0, r.length * 4);
+    const at = this.locate(r);
+    enc.copyBufferToBuffer(at.buffer, at.offset, staging, 0, r.length * 4);
     this.device.queue.submit([enc.finish()]);
     return this.wait(staging.mapAsync(GPUMapMode.READ))
       .then(() => {
@@ -461,7 +534,7 @@ export class WebGpuBackend implements Backend {
   }
 
   destroy(): void {
-    for (const b of this.buffers.values()) b.destroy();
+    for (const a of this.buffers.values()) for (const b of a.buffers) b.destroy();
     for (const r of this.rings.values()) for (const b of r.buffers) b.destroy();
     this.stepUniform?.buffer.destroy();
     if (this.prof) {
