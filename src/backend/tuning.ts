@@ -7,12 +7,14 @@ import type { AdapterDescription } from './webgpu/device.ts';
 
 export interface KernelTuning {
   matmul: MatmulTiles;
+  /** Reductions in two passes over partials (fill a large GPU); absent: one pass, best on SwiftShader. */
+  twoPassReductions?: boolean;
 }
 
 /** Measured best on SwiftShader (src/bench/matmul.ts): 8×8 outputs per thread, 8×8 threads. */
 export const SOFTWARE_TUNING: KernelTuning = { matmul: DEFAULT_TILES };
 /** Hardware GPUs: 4×4 outputs per thread, 16×16 = 256 threads, the same 64×64 block. */
-export const HARDWARE_TUNING: KernelTuning = { matmul: { TM: 4, TN: 4, WG_X: 16, WG_Y: 16 } };
+export const HARDWARE_TUNING: KernelTuning = { matmul: { TM: 4, TN: 4, WG_X: 16, WG_Y: 16 }, twoPassReductions: true };
 
 export function parseTiles(s: string): MatmulTiles {
   const m = /^(\d+)x(\d+)@(\d+)x(\d+)$/.exec(s.trim());

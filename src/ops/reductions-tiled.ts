@@ -5,7 +5,10 @@
 // shaders/layer_stats_tiled.wgsl. They compute what sumsq, biasGrad and layerStats compute;
 // each needs a scratch region for its partials, in an arena of its own (a pass reads one
 // arena and writes another).
+import { biasGrad } from './bias-grad.ts';
+import { layerStats } from './layer-stats.ts';
 import { ceilDiv, type BufRange, type OpDef, type PlanStep } from './op.ts';
+import { sumsq } from './sumsq.ts';
 
 const MAX_WORKGROUPS = 65535;
 
@@ -57,6 +60,13 @@ export const sumsqFinishOp: OpDef = {
     }
   },
 };
+
+/**
+ * Workgroups per segment for segments of at most `maxLength` elements: about 4096
+ * elements (16 per thread) per workgroup, at most SUMSQ_GROUPS, so short segments do not
+ * pay for empty workgroups.
+ */
+export const sumsqGroups = (maxLength: number) => Math.max(1, Math.min(SUMSQ_GROUPS, Math.ceil(maxLength / 4096)));
 
 /** Words of scratch sumsqTwoPass needs. */
 export const sumsqScratch = (segments: number, groups = SUMSQ_GROUPS) => segments * groups;
@@ -234,4 +244,39 @@ export function layerStatsTiled(
     // `active` is a reserved word in WGSL: the shader names the flags `flags`.
     { op: layerStatsFinishOp, label, constants, bindings: { zero_counts: io.counts, flags: io.active, stats: io.stats }, dispatch: [colGroups, 1, 1] },
   ];
+}
+
+// ---------------------------------------------------------------------------------------
+// Choosing per adapter
+
+/**
+ * The reduction steps a plan emits: one pass per segment or column (the original kernels,
+ * best on SwiftShader, where workgroups with barriers are slow and the cores are few), or
+ * the two-pass kernels above (hardware GPUs), all with the same results. `partials` is the
+ * scratch region the two-pass kernels share (reductionScratch words; each finishes with it
+ * before the next starts).
+ */
+export function reductionSteps(twoPass: boolean, partials: BufRange) {
+  return {
+    biasGrad: (label: string, rows: number, cols: number, dz: BufRange, out: BufRange): PlanStep[] =>
+      twoPass ? biasGradTiled(label, rows, cols, dz, out, partials) : [biasGrad(label, rows, cols, dz, out)],
+    layerStats: (
+      label: string,
+      rows: number,
+      cols: number,
+      slots: { zeros: number; batchDead: number; dead: number },
+      io: { a: BufRange; active: BufRange; stats: BufRange },
+    ): PlanStep[] => (twoPass ? layerStatsTiled(label, rows, cols, slots, { ...io, counts: partials }) : [layerStats(label, rows, cols, slots, io)]),
+    /** `maxLength`: the longest segment, which sets the workgroups per segment. */
+    sumsq: (label: string, segments: number, io: { x: BufRange; segs: BufRange; stats: BufRange }, maxLength: number): PlanStep[] =>
+      twoPass ? sumsqTwoPass(label, segments, { ...io, partials }, sumsqGroups(maxLength)) : [sumsq(label, segments, io)],
+  };
+}
+
+/** Scratch words reductionSteps(true, …) needs for these sums of squares (count, longest) and (rows × cols) column reductions. */
+export function reductionScratch(sums: [number, number][], columns: [number, number][]): number {
+  let n = 1;
+  for (const [segments, maxLength] of sums) n = Math.max(n, sumsqScratch(segments, sumsqGroups(maxLength)));
+  for (const [rows, cols] of columns) n = Math.max(n, biasGradScratch(rows, cols), layerStatsScratch(rows, cols));
+  return n;
 }

@@ -12,14 +12,13 @@
 import type { PlanItem } from '../backend/backend.ts';
 import { activationId } from '../ops/activations.ts';
 import { activationBackward } from '../ops/activation-backward.ts';
-import { biasGrad } from '../ops/bias-grad.ts';
 import { gather } from '../ops/gather.ts';
-import { layerStats } from '../ops/layer-stats.ts';
 import { matmul, matmulBiasAct } from '../ops/matmul.ts';
 import type { BufRange, PlanStep } from '../ops/op.ts';
 import { optimizerStep, type OptimizerConfig } from '../ops/optimizer.ts';
 import { softmaxXent } from '../ops/softmax-xent.ts';
-import { segmentTable, sumsq, type Segment } from '../ops/sumsq.ts';
+import { segmentTable, type Segment } from '../ops/sumsq.ts';
+import { reductionScratch, reductionSteps } from '../ops/reductions-tiled.ts';
 import { align, biasRange, paramLayout, weightRange, type ParamLayout } from '../model/layout.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import { SOFTWARE_TUNING, type KernelTuning } from '../backend/tuning.ts';
@@ -116,6 +115,14 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
   );
   const deltaSegs = layout.layers.map((l) => table([{ offset: 0, length: B * l.outputs, slot: stats.delta[l.index] }]));
   arena('segs', segsLen);
+  // Partials of the two-pass reductions (tuning.twoPassReductions): one region, reused by each in turn.
+  const twoPass = tuning.twoPassReductions === true;
+  const maxWeights = Math.max(...layout.layers.map((l) => l.inputs * l.outputs));
+  const sums: [number, number][] = [[2 * L, maxWeights], ...layout.layers.map((l): [number, number] => [1, B * l.outputs])];
+  const reduce = reductionSteps(
+    twoPass,
+    twoPass ? arena('reduce', reductionScratch(sums, layout.layers.map((l) => [B, l.outputs]))) : whole('reduce', 1),
+  );
 
   const step: PlanItem[] = [{ clear: statsRange }];
   step.push(
@@ -143,7 +150,7 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
         c: weightRange('grads', l),
       }, tiles),
     );
-    step.push(biasGrad(`db ${i}`, B, l.outputs, d[i], biasRange('grads', l)));
+    step.push(...reduce.biasGrad(`db ${i}`, B, l.outputs, d[i], biasRange('grads', l)));
     if (i > 0) {
       step.push(
         matmul(`dX ${i}`, { M: B, N: l.inputs, K: l.outputs, transA: false, transB: false }, {
@@ -166,15 +173,15 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
   const clipping = config.optimizer.clipNorm > 0;
   if (config.telemetry) {
     for (let h = 0; h < H; h++) {
-      step.push(layerStats(`stats ${h}`, B, layout.layers[h].outputs, stats.hidden[h], { a: a[h], active: flagRanges[h], stats: statsRange }));
+      step.push(...reduce.layerStats(`stats ${h}`, B, layout.layers[h].outputs, stats.hidden[h], { a: a[h], active: flagRanges[h], stats: statsRange }));
     }
   }
   if (config.telemetry || clipping) {
-    step.push(sumsq('grad norms', 2 * L, { x: grads, segs: gradSegs, stats: statsRange }));
+    step.push(...reduce.sumsq('grad norms', 2 * L, { x: grads, segs: gradSegs, stats: statsRange }, maxWeights));
   }
   if (config.telemetry) {
     for (const l of layout.layers) {
-      step.push(sumsq(`delta norm ${l.index}`, 1, { x: d[l.index], segs: deltaSegs[l.index], stats: statsRange }));
+      step.push(...reduce.sumsq(`delta norm ${l.index}`, 1, { x: d[l.index], segs: deltaSegs[l.index], stats: statsRange }, B * l.outputs));
     }
   }
 
