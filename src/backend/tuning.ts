@@ -2,13 +2,16 @@
 // (loads are emulated lane by lane); real GPUs want more threads per workgroup. The
 // hardware choice below is a reasonable default, not yet measured on a GPU: override it
 // with RECTIGRAD_MATMUL_TILES=TMxTN@WG_XxWG_Y (e.g. 8x8@8x8) to compare.
-import { DEFAULT_TILES, type MatmulTiles } from '../ops/matmul.ts';
+import { DEFAULT_TILES, type MatmulShape, type MatmulTiles } from '../ops/matmul.ts';
+import type { MatmulCandidate } from '../ops/matmul-candidates.ts';
 import type { AdapterDescription } from './webgpu/device.ts';
 
 export interface KernelTuning {
   matmul: MatmulTiles;
   /** Reductions in two passes over partials (fill a large GPU); absent: one pass, best on SwiftShader. */
   twoPassReductions?: boolean;
+  /** The matmul kernel per shape (e.g. an autotuner's pick); absent or undefined: the register kernel with `matmul`'s tiles. */
+  matmulChoice?: (shape: MatmulShape) => MatmulCandidate | undefined;
 }
 
 /** Measured best on SwiftShader (src/bench/matmul.ts): 8×8 outputs per thread, 8×8 threads. */

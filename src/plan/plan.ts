@@ -13,7 +13,6 @@ import type { PlanItem } from '../backend/backend.ts';
 import { activationId } from '../ops/activations.ts';
 import { activationBackward } from '../ops/activation-backward.ts';
 import { gather } from '../ops/gather.ts';
-import { matmul, matmulBiasAct } from '../ops/matmul.ts';
 import type { BufRange, PlanStep } from '../ops/op.ts';
 import { optimizerStep, type OptimizerConfig } from '../ops/optimizer.ts';
 import { softmaxXent } from '../ops/softmax-xent.ts';
@@ -23,6 +22,7 @@ import { align, biasRange, paramLayout, weightRange, type ParamLayout } from '..
 import type { ModelSpec } from '../model/spec.ts';
 import { SOFTWARE_TUNING, type KernelTuning } from '../backend/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
+import { matmulScratch, matmulSteps } from './matmul-choice.ts';
 
 export interface TrainConfig {
   batch: number;
@@ -69,7 +69,6 @@ export interface TrainPlan {
 const whole = (arena: string, length: number): BufRange => ({ arena, offset: 0, length });
 
 export function planTraining(model: ModelSpec, config: TrainConfig, data: DataShape, tuning: KernelTuning = SOFTWARE_TUNING): TrainPlan {
-  const tiles = tuning.matmul;
   const B = config.batch;
   const layout = paramLayout(model);
   const L = layout.layers.length;
@@ -124,12 +123,24 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
     twoPass ? arena('reduce', reductionScratch(sums, layout.layers.map((l) => [B, l.outputs]))) : whole('reduce', 1),
   );
 
+  // Scratch for split-K matmuls, when tuning.matmulChoice picks any (one region, used in turn).
+  const mmScratchLength = matmulScratch(
+    tuning,
+    layout.layers.flatMap((l) => [
+      { M: B, N: l.outputs, K: l.inputs, transA: false, transB: true },
+      { M: l.outputs, N: l.inputs, K: B, transA: true, transB: false },
+      { M: B, N: l.inputs, K: l.outputs, transA: false, transB: false },
+    ]),
+  );
+  const mmScratch = mmScratchLength > 0 ? arena('matmul scratch', mmScratchLength) : undefined;
+  const mm = matmulSteps(tuning, mmScratch);
+
   const step: PlanItem[] = [{ clear: statsRange }];
   step.push(
     gather('gather', B, data.features, data.examples, data.scale, data.shift, { images, labels, order, x, y }),
   );
 
-  step.push(...forwardPass(model, layout, B, x, z, a, '', tuning));
+  step.push(...forwardPass(model, layout, B, x, z, a, '', tuning, mmScratch));
   step.push(
     softmaxXent('softmax cross-entropy', B, model.classes, { loss: stats.loss, correct: stats.correct }, {
       logits: a[L - 1],
@@ -144,20 +155,20 @@ export function planTraining(model: ModelSpec, config: TrainConfig, data: DataSh
     const l = layout.layers[i];
     const input = i === 0 ? x : a[i - 1];
     step.push(
-      matmul(`dW ${i}`, { M: l.outputs, N: l.inputs, K: B, transA: true, transB: false }, {
+      ...mm.plain(`dW ${i}`, { M: l.outputs, N: l.inputs, K: B, transA: true, transB: false }, {
         a: d[i],
         b: input,
         c: weightRange('grads', l),
-      }, tiles),
+      }),
     );
     step.push(...reduce.biasGrad(`db ${i}`, B, l.outputs, d[i], biasRange('grads', l)));
     if (i > 0) {
       step.push(
-        matmul(`dX ${i}`, { M: B, N: l.inputs, K: l.outputs, transA: false, transB: false }, {
+        ...mm.plain(`dX ${i}`, { M: B, N: l.inputs, K: l.outputs, transA: false, transB: false }, {
           a: d[i],
           b: weightRange('params', l),
           c: d[i - 1],
-        }, tiles),
+        }),
       );
       step.push(
         activationBackward(`act backward ${i - 1}`, B * l.inputs, act, model.alpha, config.l1 / B, {
@@ -234,7 +245,10 @@ export function batchArenas(arena: (name: string, length: number) => BufRange, l
   return { images, labels, order, x, y, z, a, flags, flagRanges };
 }
 
-/** z = input·Wᵀ + b, a = f(z) for every layer; the output layer is linear into the softmax. */
+/**
+ * z = input·Wᵀ + b, a = f(z) for every layer; the output layer is linear into the softmax.
+ * `scratch` serves split-K kernels chosen by tuning.matmulChoice (without it they run in one pass).
+ */
 export function forwardPass(
   model: ModelSpec,
   layout: ParamLayout,
@@ -244,16 +258,17 @@ export function forwardPass(
   a: BufRange[],
   prefix = '',
   tuning: KernelTuning = SOFTWARE_TUNING,
+  scratch?: BufRange,
 ): PlanStep[] {
   const L = layout.layers.length;
-  return layout.layers.map((l) =>
-    matmulBiasAct(
+  const mm = matmulSteps(tuning, scratch);
+  return layout.layers.flatMap((l) =>
+    mm.biasAct(
       `${prefix}forward ${l.index}`,
       { M: rows, N: l.outputs, K: l.inputs, transA: false, transB: true },
       activationId(l.index === L - 1 ? 'linear' : model.activation),
       model.alpha,
       { a: l.index === 0 ? x : a[l.index - 1], b: weightRange('params', l), bias: biasRange('params', l), z: z[l.index], out: a[l.index] },
-      tuning.matmul,
     ),
   );
 }
