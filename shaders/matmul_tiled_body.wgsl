@@ -15,7 +15,7 @@
 //                        matmul_splitk_reduce.wgsl)
 // shapes    M, N, K ≥ 1, any values. A workgroup of WG_X × WG_Y threads computes a BM × BN
 //           tile of C with BM = WG_Y·TM, BN = WG_X·TN; TM, TN ∈ {4, 8}; BK (the k step)
-//           a multiple of 4. Workgroup memory: BK·(BM + BN) floats. With VW = 4 the
+//           a multiple of 4. Workgroup memory: BK·(BM + BN + 8) floats. With VW = 4 the
 //           contiguous dimension of each operand (K or M for A, N or K for B) must be a
 //           multiple of 4, and KCHUNK a multiple of BK.
 // dispatch  main, main_bias_act: (ceil(N / BN), GRID_Y, GRID_Z), row tile = wid.y + wid.z·GRID_Y
@@ -31,7 +31,9 @@
 // transposed on their way into workgroup memory. Loads past M, N or the slice's end write
 // 0 into workgroup memory, so the inner loop needs no guards; only the stores are guarded.
 // Each thread's outputs are TM consecutive rows × TN consecutive columns (vec4 reads from
-// workgroup memory; real GPUs serve these without bank conflicts for TN = 4).
+// workgroup memory; real GPUs serve these without bank conflicts for TN = 4). Each k row
+// of a tile is padded by 4 floats: the transposing stores of consecutive threads (k, k+1, …
+// of one row) then fall 4 banks apart instead of all on one bank.
 //#include "activations.wgsl"
 
 override M: u32;
@@ -52,6 +54,9 @@ override ACT: u32 = 0u;
 override ALPHA: f32 = 0.0;
 
 override NT: u32 = WG_X * WG_Y;
+// Row strides of the k-major tiles in workgroup memory (padded, multiples of 4).
+override AS: u32 = BM + 4u;
+override BS: u32 = BN + 4u;
 
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
@@ -59,9 +64,9 @@ override NT: u32 = WG_X * WG_Y;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 @group(0) @binding(6) var<storage, read_write> part: array<f32>;
 
-// k-major tiles: element (k, r) of op(A)'s tile at k·BM + r, (k, c) of op(B)'s at k·BN + c.
-var<workgroup> As: array<vec4f, BK * BM / 4u>;
-var<workgroup> Bs: array<vec4f, BK * BN / 4u>;
+// k-major tiles: element (k, r) of op(A)'s tile at k·AS + r, (k, c) of op(B)'s at k·BS + c.
+var<workgroup> As: array<vec4f, BK * AS / 4u>;
+var<workgroup> Bs: array<vec4f, BK * BS / 4u>;
 
 fn put_a(e: u32, v: f32) { As[e / 4u][e % 4u] = v; }
 fn put_b(e: u32, v: f32) { Bs[e / 4u][e % 4u] = v; }
@@ -79,9 +84,9 @@ fn stage_a(t: u32, row0: u32, k0: u32, kend: u32) {
       var v = vec4f(0.0);
       if (gk < kend && gr < M) { v = load_a(gk * M + gr); }
       if (VW == 4u) {
-        As[(kk * BM + r) / 4u] = v;
+        As[(kk * AS + r) / 4u] = v;
       } else {
-        put_a(kk * BM + r, v.x);
+        put_a(kk * AS + r, v.x);
       }
     }
   } else {
@@ -94,7 +99,7 @@ fn stage_a(t: u32, row0: u32, k0: u32, kend: u32) {
       let gr = row0 + r;
       var v = vec4f(0.0);
       if (gk < kend && gr < M) { v = load_a(gr * K + gk); }
-      for (var e = 0u; e < VW; e++) { put_a((kk + e) * BM + r, v[e]); }
+      for (var e = 0u; e < VW; e++) { put_a((kk + e) * AS + r, v[e]); }
     }
   }
 }
@@ -111,7 +116,7 @@ fn stage_b(t: u32, col0: u32, k0: u32, kend: u32) {
       let gc = col0 + cc;
       var v = vec4f(0.0);
       if (gk < kend && gc < N) { v = load_b(gc * K + gk); }
-      for (var e = 0u; e < VW; e++) { put_b((kk + e) * BN + cc, v[e]); }
+      for (var e = 0u; e < VW; e++) { put_b((kk + e) * BS + cc, v[e]); }
     }
   } else {
     // Stored K × N: contiguous along columns; a run is VW columns of one k.
@@ -124,9 +129,9 @@ fn stage_b(t: u32, col0: u32, k0: u32, kend: u32) {
       var v = vec4f(0.0);
       if (gk < kend && gc < N) { v = load_b(gk * N + gc); }
       if (VW == 4u) {
-        Bs[(kk * BN + cc) / 4u] = v;
+        Bs[(kk * BS + cc) / 4u] = v;
       } else {
-        put_b(kk * BN + cc, v.x);
+        put_b(kk * BS + cc, v.x);
       }
     }
   }
@@ -152,8 +157,8 @@ fn tile_product(tile_m: u32, tile_n: u32, kbeg: u32, kend: u32, lid: vec3u) -> a
     stage_b(t, col0, k0, kend);
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk++) {
-      let ai = (kk * BM + lid.y * TM) / 4u;
-      let bi = (kk * BN + lid.x * TN) / 4u;
+      let ai = (kk * AS + lid.y * TM) / 4u;
+      let bi = (kk * BS + lid.x * TN) / 4u;
       let alo = As[ai];
       let bl = Bs[bi];
       var ahi = vec4f(0.0);

@@ -56,7 +56,8 @@ export const MATMUL_CANDIDATES: MatmulCandidate[] = [
 function workgroupOf(c: MatmulCandidate): { x: number; y: number; storageBytes: number } {
   if (c.kind === 'register') return { x: c.tiles.WG_X, y: c.tiles.WG_Y, storageBytes: 0 };
   const { BM, BN, BK, TM, TN } = c.tile;
-  return { x: BN / TN, y: BM / TM, storageBytes: 4 * BK * (BM + BN) };
+  // Each k row of both tiles is padded by 4 floats (see shaders/matmul_tiled_body.wgsl).
+  return { x: BN / TN, y: BM / TM, storageBytes: 4 * BK * (BM + BN + 8) };
 }
 
 /** Why the candidate's own parameters are invalid, or undefined when they are fine. */
