@@ -21,6 +21,7 @@ import {
 } from '../src/ops/matmul-candidates.ts';
 import type { PlanStep, View } from '../src/ops/op.ts';
 import { Rng } from '../src/util/rng.ts';
+import { gpuBackend } from './support/gpu.ts';
 import { maxRelErr, regions, runBoth } from './support/op-harness.ts';
 
 const rng = new Rng(20261130);
@@ -126,6 +127,33 @@ describe('matmul candidates on the GPU match the CPU twin', () => {
         else await checkBiasAct(c, s, 1 + rng.int(6), 0.2);
       },
     );
+  });
+});
+
+describe('split-K on the GPU', () => {
+  it('gives the same bits on every run (fixed-order reduce, no atomics)', async () => {
+    const c = MATMUL_CANDIDATES.find((x) => x.kind === 'splitk' && x.slices === 4)!;
+    const s = { M: 3, N: 50, K: 190, transA: false, transB: true };
+    const [a, b, bias] = regions('in', [s.M * s.K, s.K * s.N, s.N]);
+    const [z, out] = regions('out', [s.M * s.N, s.M * s.N]);
+    const scratch = scratchFor(c, s);
+    const steps = matmulBiasActWith(c, 'fwd', s, 1, 0, { a, b, bias, z, out, scratch });
+    expect(steps[0].dispatch[2]).toBe(4);
+    const data = [rng.fill(s.M * s.K), rng.fill(s.K * s.N), rng.fill(s.N)];
+    const runs: Uint32Array[] = [];
+    for (let backend = 0; backend < 2; backend++) {
+      const g = await gpuBackend();
+      g.allocate({ in: bias.offset + bias.length, out: out.offset + out.length, scratch: scratch.length });
+      [a, b, bias].forEach((r, i) => g.writeF(r, data[i]));
+      await g.prepare(steps);
+      for (let r = 0; r < 2; r++) {
+        g.run(steps, values);
+        runs.push(await g.readU(z));
+      }
+      g.destroy();
+    }
+    expect(runs[0].some((u) => u !== 0)).toBe(true);
+    for (const r of runs.slice(1)) expect(Array.from(r)).toEqual(Array.from(runs[0]));
   });
 });
 
