@@ -7,10 +7,10 @@ import { acquireGpu, type GpuContext } from '../../src/backend/webgpu/device.ts'
 import { WebGpuBackend } from '../../src/backend/webgpu/webgpu-backend.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
 import { initialParams } from '../../src/model/init.ts';
-import { matmul } from '../../src/ops/matmul.ts';
 import { DEFAULT_OPTIMIZER } from '../../src/ops/optimizer.ts';
-import { tilesFor } from '../../src/ops/tuning.ts';
-import type { PlanStep, StepValues } from '../../src/ops/op.ts';
+import { candidateScratch, matmulWith } from '../../src/ops/matmul-candidates.ts';
+import { registerCandidate } from '../../src/ops/tuning.ts';
+import type { BufRange, PlanStep, StepValues } from '../../src/ops/op.ts';
 import { Trainer, type TrainerOptions } from '../../src/train/trainer.ts';
 import { fromBase64, type AdapterInfo, type Cell, type MatmulCell, type TrainCell, type Variant } from '../spec.ts';
 import { cpuThreads, firstRowSum, matmulOperands, now, runtimeVersion, type Session } from './common.ts';
@@ -142,7 +142,7 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
   };
 }
 
-/** One product C = A·B as a single plan step, run and waited for. */
+/** One product C = A·B (the kernel training would use for the shape), run and waited for. */
 async function matmulSession(kind: 'cpu' | 'webgpu', cell: MatmulCell): Promise<Session> {
   const n = cell.size;
   const { backend, adapter, timestamps } = await backendFor(kind);
@@ -151,7 +151,8 @@ async function matmulSession(kind: 'cpu' | 'webgpu', cell: MatmulCell): Promise<
   const b = { arena: 'in', offset: pad(n * n), length: n * n };
   const c = { arena: 'out', offset: 0, length: n * n };
   const values: StepValues = { lr: 0, t: 1, batchStart: 0 };
-  let step: PlanStep | undefined;
+  let product: PlanStep[] = [];
+  let scratch: BufRange = { arena: 'scratch', offset: 0, length: 1 };
   return {
     info: { adapter, versions: runtimeVersion(), timestamps },
     async first() {
@@ -160,19 +161,21 @@ async function matmulSession(kind: 'cpu' | 'webgpu', cell: MatmulCell): Promise<
       // measurement on hardware adapters), not a fixed one.
       const shape = { M: n, N: n, K: n, transA: false, transB: false };
       await backend.tune?.([{ op: 'matmul', shape }]);
-      step = matmul(`bench ${n}³`, shape, { a, b, c }, tilesFor(backend.tuning, shape));
-      backend.allocate({ in: b.offset + n * n, out: n * n });
+      const chosen = backend.tuning.matmulChoice?.(shape) ?? registerCandidate(backend.tuning.matmul);
+      scratch = { arena: 'scratch', offset: 0, length: Math.max(1, candidateScratch(chosen, shape)) };
+      product = matmulWith(chosen, `bench ${n}³`, shape, { a, b, c, scratch });
+      backend.allocate({ in: b.offset + n * n, out: n * n, scratch: scratch.length });
       backend.writeF(a, ops.a);
       backend.writeF(b, ops.b);
-      await backend.prepare([step]);
-      backend.run([step], values);
+      await backend.prepare(product);
+      backend.run(product, values);
       const row = await backend.readF({ ...c, length: n });
       return { check: firstRowSum(row, n) };
     },
     async measure(_variant, steps) {
       const t0 = now();
       for (let i = 0; i < steps; i++) {
-        backend.run([step!], values);
+        backend.run(product, values);
         await backend.finish();
       }
       return { ms: now() - t0, steps };

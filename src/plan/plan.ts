@@ -13,19 +13,19 @@
 //   stats, flags, segs      telemetry words, per-unit "was active" flags, sumsq segment tables
 import { activationId } from '../ops/activations.ts';
 import { activationBackward } from '../ops/activation-backward.ts';
-import { biasGrad } from '../ops/bias-grad.ts';
 import { gather } from '../ops/gather.ts';
-import { layerStats } from '../ops/layer-stats.ts';
-import { matmul, matmulBiasAct, type MatmulShape } from '../ops/matmul.ts';
+import type { MatmulShape } from '../ops/matmul.ts';
 import type { BufRange, PlanItem, PlanStep } from '../ops/op.ts';
 import type { OptimizerConfig } from '../ops/optimizer.ts';
 import { softmaxXent } from '../ops/softmax-xent.ts';
-import { segmentTable, sumsq, type Segment } from '../ops/sumsq.ts';
+import { segmentTable, type Segment } from '../ops/sumsq.ts';
+import { reductionScratch, reductionSteps } from '../ops/reductions-tiled.ts';
 import { align, biasRange, paramLayout, weightRange, type DenseLayer, type ParamLayout } from '../model/layout.ts';
 import type { ModelSpec } from '../model/spec.ts';
-import { SOFTWARE_TUNING, tilesFor, type KernelTuning } from '../ops/tuning.ts';
+import { SOFTWARE_TUNING, type KernelTuning } from '../ops/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
 import { checkLimits, planMemory, UNLIMITED, type PlanLimits, type PlanMemory } from './limits.ts';
+import { matmulScratch, matmulSteps } from './matmul-choice.ts';
 import { arenaChunks, backwardSplit, forwardSplit, gradNormsSplit, isSplit, optimizerSplit, splitScratch, type SplitScratch } from './split.ts';
 
 export interface TrainConfig {
@@ -140,29 +140,42 @@ export function planTraining(
     return range;
   };
   const split = splitScratch(arena, layout, B, true);
-  const gradNorms = isSplit(layout)
-    ? gradNormsSplit(layout, stats, { grads, stats: statsRange }, arena, table)
-    : [
-        sumsq('grad norms', 2 * L, {
-          x: grads,
-          segs: table(
-            layout.layers.flatMap((l) => [
-              { offset: l.weight, length: l.inputs * l.outputs, slot: stats.grad[l.index].weight },
-              { offset: l.bias, length: l.outputs, slot: stats.grad[l.index].bias },
-            ]),
-          ),
-          stats: statsRange,
-        }),
-      ];
+  // Gradient norms: one segmented sum over the gradients, or per chunk when a layer is split.
+  const gradSegs = isSplit(layout)
+    ? undefined
+    : table(
+        layout.layers.flatMap((l) => [
+          { offset: l.weight, length: l.inputs * l.outputs, slot: stats.grad[l.index].weight },
+          { offset: l.bias, length: l.outputs, slot: stats.grad[l.index].bias },
+        ]),
+      );
+  const splitGradNorms = isSplit(layout) ? gradNormsSplit(layout, stats, { grads, stats: statsRange }, arena, table) : undefined;
   const deltaSegs = layout.layers.map((l) => table([{ offset: 0, length: B * l.outputs, slot: stats.delta[l.index] }]));
   arena('segs', segsLen);
+  // Partials of the two-pass reductions (tuning.twoPassReductions): one region, reused by each in turn.
+  const twoPass = tuning.twoPassReductions === true;
+  const maxWeights = Math.max(...layout.layers.map((l) => l.inputs * l.outputs));
+  const sums: [number, number][] = [[2 * L, maxWeights], ...layout.layers.map((l): [number, number] => [1, B * l.outputs])];
+  const reduce = reductionSteps(
+    twoPass,
+    twoPass ? arena('reduce', reductionScratch(sums, layout.layers.map((l) => [B, l.outputs]))) : whole('reduce', 1),
+  );
+
+  // Scratch for split-K matmuls, when tuning.matmulChoice picks any (one region, used in turn).
+  const mmScratchLength = matmulScratch(
+    tuning,
+    layout.layers.flatMap((l) => [forwardShape(l, B), dwShape(l, B), dxShape(l, B)]),
+  );
+  const mmScratch = mmScratchLength > 0 ? arena('matmul scratch', mmScratchLength) : undefined;
+  const mm = matmulSteps(tuning, mmScratch);
+  const gradNorms = splitGradNorms ?? reduce.sumsq('grad norms', 2 * L, { x: grads, segs: gradSegs!, stats: statsRange }, maxWeights);
 
   const step: PlanItem[] = [{ clear: statsRange }];
   step.push(
     gather('gather', B, data.features, data.examples, data.scale, data.shift, { images, labels, order, x, y }, data.format),
   );
 
-  step.push(...forwardPass(model, layout, B, x, z, a, '', tuning, split));
+  step.push(...forwardPass(model, layout, B, x, z, a, '', tuning, split, mmScratch));
   step.push(
     softmaxXent('softmax cross-entropy', B, model.classes, { loss: stats.loss, correct: stats.correct }, {
       logits: a[L - 1],
@@ -179,22 +192,10 @@ export function planTraining(
     // A layer split by rows (larger than one binding) gets its dW, db and dX from split.ts.
     const inOne = l.chunks.length === 1;
     if (!inOne) step.push(...backwardSplit(l, B, { d: d[i], input, dInput: i > 0 ? d[i - 1] : undefined }, split!, tuning));
-    if (inOne) step.push(
-      matmul(`dW ${i}`, dwShape(l, B), {
-        a: d[i],
-        b: input,
-        c: weightRange('grads', l),
-      }, tilesFor(tuning, dwShape(l, B))),
-    );
-    if (inOne) step.push(biasGrad(`db ${i}`, B, l.outputs, d[i], biasRange('grads', l)));
+    if (inOne) step.push(...mm.plain(`dW ${i}`, dwShape(l, B), { a: d[i], b: input, c: weightRange('grads', l) }));
+    if (inOne) step.push(...reduce.biasGrad(`db ${i}`, B, l.outputs, d[i], biasRange('grads', l)));
     if (i > 0) {
-      if (inOne) step.push(
-        matmul(`dX ${i}`, dxShape(l, B), {
-          a: d[i],
-          b: weightRange('params', l),
-          c: d[i - 1],
-        }, tilesFor(tuning, dxShape(l, B))),
-      );
+      if (inOne) step.push(...mm.plain(`dX ${i}`, dxShape(l, B), { a: d[i], b: weightRange('params', l), c: d[i - 1] }));
       step.push(
         activationBackward(`act backward ${i - 1}`, B * l.inputs, act, model.alpha, config.l1 / B, {
           z: z[i - 1],
@@ -209,13 +210,13 @@ export function planTraining(
   const clipping = config.optimizer.clipNorm > 0;
   if (config.telemetry) {
     for (let h = 0; h < H; h++) {
-      step.push(layerStats(`stats ${h}`, B, layout.layers[h].outputs, stats.hidden[h], { a: a[h], active: flagRanges[h], stats: statsRange }));
+      step.push(...reduce.layerStats(`stats ${h}`, B, layout.layers[h].outputs, stats.hidden[h], { a: a[h], active: flagRanges[h], stats: statsRange }));
     }
   }
   if (config.telemetry || clipping) step.push(...gradNorms);
   if (config.telemetry) {
     for (const l of layout.layers) {
-      step.push(sumsq(`delta norm ${l.index}`, 1, { x: d[l.index], segs: deltaSegs[l.index], stats: statsRange }));
+      step.push(...reduce.sumsq(`delta norm ${l.index}`, 1, { x: d[l.index], segs: deltaSegs[l.index], stats: statsRange }, B * l.outputs));
     }
   }
 
@@ -290,7 +291,10 @@ export function batchArenas(arena: (name: string, length: number) => BufRange, l
   return { images, labels, order, x, y, z, a, flags, flagRanges };
 }
 
-/** z = input·Wᵀ + b, a = f(z) for every layer; the output layer is linear into the softmax. */
+/**
+ * z = input·Wᵀ + b, a = f(z) for every layer; the output layer is linear into the softmax.
+ * `scratch` serves split-K kernels chosen by tuning.matmulChoice (without it they run in one pass).
+ */
 export function forwardPass(
   model: ModelSpec,
   layout: ParamLayout,
@@ -301,8 +305,10 @@ export function forwardPass(
   prefix = '',
   tuning: KernelTuning = SOFTWARE_TUNING,
   split?: SplitScratch,
+  scratch?: BufRange,
 ): PlanStep[] {
   const L = layout.layers.length;
+  const mm = matmulSteps(tuning, scratch);
   return layout.layers.flatMap((l) =>
     l.chunks.length > 1
       ? forwardSplit(
@@ -315,13 +321,12 @@ export function forwardPass(
           split!,
           tuning,
         )
-      : matmulBiasAct(
+      : mm.biasAct(
       `${prefix}forward ${l.index}`,
       forwardShape(l, rows),
       activationId(l.index === L - 1 ? 'linear' : model.activation),
       model.alpha,
       { a: l.index === 0 ? x : a[l.index - 1], b: weightRange('params', l), bias: biasRange('params', l), z: z[l.index], out: a[l.index] },
-      tilesFor(tuning, forwardShape(l, rows)),
     ),
   );
 }

@@ -5,9 +5,10 @@
 // adapter and shape), so later runs on the same adapter pay nothing. A candidate that does
 // not fit the adapter, fails to compile or fails the probe is recorded with its error and
 // never chosen. The whole search is bounded by a time budget.
-import { matmul, type MatmulShape, type MatmulTiles } from '../../ops/matmul.ts';
+import { candidateFits, candidateProblem, candidateScratch, MATMUL_CANDIDATES, matmulWith, type MatmulCandidate } from '../../ops/matmul-candidates.ts';
+import type { MatmulShape } from '../../ops/matmul.ts';
 import type { BufRange, PlanStep, StepValues } from '../../ops/op.ts';
-import { formatTiles, layoutOf, MATMUL_CANDIDATES, shapeKey } from '../../ops/tuning.ts';
+import { layoutOf, shapeKey } from '../../ops/tuning.ts';
 import { Rng } from '../../util/rng.ts';
 import { ENGINE_VERSION } from '../../util/version.ts';
 import type { AdapterDescription } from './device.ts';
@@ -48,21 +49,21 @@ export interface TuneReport {
   adapter: string;
   cache: string;
   entries: TuneEntry[];
-  /** The chosen configuration of each shape, by shapeKey. */
-  chosen: Record<string, MatmulTiles>;
+  /** The chosen candidate of each shape, by shapeKey. */
+  chosen: Record<string, MatmulCandidate>;
   seconds: number;
 }
 
 export interface TuneOptions {
-  candidates?: readonly MatmulTiles[];
+  candidates?: readonly MatmulCandidate[];
   /** Wall-clock budget for measuring, in ms (default 2000). Cached shapes cost nothing. */
   budgetMs?: number;
   /** Where choices are kept; null: measure every time and keep nothing. */
   cache?: TuningCache | null;
   /** Measure even what the cache holds. */
   force?: boolean;
-  /** Builds a candidate's plan step (default: the matmul kernel with those tiles). */
-  build?: (label: string, shape: MatmulShape, io: { a: BufRange; b: BufRange; c: BufRange }, tiles: MatmulTiles) => PlanStep;
+  /** Builds a candidate's plan steps (default: matmulWith). */
+  build?: (c: MatmulCandidate, label: string, shape: MatmulShape, io: { a: BufRange; b: BufRange; c: BufRange; scratch?: BufRange }) => PlanStep[];
 }
 
 const STEP: StepValues = { lr: 0, t: 1, batchStart: 0 };
@@ -77,13 +78,13 @@ export function adapterKey(a: AdapterDescription): string {
   return [a.vendor, a.architecture, a.device, a.description].join('|');
 }
 
-/** Why a configuration cannot run on this adapter at this shape, or undefined if it can. */
-function misfit(t: MatmulTiles, limits: GPUSupportedLimits): string | undefined {
-  if (t.WG_X * t.WG_Y > limits.maxComputeInvocationsPerWorkgroup) {
-    return `${t.WG_X * t.WG_Y} threads per workgroup exceed the adapter's ${limits.maxComputeInvocationsPerWorkgroup}`;
+/** Why a candidate cannot run on this adapter, or undefined if it can. */
+function misfit(c: MatmulCandidate, limits: GPUSupportedLimits): string | undefined {
+  const bad = candidateProblem(c);
+  if (bad) return bad;
+  if (!candidateFits(c, limits)) {
+    return `does not fit the adapter's workgroup limits (${limits.maxComputeInvocationsPerWorkgroup} threads, ${limits.maxComputeWorkgroupStorageSize} bytes of workgroup storage)`;
   }
-  if (t.WG_X > limits.maxComputeWorkgroupSizeX) return `workgroup width ${t.WG_X} exceeds the adapter's ${limits.maxComputeWorkgroupSizeX}`;
-  if (t.WG_Y > limits.maxComputeWorkgroupSizeY) return `workgroup height ${t.WG_Y} exceeds the adapter's ${limits.maxComputeWorkgroupSizeY}`;
   return undefined;
 }
 
@@ -114,7 +115,7 @@ export async function autotuneMatmul(backend: TunableBackend, products: TuneProd
   const cache = opts.cache === null ? undefined : (opts.cache ?? tuningCache());
   const adapter = adapterKey(backend.adapterInfo);
   const entries: TuneEntry[] = [];
-  const chosen: Record<string, MatmulTiles> = {};
+  const chosen: Record<string, MatmulCandidate> = {};
   const seen = new Set<string>();
   const rng = new Rng(20111);
 
@@ -126,9 +127,9 @@ export async function autotuneMatmul(backend: TunableBackend, products: TuneProd
     const cacheKey = `${ENGINE_VERSION}|${adapter}|${key}`;
     const base = { op, shape: [shape.M, shape.N, shape.K] as [number, number, number], layout: layoutOf(shape) };
     const hit = !opts.force && cache ? ((await cache.get(cacheKey)) as { chosen?: string; candidates?: CandidateResult[] } | undefined) : undefined;
-    const hitTiles = hit?.chosen ? candidates.find((c) => formatTiles(c) === hit.chosen) : undefined;
-    if (hit && hitTiles) {
-      chosen[key] = hitTiles;
+    const hitCandidate = hit?.chosen ? candidates.find((c) => c.name === hit.chosen) : undefined;
+    if (hit && hitCandidate) {
+      chosen[key] = hitCandidate;
       entries.push({ ...base, candidates: hit.candidates ?? [], chosen: hit.chosen!, cached: true });
       continue;
     }
@@ -140,27 +141,30 @@ export async function autotuneMatmul(backend: TunableBackend, products: TuneProd
     const ra: BufRange = { arena: 'tune.a', offset: 0, length: M * K };
     const rb: BufRange = { arena: 'tune.b', offset: 0, length: K * N };
     const rc: BufRange = { arena: 'tune.c', offset: 0, length: M * N };
-    backend.allocate({ 'tune.a': M * K, 'tune.b': K * N, 'tune.c': M * N });
+    // Split-K candidates need scratch for their partial products.
+    const scratchLength = Math.max(1, ...candidates.map((c) => (candidateProblem(c) ? 0 : candidateScratch(c, shape))));
+    const rs: BufRange = { arena: 'tune.scratch', offset: 0, length: scratchLength };
+    backend.allocate({ 'tune.a': M * K, 'tune.b': K * N, 'tune.c': M * N, 'tune.scratch': scratchLength });
     const results: CandidateResult[] = [];
     try {
       backend.writeF(ra, a);
       backend.writeF(rb, b);
-      for (const [ci, tiles] of candidates.entries()) {
-        const config = formatTiles(tiles);
+      for (const [ci, cand] of candidates.entries()) {
+        const config = cand.name;
         // The first candidate (the adapter's default) is always measured, whatever the budget.
         if (ci > 0 && now() > shapeDeadline) {
           results.push({ config, error: `not measured: the tuning budget (${opts.budgetMs ?? 2000} ms) ran out` });
           continue;
         }
-        const bad = misfit(tiles, backend.deviceLimits);
+        const bad = misfit(cand, backend.deviceLimits);
         if (bad) {
           results.push({ config, error: bad });
           continue;
         }
         try {
-          const step = (opts.build ?? matmul)(`tune ${key} ${config}`, shape, { a: ra, b: rb, c: rc }, tiles);
-          await backend.prepare([step]);
-          backend.run([step], STEP);
+          const steps = (opts.build ?? matmulWith)(cand, `tune ${key} ${config}`, shape, { a: ra, b: rb, c: rc, scratch: rs });
+          await backend.prepare(steps);
+          backend.run(steps, STEP);
           const c = await backend.readF(rc);
           const wrong = check.find((p) => !(Math.abs(c[p.at] - p.ref) <= Math.max(1e-4, 4 * K * 2 ** -24) * p.scale + 1e-30));
           if (wrong) {
@@ -171,14 +175,14 @@ export async function autotuneMatmul(backend: TunableBackend, products: TuneProd
           // command buffer of r dispatches, r chosen so that it runs about TARGET_MS.
           let r = 2;
           let t0 = now();
-          backend.run(Array(r).fill(step), STEP);
+          backend.run(Array.from({ length: r }, () => steps).flat(), STEP);
           await backend.finish();
           let dt = now() - t0;
           const per = Math.max(dt / r, 1e-3);
           r = Math.max(2, Math.min(256, Math.round(TARGET_MS / per)));
           if (now() + r * per < shapeDeadline) {
             t0 = now();
-            backend.run(Array(r).fill(step), STEP);
+            backend.run(Array.from({ length: r }, () => steps).flat(), STEP);
             await backend.finish();
             dt = now() - t0;
           } else r = 2;
@@ -188,14 +192,14 @@ export async function autotuneMatmul(backend: TunableBackend, products: TuneProd
         }
       }
     } finally {
-      backend.free(['tune.a', 'tune.b', 'tune.c']);
+      backend.free(['tune.a', 'tune.b', 'tune.c', 'tune.scratch']);
     }
     const best = results.reduce<{ config: string; gflops: number } | undefined>(
       (m, r) => ('gflops' in r && (!m || r.gflops > m.gflops) ? r : m),
       undefined,
     );
     if (best) {
-      chosen[key] = candidates.find((c) => formatTiles(c) === best.config)!;
+      chosen[key] = candidates.find((c) => c.name === best.config)!;
       await cache?.set(cacheKey, { chosen: best.config, candidates: results });
     }
     entries.push({ ...base, candidates: results, chosen: best?.config ?? 'default (no candidate passed)', cached: false });

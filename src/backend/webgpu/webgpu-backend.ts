@@ -7,7 +7,8 @@ import type { Backend, CreationCounters } from '../backend.ts';
 import { isClear, type PlanItem } from '../../ops/op.ts';
 import { adapterName, type AdapterDescription, type GpuContext } from './device.ts';
 import { reflectEntry, type ReflectedBinding } from './reflect.ts';
-import { formatTiles, MATMUL_CANDIDATES, type KernelTuning } from '../../ops/tuning.ts';
+import { MATMUL_CANDIDATES, type MatmulCandidate } from '../../ops/matmul-candidates.ts';
+import { registerCandidate, shapeKey, type KernelTuning } from '../../ops/tuning.ts';
 import { autotuneMatmul, type TuneOptions, type TuneProduct, type TuneReport } from './autotune.ts';
 import { tuningFor } from './tuning.ts';
 import { DeviceLostError, lostWatch, type LostWatch } from './lost.ts';
@@ -115,6 +116,8 @@ export class WebGpuBackend implements Backend {
 
   /** The last tune() report (what was measured or taken from the cache), if any. */
   lastTune?: TuneReport;
+  /** The matmul candidate chosen per product shape (by shapeKey), for the plans made after tune(). */
+  chosen: Record<string, MatmulCandidate> = {};
 
   /**
    * Chooses the matmul configuration of each product shape by measurement (autotune.ts),
@@ -127,10 +130,12 @@ export class WebGpuBackend implements Backend {
     const forced = typeof process !== 'undefined' && !!process.env?.RECTIGRAD_MATMUL_TILES;
     if (mode === 'off' || (mode === 'auto' && (this.ctx.adapter.isFallback || forced))) return undefined;
     // The adapter's default configuration first: it is always measured, whatever the budget.
-    const base = this.tuning.matmul;
-    const candidates = opts.candidates ?? [base, ...MATMUL_CANDIDATES.filter((c) => formatTiles(c) !== formatTiles(base))];
+    const base = registerCandidate(this.tuning.matmul);
+    const candidates = opts.candidates ?? [base, ...MATMUL_CANDIDATES.filter((c) => c.name !== base.name)];
     const report = await autotuneMatmul(this, products, { ...opts, candidates });
-    this.tuning.perShape = { ...this.tuning.perShape, ...report.chosen };
+    this.chosen = { ...this.chosen, ...report.chosen };
+    const chosen = this.chosen;
+    this.tuning.matmulChoice = (s) => chosen[shapeKey(s)];
     this.lastTune = report;
     return report;
   }
