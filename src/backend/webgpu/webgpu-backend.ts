@@ -60,6 +60,7 @@ export class WebGpuBackend implements Backend {
   private stepUniform?: { buffer: GPUBuffer; layout: [string, number][]; bytes: ArrayBuffer; f: Float32Array; u: Uint32Array };
   private rings = new Map<number, { buffers: GPUBuffer[]; busy: boolean[]; next: number }>();
   private lost?: string;
+  private lostWaiters = new Set<(e: Error) => void>();
   private failed?: string;
   private prof?: Profiler;
   private profiling = false;
@@ -73,6 +74,8 @@ export class WebGpuBackend implements Backend {
     this.tuning = tuning ?? tuningFor(ctx.adapter);
     this.device.lost.then((info) => {
       this.lost = `the GPU device was lost (${info.reason}): ${info.message || 'no message'}`;
+      for (const reject of this.lostWaiters) reject(new DeviceLostError(this.lost));
+      this.lostWaiters.clear();
     });
     // An error nobody awaited (a rejected submit, say) stops the run at the next call
     // instead of letting training go on over buffers that were never written.
@@ -163,12 +166,20 @@ export class WebGpuBackend implements Backend {
     return new Uint32Array(await this.readBytes(r));
   }
 
-  /** Wait for a GPU promise without hanging on a lost device. */
+  /**
+   * Wait for a GPU promise without hanging on a lost device. The waiters are kept in a
+   * set and dropped when they settle: chaining on `device.lost` for every wait would pile
+   * up reactions on a promise that never settles (a leak of every step's closures).
+   */
   private wait<T>(p: Promise<T>): Promise<T> {
-    const lost = this.device.lost.then((info) => {
-      throw new DeviceLostError(`the GPU device was lost (${info.reason}): ${info.message || 'no message'}`);
+    if (this.lost) return Promise.reject(new DeviceLostError(this.lost));
+    return new Promise<T>((resolve, reject) => {
+      this.lostWaiters.add(reject);
+      this.ctx
+        .wait(p)
+        .then(resolve, reject)
+        .finally(() => this.lostWaiters.delete(reject));
     });
-    return Promise.race([this.ctx.wait(p), lost]);
   }
 
   private pipeline(step: PlanStep): GPUComputePipeline {
