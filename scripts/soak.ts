@@ -42,6 +42,8 @@ export interface SoakResult {
   /** Growth of the last sample over the first (warm-up) one, as a fraction. */
   rssGrowth: number;
   heapGrowth: number;
+  /** RSS growth over the second half of the run alone: near 0 once allocator pools have settled. */
+  rssGrowthSecondHalf: number;
   countersFlat: boolean;
   pass: boolean;
   problems: string[];
@@ -108,9 +110,10 @@ export async function soak(choice: BackendChoice, steps: number, every: number):
   if (pending.length) problems.push(`staging buffers still pending at steps ${pending.map((s) => s.step).join(', ')}`);
   const rssGrowth = last.rssMiB / first.rssMiB - 1;
   const heapGrowth = last.heapMiB / first.heapMiB - 1;
+  const rssGrowthSecondHalf = last.rssMiB / samples[Math.floor((samples.length - 1) / 2)].rssMiB - 1;
   if (rssGrowth >= LIMIT) problems.push(`RSS grew ${(100 * rssGrowth).toFixed(1)}% after warm-up`);
   if (heapGrowth >= LIMIT) problems.push(`the JS heap grew ${(100 * heapGrowth).toFixed(1)}% after warm-up`);
-  return { backend: choice, adapter, steps, seconds, samples, rssGrowth, heapGrowth, countersFlat, pass: problems.length === 0, problems };
+  return { backend: choice, adapter, steps, seconds, samples, rssGrowth, heapGrowth, rssGrowthSecondHalf, countersFlat, pass: problems.length === 0, problems };
 }
 
 export function formatSoak(r: SoakResult): string {
@@ -123,7 +126,8 @@ export function formatSoak(r: SoakResult): string {
     `${r.backend} (${r.adapter}): ${r.steps} steps in ${r.seconds.toFixed(1)} s`,
     `   step  buffers pipelines bindGroups   RSS MiB heap MiB  pending`,
     ...rows,
-    `after warm-up (step ${r.samples[0].step}): RSS ${(100 * r.rssGrowth).toFixed(2)}%, heap ${(100 * r.heapGrowth).toFixed(2)}%, ` +
+    `after warm-up (step ${r.samples[0].step}): RSS ${(100 * r.rssGrowth).toFixed(2)}% ` +
+      `(second half alone ${(100 * r.rssGrowthSecondHalf).toFixed(2)}%), heap ${(100 * r.heapGrowth).toFixed(2)}%, ` +
       `GPU objects ${r.countersFlat ? 'flat' : 'GROWING'} → ${r.pass ? 'PASS' : `FAIL: ${r.problems.join('; ')}`}`,
   ].join('\n');
 }
