@@ -75,7 +75,7 @@ export function trainCommand(): Command {
     .option('--save <file>', 'write a safetensors checkpoint after every epoch (atomically)')
     .option('--checkpoint-every <n>', 'with --save, also save every n steps (or every n epochs: 2e), so a long run loses at most that much', stepsOrEpochs('--checkpoint-every'))
     .option('--resume <file>', 'continue from a checkpoint: its model and training settings are used')
-    .option('--json <file>', 'write the run as JSON (- for stdout: then everything else goes to stderr)')
+    .option('--json <file>', 'write the run as JSON (- for stdout: then everything else goes to stderr); per-layer arrays start with layer 1')
     .option('--quiet', 'print only the final lines', false)
     .action(async (flags: TrainFlags, cmd: Command) => {
       await train(flags, (key) => cmd.getOptionValueSource(key) === 'cli');

@@ -274,7 +274,11 @@ export class WebGpuBackend implements Backend {
     return new Uint32Array(await this.readBytes(r));
   }
 
-  /** Wait for a GPU promise without hanging on a lost device. */
+  /**
+   * Wait for a GPU promise without hanging on a lost device. The waiters are kept in a
+   * set and dropped when they settle: chaining on `device.lost` for every wait would pile
+   * up reactions on a promise that never settles (a leak of every step's closures).
+   */
   private wait<T>(p: Promise<T>): Promise<T> {
     // The poll loop waits on the watched promise, so a lost device also ends the polling.
     return this.ctx.wait(this.watch.wait(p));
