@@ -23,7 +23,12 @@ export interface Ran {
 
 /** Run a command to completion; throws with its output when it fails. */
 export function runOk(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): Ran {
-  const r: SpawnSyncReturns<string> = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' } });
+  const r: SpawnSyncReturns<string> = spawnSync(cmd, args, {
+    cwd,
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+  });
   if (r.status !== 0) {
     throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed: ${r.error?.message ?? `exit ${r.status}`}\n${r.stdout}\n${r.stderr}`);
   }
