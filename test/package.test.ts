@@ -50,7 +50,7 @@ describe('installed package in Node', () => {
   it('ships dist/ and the bin, not the sources, the demo or source maps; installs no optional peer', () => {
     const installed = join(pkg.app, 'node_modules', 'rectigrad');
     const top = readdirSync(installed).sort();
-    expect(top).toEqual(expect.arrayContaining(['bin', 'dist', 'package.json', 'README.md', 'LICENSE']));
+    expect(top).toEqual(expect.arrayContaining(['bin', 'dist', 'package.json', 'README.md', 'LICENSE', 'CHANGELOG.md']));
     expect(top).not.toContain('src');
     expect(existsSync(join(installed, 'dist', 'demo'))).toBe(false);
     const files = readdirSync(join(installed, 'dist'), { recursive: true }) as string[];
