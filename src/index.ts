@@ -1,4 +1,7 @@
 // rectigrad: a WebGPU training engine for rectifier networks.
+// The declarations use WebGPU's types (GPUDevice, …): the reference is kept in index.d.ts so
+// a consumer's type check finds them without listing @webgpu/types itself.
+/// <reference types="@webgpu/types" preserve="true" />
 export { createBackend, BACKENDS, type BackendChoice } from './backend/create.ts';
 export type { Backend } from './backend/backend.ts';
 export { CpuBackend } from './backend/cpu/cpu-backend.ts';
