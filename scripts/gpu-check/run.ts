@@ -19,8 +19,11 @@ import { WebGpuBackend } from '../../src/backend/webgpu/webgpu-backend.ts';
 import { syntheticDataset } from '../../src/data/synthetic.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
 import { modelSpec, PAPER_MODEL, type ModelSpec } from '../../src/model/spec.ts';
-import { matmul, matmulBiasAct, type MatmulShape } from '../../src/ops/matmul.ts';
+import { candidateScratch, matmulBiasActWith, matmulWith } from '../../src/ops/matmul-candidates.ts';
+import type { MatmulShape } from '../../src/ops/matmul.ts';
 import type { PlanStep, StepValues } from '../../src/ops/op.ts';
+import { registerCandidate } from '../../src/ops/tuning.ts';
+import type { TuneReport } from '../../src/backend/webgpu/autotune.ts';
 import { DEFAULT_OPTIMIZER } from '../../src/ops/optimizer.ts';
 import { mib } from '../../src/plan/limits.ts';
 import { Trainer, type TrainerOptions } from '../../src/train/trainer.ts';
@@ -147,6 +150,41 @@ await trajectory(
 // ---- matmul throughput with the training configuration --------------------------------
 
 const values: StepValues = { lr: 0, t: 1, batchStart: 0 };
+// ---- autotune: each product shape's kernel chosen by measurement on this adapter ------
+// The choices stay in this process's tuning cache, so the matmul rows and the trainers
+// below use them (a trainer tunes on first use; here it finds them measured).
+
+const productShapes: { name: string; shape: MatmulShape; biasAct: boolean }[] = [];
+for (const B of software ? [64] : [64, 256, 1024]) {
+  productShapes.push({ name: `forward X·Wᵀ+b, B=${B}`, shape: { M: B, N: 1000, K: 784, transA: false, transB: true }, biasAct: true });
+  productShapes.push({ name: `dX = dZ·W, B=${B}`, shape: { M: B, N: 784, K: 1000, transA: false, transB: false }, biasAct: false });
+  productShapes.push({ name: `dW = dZᵀ·X, B=${B}`, shape: { M: 1000, N: 784, K: B, transA: true, transB: false }, biasAct: false });
+}
+for (const n of software ? [256] : [1024, 2048, 4096]) productShapes.push({ name: `square ${n}`, shape: { M: n, N: n, K: n, transA: false, transB: false }, biasAct: false });
+
+const tuner = gpuBackend();
+let tune: TuneReport | undefined;
+log('autotune: every matmul candidate on each product shape');
+try {
+  const paper = (B: number) => [
+    { op: 'forward', shape: { M: B, N: 1000, K: 784, transA: false, transB: true } },
+    { op: 'forward', shape: { M: B, N: 1000, K: 1000, transA: false, transB: true } },
+    { op: 'forward', shape: { M: B, N: 10, K: 1000, transA: false, transB: true } },
+    { op: 'dX', shape: { M: B, N: 1000, K: 1000, transA: false, transB: false } },
+    { op: 'dX', shape: { M: B, N: 1000, K: 10, transA: false, transB: false } },
+    { op: 'dW', shape: { M: 1000, N: 784, K: B, transA: true, transB: false } },
+    { op: 'dW', shape: { M: 1000, N: 1000, K: B, transA: true, transB: false } },
+    { op: 'dW', shape: { M: 10, N: 1000, K: B, transA: true, transB: false } },
+  ];
+  const products = [...productShapes.map((p) => ({ op: p.name, shape: p.shape })), ...batchesForTune().flatMap(paper)];
+  tune = await tuner.tune(products, { mode: 'on', budgetMs: software ? 20_000 : 60_000 });
+} catch (e) {
+  log(`autotune failed: ${(e as Error).message.split('\n')[0]}`);
+}
+function batchesForTune(): number[] {
+  return software ? [64] : [64, 256, 1024];
+}
+
 interface Row {
   name: string;
   cells: string[];
@@ -156,19 +194,23 @@ const matmulRows: Row[] = [];
 async function timeMatmul(name: string, shape: MatmulShape, biasAct: boolean): Promise<void> {
   const { M, N, K } = shape;
   const pad = (n: number) => Math.ceil(n / 64) * 64;
+  const cand = tuner.tuning.matmulChoice?.(shape) ?? registerCandidate(tiles);
   const a = { arena: 'in', offset: 0, length: M * K };
   const b = { arena: 'in', offset: pad(M * K), length: K * N };
   const bias = { arena: 'in', offset: pad(M * K) + pad(K * N), length: N };
   const z = { arena: 'out', offset: 0, length: M * N };
   const o = { arena: 'out', offset: pad(M * N), length: M * N };
-  const step: PlanStep = biasAct ? matmulBiasAct(name, shape, 1, 0, { a, b, bias, z, out: o }, tiles) : matmul(name, shape, { a, b, c: z }, tiles);
+  const scratch = { arena: 'scratch', offset: 0, length: Math.max(1, candidateScratch(cand, shape)) };
+  const steps: PlanStep[] = biasAct
+    ? matmulBiasActWith(cand, name, shape, 1, 0, { a, b, bias, z, out: o, scratch })
+    : matmulWith(cand, name, shape, { a, b, c: z, scratch });
   const backend = gpuBackend();
   try {
-    backend.allocate({ in: bias.offset + N, out: o.offset + M * N });
+    backend.allocate({ in: bias.offset + N, out: o.offset + M * N, scratch: scratch.length });
     const rng = new Rng(1);
     for (const r of [a, b, bias]) backend.writeF(r, rng.fill(r.length));
-    await backend.prepare([step]);
-    backend.run([step], values);
+    await backend.prepare(steps);
+    backend.run(steps, values);
     await backend.finish();
     // Enough dispatches per submit that the submit itself does not dominate.
     let reps = 1;
@@ -177,30 +219,32 @@ async function timeMatmul(name: string, shape: MatmulShape, biasAct: boolean): P
     const t0 = performance.now();
     while ((performance.now() - t0) / 1000 < budget) {
       const t = performance.now();
-      backend.run(Array.from({ length: reps }, () => step), values);
+      backend.run(Array.from({ length: reps }, () => steps).flat(), values);
       await backend.finish();
       const dt = (performance.now() - t) / 1000 / reps;
       best = Math.min(best, dt);
       if (dt * reps < 0.02) reps *= 2;
     }
     const gflops = (2 * M * N * K) / best / 1e9;
-    matmulRows.push({ name, cells: [`${M}×${N}×${K}`, gflops.toFixed(gflops < 100 ? 2 : 0), `${(best * 1e3).toFixed(3)}`] });
+    const peak = peakTflops();
+    const ofPeak = peak ? ` (${((100 * gflops) / (peak * 1000)).toFixed(1)}% of ${peak} TFLOP/s f32 peak)` : '';
+    matmulRows.push({ name, cells: [`${M}×${N}×${K}`, cand.name, gflops.toFixed(gflops < 100 ? 2 : 0) + ofPeak, `${(best * 1e3).toFixed(3)}`] });
   } catch (e) {
-    matmulRows.push({ name, cells: [`${M}×${N}×${K}`, 'failed', (e as Error).message.split('\n')[0]] });
+    matmulRows.push({ name, cells: [`${M}×${N}×${K}`, cand.name, 'failed', (e as Error).message.split('\n')[0]] });
   } finally {
     backend.destroy();
   }
 }
 
-log(`matmul with the training configuration (${tileText})`);
-for (const B of software ? [64] : [64, 256, 1024]) {
-  await timeMatmul(`forward X·Wᵀ+b, B=${B}`, { M: B, N: 1000, K: 784, transA: false, transB: true }, true);
-  await timeMatmul(`dX = dZ·W, B=${B}`, { M: B, N: 784, K: 1000, transA: false, transB: false }, false);
-  await timeMatmul(`dW = dZᵀ·X, B=${B}`, { M: 1000, N: 784, K: B, transA: true, transB: false }, false);
+/** The card's f32 peak in TFLOP/s: --peak-tflops, or known cards by name (H100/H200 SXM: 67). */
+function peakTflops(): number | undefined {
+  const given = Number(opt('--peak-tflops'));
+  if (given > 0) return given;
+  return /H200|H100/i.test(adapter) ? 67 : undefined;
 }
-for (const n of software ? [256] : [1024, 2048, 4096]) {
-  await timeMatmul(`square ${n}`, { M: n, N: n, K: n, transA: false, transB: false }, false);
-}
+
+log('matmul with the kernel chosen for each shape on this adapter');
+for (const p of productShapes) await timeMatmul(p.name, p.shape, p.biasAct);
 
 // ---- training throughput: the paper's network, and PyTorch on CUDA beside it ---------
 
@@ -277,10 +321,20 @@ const md: string[] = [
   '|---|---|---|',
   ...checks.map((c) => `| ${c.name} | ${c.ok ? 'ok' : '**FAILED**'} | ${c.detail} |`),
   '',
-  '| matmul | M×N×K | GFLOP/s | ms |',
-  '|---|---|---|---|',
+  '| matmul | M×N×K | kernel (autotuned) | GFLOP/s | ms |',
+  '|---|---|---|---|---|',
   ...matmulRows.map((r) => `| ${r.name} | ${r.cells.join(' | ')} |`),
   '',
+  ...(tune
+    ? [
+        `Autotune (${tune.seconds.toFixed(1)} s): GFLOP/s of each candidate per product shape, the chosen one first.`,
+        '',
+        '| product | M×N×K | chosen | candidates (GFLOP/s) |',
+        '|---|---|---|---|',
+        ...tune.entries.map((e) => `| ${e.op} | ${e.shape.join('×')} ${e.layout} | ${e.chosen} | ${e.candidates.map((c) => ('gflops' in c ? `${c.config} ${c.gflops.toFixed(1)}` : `${c.config}: ${c.error}`)).join('; ')} |`),
+        '',
+      ]
+    : ['Autotune did not run (see the log).', '']),
   `| training 784-1000-1000-1000-10 | batch | examples/s | GFLOP/s | note |`,
   '|---|---|---|---|---|',
   ...trainRows.map(
@@ -290,6 +344,6 @@ const md: string[] = [
   '',
 ];
 writeFileSync(join(out, 'gpu.md'), md.join('\n'));
-writeFileSync(join(out, 'gpu-check.json'), JSON.stringify({ date, adapter: ctx.adapter, tiles, checks, matmul: matmulRows, training: trainRows, ok }, null, 1) + '\n');
+writeFileSync(join(out, 'gpu-check.json'), JSON.stringify({ date, adapter: ctx.adapter, tiles, checks, autotune: tune?.entries, matmul: matmulRows, training: trainRows, ok }, null, 1) + '\n');
 console.log(md.join('\n'));
 process.exit(ok ? 0 : 1);
