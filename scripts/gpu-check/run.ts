@@ -327,11 +327,11 @@ const md: string[] = [
   '',
   ...(tune
     ? [
-        `Autotune (${tune.seconds.toFixed(1)} s): GFLOP/s of each candidate per product shape, the chosen one first.`,
+        `Autotune (${tune.seconds.toFixed(1)} s): GFLOP/s of each candidate per product shape (— : not measured within the budget).`,
         '',
         '| product | M×N×K | chosen | candidates (GFLOP/s) |',
         '|---|---|---|---|',
-        ...tune.entries.map((e) => `| ${e.op} | ${e.shape.join('×')} ${e.layout} | ${e.chosen} | ${e.candidates.map((c) => ('gflops' in c ? `${c.config} ${c.gflops.toFixed(1)}` : `${c.config}: ${c.error}`)).join('; ')} |`),
+        ...tune.entries.map((e) => `| ${e.op} | ${e.shape.join('×')} ${e.layout} | ${e.chosen} | ${e.candidates.map((c) => ('gflops' in c ? `${c.config} ${c.gflops.toFixed(1)}` : c.error.startsWith('not measured') ? `${c.config} —` : `${c.config}: ${c.error}`)).join('; ')} |`),
         '',
       ]
     : ['Autotune did not run (see the log).', '']),
