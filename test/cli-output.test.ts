@@ -46,6 +46,12 @@ describe('train output', () => {
     const r = JSON.parse(stdout);
     expect(r.final.steps).toBe(5);
     expect(r.steps).toHaveLength(5);
+    // Each matmul product with its kernel, and the plan's buffers.
+    expect(r.kernels).toHaveLength(4 * 2 + 3);
+    expect(r.kernels[0]).toEqual({ op: 'forward', layer: 1, shape: [64, 16, 64], kernel: 'cpu' });
+    expect(r.memory.buffers).toBeGreaterThan(0);
+    expect(r.memory.largestBindingBytes).toBeGreaterThan(0);
+    expect(r.memory.totalBytes).toBeGreaterThanOrEqual(r.memory.largestBindingBytes);
     expect(stderr).toMatch(/epoch 1: train loss/);
     expect(stderr).toMatch(/5 steps, \d+ ms training/);
   });

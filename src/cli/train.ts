@@ -12,7 +12,8 @@ import { ACTIVATIONS, type Activation } from '../ops/activations.ts';
 import { DEFAULT_LR, DEFAULT_OPTIMIZER, type OptimizerKind } from '../ops/optimizer.ts';
 import { paramLayout } from '../model/layout.ts';
 import { INITS, PAPER_MODEL, describeModel, validateModel, type Init, type ModelSpec } from '../model/spec.ts';
-import { flopsPerExample } from '../plan/plan.ts';
+import { flopsPerExample, matmulProducts } from '../plan/plan.ts';
+import { registerCandidate } from '../ops/tuning.ts';
 import { DeviceLostError, WebGpuBackend } from '../backend/webgpu/webgpu-backend.ts';
 import { trainRun, type EpochRecord, type RunResult } from '../train/run.ts';
 import type { StepStats } from '../train/telemetry.ts';
@@ -199,6 +200,8 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
     saveCheckpoint(flags.save, await trainer.state({ ...cfg }));
     lastSaved = trainer.step;
   };
+  // The plan's buffers, once a trainer exists: { buffers, totalBytes, largestBindingBytes }.
+  let memoryOf: (() => unknown) | undefined;
   const writeJson = (extra: Record<string, unknown>) => {
     if (!flags.json) return;
     const json = {
@@ -207,6 +210,14 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
       model,
       config: cfg,
       flopsPerExample: flopsPerEx,
+      // The kernel each matmul product ran with (chosen by measurement on hardware adapters).
+      kernels: matmulProducts(model, cfg.batch).map((p) => ({
+        op: p.op,
+        layer: p.layer + 1,
+        shape: [p.shape.M, p.shape.N, p.shape.K],
+        kernel: backend.kind === 'cpu' ? 'cpu' : (backend.tuning.matmulChoice?.(p.shape)?.name ?? registerCandidate(backend.tuning.matmul).name),
+      })),
+      ...(memoryOf ? { memory: memoryOf() } : {}),
       epochs,
       steps: sampled,
       final: epochs[epochs.length - 1],
@@ -243,8 +254,12 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
             lastTurn = performance.now();
           }
         },
-        onEvery: save,
+        onEvery: async (trainer) => {
+          memoryOf ??= () => trainer.plan.memory;
+          await save(trainer);
+        },
         onEpoch: async (r, trainer) => {
+          memoryOf ??= () => trainer.plan.memory;
           epochs.push(r);
           // Each epoch's summary is printed once, as it happens (--quiet: the last one, at the end).
           bar.log(epochLines(r), out);
@@ -281,6 +296,7 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
   interrupt.dispose();
   bar.stop();
   const trainer = result.trainer;
+  memoryOf ??= () => trainer.plan.memory;
   const ran = trainer.step - startStep;
   if (result.stopped) {
     // Stopped by a signal: save the steps done (the ones in flight included, once finite).
