@@ -121,11 +121,11 @@ export async function save(id: RunId) {
   const run = page.runs[id];
   if (!run) return;
   try {
-    const bytes = await run.save();
-    const name = `rectigrad-${run.model.hidden.join('-')}-${run.model.activation}-step${run.step}.safetensors`;
+    const { bytes, step } = await run.save();
+    const name = `rectigrad-${run.model.hidden.join('-')}-${run.model.activation}-step${step}.safetensors`;
     download(bytes, name);
-    page.lastSaved[id] = { name, step: run.step, bytes: bytes.length };
-    say(`Run ${id}: saved ${name} (${(bytes.length / 1e6).toFixed(2)} MB, step ${run.step}).`);
+    page.lastSaved[id] = { name, step, bytes: bytes.length };
+    say(`Run ${id}: saved ${name} (${(bytes.length / 1e6).toFixed(2)} MB, step ${step}).`);
   } catch (e) {
     say(`Run ${id}: could not save a checkpoint: ${errorText(e)}`, true);
   }

@@ -318,9 +318,13 @@ export class Run {
     };
   }
 
-  /** A safetensors checkpoint of the run as it is between two slices. */
-  save(): Promise<Uint8Array> {
-    return this.exclusive(async () => encodeCheckpoint(await this.trainer.state(this.checkpointConfig())));
+  /** A safetensors checkpoint of the run as it is between two slices (after a lost device: the state kept last). */
+  save(): Promise<{ bytes: Uint8Array; step: number }> {
+    return this.exclusive(async () => {
+      if (this.state === 'lost' && !this.kept) throw new Error('the GPU device was lost before the page kept any state: there is nothing to save');
+      const s = this.state === 'lost' ? this.kept! : await this.trainer.state(this.checkpointConfig());
+      return { bytes: encodeCheckpoint(s), step: s.step };
+    });
   }
 
   /** Waits for the slice in progress, then ends the worker (and frees its device). */

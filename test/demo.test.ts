@@ -286,6 +286,10 @@ describe('demo page', () => {
       expect(banner.text).toContain('The GPU device was lost');
       expect(banner.text).toContain(`continue from step ${kept}`);
       expect(await page.$eval('#continue-lost', (e) => e.textContent)).toBe('Continue on a new device');
+      // Saving now writes the state kept last (the device has nothing left to read).
+      await page.click('#save-A');
+      s = await until(page, 'the kept state to be saved', (x) => !!x.saved.A);
+      expect(s.saved.A.step).toBe(kept);
 
       await page.click('#continue-lost');
       s = await until(page, 'training to go on from the kept step', (x) => x.runs[0].state === 'running' && x.runs[0].step >= kept + 4, 60_000);
@@ -300,6 +304,26 @@ describe('demo page', () => {
       console.log(`device lost after step ${lost.step}; the page had kept step ${kept}; on a new device it trained on to step ${r.step}`);
       await page.click('#pause');
       await until(page, 'the run to pause', (x) => !x.running);
+      expect(pageErrors).toEqual([]);
+
+      // Lost before anything was kept (125 steps per epoch, kept at its end): the page offers to start over.
+      const early = await chrome.browser.newPage();
+      early.on('pageerror', (e) => pageErrors.push(String(e)));
+      await early.goto(`${site.url}?A.hidden=16&A.batch=32&A.trainExamples=4000&A.testExamples=256`);
+      await until(early, 'the second page to load', (x) => x.ready, 60_000);
+      await early.click('#start');
+      await until(early, 'a first step', (x) => x.runs.length === 1 && x.runs[0].step >= 1);
+      await early.evaluate(() => (window as unknown as { rectigradDemo: { loseDevice(id: string): Promise<void> } }).rectigradDemo.loseDevice('A'));
+      s = await until(early, 'the early loss to be reported', (x) => x.runs[0].state === 'lost' && !x.running);
+      expect(s.runs[0].keptStep).toBeNull();
+      expect(s.runs[0].step).toBeLessThan(125);
+      expect(s.errors.find((e) => e.includes('the GPU device was lost'))).toContain('start over from step 0');
+      expect(await early.$eval('#continue-lost', (e) => e.textContent)).toBe('Start over on a new device');
+      await early.click('#continue-lost');
+      s = await until(early, 'the run to start over', (x) => x.runs[0].state === 'running' && x.runs[0].step >= 2, 60_000);
+      expect(s.messages).toContain(`Run A: a new device on ${s.runs[0].adapter}; training goes on from step 0.`);
+      expect(s.runs[0].losses.length).toBe(s.runs[0].step);
+      expect(Number.isFinite(s.runs[0].latest!.loss)).toBe(true);
       expect(pageErrors).toEqual([]);
     } finally {
       await chrome.close();
