@@ -1,6 +1,7 @@
 // What the buttons do: build runs, start, pause, reset, save and load checkpoints.
 import { decodeCheckpoint } from '../src/io/checkpoint.ts';
 import { backendSelect, compare, forms, showCompare, updateButtons } from './controls.ts';
+import { reportLoss, showLossBanner } from './device-loss.ts';
 import { $, errorText, IDS } from './dom.ts';
 import { say } from './messages.ts';
 import { charts, rebuildLayerSelect, stopDrawing } from './render.ts';
@@ -49,8 +50,13 @@ export async function start() {
   page.busy = false;
   page.stopRequested = false;
   page.stopper = new AbortController();
-  const active = presentRuns().filter((r) => !r.finished && r.state !== 'error');
-  page.loops = active.map((r) => r.train(page.stopper.signal));
+  const active = presentRuns().filter((r) => !r.finished && r.state !== 'error' && r.state !== 'lost');
+  // A lost device is said at once: a run beside it may train on for a long while.
+  page.loops = active.map((r) =>
+    r.train(page.stopper.signal).then(() => {
+      if (r.state === 'lost') reportLoss(r);
+    }),
+  );
   heartbeat.reset();
   updateButtons();
   page.dirty = true;
@@ -85,6 +91,7 @@ export async function reset() {
     delete page.runs[id];
     await r?.destroy();
   }
+  showLossBanner();
   stopDrawing();
   for (const c of Object.values(charts)) c.clear();
   for (const id of IDS) {
@@ -114,11 +121,11 @@ export async function save(id: RunId) {
   const run = page.runs[id];
   if (!run) return;
   try {
-    const bytes = await run.save();
-    const name = `rectigrad-${run.model.hidden.join('-')}-${run.model.activation}-step${run.step}.safetensors`;
+    const { bytes, step } = await run.save();
+    const name = `rectigrad-${run.model.hidden.join('-')}-${run.model.activation}-step${step}.safetensors`;
     download(bytes, name);
-    page.lastSaved[id] = { name, step: run.step, bytes: bytes.length };
-    say(`Run ${id}: saved ${name} (${(bytes.length / 1e6).toFixed(2)} MB, step ${run.step}).`);
+    page.lastSaved[id] = { name, step, bytes: bytes.length };
+    say(`Run ${id}: saved ${name} (${(bytes.length / 1e6).toFixed(2)} MB, step ${step}).`);
   } catch (e) {
     say(`Run ${id}: could not save a checkpoint: ${errorText(e)}`, true);
   }
@@ -163,6 +170,7 @@ export async function load(id: RunId, file: File) {
     page.lastLoadError = errorText(e);
   } finally {
     page.busy = false;
+    showLossBanner();
     updateButtons();
     page.dirty = true;
   }

@@ -1,9 +1,11 @@
 // The demo page: train on real MNIST (WebGPU, or the CPU backend, each in a Web Worker)
 // and plot, live, what every layer of the network does. The parts: state.ts (the page's
 // state), controls.ts (settings and buttons), actions.ts (what the buttons do), render.ts
-// (charts and status), messages.ts (the log), startup.ts (adapter and data), test-hook.ts.
-import { start, wireActions } from './actions.ts';
+// (charts and status), messages.ts (the log), device-loss.ts (a lost GPU device),
+// startup.ts (adapter and data), test-hook.ts.
+import { pause, start, wireActions } from './actions.ts';
 import { applyPreset, backendSelect, compare, forms, preset, showCompare, updateButtons, weightsMode, wireControls } from './controls.ts';
+import { wireDeviceLoss } from './device-loss.ts';
 import { $, errorText } from './dom.ts';
 import { reportUncaughtErrors, say } from './messages.ts';
 import { renderStatus, startRendering, wireViews } from './render.ts';
@@ -14,6 +16,7 @@ import { installTestHook } from './test-hook.ts';
 reportUncaughtErrors();
 wireControls();
 wireActions();
+wireDeviceLoss({ start, pause });
 wireViews();
 installTestHook();
 

@@ -202,8 +202,8 @@ export function renderStatus() {
       metric('GFLOP/s', eps ? ((eps * r.flopsPerExample) / 1e9).toFixed(2) : '–') +
       metric('sparsity', s ? s.sparsity.map((x) => `${Math.round(100 * x)}`).join(' · ') + '%' : '–') +
       `</div>` +
-      (r.error ? `<div class="err"></div>` : '');
-    if (r.error) el.querySelector('.err')!.textContent = r.error;
+      (r.error || r.lost ? `<div class="err"></div>` : '');
+    if (r.error || r.lost) el.querySelector('.err')!.textContent = r.error ?? `GPU device lost after step ${r.step} (${r.lost})`;
   }
 }
 const multiTag = (r: Run, all: Run[]) => (all.length > 1 && tag(r, all) !== r.id ? ` · <b>${tag(r, all).slice(2)}</b>` : '');

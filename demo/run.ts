@@ -17,6 +17,7 @@ import {
 import { limitDataset } from '../src/data/dataset.ts';
 import type { Init } from '../src/model/spec.ts';
 import { encodeCheckpoint, type CheckpointState } from '../src/io/checkpoint.ts';
+import { DeviceLostError } from '../src/backend/webgpu/lost.ts';
 import { WorkerTrainer } from '../src/train/worker/worker-trainer.ts';
 import { History } from './history.ts';
 
@@ -69,16 +70,29 @@ export interface Inspection {
   dead?: Uint8Array;
 }
 
-export type RunState = 'ready' | 'running' | 'paused' | 'done' | 'error';
+/** 'lost': the GPU device went away; reopen() continues on a new one from the kept state. */
+export type RunState = 'ready' | 'running' | 'paused' | 'done' | 'error' | 'lost';
 
 /** Units of the first layer shown as images. */
 export const WEIGHT_UNITS = 64;
+
+/**
+ * How often the page keeps the trainer's state (params, optimiser moments, window flags,
+ * step): at every epoch's end, every KEEP_EVERY steps within an epoch, and on pause.
+ * Parameters live on the device, so once it is lost nothing can be read back: only a
+ * state kept before the loss lets the run continue.
+ */
+export const KEEP_EVERY = 200;
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export class Run {
   state: RunState = 'ready';
   error?: string;
+  /** Why the device was lost (state 'lost'). */
+  lost?: string;
+  /** The last trainer state kept in the page (see KEEP_EVERY). */
+  kept?: CheckpointState;
   latest?: StepStats;
   inspection?: Inspection;
   /** The shown units' weights when the run was built (or loaded), for the change view. */
@@ -99,8 +113,10 @@ export class Run {
     readonly id: RunId,
     readonly config: RunConfig,
     readonly model: ModelSpec,
-    readonly trainer: WorkerTrainer,
+    /** Replaced by reopen() after a lost device. */
+    public trainer: WorkerTrainer,
     readonly startStep: number,
+    private readonly data: { train: Dataset; test: Dataset },
   ) {
     this.history = new History(startStep, model.hidden.length, model.hidden.length + 1);
     const f = flopsPerExample(paramLayout(model));
@@ -123,16 +139,11 @@ export class Run {
     if (model.inputs !== data.train.features) {
       throw new Error(`this network takes ${model.inputs} inputs, but the page trains on MNIST images of ${data.train.features} pixels`);
     }
-    const trainer = await WorkerTrainer.create({
-      backend: kind,
-      model,
-      options: { batch: cfg.batch, l1: cfg.l1, telemetry: true, optimizer: cfg.optimizer, lr: cfg.lr, shuffleSeed: cfg.seed },
-      train: limitDataset(data.train, cfg.trainExamples),
-      test: limitDataset(data.test, cfg.testExamples),
-      resume,
-    });
+    const trainer = await startTrainer(kind, model, cfg, data, resume);
     try {
-      const run = new Run(id, cfg, model, trainer, trainer.step);
+      const run = new Run(id, cfg, model, trainer, trainer.step, data);
+      // A loaded checkpoint is a state kept already.
+      run.kept = resume;
       await run.inspect();
       run.initialWeights = run.inspection!.weights;
       return run;
@@ -186,7 +197,7 @@ export class Run {
 
   /** Train slice after slice until `signal` aborts (mid-slice: after the worker's current step) or the epochs are done. */
   async train(signal: AbortSignal): Promise<void> {
-    if (this.state === 'error' || this.destroyed) return;
+    if (this.state === 'error' || this.state === 'lost' || this.destroyed) return;
     this.state = 'running';
     this.onChange();
     try {
@@ -194,12 +205,46 @@ export class Run {
         await this.exclusive(() => this.runSlice(signal));
       }
       if (this.state === 'running') this.state = this.finished ? 'done' : 'paused';
+      if (this.state === 'paused') await this.exclusive(() => this.keep());
     } catch (e) {
-      if (!this.destroyed) {
+      if (this.destroyed) {
+        // Ended on purpose: nothing to report.
+      } else if (e instanceof DeviceLostError) {
+        this.state = 'lost';
+        this.lost = lostReason(e);
+      } else {
         this.state = 'error';
         this.error = errorText(e);
       }
     }
+    this.onChange();
+  }
+
+  /** Keep the trainer's state in the page, to continue from if the device is lost. */
+  private async keep(): Promise<void> {
+    // Only a GPU device can be lost: a CPU run has nothing to keep.
+    if (this.backendKind !== 'webgpu' || this.kept?.step === this.trainer.step) return;
+    this.kept = await this.trainer.state(this.checkpointConfig());
+  }
+
+  /**
+   * After a lost device: a new worker on a new adapter and device, restored from the kept
+   * state (or from scratch when none was kept). The history after that step is dropped,
+   * since those steps are trained again.
+   */
+  async reopen(): Promise<void> {
+    const old = this.trainer;
+    const from = this.kept?.step ?? this.startStep;
+    this.trainer = await startTrainer(this.backendKind, this.model, this.config, this.data, this.kept);
+    // The old worker's device is gone; it should answer at once, but never wait on it long.
+    await Promise.race([old.destroy(), new Promise((r) => setTimeout(r, 2000))]);
+    this.history.truncate(from);
+    this.latest = undefined;
+    this.timing = [];
+    this.lastInspect = { step: -1, time: 0 };
+    this.state = this.finished ? 'done' : 'paused';
+    this.lost = undefined;
+    await this.inspect();
     this.onChange();
   }
 
@@ -227,6 +272,7 @@ export class Run {
       const ev = await t.evaluate();
       this.history.epochs.push({ epoch: t.epoch, step: t.step, testError: ev.error, testLoss: ev.loss });
     }
+    if (ran > 0 && (t.step % per === 0 || t.step - (this.kept?.step ?? this.startStep) >= KEEP_EVERY)) await this.keep();
     // The views are read back now and then: every 50 steps, or twice a second when steps are slow.
     const now = performance.now();
     const since = t.step - this.lastInspect.step;
@@ -272,9 +318,13 @@ export class Run {
     };
   }
 
-  /** A safetensors checkpoint of the run as it is between two slices. */
-  save(): Promise<Uint8Array> {
-    return this.exclusive(async () => encodeCheckpoint(await this.trainer.state(this.checkpointConfig())));
+  /** A safetensors checkpoint of the run as it is between two slices (after a lost device: the state kept last). */
+  save(): Promise<{ bytes: Uint8Array; step: number }> {
+    return this.exclusive(async () => {
+      if (this.state === 'lost' && !this.kept) throw new Error('the GPU device was lost before the page kept any state: there is nothing to save');
+      const s = this.state === 'lost' ? this.kept! : await this.trainer.state(this.checkpointConfig());
+      return { bytes: encodeCheckpoint(s), step: s.step };
+    });
   }
 
   /** Waits for the slice in progress, then ends the worker (and frees its device). */
@@ -283,6 +333,24 @@ export class Run {
     await this.exclusive(async () => undefined);
     await this.trainer.destroy();
   }
+}
+
+/** A worker with its own backend (and, on WebGPU, its own adapter and device) holding the run's trainer. */
+function startTrainer(kind: BackendKind, model: ModelSpec, cfg: RunConfig, data: { train: Dataset; test: Dataset }, resume?: CheckpointState): Promise<WorkerTrainer> {
+  return WorkerTrainer.create({
+    backend: kind,
+    model,
+    options: { batch: cfg.batch, l1: cfg.l1, telemetry: true, optimizer: cfg.optimizer, lr: cfg.lr, shuffleSeed: cfg.seed },
+    train: limitDataset(data.train, cfg.trainExamples),
+    test: limitDataset(data.test, cfg.testExamples),
+    resume,
+  });
+}
+
+/** "destroyed: device was destroyed" out of the backend's message (which speaks to CLI users). */
+function lostReason(e: Error): string {
+  const m = /lost \((\w+)\): (.*?)(\. Restart the run.*)?$/.exec(e.message);
+  return m ? `${m[1]}: ${m[2]}` : e.message;
 }
 
 /** The page's settings for a checkpoint: its model and training settings, the page's for what it lacks. */

@@ -26,7 +26,7 @@ export const heartbeat = (() => {
   };
 })();
 
-/** Publishes window.rectigradDemo: snapshot() of the page, and start, pause and reset. */
+/** Publishes window.rectigradDemo: snapshot() of the page; start, pause, reset and loseDevice. */
 export function installTestHook() {
   (window as unknown as { rectigradDemo: unknown }).rectigradDemo = {
   snapshot: () => ({
@@ -40,6 +40,8 @@ export function installTestHook() {
       id: r.id,
       state: r.state,
       error: r.error ?? null,
+      lost: r.lost ?? null,
+      keptStep: r.kept?.step ?? null,
       backend: r.backendKind,
       adapter: r.adapter,
       model: r.description,
@@ -66,5 +68,7 @@ export function installTestHook() {
   start,
   pause,
   reset,
+  /** Destroys run `id`'s WebGPU device in its worker, as a driver reset would. */
+  loseDevice: (id: 'A' | 'B' = 'A') => page.runs[id]?.trainer.loseDevice(),
 };
 }

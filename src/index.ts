@@ -6,6 +6,7 @@ export { createBackend, BACKENDS, type BackendChoice } from './backend/create.ts
 export type { Backend } from './backend/backend.ts';
 export { CpuBackend } from './backend/cpu/cpu-backend.ts';
 export { WebGpuBackend } from './backend/webgpu/webgpu-backend.ts';
+export { DeviceLostError } from './backend/webgpu/lost.ts';
 export { acquireGpu, adapterName } from './backend/webgpu/device.ts';
 export { PAPER_MODEL, modelSpec, validateModel, describeModel, type ModelSpec } from './model/spec.ts';
 export { paramLayout } from './model/layout.ts';

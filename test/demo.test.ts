@@ -2,7 +2,7 @@
 // (SwiftShader where there is no GPU): the static build served on 127.0.0.1, two tiny
 // configurations trained side by side on real MNIST, the charts fed from the GPU's
 // per-step stats, a checkpoint saved and loaded back, a bad file refused on the page, a
-// screenshot that is not blank; the paper's network training in a Web Worker while the
+// screenshot that is not blank; a lost GPU device survived; the paper's network training in a Web Worker while the
 // page's main thread stays free; and the page without WebGPU, offering the CPU backend.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,8 @@ interface RunSnap {
   id: 'A' | 'B';
   state: string;
   error: string | null;
+  lost: string | null;
+  keptStep: number | null;
   backend: string;
   adapter: string;
   model: string;
@@ -39,6 +41,7 @@ interface Snap {
   busy: boolean;
   runs: RunSnap[];
   charts: Record<string, { points: number; series: string[] }>;
+  messages: string[];
   errors: string[];
   loaded: Record<string, { name: string; step: number }>;
   saved: Record<string, { name: string; step: number }>;
@@ -251,6 +254,81 @@ describe('demo page', () => {
       await chrome.close();
     }
   }, 240_000);
+
+  it('survives a lost GPU device: says so, keeps its charts, and continues on a new device from the step it kept', async () => {
+    site ??= await serveDirectory(outDir);
+    const chrome = await launchChromium();
+    try {
+      const page = await chrome.browser.newPage();
+      const pageErrors: string[] = [];
+      page.on('pageerror', (e) => pageErrors.push(String(e)));
+      // 8 steps per epoch (256 images at batch 32): the page keeps the state at each epoch's end.
+      await page.goto(`${site.url}?A.hidden=16&A.batch=32&A.trainExamples=256&A.testExamples=256&A.epochs=200`);
+      let s = await until(page, 'the page to load', (x) => x.ready, 60_000);
+      expect(s.gpu.available, `no WebGPU adapter in Chromium: ${s.gpu.reason}`).toBe(true);
+      await page.click('#start');
+      await until(page, 'a state kept at an epoch end', (x) => x.runs.length === 1 && (x.runs[0].keptStep ?? 0) >= 8 && x.runs[0].step >= 10);
+
+      await page.evaluate(() => (window as unknown as { rectigradDemo: { loseDevice(id: string): Promise<void> } }).rectigradDemo.loseDevice('A'));
+      s = await until(page, 'the lost device to be reported', (x) => x.runs[0].state === 'lost' && !x.running);
+      const lost = s.runs[0];
+      const kept = lost.keptStep!;
+      expect(lost.lost).toMatch(/destroyed/);
+      expect(kept).toBeGreaterThanOrEqual(8);
+      expect(kept % 8).toBe(0);
+      expect(lost.step).toBeGreaterThanOrEqual(kept);
+      // Nothing was thrown away: every step's loss is still there, and the charts show them.
+      expect(lost.losses.length).toBe(lost.step);
+      expect(s.charts.loss.points).toBeGreaterThan(0);
+      expect(s.errors.find((e) => e.includes('the GPU device was lost'))).toContain(`continue from step ${kept}`);
+      const banner = await page.$eval('#lost-banner', (e) => ({ hidden: (e as HTMLElement).hidden, text: e.textContent!.replace(/\s+/g, ' ') }));
+      expect(banner.hidden).toBe(false);
+      expect(banner.text).toContain('The GPU device was lost');
+      expect(banner.text).toContain(`continue from step ${kept}`);
+      expect(await page.$eval('#continue-lost', (e) => e.textContent)).toBe('Continue on a new device');
+      // Saving now writes the state kept last (the device has nothing left to read).
+      await page.click('#save-A');
+      s = await until(page, 'the kept state to be saved', (x) => !!x.saved.A);
+      expect(s.saved.A.step).toBe(kept);
+
+      await page.click('#continue-lost');
+      s = await until(page, 'training to go on from the kept step', (x) => x.runs[0].state === 'running' && x.runs[0].step >= kept + 4, 60_000);
+      const r = s.runs[0];
+      expect(r.backend).toBe('webgpu');
+      expect(s.messages).toContain(`Run A: a new device on ${r.adapter}; training goes on from step ${kept}.`);
+      // The steps count on from the kept one: the history is contiguous from step 1.
+      expect(r.losses.length).toBe(r.step);
+      expect(Number.isFinite(r.latest!.loss)).toBe(true);
+      expect(r.losses.every(Number.isFinite)).toBe(true);
+      expect(await page.$eval('#lost-banner', (e) => (e as HTMLElement).hidden)).toBe(true);
+      console.log(`device lost after step ${lost.step}; the page had kept step ${kept}; on a new device it trained on to step ${r.step}`);
+      await page.click('#pause');
+      await until(page, 'the run to pause', (x) => !x.running);
+      expect(pageErrors).toEqual([]);
+
+      // Lost before anything was kept (125 steps per epoch, kept at its end): the page offers to start over.
+      const early = await chrome.browser.newPage();
+      early.on('pageerror', (e) => pageErrors.push(String(e)));
+      await early.goto(`${site.url}?A.hidden=16&A.batch=32&A.trainExamples=4000&A.testExamples=256`);
+      await until(early, 'the second page to load', (x) => x.ready, 60_000);
+      await early.click('#start');
+      await until(early, 'a first step', (x) => x.runs.length === 1 && x.runs[0].step >= 1);
+      await early.evaluate(() => (window as unknown as { rectigradDemo: { loseDevice(id: string): Promise<void> } }).rectigradDemo.loseDevice('A'));
+      s = await until(early, 'the early loss to be reported', (x) => x.runs[0].state === 'lost' && !x.running);
+      expect(s.runs[0].keptStep).toBeNull();
+      expect(s.runs[0].step).toBeLessThan(125);
+      expect(s.errors.find((e) => e.includes('the GPU device was lost'))).toContain('start over from step 0');
+      expect(await early.$eval('#continue-lost', (e) => e.textContent)).toBe('Start over on a new device');
+      await early.click('#continue-lost');
+      s = await until(early, 'the run to start over', (x) => x.runs[0].state === 'running' && x.runs[0].step >= 2, 60_000);
+      expect(s.messages).toContain(`Run A: a new device on ${s.runs[0].adapter}; training goes on from step 0.`);
+      expect(s.runs[0].losses.length).toBe(s.runs[0].step);
+      expect(Number.isFinite(s.runs[0].latest!.loss)).toBe(true);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await chrome.close();
+    }
+  }, 150_000);
 
   it("trains the paper's 784-1000-1000-1000-10 on the CPU backend in a worker: no main-thread task over 50 ms", async () => {
     site ??= await serveDirectory(outDir);

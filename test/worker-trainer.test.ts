@@ -1,7 +1,8 @@
 // WorkerTrainer in real headless Chromium: a page built by Vite from the library's
 // sources trains in a Web Worker on the CPU backend and on WebGPU (SwiftShader here),
 // with the same stats stream, AbortSignal, evaluation and predictions as a Trainer on the
-// page's own thread, and errors that cross back as the library's errors.
+// page's own thread, and errors that cross back as the library's errors (a lost device
+// as DeviceLostError, after which a new worker continues from a state kept before).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ const src = join(process.cwd(), 'src');
 let site: Served;
 
 const PAGE = `
-import { CpuBackend, DEFAULT_OPTIMIZER, Predictor, TrainingDivergedError, WorkerTrainer, datasetFromArrays, modelSpec, syntheticDataset } from '${src}/index.ts';
+import { CpuBackend, DEFAULT_OPTIMIZER, DeviceLostError, Predictor, TrainingDivergedError, WorkerTrainer, datasetFromArrays, modelSpec, syntheticDataset } from '${src}/index.ts';
 
 const px = syntheticDataset({ examples: 320, features: 20, classes: 5, seed: 3 });
 const floats = Float32Array.from(px.images, (b) => b * px.scale + px.shift);
@@ -22,7 +23,7 @@ const train = datasetFromArrays({ inputs: floats, labels: px.labels, features: 2
 const test = datasetFromArrays({ inputs: floats.slice(0, 100 * 20), labels: px.labels.slice(0, 100), features: 20, classes: 5, name: 'held out' });
 const model = modelSpec({ inputs: 20, classes: 5, hidden: [24, 17], seed: 11 });
 const options = { batch: 16, l1: 0, telemetry: true, optimizer: { ...DEFAULT_OPTIMIZER }, lr: 0.05, shuffleSeed: 5 };
-const errorOf = async (p) => { try { await p; return null; } catch (e) { return { message: e.message, diverged: e instanceof TrainingDivergedError }; } };
+const errorOf = async (p) => { try { await p; return null; } catch (e) { return { message: e.message, diverged: e instanceof TrainingDivergedError, lost: e instanceof DeviceLostError }; } };
 
 async function exercise(backend) {
   const t = await WorkerTrainer.create({ backend, model, options, train, test });
@@ -71,6 +72,20 @@ window.result = (async () => {
   const wild = await WorkerTrainer.create({ backend: 'cpu', model, options: { ...options, lr: 1e30 }, train });
   out.diverged = await errorOf((async () => { for await (const s of wild.run(50)) void s; })());
   await wild.destroy();
+  // A lost device: the next call says so as a DeviceLostError; a new worker goes on from a state kept before.
+  const gpu = await WorkerTrainer.create({ backend: 'webgpu', model, options, train });
+  for await (const s of gpu.run(3)) void s;
+  const kept = await gpu.state();
+  await gpu.loseDevice();
+  out.lost = await errorOf((async () => { for await (const s of gpu.run(2)) void s; })());
+  await gpu.destroy();
+  const again = await WorkerTrainer.create({ backend: 'webgpu', model, options, train, resume: kept });
+  out.resumed = [];
+  for await (const s of again.run(2)) out.resumed.push({ step: s.step, loss: s.loss });
+  await again.destroy();
+  const cpuT = await WorkerTrainer.create({ backend: 'cpu', model, options, train });
+  out.cpuLose = await errorOf(cpuT.loseDevice());
+  await cpuT.destroy();
   return out;
 })().catch((e) => ({ failed: String(e && e.stack || e) }));
 `;
@@ -132,6 +147,11 @@ describe('WorkerTrainer in Chromium', () => {
       expect(r.badData.message).toMatch(/label 9 of example 0 is out of range/);
       expect(r.diverged.diverged, JSON.stringify(r.diverged)).toBe(true);
       expect(r.diverged.message).toMatch(/training diverged at step \d+/);
+      expect(r.lost, JSON.stringify(r.lost)).toMatchObject({ lost: true, diverged: false });
+      expect(r.lost.message).toMatch(/GPU device was lost \(destroyed\)/);
+      expect(r.resumed.map((s: { step: number }) => s.step)).toEqual([4, 5]);
+      for (const s of r.resumed) expect(Number.isFinite(s.loss)).toBe(true);
+      expect(r.cpuLose.message).toMatch(/only a WebGPU device can be lost/);
       expect(pageErrors).toEqual([]);
     } finally {
       await chrome.close();

@@ -40,9 +40,11 @@ export type Request =
   /** Stops the run of request `run` after its current step (answered by that run's 'done'). */
   | { id: number; type: 'abort'; run: number }
   | { id: number; type: 'call'; method: Call; args: unknown[] }
+  /** Test hook: destroys the WebGPU device, as a driver reset or a GPU process crash would. */
+  | { id: number; type: 'loseDevice' }
   | { id: number; type: 'destroy' };
 
 export type Reply =
   | { id: number; type: 'done'; value: unknown }
-  | { id: number; type: 'error'; message: string; diverged?: { step: number; detail: string } }
+  | { id: number; type: 'error'; message: string; diverged?: { step: number; detail: string }; deviceLost?: true }
   | { id: number; type: 'stats'; stats: StepStats };

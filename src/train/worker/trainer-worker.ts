@@ -3,6 +3,8 @@
 // thread. WebGPU works here too (navigator.gpu exists in dedicated workers).
 import { createBackend } from '../../backend/create.ts';
 import type { Backend } from '../../backend/backend.ts';
+import { DeviceLostError, lostWatch } from '../../backend/webgpu/lost.ts';
+import type { WebGpuBackend } from '../../backend/webgpu/webgpu-backend.ts';
 import { Evaluator } from '../evaluate.ts';
 import { Trainer, TrainingDivergedError } from '../trainer.ts';
 import { CALLS, type Reply, type Request } from './protocol.ts';
@@ -91,6 +93,10 @@ async function handle(req: Request): Promise<unknown> {
         }
       }
     }
+    case 'loseDevice':
+      if (backend?.kind !== 'webgpu') throw new Error('only a WebGPU device can be lost: this trainer runs on the CPU');
+      (backend as WebGpuBackend).ctx.device.destroy();
+      return undefined;
     case 'destroy':
       for (const ac of runs.values()) ac.abort();
       await backend?.finish().catch(() => undefined);
@@ -100,16 +106,32 @@ async function handle(req: Request): Promise<unknown> {
   }
 }
 
+/**
+ * Why the device was lost, or undefined. A loss can surface first as the browser's own
+ * error (a failed map), before device.lost settles: give it a moment to, as the CLI does.
+ */
+async function lostReason(err: unknown): Promise<string | undefined> {
+  if (err instanceof DeviceLostError) return err.message;
+  if (backend?.kind !== 'webgpu') return undefined;
+  const device = (backend as WebGpuBackend).ctx.device;
+  const watch = lostWatch(device);
+  if (watch.reason === undefined) await Promise.race([device.lost, new Promise((r) => setTimeout(r, 200))]);
+  return watch.reason;
+}
+
 scope.onmessage = (e) => {
   const req = e.data;
   handle(req).then(
     (value) => post({ id: req.id, type: 'done', value }),
-    (err: unknown) =>
+    async (err: unknown) => {
+      const lost = await lostReason(err);
       post({
         id: req.id,
         type: 'error',
-        message: err instanceof Error ? err.message : String(err),
+        message: lost ?? (err instanceof Error ? err.message : String(err)),
         diverged: err instanceof TrainingDivergedError ? { step: err.step, detail: err.detail } : undefined,
-      }),
+        deviceLost: lost !== undefined || undefined,
+      });
+    },
   );
 };

@@ -2,6 +2,7 @@
 // (no step, however long, blocks input or painting) and gets the same stats stream.
 // Browser only (it needs `Worker`). WebGPU works in the worker where the browser offers
 // navigator.gpu to workers (Chromium does); the CPU backend works everywhere.
+import { DeviceLostError } from '../../backend/webgpu/lost.ts';
 import type { Dataset } from '../../data/dataset.ts';
 import type { CheckpointState } from '../../io/checkpoint.ts';
 import type { EvalResult } from '../evaluate.ts';
@@ -86,7 +87,9 @@ export class WorkerTrainer {
     }
     this.pending.delete(msg.id);
     if (msg.type === 'done') p.resolve(msg.value);
-    else p.reject(msg.diverged ? new TrainingDivergedError(msg.diverged.step, msg.diverged.detail) : new Error(msg.message));
+    else if (msg.diverged) p.reject(new TrainingDivergedError(msg.diverged.step, msg.diverged.detail));
+    // Parameters live on the lost device: only a state kept earlier (state()) can continue.
+    else p.reject(msg.deviceLost ? new DeviceLostError(msg.message) : new Error(msg.message));
   }
 
   /** @internal */
@@ -185,6 +188,11 @@ export class WorkerTrainer {
   }
   activeInWindow(hiddenLayer: number): Promise<Uint8Array> {
     return this.call('activeInWindow', hiddenLayer);
+  }
+
+  /** Test hook: destroys the worker's WebGPU device, as a driver reset would; later calls fail with DeviceLostError. */
+  loseDevice(): Promise<void> {
+    return this.send({ type: 'loseDevice' }).done as Promise<void>;
   }
 
   /** Stops any run, frees the device and ends the worker. */
