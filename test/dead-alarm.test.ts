@@ -6,6 +6,7 @@ import type { Backend } from '../src/backend/backend.ts';
 import { DeadAlarm, DeadLayerError, type DeadLayerAlarm } from '../src/train/dead-alarm.ts';
 import type { StepStats } from '../src/train/telemetry.ts';
 import type { Trainer } from '../src/train/trainer.ts';
+import { scanUnits } from '../src/train/unit-scan.ts';
 import { gpuBackend } from './support/gpu.ts';
 import { smallData, smallModel, trainer, trainerOptions } from './support/train.ts';
 
@@ -68,6 +69,31 @@ describe('dead-layer alarm on training runs', () => {
     expect(err).toBeInstanceOf(DeadLayerError);
     expect((err as DeadLayerError).alarm).toMatchObject({ layer: 2, step: 20 });
     expect((err as Error).message).toMatch(/^hidden layer 2 at step 20/);
+  });
+});
+
+describe('dead-layer alarm from a full-set scan', () => {
+  it('fires at once on a layer dead on the scanned set, which the epoch-long window does not see yet', async () => {
+    const model = smallModel({ hidden: [24, 17] });
+    const data = smallData(512);
+    const t = await trainer(new CpuBackend(), model, trainerOptions({ lr: 0.05 }), data);
+    const alarm = new DeadAlarm(model.hidden);
+    expect(await watch(t, 10, alarm)).toEqual([]);
+    const healthy = await scanUnits(t.backend, model, await t.getParams(), data);
+    expect(alarm.observeScan(healthy, t.step)).toEqual([]);
+    // 14 of 24 units of layer 1 die mid-window.
+    const p = await t.getParams();
+    for (let j = 0; j < 14; j++) p[t.plan.layout.layers[0].bias + j] = -100;
+    t.setParams(p);
+    const window = await watch(t, 5, alarm);
+    expect(window).toEqual([]);
+    const scan = await scanUnits(t.backend, model, await t.getParams(), data);
+    const [a] = alarm.observeScan(scan, t.step);
+    expect(a).toMatchObject({ layer: 1, step: 15, since: 15, reason: 'dead-on-set', deadUnits: 14, units: 24, cause: 'learning-rate' });
+    expect(a.message).toMatch(/^hidden layer 1 at step 15: 14 of 24 units \(58%\) dead on all 512 scanned examples/);
+    // Once per layer, whichever signal raised it.
+    expect(alarm.observeScan(scan, t.step)).toEqual([]);
+    expect(await watch(t, 25, alarm)).toEqual([]);
   });
 });
 

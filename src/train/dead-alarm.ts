@@ -11,7 +11,12 @@
 //   no gradient   ‖∂L/∂W_l‖ = ‖∂L/∂b_l‖ = 0 exactly for `noGradSteps` consecutive observed
 //                 steps (default 50): nothing reaches the layer's incoming weights, whether
 //                 its own units are dead or a later layer blocks every path.
+//   dead on a set a full-set scan (observeScan) finds dead / units ≥ threshold: fires at
+//                 once. The window count only sees units silent since the window began, so
+//                 with an epoch-long window a layer that dies mid-epoch looks alive until the
+//                 next epoch; a periodic scan of (part of) the training set does not wait.
 import type { StepStats } from './telemetry.ts';
+import type { UnitScanResult } from './unit-scan.ts';
 
 export interface DeadAlarmOptions {
   /** Dead fraction of a layer's units over the window that counts as a dead layer (0 < t ≤ 1). */
@@ -24,7 +29,7 @@ export interface DeadAlarmOptions {
   fatal?: boolean;
 }
 
-export type DeadAlarmReason = 'dead-units' | 'no-gradient';
+export type DeadAlarmReason = 'dead-units' | 'no-gradient' | 'dead-on-set';
 /** initialisation: the layer was already past the threshold in the first observed batch. learning-rate: it died during training. */
 export type DeadLayerCause = 'initialisation' | 'learning-rate' | 'blocked';
 
@@ -126,20 +131,44 @@ export class DeadAlarm {
     return raised;
   }
 
-  private alarm(h: number, s: StepStats, reason: DeadAlarmReason, frac: number[]): DeadLayerAlarm {
+  /**
+   * Feed a full-set scan taken after `step` steps (e.g. of a slice of the training set):
+   * a layer whose units are dead on the scanned set at or above the threshold is raised at
+   * once (each layer at most once per DeadAlarm, shared with observe()).
+   */
+  observeScan(scan: UnitScanResult, step: number): DeadLayerAlarm[] {
+    if (scan.layers.length !== this.units.length) throw new Error(`the scan has ${scan.layers.length} hidden layers, the alarm watches ${this.units.length}`);
+    const frac = scan.layers.map((l) => l.dead / l.units);
+    const dead = scan.layers.map((l) => l.dead);
+    const raised: DeadLayerAlarm[] = [];
+    frac.forEach((f, h) => {
+      const w = this.watch[h];
+      if (w.fired || f < this.threshold) return;
+      w.fired = true;
+      w.peakAtOnset = this.peak;
+      raised.push(this.alarm(h, { step, deadUnits: dead }, 'dead-on-set', frac, scan.examples));
+    });
+    this.alarms.push(...raised);
+    if (this.fatal && raised.length) throw new DeadLayerError(raised[0]);
+    return raised;
+  }
+
+  private alarm(h: number, s: Pick<StepStats, 'step' | 'deadUnits'>, reason: DeadAlarmReason, frac: number[], examples = 0): DeadLayerAlarm {
     const w = this.watch[h];
     const units = this.units[h];
     const deadUnits = s.deadUnits[h];
-    const since = reason === 'dead-units' ? w.deadSince : w.noGradSince;
+    const since = reason === 'dead-units' ? w.deadSince : reason === 'no-gradient' ? w.noGradSince : s.step;
     // A later layer with every unit dead passes nothing back, whatever this one does.
     const blocker = frac.findIndex((f, k) => k > h && f >= 1);
     const cause: DeadLayerCause =
-      reason === 'no-gradient' && frac[h] < this.threshold && blocker >= 0 ? 'blocked' : this.first![h] >= this.threshold ? 'initialisation' : 'learning-rate';
+      reason === 'no-gradient' && frac[h] < this.threshold && blocker >= 0 ? 'blocked' : (this.first?.[h] ?? 0) >= this.threshold ? 'initialisation' : 'learning-rate';
     const pct = (f: number) => `${(100 * f).toFixed(f > 0 && f < 0.01 ? 2 : 0)}%`;
     const what =
       reason === 'dead-units'
         ? `${deadUnits} of ${units} units (${pct(frac[h])}) dead over the window since step ${since}`
-        : `no gradient has reached it since step ${since} (‖∂L/∂W‖ = ‖∂L/∂b‖ = 0 for ${w.noGradRun} steps; ${deadUnits} of ${units} units dead)`;
+        : reason === 'dead-on-set'
+          ? `${deadUnits} of ${units} units (${pct(frac[h])}) dead on all ${examples} scanned examples`
+          : `no gradient has reached it since step ${since} (‖∂L/∂W‖ = ‖∂L/∂b‖ = 0 for ${w.noGradRun} steps; ${deadUnits} of ${units} units dead)`;
     const why =
       cause === 'blocked'
         ? `hidden layer ${blocker + 1} is entirely dead and blocks every path back`
