@@ -61,7 +61,7 @@ interface LayerWatch {
   deadSince: number;
   noGradRun: number;
   noGradSince: number;
-  /** The largest gradient norm seen before the current dead run began. */
+  /** The largest gradient norm seen before the current dead (or else no-gradient) run began. */
   peakAtOnset: { norm: number; step: number };
   fired: boolean;
 }
@@ -116,7 +116,10 @@ export class DeadAlarm {
         }
       } else w.deadRun = 0;
       if (s.gradNorm[h] === 0 && (s.biasGradNorm[h] ?? 0) === 0) {
-        if (w.noGradRun++ === 0) w.noGradSince = s.step;
+        if (w.noGradRun++ === 0) {
+          w.noGradSince = s.step;
+          if (w.deadRun === 0) w.peakAtOnset = this.peak;
+        }
       } else w.noGradRun = 0;
       if (w.fired) continue;
       const reason: DeadAlarmReason | undefined = w.deadRun >= this.settle ? 'dead-units' : w.noGradRun >= this.noGradSteps ? 'no-gradient' : undefined;
