@@ -20,6 +20,7 @@ export { UnitScanner, scanUnits, DEFAULT_TAU, type UnitScanResult, type LayerAct
 export { DeadAlarm, DeadLayerError, type DeadAlarmOptions, type DeadLayerAlarm } from './train/dead-alarm.ts';
 export { reviveUnits, unitsFromScan, type UnitsByLayer } from './train/revive.ts';
 export { pruneUnits, largestChange, type PruneResult } from './train/prune.ts';
+export { checkDeadUnits, type DeadCheck } from './train/dead-check.ts';
 export { encodeCheckpoint, decodeCheckpoint, type CheckpointState } from './io/checkpoint.ts';
 export { limitDataset, sliceDataset, validateDataset } from './data/dataset.ts';
 export { parseIdx, imagesAndLabels } from './data/idx.ts';
