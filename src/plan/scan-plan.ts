@@ -84,7 +84,7 @@ export function planScan(
         order,
         x: rowsOf(x, rows, data.features),
         y: rowsOf(y, rows, 1),
-      }),
+      }, data.format),
       ...forwardPass(model, layout, rows, rowsOf(x, rows, data.features), zr, ar, prefix, opts.tuning ?? SOFTWARE_TUNING).map(onParams),
       ...hidden.map((l, h) => unitScan(`${prefix}unit scan ${h}`, rows, l.outputs, { z: zr[h], a: ar[h], maxz: maxz[h], sumabs: sumabs[h] })),
     ];

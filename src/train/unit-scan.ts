@@ -9,7 +9,7 @@
 //                       the mean over the units k of the same layer. A layer whose units are
 //                       all exactly 0 has s_i = 0 for every unit.
 import type { Backend } from '../backend/backend.ts';
-import { validateDataset, type Dataset } from '../data/dataset.ts';
+import { dataShape, validateDataset, type Dataset } from '../data/dataset.ts';
 import { packBytes } from '../ops/gather.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import { matmulProducts } from '../plan/plan.ts';
@@ -77,9 +77,10 @@ export class UnitScanner {
     if (!Number.isInteger(batch) || batch < 1) throw new Error(`scan batch must be a positive whole number, got ${batch}`);
     const own = opts.params === 'own';
     await backend.tune?.(matmulProducts(model, Math.min(batch, data.examples)).filter((p) => p.op === 'forward'));
-    const plan = planScan(model, batch, data, { prefix, paramsArena: own ? `${prefix}params` : 'params', tuning: backend.tuning });
+    const plan = planScan(model, batch, dataShape(data), { prefix, paramsArena: own ? `${prefix}params` : 'params', tuning: backend.tuning });
     backend.allocate(plan.arenas);
-    backend.writeU(plan.regions.images, packBytes(data.images));
+    if (data.images instanceof Float32Array) backend.writeF(plan.regions.images, data.images);
+    else backend.writeU(plan.regions.images, packBytes(data.images));
     backend.writeU(plan.regions.labels, Uint32Array.from(data.labels));
     backend.writeU(plan.regions.order, Uint32Array.from({ length: data.examples }, (_, i) => i));
     await backend.prepare([...plan.start, ...plan.full, ...(plan.remainder?.steps ?? [])]);
