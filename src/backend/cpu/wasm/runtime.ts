@@ -20,6 +20,9 @@ interface KernelExports {
   gemm(...args: GemmArgs): void;
   biasAct(m: number, n: number, z: number, bias: number, out: number, relu: number): void;
   scratchBytes(): number;
+  compactRows(transA: number, m: number, k: number, a: number, lda: number, cnt: number, idx: number, val: number): number;
+  transposeInto(rows: number, cols: number, src: number, ld: number, dst: number): void;
+  spmm(i0: number, i1: number, j0: number, j1: number, cnt: number, idx: number, val: number, cap: number, b: number, ldb: number, c: number, ldc: number): void;
 }
 
 let modules: Modules | undefined;
@@ -117,8 +120,8 @@ export class WasmHeap {
   generation = 0;
   readonly threads: number;
   readonly splitAbove: number;
-  /** Products run, how many were split across threads, and how often splitting was paused. */
-  readonly stats = { gemms: 0, split: 0, pauses: 0 };
+  /** Products run (dense and sparse), how many were split across threads, how often splitting was paused, how many ran sparse. */
+  readonly stats = { gemms: 0, split: 0, pauses: 0, spmms: 0 };
   /** Consecutive split products that ran slower than one thread would have. */
   private slow = 0;
   /** Large products still to run on one thread before trying the helpers again. */
@@ -275,6 +278,42 @@ export class WasmHeap {
   /** z += bias (per column), out = relu(z) or z, on byte offsets into this memory (M × N, row-major). */
   biasAct(M: number, N: number, z: number, bias: number, out: number, relu: boolean): void {
     this.kernel.biasAct(M, N, z, bias, out, relu ? 1 : 0);
+  }
+
+  /**
+   * The nonzeros of op(A) (m × k) as per-row lists at cnt (m i32), idx and val (m·k
+   * entries each), on byte offsets: the total count.
+   */
+  compactRows(transA: boolean, m: number, k: number, a: number, cnt: number, idx: number, val: number): number {
+    return this.kernel.compactRows(transA ? 1 : 0, m, k, a, transA ? m : k, cnt, idx, val);
+  }
+
+  /** dst (cols × rows) = transpose of src (rows × cols), row-major, byte offsets. */
+  transpose(rows: number, cols: number, src: number, dst: number): void {
+    this.kernel.transposeInto(rows, cols, src, cols, dst);
+  }
+
+  /**
+   * C[m×n] = (lists of compactRows with k columns)·B, B row-major k × n, C row-major m × n,
+   * summing only the listed nonzeros (byte offsets). Overwrites C.
+   */
+  spmm(m: number, n: number, k: number, cnt: number, idx: number, val: number, b: number, c: number): void {
+    this.stats.gemms++;
+    this.stats.spmms++;
+    this.kernel.spmm(0, m, 0, n, cnt, idx, val, k, b, n, c, n);
+  }
+
+  /** Runs f (timing runs) without counting its products or judging its splits. */
+  untracked<T>(f: () => T): T {
+    const saved = { ...this.stats };
+    const { slow, pause } = this;
+    try {
+      return f();
+    } finally {
+      Object.assign(this.stats, saved);
+      this.slow = slow;
+      this.pause = pause;
+    }
   }
 
   /** Lets the memory go: helpers drop it, and no view is made on it any more. */
