@@ -4,6 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { CpuBackend, type CpuBackendOptions } from '../src/backend/cpu/cpu-backend.ts';
 import { stopHelpers, wasmModules } from '../src/backend/cpu/wasm/runtime.ts';
+import { threadsSupported } from '../src/backend/cpu/wasm/threads.ts';
 import { matmul, matmulBiasAct, type MatmulShape } from '../src/ops/matmul.ts';
 import type { BufRange, PlanStep, StepValues } from '../src/ops/op.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -178,5 +179,23 @@ describe.runIf(wasmModules() !== undefined)('sparse-aware WebAssembly matmul', (
     expect(st['dW 1'].density).toBeLessThan(0.9);
     denseBe.destroy();
     sparseBe.destroy();
+  });
+});
+
+describe.runIf(wasmModules() !== undefined && threadsSupported())('sparse-aware WebAssembly matmul on two threads', () => {
+  it('splitting the columns (and the transpose) across a worker gives the very same bits as one thread', async () => {
+    const rng = new Rng(17);
+    for (const [name, shapeFor, fused] of products) {
+      for (const [B, nIn, nOut] of [[64, 784, 1000], [3, 300, 700], [17, 1000, 65]] as const) {
+        const shape = shapeFor(B, nIn, nOut);
+        const { M, N, K } = shape;
+        const data = { a: sparseData(rng, M * K, 0.15), b: rng.fill(K * N), bias: rng.fill(N) };
+        const one = await runOnce({ sparse: 'on', threads: 1 }, shape, fused, data);
+        const two = await runOnce({ sparse: 'on', threads: 2, splitAbove: 1 }, shape, fused, data);
+        expect(two.wasm?.spmms).toBe(1);
+        expect(two.wasm?.split, `${name} ${M}×${N}×${K}`).toBe(N >= 64 ? 1 : 0);
+        expect(Array.from(two.c), `${name} ${M}×${N}×${K}`).toEqual(Array.from(one.c));
+      }
+    }
   });
 });

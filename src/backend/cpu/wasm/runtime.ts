@@ -8,7 +8,7 @@
 // whose three views lie in a heap's memory runs in wasm; anything else (float64 views,
 // no WebAssembly SIMD) stays with the TypeScript twin.
 import { MATMUL_WASM, MATMUL_WASM_SHARED } from './matmul-wasm.ts';
-import { pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
+import { JOB_SPMM, JOB_TRANSPOSE, pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
 
 interface Modules {
   plain: WebAssembly.Module;
@@ -21,7 +21,7 @@ interface KernelExports {
   biasAct(m: number, n: number, z: number, bias: number, out: number, relu: number): void;
   scratchBytes(): number;
   compactRows(transA: number, m: number, k: number, a: number, lda: number, cnt: number, idx: number, val: number): number;
-  transposeInto(rows: number, cols: number, src: number, ld: number, dst: number): void;
+  transposeInto(rows: number, cols: number, src: number, ld: number, dst: number, ldDst: number): void;
   spmm(i0: number, i1: number, j0: number, j1: number, cnt: number, idx: number, val: number, cap: number, b: number, ldb: number, c: number, ldc: number): void;
 }
 
@@ -95,6 +95,8 @@ export const DEFAULT_SPLIT_ABOVE = 1 << 21;
  * panels of the other operand: 1–4 measured alike on two idle cores, 3 is kept.
  */
 const CHUNKS_PER_THREAD = 3;
+/** Smallest transpose (floats moved) split across threads. */
+const SPLIT_MOVES = 1 << 18;
 /** Split products this slow in a row pause splitting for PAUSE_PRODUCTS large products. */
 const SLOW_LIMIT = 3;
 const PAUSE_PRODUCTS = 200;
@@ -290,7 +292,24 @@ export class WasmHeap {
 
   /** dst (cols × rows) = transpose of src (rows × cols), row-major, byte offsets. */
   transpose(rows: number, cols: number, src: number, dst: number): void {
-    this.kernel.transposeInto(rows, cols, src, cols, dst);
+    const k = this.kernel;
+    const helpers = rows * cols >= SPLIT_MOVES && this.pause === 0 ? this.helpers() : [];
+    // Chunks of 64 source rows (the kernel's tile), a few per thread.
+    const size = alignUp(Math.ceil(rows / (CHUNKS_PER_THREAD * (helpers.length + 1))), 64);
+    const count = Math.ceil(rows / size);
+    if (helpers.length === 0 || count < 2) {
+      k.transposeInto(rows, cols, src, cols, dst, rows);
+      return;
+    }
+    pool.runJob(
+      helpers,
+      JOB_TRANSPOSE,
+      [rows, cols, src, cols, dst, rows],
+      size,
+      count,
+      (i) => k.transposeInto(Math.min(rows - i * size, size), cols, src + i * size * cols * 4, cols, dst + i * size * 4, rows),
+      () => k.transposeInto(rows, cols, src, cols, dst, rows),
+    );
   }
 
   /**
@@ -300,7 +319,26 @@ export class WasmHeap {
   spmm(m: number, n: number, k: number, cnt: number, idx: number, val: number, b: number, c: number): void {
     this.stats.gemms++;
     this.stats.spmms++;
-    this.kernel.spmm(0, m, 0, n, cnt, idx, val, k, b, n, c, n);
+    const kern = this.kernel;
+    // Split C's columns across threads when the listed work is large (nnz·n is unknown
+    // here without a pass: m·n·k bounds it, and lists this long are rarely near empty).
+    const helpers = m * n * k >= this.splitAbove && n >= 64 && this.pause === 0 ? this.helpers() : [];
+    const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), 32);
+    const count = Math.ceil(n / size);
+    if (helpers.length === 0 || count < 2) {
+      kern.spmm(0, m, 0, n, cnt, idx, val, k, b, n, c, n);
+      return;
+    }
+    this.stats.split++;
+    pool.runJob(
+      helpers,
+      JOB_SPMM,
+      [m, n, cnt, idx, val, k, b, n, c, n],
+      size,
+      count,
+      (i) => kern.spmm(0, m, i * size, Math.min(n, (i + 1) * size), cnt, idx, val, k, b, n, c, n),
+      () => kern.spmm(0, m, 0, n, cnt, idx, val, k, b, n, c, n),
+    );
   }
 
   /** Runs f (timing runs) without counting its products or judging its splits. */

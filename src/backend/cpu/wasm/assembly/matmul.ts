@@ -374,11 +374,14 @@ export function compactRows(transA: i32, m: i32, k: i32, a: usize, lda: i32, cnt
   return total;
 }
 
-/** dst[c·rows + r] = src[r·ld + c] for r < rows, c < cols (row-major, floats; byte offsets). */
-export function transposeInto(rows: i32, cols: i32, src: usize, ld: i32, dst: usize): void {
+/**
+ * dst[c·ldDst + r] = src[r·ld + c] for r < rows, c < cols (row-major, leading dimensions
+ * in floats; byte offsets).
+ */
+export function transposeInto(rows: i32, cols: i32, src: usize, ld: i32, dst: usize, ldDst: i32): void {
   const T: i32 = 64;
   const lds = <usize>ld << 2;
-  const ldd = <usize>rows << 2;
+  const ldd = <usize>ldDst << 2;
   for (let r0 = 0; r0 < rows; r0 += T) {
     const r1 = min(rows, r0 + T);
     for (let c0 = 0; c0 < cols; c0 += T) {
