@@ -37,9 +37,10 @@ export interface SparsePathStat {
 const DEFAULT_CROSSOVER = 0.25;
 /** Densities the sparse path is timed at (its cost is close to linear in the density). */
 const PROBE_DENSITIES = [0.05, 0.4];
-/** The longest one timed call is repeated for (noise), and at most this many times. */
-const TIME_MS = 1;
-const TIME_RUNS = 20;
+/** Timing rounds per shape: at least MIN_ROUNDS, more while under SHAPE_MS, at most MAX_ROUNDS. */
+const MIN_ROUNDS = 3;
+const MAX_ROUNDS = 15;
+const SHAPE_MS = 20;
 const ALIGN = 64;
 
 const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
@@ -132,55 +133,52 @@ export class SparseMatmul {
 
   private timingLayout(s: Shape) {
     const lists = listLayout(s);
-    const a = lists.end;
-    const b = a + alignUp(s.M * s.K * 4, ALIGN);
+    const aBytes = alignUp(s.M * s.K * 4, ALIGN);
+    const a = [lists.end, lists.end + aBytes, lists.end + 2 * aBytes];
+    const b = lists.end + 3 * aBytes;
     const c = b + alignUp(s.K * s.N * 4, ALIGN);
     return { a, b, c, end: c + alignUp(s.M * s.N * 4, ALIGN) };
   }
 
   /**
-   * Times the dense product and the sparse one at two densities of op(A) on random data,
-   * and returns the density where the sparse path's (linear) cost meets the dense cost.
+   * Times the dense product (at density 0.5) and the sparse one at two densities of op(A)
+   * on random data, and returns the density where the sparse path's (linear) cost meets
+   * the dense cost. The three are timed call by call, interleaved, keeping each one's
+   * fastest call: other work on the cores only ever adds time.
    */
   private measure(s: Shape): number {
     const { M, N, K, transA, transB } = s;
     const heap = this.heap;
     const at = this.region.at;
     const lay = this.timingLayout(s);
-    const mem = () => new Float32Array(heap.memory.buffer);
     const rng = new Rng(M * 7919 + N * 31 + K);
-    mem().set(rng.fill(K * N), (at + lay.b) / 4);
-    const time = (f: () => void): number => {
-      f(); // first call: compiles and warms the caches
-      let best = Infinity;
-      for (let round = 0; round < 2; round++) {
-        let runs = 0;
-        const t0 = performance.now();
-        do {
-          f();
-          runs++;
-        } while (performance.now() - t0 < TIME_MS && runs < TIME_RUNS);
-        best = Math.min(best, (performance.now() - t0) / runs);
-      }
-      return best;
-    };
-    const fill = (density: number) => {
+    new Float32Array(heap.memory.buffer).set(rng.fill(K * N), (at + lay.b) / 4);
+    [0.5, ...PROBE_DENSITIES].forEach((density, i) => {
       const a = rng.fill(M * K);
-      for (let i = 0; i < a.length; i++) if (rng.next() >= density) a[i] = 0;
-      mem().set(a, (at + lay.a) / 4);
-    };
+      for (let j = 0; j < a.length; j++) if (rng.next() >= density) a[j] = 0;
+      new Float32Array(heap.memory.buffer).set(a, (at + lay.a[i]) / 4);
+    });
+    const calls = [
+      () => heap.gemm(transA, transB, M, N, K, at + lay.a[0], at + lay.b, at + lay.c),
+      ...PROBE_DENSITIES.map((_, i) => () => this.sparseProduct(s, at + lay.a[i + 1], at + lay.b, at + lay.c, true)),
+    ];
     return heap.untracked(() => {
-      fill(0.5);
-      const dense = time(() => heap.gemm(transA, transB, M, N, K, at + lay.a, at + lay.b, at + lay.c));
-      const t = PROBE_DENSITIES.map((d) => {
-        fill(d);
-        return time(() => this.sparseProduct(s, at + lay.a, at + lay.b, at + lay.c, true));
-      });
+      for (const f of calls) f(); // first calls: compile, start helpers, warm the caches
+      const best = calls.map(() => Infinity);
+      const t0 = performance.now();
+      for (let round = 0; round < MAX_ROUNDS; round++) {
+        calls.forEach((f, i) => {
+          const t = performance.now();
+          f();
+          best[i] = Math.min(best[i], performance.now() - t);
+        });
+        if (round + 1 >= MIN_ROUNDS && performance.now() - t0 > SHAPE_MS) break;
+      }
+      const [dense, t1, t2] = best;
       const [d0, d1] = PROBE_DENSITIES;
-      const slope = (t[1] - t[0]) / (d1 - d0);
-      if (!(slope > 0)) return t[0] < dense ? 1 : 0;
-      const cross = d0 + (dense - t[0]) / slope;
-      return Math.min(1, Math.max(0, cross));
+      const slope = (t2 - t1) / (d1 - d0);
+      if (!(slope > 0)) return t1 < dense ? 1 : 0;
+      return Math.min(1, Math.max(0, d0 + (dense - t1) / slope));
     });
   }
 
