@@ -46,7 +46,7 @@ export const usesGpu = (k: EngineKind) => k.endsWith('-webgpu');
 // ---------------------------------------------------------------------------------------
 // Workloads
 
-export const WORKLOADS = ['paper', 'sparse', 'wide', 'tiny', 'matmul'] as const;
+export const WORKLOADS = ['paper', 'wide', 'tiny', 'matmul', 'sparse'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 
 export interface TrainWorkload {

@@ -113,7 +113,7 @@ export class SparseMatmul {
     const shapes = steps.filter(isMatmulStep).map((s) => shapeOf(s.constants));
     const todo = this.mode === 'auto' ? shapes.filter((s) => !measured.has(this.key(s))) : [];
     const need = Math.max(0, ...shapes.map((s) => listLayout(s).end), ...todo.map((s) => this.timingLayout(s).end));
-    this.ensure(need);
+    if (!this.ensure(need)) return;
     const seen = new Set<string>();
     for (const s of todo) {
       const k = this.key(s);
@@ -126,9 +126,15 @@ export class SparseMatmul {
     }
   }
 
-  private ensure(bytes: number): void {
-    if (bytes <= this.region.bytes) return;
-    this.region = { at: this.heap.reserve([bytes])[0], bytes };
+  /** Scratch of at least `bytes`; false when the memory cannot grow (the products stay dense). */
+  private ensure(bytes: number): boolean {
+    if (bytes <= this.region.bytes) return true;
+    try {
+      this.region = { at: this.heap.reserve([bytes])[0], bytes };
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private timingLayout(s: Shape) {
