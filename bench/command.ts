@@ -57,7 +57,7 @@ export function benchCommand(): Command {
         .argParser(engines)
         .default(ALL_ENGINES, 'all'),
     )
-    .option('--workload <names>', 'paper (784-1000-1000-1000-10), wide (4096-wide hidden layers, for real GPUs), tiny (smoke runs), matmul (square products); comma-separated (default paper,matmul)', workloads)
+    .option('--workload <names>', 'paper (784-1000-1000-1000-10), sparse (the paper network with 6/14/21 % of hidden units active, as after L1 training), wide (4096-wide hidden layers, for real GPUs), tiny (smoke runs), matmul (square products); comma-separated (default paper,matmul)', workloads)
     .option('--batch <sizes>', 'batch sizes of the training workloads, comma-separated (default: paper 64,256; wide 256,1024; tiny 32)', list('--batch'))
     .option('--sizes <n>', 'matmul sizes n (C[n×n] = A·B), comma-separated (default 256,512,1024)', list('--sizes'))
     .option('--steps <n>', 'timed steps per repetition (default 10)', positiveInt('--steps'))

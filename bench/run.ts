@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadIdxSplit, mnistDir } from '../src/data/idx-files.ts';
 import type { AgentRequest } from './agent.ts';
+import { biasShifts } from './sparse-workload.ts';
 import { BenchPageServer, NodeHost, startChromiumEngine, type ChromiumOptions, type Host } from './hosts.ts';
 import {
   cellBatch,
@@ -98,18 +99,21 @@ export function makeCells(o: Pick<BenchOptions, 'workloads' | 'batches' | 'sizes
       const wl = TRAIN_WORKLOADS[w];
       for (const batch of [...new Set(o.batches ?? wl.batches)].sort((a, b) => a - b)) {
         if (batch > mnist.examples) throw new Error(`batch ${batch} is larger than MNIST's ${mnist.examples} training examples`);
+        const pixels = mnist.images.subarray(0, batch * mnist.features);
+        const x = Float32Array.from(pixels, (v) => v * mnist.scale + mnist.shift);
         cells.push({
           kind: 'train',
           workload: w,
           model: wl.model,
           batch,
           lr: wl.lr,
-          pixels: toBase64(mnist.images.subarray(0, batch * mnist.features)),
+          pixels: toBase64(pixels),
           labels: Array.from(mnist.labels.subarray(0, batch)),
           features: mnist.features,
           classes: wl.model.classes,
           scale: mnist.scale,
           shift: mnist.shift,
+          ...(wl.hiddenDensity && { biasShift: biasShifts(wl.model, x, batch, wl.hiddenDensity) }),
         });
       }
     }

@@ -2,6 +2,7 @@
 // cells (workload × batch) engines are given, and the rows of the result. Plain data,
 // shared by the orchestrator (Node) and the engines (Node child processes and the
 // Chromium bench page), so nothing here touches Node or the DOM.
+import { initialParams } from '../src/model/init.ts';
 import { paramLayout } from '../src/model/layout.ts';
 import { PAPER_MODEL, type ModelSpec } from '../src/model/spec.ts';
 import { flopsPerExample } from '../src/plan/plan.ts';
@@ -45,7 +46,7 @@ export const usesGpu = (k: EngineKind) => k.endsWith('-webgpu');
 // ---------------------------------------------------------------------------------------
 // Workloads
 
-export const WORKLOADS = ['paper', 'wide', 'tiny', 'matmul'] as const;
+export const WORKLOADS = ['paper', 'wide', 'tiny', 'matmul', 'sparse'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 
 export interface TrainWorkload {
@@ -54,11 +55,21 @@ export interface TrainWorkload {
   model: ModelSpec;
   batches: number[];
   lr: number;
+  /** Fraction of each hidden layer active at the start (biases set for it on the batch); default: zero biases. */
+  hiddenDensity?: number[];
 }
 
 /** The networks: the paper's, a wide one that only a real GPU makes sense of, and a tiny one for smoke runs. */
 export const TRAIN_WORKLOADS: Record<TrainWorkload['name'], TrainWorkload> = {
   paper: { name: 'paper', what: '784-1000-1000-1000-10 relu, softmax CE, SGD, f32', model: PAPER_MODEL, batches: [64, 256], lr: 0.1 },
+  sparse: {
+    name: 'sparse',
+    what: 'the paper network with 6/14/21 % of hidden units active (as after L1 training), MNIST pixels 19 % nonzero',
+    model: PAPER_MODEL,
+    batches: [64, 256],
+    lr: 0.1,
+    hiddenDensity: [0.06, 0.14, 0.21],
+  },
   wide: {
     name: 'wide',
     what: '784-4096-4096-4096-10 relu, softmax CE, SGD, f32',
@@ -87,6 +98,16 @@ export interface TrainCell {
   /** input = pixel × scale + shift */
   scale: number;
   shift: number;
+  /** Added to every bias of hidden layer h at the start (the sparse workload). */
+  biasShift?: number[];
+}
+
+/** The cell's initial flat parameters: the model's seeded initialisation, biases shifted where the cell says. */
+export function cellParams(c: TrainCell): Float32Array {
+  const p = initialParams(c.model);
+  const layers = paramLayout(c.model).layers;
+  for (const [h, s] of (c.biasShift ?? []).entries()) p.fill(s, layers[h].bias, layers[h].bias + layers[h].outputs);
+  return p;
 }
 
 export interface MatmulCell {

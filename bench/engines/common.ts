@@ -5,10 +5,9 @@ import { webgpuEntry } from '../../src/backend/webgpu/device.ts';
 
 /** In Node (the bench's Node agent registers Dawn), not in the bench page. */
 export const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-import { initialParams } from '../../src/model/init.ts';
 import { paramLayout } from '../../src/model/layout.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { fromBase64, type AdapterInfo, type Cell, type EngineInfo, type MatmulCell, type MeasureResult, type TrainCell, type Variant } from '../spec.ts';
+import { cellParams, fromBase64, type AdapterInfo, type Cell, type EngineInfo, type MatmulCell, type MeasureResult, type TrainCell, type Variant } from '../spec.ts';
 
 export interface Session {
   info: EngineInfo;
@@ -42,9 +41,9 @@ export function batchArrays(c: TrainCell): { x: Float32Array; labels: Int32Array
   return { x, labels: Int32Array.from(c.labels) };
 }
 
-/** rectigrad's initial weights per layer, W as [inputs × outputs] row-major (x·W), b as [outputs]. */
+/** rectigrad's initial weights per layer (the cell's: see cellParams), W as [inputs × outputs] row-major (x·W), b as [outputs]. */
 export function layerParams(c: TrainCell): { inputs: number; outputs: number; w: Float32Array; b: Float32Array }[] {
-  const flat = initialParams(c.model);
+  const flat = cellParams(c);
   return paramLayout(c.model).layers.map((l) => {
     const w = new Float32Array(l.inputs * l.outputs);
     // rectigrad stores W as [outputs × inputs] (z = x·Wᵀ): transpose into the usual x·W form.

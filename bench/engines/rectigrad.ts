@@ -6,13 +6,12 @@ import { CpuBackend } from '../../src/backend/cpu/cpu-backend.ts';
 import { acquireGpu, type GpuContext } from '../../src/backend/webgpu/device.ts';
 import { WebGpuBackend } from '../../src/backend/webgpu/webgpu-backend.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
-import { initialParams } from '../../src/model/init.ts';
 import { DEFAULT_OPTIMIZER } from '../../src/ops/optimizer.ts';
 import { candidateScratch, matmulWith } from '../../src/ops/matmul-candidates.ts';
 import { registerCandidate } from '../../src/ops/tuning.ts';
 import type { BufRange, PlanStep, StepValues } from '../../src/ops/op.ts';
 import { Trainer, type TrainerOptions } from '../../src/train/trainer.ts';
-import { fromBase64, type AdapterInfo, type Cell, type MatmulCell, type TrainCell, type Variant } from '../spec.ts';
+import { cellParams, fromBase64, type AdapterInfo, type Cell, type MatmulCell, type TrainCell, type Variant } from '../spec.ts';
 import { cpuThreads, firstRowSum, matmulOperands, now, runtimeVersion, type Session } from './common.ts';
 
 let gpu: Promise<GpuContext> | undefined;
@@ -48,7 +47,7 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
     scale: cell.scale,
     shift: cell.shift,
   };
-  const init = initialParams(cell.model);
+  const init = cellParams(cell);
   const options = (telemetry: boolean): TrainerOptions => ({
     batch: cell.batch,
     l1: 0,
@@ -116,6 +115,7 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
     },
     async first() {
       plain = await Trainer.create(plainBackend.backend, cell.model, options(false), data);
+      plain.setParams(init); // the cell's weights (the sparse workload shifts the biases)
       let loss = NaN;
       for await (const s of plain.run(1)) loss = s.loss;
       return { loss };

@@ -12,6 +12,7 @@ import type { Backend, CreationCounters } from '../backend.ts';
 import { isClear, type PlanItem } from '../../ops/op.ts';
 import { SOFTWARE_TUNING } from '../../ops/tuning.ts';
 import { fastMatmul, fastMatmulBiasAct, type CpuKernel } from './matmul-fast.ts';
+import { isMatmulStep, SPARSE_MODES, SparseMatmul, type SparseMode, type SparsePathStat } from './sparse-matmul.ts';
 import { initWasm, wasmModules, WasmHeap } from './wasm/runtime.ts';
 import { availableCores, threadsSupported } from './wasm/threads.ts';
 
@@ -31,14 +32,31 @@ export interface CpuBackendOptions {
   splitAbove?: number;
   /** Run every op's plain twin, no fast paths: the reference the others are tested against. */
   reference?: boolean;
+  /**
+   * Skip the exact zeros of op(A) in float32 matmuls (relu outputs, their deltas, blank
+   * pixels): 'auto' (default) takes the sparse path when the step's density is below a
+   * crossover measured once per shape at start-up, 'on' always, 'off' never. WebAssembly
+   * mode only. RECTIGRAD_CPU_SPARSE sets the default from the environment.
+   */
+  sparse?: SparseMode;
+  /** Milliseconds the start-up measurement of the crossovers may take in all (default 500). */
+  sparseBudgetMs?: number;
 }
 
 const MAX_DEFAULT_THREADS = 4;
 
-/** Environment overrides for comparisons: RECTIGRAD_CPU_WASM=0, RECTIGRAD_CPU_THREADS=n. */
+const DEFAULT_SPARSE_BUDGET_MS = 500;
+
+function checkSparseMode(mode: unknown, from: string): SparseMode {
+  if (!SPARSE_MODES.includes(mode as SparseMode)) throw new Error(`${from} must be one of ${SPARSE_MODES.join(', ')}, not ${JSON.stringify(mode)}`);
+  return mode as SparseMode;
+}
+
+/** Environment overrides for comparisons: RECTIGRAD_CPU_WASM=0, RECTIGRAD_CPU_THREADS=n, RECTIGRAD_CPU_SPARSE=auto|on|off. */
 function envOptions(): CpuBackendOptions {
   const env = typeof process !== 'undefined' ? process.env : undefined;
   const out: CpuBackendOptions = {};
+  if (env?.RECTIGRAD_CPU_SPARSE) out.sparse = checkSparseMode(env.RECTIGRAD_CPU_SPARSE, 'RECTIGRAD_CPU_SPARSE');
   if (env?.RECTIGRAD_CPU_WASM === '0') out.wasm = false;
   const threads = Number(env?.RECTIGRAD_CPU_THREADS);
   if (Number.isInteger(threads) && threads >= 1) out.threads = threads;
@@ -72,6 +90,8 @@ export class CpuBackend implements Backend {
   private useWasm: boolean;
   private readonly threads: number;
   private readonly options: CpuBackendOptions;
+  private readonly sparseMode: SparseMode;
+  private sparse: SparseMatmul | undefined;
 
   /**
    * float64: floats live in Float64Arrays with integers in separate Uint32Arrays (every
@@ -82,6 +102,7 @@ export class CpuBackend implements Backend {
     options: CpuBackendOptions = {},
   ) {
     this.options = { ...envOptions(), ...options };
+    this.sparseMode = checkSparseMode(this.options.sparse ?? 'auto', 'CpuBackend option sparse');
     this.useWasm = precision === 'float32' && this.options.wasm !== false && wasmModules() !== undefined;
     const threads = this.options.threads ?? Math.min(availableCores(), MAX_DEFAULT_THREADS);
     this.threads = this.useWasm && threadsSupported() ? Math.max(1, Math.floor(threads)) : 1;
@@ -115,6 +136,9 @@ export class CpuBackend implements Backend {
     if (this.useWasm && !this.heap) {
       this.heap = WasmHeap.create({ threads: this.threads, splitAbove: this.options.splitAbove });
       if (!this.heap) this.useWasm = false;
+      else if (this.sparseMode !== 'off' && !this.options.reference) {
+        this.sparse = new SparseMatmul(this.heap, this.sparseMode, this.options.sparseBudgetMs ?? DEFAULT_SPARSE_BUDGET_MS);
+      }
     }
     const heap = this.heap;
     if (heap) {
@@ -187,9 +211,21 @@ export class CpuBackend implements Backend {
    */
   async prepare(items: PlanItem[]): Promise<void> {
     const heap = this.heap;
-    if (!heap || heap.threads < 2) return;
-    const big = items.some((i) => !isClear(i) && i.op.group === 'matmul' && i.constants.M * i.constants.N * i.constants.K >= heap.splitAbove);
-    if (big) await heap.warmUp();
+    if (heap && heap.threads >= 2) {
+      const big = items.some((i) => !isClear(i) && i.op.group === 'matmul' && i.constants.M * i.constants.N * i.constants.K >= heap.splitAbove);
+      if (big) await heap.warmUp();
+    }
+    // The crossovers are measured after the helpers are up, so that dense products are timed as they will run.
+    this.sparse?.prepare(items);
+  }
+
+  /**
+   * Per matmul step (by label) in WebAssembly mode with sparse products on: the path its
+   * last step took, the density of its sparse operand, the crossover it was judged by.
+   */
+  get sparseStats(): Record<string, SparsePathStat> | undefined {
+    const s = this.sparse;
+    return s && Object.fromEntries([...s.stats].map(([k, v]) => [k, { ...v }]));
   }
 
   /**
@@ -197,7 +233,7 @@ export class CpuBackend implements Backend {
    * and how often splitting was paused because the cores were busy; undefined in
    * TypeScript mode.
    */
-  get wasmStats(): { threads: number; gemms: number; split: number; pauses: number } | undefined {
+  get wasmStats(): { threads: number; gemms: number; split: number; pauses: number; spmms: number } | undefined {
     const h = this.heap;
     return h && { threads: h.threads, ...h.stats };
   }
@@ -210,8 +246,12 @@ export class CpuBackend implements Backend {
         v.u.fill(0);
         continue;
       }
+      const sparse = this.sparse && isMatmulStep(item) ? this.sparse : undefined;
+      // Before the views: the first product of a shape may reserve scratch (grow the memory).
+      sparse?.prepare([item]);
       const views: Record<string, View> = {};
       for (const [name, r] of Object.entries(item.bindings)) views[name] = this.view(r);
+      if (sparse?.run(item, views)) continue;
       const fast = this.options.reference ? undefined : FAST[`${item.op.shader}:${item.op.entry}`];
       (fast ?? item.op.cpu)(item.constants, views, values);
     }

@@ -137,15 +137,17 @@ export const fastMatmul: CpuKernel = ({ M, N, K, TRANS_A, TRANS_B }, { a, b, c }
 
 /** matmul:main_bias_act — same contract as the twin. */
 export const fastMatmulBiasAct: CpuKernel = ({ M, N, K, TRANS_A, TRANS_B, ACT, ALPHA }, { a, b, bias, z, out }) => {
-  const zf = z.f;
-  const of = out.f;
-  const bf = bias.f;
-  product(M, N, K, TRANS_A !== 0, TRANS_B !== 0, a.f, b.f, zf);
+  product(M, N, K, TRANS_A !== 0, TRANS_B !== 0, a.f, b.f, z.f);
+  biasActFast(M, N, ACT, ALPHA, z.f, bias.f, out.f);
+};
+
+/** The fused epilogue z += bias, out = act(z), as the twin's biasActCpu computes it. */
+export function biasActFast(M: number, N: number, ACT: number, ALPHA: number, zf: FloatArray, bf: FloatArray, of: FloatArray): void {
   // Linear and relu in wasm SIMD (branch-free: relu's branch mispredicts on real data).
   if (wasmBiasAct(M, N, ACT, zf, bf, of)) return;
   if (zf instanceof Float32Array && bf instanceof Float32Array && of instanceof Float32Array) biasAct32(M, N, ACT, ALPHA, zf, bf, of);
   else biasActCpu(M, N, ACT, ALPHA, zf, bf, of);
-};
+}
 
 
 /**

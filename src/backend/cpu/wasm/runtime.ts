@@ -8,7 +8,7 @@
 // whose three views lie in a heap's memory runs in wasm; anything else (float64 views,
 // no WebAssembly SIMD) stays with the TypeScript twin.
 import { MATMUL_WASM, MATMUL_WASM_SHARED } from './matmul-wasm.ts';
-import { pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
+import { JOB_SPMM, JOB_TRANSPOSE, pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
 
 interface Modules {
   plain: WebAssembly.Module;
@@ -20,6 +20,9 @@ interface KernelExports {
   gemm(...args: GemmArgs): void;
   biasAct(m: number, n: number, z: number, bias: number, out: number, relu: number): void;
   scratchBytes(): number;
+  compactRows(transA: number, m: number, k: number, a: number, lda: number, cnt: number, idx: number, val: number): number;
+  transposeInto(rows: number, cols: number, src: number, ld: number, dst: number, ldDst: number): void;
+  spmm(i0: number, i1: number, j0: number, j1: number, cnt: number, idx: number, val: number, cap: number, b: number, ldb: number, c: number, ldc: number): void;
 }
 
 let modules: Modules | undefined;
@@ -92,6 +95,8 @@ export const DEFAULT_SPLIT_ABOVE = 1 << 21;
  * panels of the other operand: 1–4 measured alike on two idle cores, 3 is kept.
  */
 const CHUNKS_PER_THREAD = 3;
+/** Smallest transpose (floats moved) split across threads. */
+const SPLIT_MOVES = 1 << 18;
 /** Split products this slow in a row pause splitting for PAUSE_PRODUCTS large products. */
 const SLOW_LIMIT = 3;
 const PAUSE_PRODUCTS = 200;
@@ -117,8 +122,8 @@ export class WasmHeap {
   generation = 0;
   readonly threads: number;
   readonly splitAbove: number;
-  /** Products run, how many were split across threads, and how often splitting was paused. */
-  readonly stats = { gemms: 0, split: 0, pauses: 0 };
+  /** Products run (dense and sparse), how many were split across threads, how often splitting was paused, how many ran sparse. */
+  readonly stats = { gemms: 0, split: 0, pauses: 0, spmms: 0 };
   /** Consecutive split products that ran slower than one thread would have. */
   private slow = 0;
   /** Large products still to run on one thread before trying the helpers again. */
@@ -275,6 +280,78 @@ export class WasmHeap {
   /** z += bias (per column), out = relu(z) or z, on byte offsets into this memory (M × N, row-major). */
   biasAct(M: number, N: number, z: number, bias: number, out: number, relu: boolean): void {
     this.kernel.biasAct(M, N, z, bias, out, relu ? 1 : 0);
+  }
+
+  /**
+   * The nonzeros of op(A) (m × k) as per-row lists at cnt (m i32), idx and val (m·k
+   * entries each), on byte offsets: the total count.
+   */
+  compactRows(transA: boolean, m: number, k: number, a: number, cnt: number, idx: number, val: number): number {
+    return this.kernel.compactRows(transA ? 1 : 0, m, k, a, transA ? m : k, cnt, idx, val);
+  }
+
+  /** dst (cols × rows) = transpose of src (rows × cols), row-major, byte offsets. */
+  transpose(rows: number, cols: number, src: number, dst: number): void {
+    const k = this.kernel;
+    const helpers = rows * cols >= SPLIT_MOVES && this.pause === 0 ? this.helpers() : [];
+    // Chunks of 64 source rows (the kernel's tile), a few per thread.
+    const size = alignUp(Math.ceil(rows / (CHUNKS_PER_THREAD * (helpers.length + 1))), 64);
+    const count = Math.ceil(rows / size);
+    if (helpers.length === 0 || count < 2) {
+      k.transposeInto(rows, cols, src, cols, dst, rows);
+      return;
+    }
+    pool.runJob(
+      helpers,
+      JOB_TRANSPOSE,
+      [rows, cols, src, cols, dst, rows],
+      size,
+      count,
+      (i) => k.transposeInto(Math.min(rows - i * size, size), cols, src + i * size * cols * 4, cols, dst + i * size * 4, rows),
+      () => k.transposeInto(rows, cols, src, cols, dst, rows),
+    );
+  }
+
+  /**
+   * C[m×n] = (lists of compactRows with k columns)·B, B row-major k × n, C row-major m × n,
+   * summing only the listed nonzeros (byte offsets). Overwrites C.
+   */
+  spmm(m: number, n: number, k: number, cnt: number, idx: number, val: number, b: number, c: number): void {
+    this.stats.gemms++;
+    this.stats.spmms++;
+    const kern = this.kernel;
+    // Split C's columns across threads when the listed work is large (nnz·n is unknown
+    // here without a pass: m·n·k bounds it, and lists this long are rarely near empty).
+    const helpers = m * n * k >= this.splitAbove && n >= 64 && this.pause === 0 ? this.helpers() : [];
+    const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), 32);
+    const count = Math.ceil(n / size);
+    if (helpers.length === 0 || count < 2) {
+      kern.spmm(0, m, 0, n, cnt, idx, val, k, b, n, c, n);
+      return;
+    }
+    this.stats.split++;
+    pool.runJob(
+      helpers,
+      JOB_SPMM,
+      [m, n, cnt, idx, val, k, b, n, c, n],
+      size,
+      count,
+      (i) => kern.spmm(0, m, i * size, Math.min(n, (i + 1) * size), cnt, idx, val, k, b, n, c, n),
+      () => kern.spmm(0, m, 0, n, cnt, idx, val, k, b, n, c, n),
+    );
+  }
+
+  /** Runs f (timing runs) without counting its products or judging its splits. */
+  untracked<T>(f: () => T): T {
+    const saved = { ...this.stats };
+    const { slow, pause } = this;
+    try {
+      return f();
+    } finally {
+      Object.assign(this.stats, saved);
+      this.slow = slow;
+      this.pause = pause;
+    }
   }
 
   /** Lets the memory go: helpers drop it, and no view is made on it any more. */

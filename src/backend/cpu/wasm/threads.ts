@@ -33,7 +33,13 @@ const J_COUNT = 1; // number of chunks
 const J_AXIS = 2; // 0: chunks of columns, 1: chunks of rows
 const J_SIZE = 3; // columns (rows) per chunk
 const J_ARGS = 4; // transA, transB, m, n, k, a, lda, b, ldb, c, ldc of the whole product
-const J_SLOTS = J_ARGS + 11;
+const J_KIND = J_ARGS + 11; // JOB_GEMM, or JOB_SPMM / JOB_TRANSPOSE with their own arguments at J_ARGS
+const J_SLOTS = J_ARGS + 12;
+export const JOB_GEMM = 0;
+/** spmm over chunks of C's columns; args m, n, cnt, idx, val, cap, b, ldb, c, ldc. */
+export const JOB_SPMM = 1;
+/** transposeInto over chunks of the source's rows; args rows, cols, src, ld, dst, ldDst. */
+export const JOB_TRANSPOSE = 2;
 
 // A helper's control block (Int32 slots).
 const SEQ = 0; // command number, written by the caller
@@ -71,6 +77,17 @@ function chunks(scratch) {
     if (i >= job[${J_COUNT}]) return;
     const size = job[${J_SIZE}];
     const lo = i * size;
+    const kind = job[${J_KIND}];
+    if (kind === ${JOB_SPMM}) {
+      const [m, n, cnt, idx, val, cap, b, ldb, c, ldc] = job.subarray(${J_ARGS}, ${J_ARGS} + 10);
+      exports.spmm(0, m, lo, Math.min(n, lo + size), cnt, idx, val, cap, b, ldb, c, ldc);
+      continue;
+    }
+    if (kind === ${JOB_TRANSPOSE}) {
+      const [rows, cols, src, ld, dst, ldd] = job.subarray(${J_ARGS}, ${J_ARGS} + 6);
+      exports.transposeInto(Math.min(rows - lo, size), cols, src + lo * ld * 4, ld, dst + lo * 4, ldd);
+      continue;
+    }
     const [tA, tB, m, n, k, a, lda, b, ldb, c, ldc] = job.subarray(${J_ARGS}, ${J_SLOTS});
     if (job[${J_AXIS}] === 0) exports.gemm(tA, tB, m, Math.min(n - lo, size), k, a, lda, b + (tB ? lo * ldb : lo) * 4, ldb, c + lo * 4, ldc, 0, scratch);
     else exports.gemm(tA, tB, Math.min(m - lo, size), n, k, a + (tA ? lo : lo * lda) * 4, lda, b, ldb, c + lo * ldc * 4, ldc, 0, scratch);
@@ -291,6 +308,7 @@ class Pool {
   run(helpers: Helper[], gemm: (...args: GemmArgs) => void, args: number[], axis: 0 | 1, size: number, count: number, scratch: number[]): { gain: number; ms: number } {
     const job = this.job!;
     job.set(args, J_ARGS);
+    job[J_KIND] = JOB_GEMM;
     job[J_AXIS] = axis;
     job[J_SIZE] = size;
     job[J_COUNT] = count;
@@ -313,6 +331,30 @@ class Pool {
     }
     const ms = performance.now() - t0;
     return { gain: mine > 0 && ms > 0 ? (((t1 - t0) / mine) * count) / ms : Infinity, ms };
+  }
+
+  /**
+   * A JOB_SPMM or JOB_TRANSPOSE job (args as the worker reads them) cut into `count` chunks
+   * of `size`, shared between the caller, which runs `chunk(i)` for the chunks it claims,
+   * and these helpers. If a helper fails the caller runs `whole()`. Chunks do not change
+   * the result: every element is computed the same way whoever computes it.
+   */
+  runJob(helpers: Helper[], kind: number, args: number[], size: number, count: number, chunk: (i: number) => void, whole: () => void): void {
+    const job = this.job!;
+    job.set(args, J_ARGS);
+    job[J_KIND] = kind;
+    job[J_SIZE] = size;
+    job[J_COUNT] = count;
+    Atomics.store(job, J_NEXT, 0);
+    helpers.forEach((h) => h.start(0));
+    for (;;) {
+      const i = Atomics.add(job, J_NEXT, 1);
+      if (i >= count) break;
+      chunk(i);
+    }
+    let ok = true;
+    for (const h of helpers) ok = h.wait() && ok;
+    if (!ok) whole();
   }
 
   /** Drops a memory from every helper bound to it, so it can be collected. */

@@ -322,3 +322,174 @@ export function biasAct(m: i32, n: i32, z: usize, bias: usize, out: usize, relu:
     out += rowBytes;
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Sparse-aware products for rectifier activations: C = op(A)·op(B) summing only over the
+// nonzeros of op(A). op(A)'s rows are first compacted into lists of (column, value)
+// (compactRows); C's row i is then Σ over row i's list of value · (row `column` of op(B)),
+// an axpy of contiguous rows of a row-major op(B) (transposeInto makes one when B is
+// stored transposed). Each element of C is summed in increasing column order of op(A).
+
+/**
+ * The nonzeros of op(A) (m × k; op(A)(i, j) = a[i·lda + j], or a[j·lda + i] when transA),
+ * row by row: cnt[i] entries at idx[i·k + t] (column, u32) and val[i·k + t] (value).
+ * Returns the total count. NaN counts as nonzero (it must reach C as in the dense product).
+ */
+export function compactRows(transA: i32, m: i32, k: i32, a: usize, lda: i32, cnt: usize, idx: usize, val: usize): i32 {
+  let total = 0;
+  const ld = <usize>lda << 2;
+  if (!transA) {
+    for (let i = 0; i < m; i++) {
+      const row = a + <usize>i * ld;
+      const base = <usize>i * <usize>k;
+      let p = 0;
+      // Branch-free append: the slot is always written, the count moves on nonzeros only.
+      for (let j = 0; j < k; j++) {
+        const x = load<f32>(row + (<usize>j << 2));
+        const o = (base + <usize>p) << 2;
+        store<u32>(idx + o, j);
+        store<f32>(val + o, x);
+        p += <i32>(x != 0);
+      }
+      store<i32>(cnt + (<usize>i << 2), p);
+      total += p;
+    }
+    return total;
+  }
+  memory.fill(cnt, 0, <usize>m << 2);
+  for (let j = 0; j < k; j++) {
+    const row = a + <usize>j * ld;
+    for (let i = 0; i < m; i++) {
+      const x = load<f32>(row + (<usize>i << 2));
+      const cp = cnt + (<usize>i << 2);
+      const p = load<i32>(cp);
+      const o = (<usize>i * <usize>k + <usize>p) << 2;
+      store<u32>(idx + o, j);
+      store<f32>(val + o, x);
+      const nz = <i32>(x != 0);
+      store<i32>(cp, p + nz);
+      total += nz;
+    }
+  }
+  return total;
+}
+
+/**
+ * dst[c·ldDst + r] = src[r·ld + c] for r < rows, c < cols (row-major, leading dimensions
+ * in floats; byte offsets).
+ */
+export function transposeInto(rows: i32, cols: i32, src: usize, ld: i32, dst: usize, ldDst: i32): void {
+  const T: i32 = 64;
+  const lds = <usize>ld << 2;
+  const ldd = <usize>ldDst << 2;
+  for (let r0 = 0; r0 < rows; r0 += T) {
+    const r1 = min(rows, r0 + T);
+    for (let c0 = 0; c0 < cols; c0 += T) {
+      const c1 = min(cols, c0 + T);
+      let r = r0;
+      for (; r + 4 <= r1; r += 4) {
+        const p = src + <usize>r * lds;
+        let c = c0;
+        for (; c + 4 <= c1; c += 4) {
+          const q = p + (<usize>c << 2);
+          const x0 = v128.load(q);
+          const x1 = v128.load(q + lds);
+          const x2 = v128.load(q + 2 * lds);
+          const x3 = v128.load(q + 3 * lds);
+          const d = dst + <usize>c * ldd + (<usize>r << 2);
+          v128.store(d, transpose0(x0, x1, x2, x3));
+          v128.store(d + ldd, transpose1(x0, x1, x2, x3));
+          v128.store(d + 2 * ldd, transpose2(x0, x1, x2, x3));
+          v128.store(d + 3 * ldd, transpose3(x0, x1, x2, x3));
+        }
+        for (; c < c1; c++) {
+          for (let i = 0; i < 4; i++) store<f32>(dst + <usize>c * ldd + (<usize>(r + i) << 2), load<f32>(p + <usize>i * lds + (<usize>c << 2)));
+        }
+      }
+      for (; r < r1; r++) {
+        for (let c = c0; c < c1; c++) store<f32>(dst + <usize>c * ldd + (<usize>r << 2), load<f32>(src + <usize>r * lds + (<usize>c << 2)));
+      }
+    }
+  }
+}
+
+/**
+ * C[i, j] = Σ_t val[i·cap + t] · B[idx[i·cap + t], j] for rows i0 ≤ i < i1 and columns
+ * j0 ≤ j < j1 (B row-major with ldb floats per row, C with ldc; byte offsets). Column
+ * panels 32 wide (eight v128 accumulators per row of C) pass over all rows, so a panel of
+ * B stays in cache while the rows' lists stream by. Overwrites C.
+ */
+export function spmm(i0: i32, i1: i32, j0: i32, j1: i32, cnt: usize, idx: usize, val: usize, cap: i32, b: usize, ldb: i32, c: usize, ldc: i32): void {
+  const ldbb = <usize>ldb << 2;
+  const ldcb = <usize>ldc << 2;
+  let j = j0;
+  for (; j + 32 <= j1; j += 32) {
+    const bj = b + (<usize>j << 2);
+    for (let i = i0; i < i1; i++) {
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
+      let a4 = f32x4.splat(0);
+      let a5 = f32x4.splat(0);
+      let a6 = f32x4.splat(0);
+      let a7 = f32x4.splat(0);
+      const n = load<i32>(cnt + (<usize>i << 2));
+      let pi = idx + ((<usize>i * <usize>cap) << 2);
+      let pv = val + ((<usize>i * <usize>cap) << 2);
+      for (let t = 0; t < n; t++) {
+        const w = v128.load32_splat(pv);
+        const r = bj + <usize>load<u32>(pi) * ldbb;
+        a0 = f32x4.add(a0, f32x4.mul(w, v128.load(r)));
+        a1 = f32x4.add(a1, f32x4.mul(w, v128.load(r, 16)));
+        a2 = f32x4.add(a2, f32x4.mul(w, v128.load(r, 32)));
+        a3 = f32x4.add(a3, f32x4.mul(w, v128.load(r, 48)));
+        a4 = f32x4.add(a4, f32x4.mul(w, v128.load(r, 64)));
+        a5 = f32x4.add(a5, f32x4.mul(w, v128.load(r, 80)));
+        a6 = f32x4.add(a6, f32x4.mul(w, v128.load(r, 96)));
+        a7 = f32x4.add(a7, f32x4.mul(w, v128.load(r, 112)));
+        pi += 4;
+        pv += 4;
+      }
+      const o = c + <usize>i * ldcb + (<usize>j << 2);
+      v128.store(o, a0);
+      v128.store(o, a1, 16);
+      v128.store(o, a2, 32);
+      v128.store(o, a3, 48);
+      v128.store(o, a4, 64);
+      v128.store(o, a5, 80);
+      v128.store(o, a6, 96);
+      v128.store(o, a7, 112);
+    }
+  }
+  for (; j + 4 <= j1; j += 4) {
+    const bj = b + (<usize>j << 2);
+    for (let i = i0; i < i1; i++) {
+      let a0 = f32x4.splat(0);
+      const n = load<i32>(cnt + (<usize>i << 2));
+      let pi = idx + ((<usize>i * <usize>cap) << 2);
+      let pv = val + ((<usize>i * <usize>cap) << 2);
+      for (let t = 0; t < n; t++) {
+        a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(pv), v128.load(bj + <usize>load<u32>(pi) * ldbb)));
+        pi += 4;
+        pv += 4;
+      }
+      v128.store(c + <usize>i * ldcb + (<usize>j << 2), a0);
+    }
+  }
+  for (; j < j1; j++) {
+    const bj = b + (<usize>j << 2);
+    for (let i = i0; i < i1; i++) {
+      let s: f32 = 0;
+      const n = load<i32>(cnt + (<usize>i << 2));
+      let pi = idx + ((<usize>i * <usize>cap) << 2);
+      let pv = val + ((<usize>i * <usize>cap) << 2);
+      for (let t = 0; t < n; t++) {
+        s += load<f32>(pv) * load<f32>(bj + <usize>load<u32>(pi) * ldbb);
+        pi += 4;
+        pv += 4;
+      }
+      store<f32>(c + <usize>i * ldcb + (<usize>j << 2), s);
+    }
+  }
+}

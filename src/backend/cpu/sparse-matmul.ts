@@ -1,0 +1,249 @@
+// Sparse-aware float32 matmul for rectifier networks: the exact zeros of relu outputs (and
+// of MNIST's background pixels) are skipped. For C = op(A)·op(B) the nonzeros of op(A) are
+// compacted into per-row lists, and row i of C is the sum over row i's list of value ·
+// (row `column` of op(B)): the cost follows nnz(op(A)) instead of its size. In the three
+// products of a dense layer op(A) is the sparse side each time:
+//   forward Z = X·Wᵀ   op(A) = X, the layer's input (a relu output or the pixels);
+//   dX = dZ·W          op(A) = dZ, zero wherever the layer's relu output is zero;
+//   dW = dZᵀ·X         op(A) = dZᵀ (same zeros), summed over the batch.
+// The result equals the dense product up to the order of summation (terms that are exactly
+// zero are left out). Which path a product takes is decided every step from the density
+// of op(A) against a crossover density measured once per shape on this machine: sparse
+// below it, dense above it.
+import { isClear, type PlanItem, type PlanStep, type View } from '../../ops/op.ts';
+import { Rng } from '../../util/rng.ts';
+import { biasActFast } from './matmul-fast.ts';
+import { heapOf, type WasmHeap } from './wasm/runtime.ts';
+
+export type SparseMode = 'auto' | 'on' | 'off';
+export const SPARSE_MODES: readonly SparseMode[] = ['auto', 'on', 'off'];
+
+/** What one product did in its last step. */
+export interface SparsePathStat {
+  /** The path taken. */
+  path: 'sparse' | 'dense';
+  /** Nonzero fraction of the sparse operand op(A) (the layer's input, or dZ). */
+  density: number;
+  /** Sparse below this density (1 when the mode is 'on'). */
+  crossover: number;
+  /** M×N×K and the transposes, e.g. "64×1000×784 NT". */
+  shape: string;
+  /** Steps run, and how many of them took the sparse path. */
+  steps: number;
+  sparseSteps: number;
+}
+
+/** Crossover assumed for a shape left unmeasured when the start-up budget ran out. */
+const DEFAULT_CROSSOVER = 0.25;
+/** Densities the sparse path is timed at (its cost is close to linear in the density). */
+const PROBE_DENSITIES = [0.05, 0.4];
+/** Timing rounds per shape: at least MIN_ROUNDS, more while under SHAPE_MS, at most MAX_ROUNDS. */
+const MIN_ROUNDS = 3;
+const MAX_ROUNDS = 15;
+const SHAPE_MS = 20;
+const ALIGN = 64;
+
+const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
+
+interface Shape {
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+}
+
+const shapeOf = (c: Record<string, number>): Shape => ({ M: c.M, N: c.N, K: c.K, transA: c.TRANS_A !== 0, transB: c.TRANS_B !== 0 });
+const shapeName = (s: Shape) => `${s.M}×${s.N}×${s.K} ${s.transA ? 'T' : 'N'}${s.transB ? 'T' : 'N'}`;
+
+/** Byte offsets (from 0) of the lists and the transposed B of one product. */
+function listLayout({ M, N, K, transB }: Shape) {
+  const cnt = 0;
+  const idx = alignUp(M * 4, ALIGN);
+  const val = idx + alignUp(M * K * 4, ALIGN);
+  const bt = val + alignUp(M * K * 4, ALIGN);
+  const end = bt + (transB ? alignUp(K * N * 4, ALIGN) : 0);
+  return { cnt, idx, val, bt, end };
+}
+
+/** Crossovers measured in this process, by shape and thread count (the machine does not change). */
+const measured = new Map<string, number>();
+
+export function isMatmulStep(step: PlanItem): step is PlanStep {
+  return !isClear(step) && step.op.shader === 'matmul' && (step.op.entry === 'main' || step.op.entry === 'main_bias_act');
+}
+
+export class SparseMatmul {
+  readonly stats = new Map<string, SparsePathStat>();
+  /** The scratch region in the heap (lists, transposed B, timing operands). */
+  private region = { at: 0, bytes: 0 };
+  private budgetLeft: number;
+
+  constructor(
+    private readonly heap: WasmHeap,
+    readonly mode: 'auto' | 'on',
+    /** Milliseconds this backend may spend timing shapes (all of them together). */
+    budgetMs: number,
+  ) {
+    this.budgetLeft = budgetMs;
+  }
+
+  private key(s: Shape): string {
+    return `${shapeName(s)}/${this.heap.threads}`;
+  }
+
+  /** The crossover density of this shape (measured, or the default if never measured). */
+  crossover(s: Shape): number {
+    if (this.mode === 'on') return 1;
+    const c = measured.get(this.key(s));
+    if (c !== undefined) return c;
+    // Unmeasured: the median of the measured shapes with the same transposes, else a default.
+    const same = [...measured.entries()].filter(([k]) => k.endsWith(`${shapeName(s).slice(-2)}/${this.heap.threads}`)).map(([, v]) => v);
+    if (same.length === 0) return DEFAULT_CROSSOVER;
+    same.sort((a, b) => a - b);
+    return same[same.length >> 1];
+  }
+
+  /**
+   * Gets the steps' products ready: scratch reserved for the largest, and in 'auto' mode
+   * each shape's crossover measured (within the budget). May grow the memory: call
+   * before making views.
+   */
+  prepare(steps: PlanItem[]): void {
+    const shapes = steps.filter(isMatmulStep).map((s) => shapeOf(s.constants));
+    const todo = this.mode === 'auto' ? shapes.filter((s) => !measured.has(this.key(s))) : [];
+    const need = Math.max(0, ...shapes.map((s) => listLayout(s).end), ...todo.map((s) => this.timingLayout(s).end));
+    if (!this.ensure(need)) return;
+    const seen = new Set<string>();
+    for (const s of todo) {
+      const k = this.key(s);
+      if (seen.has(k) || measured.has(k)) continue;
+      seen.add(k);
+      if (this.budgetLeft <= 0) break;
+      const t0 = performance.now();
+      measured.set(k, this.measure(s));
+      this.budgetLeft -= performance.now() - t0;
+    }
+  }
+
+  /** Scratch of at least `bytes`; false when the memory cannot grow (the products stay dense). */
+  private ensure(bytes: number): boolean {
+    if (bytes <= this.region.bytes) return true;
+    try {
+      this.region = { at: this.heap.reserve([bytes])[0], bytes };
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private timingLayout(s: Shape) {
+    const lists = listLayout(s);
+    const aBytes = alignUp(s.M * s.K * 4, ALIGN);
+    const a = [lists.end, lists.end + aBytes, lists.end + 2 * aBytes];
+    const b = lists.end + 3 * aBytes;
+    const c = b + alignUp(s.K * s.N * 4, ALIGN);
+    return { a, b, c, end: c + alignUp(s.M * s.N * 4, ALIGN) };
+  }
+
+  /**
+   * Times the dense product (at density 0.5) and the sparse one at two densities of op(A)
+   * on random data, and returns the density where the sparse path's (linear) cost meets
+   * the dense cost. The three are timed call by call, interleaved, keeping each one's
+   * fastest call: other work on the cores only ever adds time.
+   */
+  private measure(s: Shape): number {
+    const { M, N, K, transA, transB } = s;
+    const heap = this.heap;
+    const at = this.region.at;
+    const lay = this.timingLayout(s);
+    const rng = new Rng(M * 7919 + N * 31 + K);
+    new Float32Array(heap.memory.buffer).set(rng.fill(K * N), (at + lay.b) / 4);
+    [0.5, ...PROBE_DENSITIES].forEach((density, i) => {
+      const a = rng.fill(M * K);
+      for (let j = 0; j < a.length; j++) if (rng.next() >= density) a[j] = 0;
+      new Float32Array(heap.memory.buffer).set(a, (at + lay.a[i]) / 4);
+    });
+    const calls = [
+      () => heap.gemm(transA, transB, M, N, K, at + lay.a[0], at + lay.b, at + lay.c),
+      ...PROBE_DENSITIES.map((_, i) => () => this.sparseProduct(s, at + lay.a[i + 1], at + lay.b, at + lay.c, true)),
+    ];
+    return heap.untracked(() => {
+      for (const f of calls) f(); // first calls: compile, start helpers, warm the caches
+      const best = calls.map(() => Infinity);
+      const t0 = performance.now();
+      for (let round = 0; round < MAX_ROUNDS; round++) {
+        calls.forEach((f, i) => {
+          const t = performance.now();
+          f();
+          best[i] = Math.min(best[i], performance.now() - t);
+        });
+        if (round + 1 >= MIN_ROUNDS && performance.now() - t0 > SHAPE_MS) break;
+      }
+      const [dense, t1, t2] = best;
+      const [d0, d1] = PROBE_DENSITIES;
+      const slope = (t2 - t1) / (d1 - d0);
+      if (!(slope > 0)) return t1 < dense ? 1 : 0;
+      return Math.min(1, Math.max(0, d0 + (dense - t1) / slope));
+    });
+  }
+
+  /**
+   * op(A)·op(B) into c on byte offsets, through the lists: the nonzero count of op(A), or
+   * undefined without computing anything when `decide` says the dense path is better.
+   */
+  private sparseProduct(s: Shape, a: number, b: number, c: number, force: boolean, decide?: (density: number) => boolean): number {
+    const { M, N, K, transA, transB } = s;
+    const heap = this.heap;
+    const l = listLayout(s);
+    const at = this.region.at;
+    const nnz = heap.compactRows(transA, M, K, a, at + l.cnt, at + l.idx, at + l.val);
+    if (!force && decide && !decide(nnz / (M * K))) return nnz;
+    let bm = b;
+    if (transB) {
+      // B is stored N × K: a row-major K × N copy makes every listed row contiguous.
+      heap.transpose(N, K, b, at + l.bt);
+      bm = at + l.bt;
+    }
+    heap.spmm(M, N, K, at + l.cnt, at + l.idx, at + l.val, bm, c);
+    return nnz;
+  }
+
+  /**
+   * Runs a matmul step on the sparse path when its density is below the crossover: true
+   * when done, false when the caller should run the dense path. Call prepare([step])
+   * first (before making the views).
+   */
+  run(step: PlanStep, views: Record<string, View>): boolean {
+    const s = shapeOf(step.constants);
+    const heap = this.heap;
+    const fused = step.op.entry === 'main_bias_act';
+    const a = views.a.f;
+    const b = views.b.f;
+    const c = (fused ? views.z : views.c).f;
+    if (!(a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array)) return false;
+    if (heapOf(a) !== heap || heapOf(b) !== heap || heapOf(c) !== heap) return false;
+    if (listLayout(s).end > this.region.bytes) return false; // not prepared
+    const crossover = this.crossover(s);
+    let density = 0;
+    let sparse = false;
+    this.sparseProduct(s, a.byteOffset, b.byteOffset, c.byteOffset, false, (d) => {
+      density = d;
+      sparse = this.mode === 'on' || d < crossover;
+      return sparse;
+    });
+    const st = this.stats.get(step.label) ?? { path: 'dense', density: 0, crossover, shape: shapeName(s), steps: 0, sparseSteps: 0 };
+    st.path = sparse ? 'sparse' : 'dense';
+    st.density = density;
+    st.crossover = crossover;
+    st.steps++;
+    if (sparse) st.sparseSteps++;
+    this.stats.set(step.label, st);
+    if (!sparse) return false;
+    if (fused) {
+      const { M, N, ACT, ALPHA } = step.constants;
+      biasActFast(M, N, ACT, ALPHA, c, views.bias.f, views.out.f);
+    }
+    return true;
+  }
+}

@@ -1,0 +1,203 @@
+// The CPU backend's sparse-aware matmul (only the nonzeros of op(A) are summed): against
+// the dense WebAssembly path on the three products of a layer at many densities, the
+// chooser's switch at the crossover it measured, and a training run.
+import { afterAll, describe, expect, it } from 'vitest';
+import { CpuBackend, type CpuBackendOptions } from '../src/backend/cpu/cpu-backend.ts';
+import { stopHelpers, wasmModules } from '../src/backend/cpu/wasm/runtime.ts';
+import { threadsSupported } from '../src/backend/cpu/wasm/threads.ts';
+import { matmul, matmulBiasAct, type MatmulShape } from '../src/ops/matmul.ts';
+import type { BufRange, PlanStep, StepValues } from '../src/ops/op.ts';
+import { Rng } from '../src/util/rng.ts';
+import { maxRelErr } from './support/op-harness.ts';
+import { collect, smallModel, trainer, trainerOptions } from './support/train.ts';
+
+const values: StepValues = { lr: 0, t: 1, batchStart: 0 };
+const pad = (n: number) => Math.ceil(n / 64) * 64;
+
+afterAll(() => stopHelpers());
+
+/** Random values with exactly round(density·n) nonzeros (at least one unless density is 0). */
+function sparseData(rng: Rng, n: number, density: number): Float32Array {
+  const x = new Float32Array(n);
+  const nnz = density === 0 ? 0 : Math.max(1, Math.round(density * n));
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = 0; i < nnz; i++) {
+    const j = i + rng.int(n - i);
+    [order[i], order[j]] = [order[j], order[i]];
+    let v = 0;
+    while (v === 0) v = rng.uniform(-1, 1);
+    x[order[i]] = v;
+  }
+  return x;
+}
+
+interface Io {
+  step: PlanStep;
+  c: BufRange;
+  out?: BufRange;
+}
+
+/** One product (fused with bias + relu when `fused`) as a plan step over one arena. */
+function productStep(shape: MatmulShape, fused: boolean): Io & { a: BufRange; b: BufRange; bias: BufRange; size: number } {
+  const { M, N, K } = shape;
+  const r = (offset: number, length: number): BufRange => ({ arena: 'x', offset, length });
+  const a = r(0, M * K);
+  const b = r(pad(M * K), K * N);
+  const bias = r(b.offset + pad(K * N), N);
+  const c = r(bias.offset + pad(N), M * N);
+  const out = r(c.offset + pad(M * N), M * N);
+  const step = fused ? matmulBiasAct('fwd', shape, 1, 0, { a, b, bias, z: c, out }) : matmul('mm', shape, { a, b, c });
+  return { step, a, b, bias, c, out: fused ? out : undefined, size: out.offset + M * N };
+}
+
+async function runOnce(options: CpuBackendOptions, shape: MatmulShape, fused: boolean, data: { a: Float32Array; b: Float32Array; bias: Float32Array }) {
+  const be = new CpuBackend('float32', { threads: 1, ...options });
+  const io = productStep(shape, fused);
+  be.allocate({ x: io.size });
+  be.writeF(io.a, data.a);
+  be.writeF(io.b, data.b);
+  be.writeF(io.bias, data.bias);
+  await be.prepare([io.step]);
+  be.run([io.step], values);
+  const c = (await be.readF(io.c)) as Float32Array;
+  const out = io.out ? ((await be.readF(io.out)) as Float32Array) : undefined;
+  const result = { c, out, stats: be.sparseStats, wasm: be.wasmStats };
+  be.destroy();
+  return result;
+}
+
+const products: [string, (B: number, nIn: number, nOut: number) => MatmulShape, boolean][] = [
+  ['forward X·Wᵀ + b, relu', (B, nIn, nOut) => ({ M: B, N: nOut, K: nIn, transA: false, transB: true }), true],
+  ['dX = dZ·W', (B, nIn, nOut) => ({ M: B, N: nIn, K: nOut, transA: false, transB: false }), false],
+  ['dW = dZᵀ·X', (B, nIn, nOut) => ({ M: nOut, N: nIn, K: B, transA: true, transB: false }), false],
+];
+// Batch, inputs, outputs: batch 1, odd sizes, sizes around the 32-wide column panels, and a paper layer.
+const layers: [number, number, number][] = [
+  [1, 37, 29],
+  [1, 784, 1000],
+  [7, 33, 65],
+  [13, 100, 31],
+  [64, 784, 1000],
+  [5, 3, 4],
+];
+
+describe.runIf(wasmModules() !== undefined)('sparse-aware WebAssembly matmul', () => {
+  const rng = new Rng(91);
+  it.each(products)('%s: the sparse path equals the dense one at densities 0, 1 %, 10 %, 50 %, 100 %', async (_, shapeFor, fused) => {
+    for (const [B, nIn, nOut] of layers) {
+      const shape = shapeFor(B, nIn, nOut);
+      const { M, N, K } = shape;
+      for (const density of [0, 0.01, 0.1, 0.5, 1]) {
+        const data = { a: sparseData(rng, M * K, density), b: rng.fill(K * N), bias: rng.fill(N) };
+        const dense = await runOnce({ sparse: 'off' }, shape, fused, data);
+        const sparse = await runOnce({ sparse: 'on' }, shape, fused, data);
+        const what = `${M}×${N}×${K} at density ${density}`;
+        expect(dense.stats, 'off: no sparse telemetry').toBeUndefined();
+        expect(sparse.wasm?.spmms, what).toBe(1);
+        const st = sparse.stats?.[sparse.stats && Object.keys(sparse.stats)[0]];
+        expect(st?.path).toBe('sparse');
+        expect(st?.density, what).toBeCloseTo(density === 0 ? 0 : Math.max(1, Math.round(density * M * K)) / (M * K), 12);
+        expect(maxRelErr(dense.c, sparse.c), what).toBeLessThan(1e-4);
+        if (fused) expect(maxRelErr(dense.out!, sparse.out!), what).toBeLessThan(1e-4);
+        if (density === 0) {
+          // Nothing to sum: the product is exactly zero, z the bias and out relu(bias).
+          let wrong = 0;
+          for (let i = 0; i < M * N; i++) {
+            const want = fused ? data.bias[i % N] : 0;
+            if (!Object.is(sparse.c[i], want)) wrong++;
+            if (fused && sparse.out![i] !== (want > 0 ? want : 0)) wrong++;
+          }
+          expect(wrong, what).toBe(0);
+        } else {
+          expect(sparse.c.some((v) => v !== 0)).toBe(true);
+        }
+      }
+    }
+  });
+
+  it("'auto' switches paths at the crossover density it measured for the shape", async () => {
+    const shape: MatmulShape = { M: 64, N: 1000, K: 784, transA: false, transB: true };
+    const be = new CpuBackend('float32', { threads: 1, sparse: 'auto' });
+    const io = productStep(shape, true);
+    be.allocate({ x: io.size });
+    be.writeF(io.b, rng.fill(shape.K * shape.N));
+    be.writeF(io.bias, rng.fill(shape.N));
+    const t0 = performance.now();
+    await be.prepare([io.step]);
+    expect(performance.now() - t0, 'the start-up measurement is bounded').toBeLessThan(1000);
+    const path = (density: number) => {
+      be.writeF(io.a, sparseData(rng, shape.M * shape.K, density));
+      be.run([io.step], values);
+      return be.sparseStats!.fwd;
+    };
+    const first = path(0.5);
+    const cross = first.crossover;
+    expect(first.shape).toBe('64×1000×784 NT');
+    // Skipping 95 % of the terms wins on any machine; a product with no zeros never does.
+    expect(cross).toBeGreaterThan(0.05);
+    expect(path(1).path).toBe('dense');
+    const below = path(cross / 2);
+    expect(below.path).toBe('sparse');
+    expect(below.crossover).toBe(cross);
+    let steps = 3;
+    if (cross < 0.98) {
+      expect(path(cross + 0.02).path).toBe('dense');
+      steps++;
+    }
+    expect(path(cross - 0.02).path).toBe('sparse');
+    expect(be.sparseStats!.fwd.steps).toBe(steps + 1);
+    be.destroy();
+  });
+
+  it('rejects an unknown mode with a one-line message', () => {
+    expect(() => new CpuBackend('float32', { sparse: 'maybe' as 'on' })).toThrow('CpuBackend option sparse must be one of auto, on, off, not "maybe"');
+  });
+
+  it("200 training steps with sparse 'on' follow the dense trajectory and report the same telemetry", async () => {
+    const opts = trainerOptions({ l1: 0.001, optimizer: { ...trainerOptions().optimizer, kind: 'momentum' }, lr: 0.02 });
+    const denseBe = new CpuBackend('float32', { threads: 1, sparse: 'off' });
+    const sparseBe = new CpuBackend('float32', { threads: 1, sparse: 'on' });
+    const dense = await collect((await trainer(denseBe, smallModel(), opts)).run(200));
+    const sparse = await collect((await trainer(sparseBe, smallModel(), opts)).run(200));
+    expect(sparse).toHaveLength(200);
+    let worst = 0;
+    for (let i = 0; i < 200; i++) {
+      expect(sparse[i].step).toBe(dense[i].step);
+      worst = Math.max(worst, Math.abs(sparse[i].loss - dense[i].loss) / Math.max(1, dense[i].loss));
+      for (let h = 0; h < 2; h++) {
+        expect(Math.abs(sparse[i].sparsity[h] - dense[i].sparsity[h])).toBeLessThan(0.01);
+        expect(Math.abs(sparse[i].deadUnits[h] - dense[i].deadUnits[h])).toBeLessThanOrEqual(1);
+      }
+    }
+    // Only the summation order differs (exact zeros are left out), as between the CPU and GPU.
+    expect(worst).toBeLessThan(1e-3);
+    // Every product of every step ran sparse: 3 forward, 2 dX and 3 dW per step.
+    const st = sparseBe.sparseStats!;
+    expect(Object.keys(st).sort()).toEqual(['dW 0', 'dW 1', 'dW 2', 'dX 1', 'dX 2', 'forward 0', 'forward 1', 'forward 2']);
+    for (const s of Object.values(st)) expect(s.sparseSteps).toBe(200);
+    expect(sparseBe.wasmStats?.spmms).toBe(200 * 8);
+    // Hidden layers' relu outputs and their deltas are sparse; the synthetic pixels are not.
+    expect(st['forward 1'].density).toBeLessThan(0.9);
+    expect(st['dW 1'].density).toBeLessThan(0.9);
+    denseBe.destroy();
+    sparseBe.destroy();
+  });
+});
+
+describe.runIf(wasmModules() !== undefined && threadsSupported())('sparse-aware WebAssembly matmul on two threads', () => {
+  it('splitting the columns (and the transpose) across a worker gives the very same bits as one thread', async () => {
+    const rng = new Rng(17);
+    for (const [name, shapeFor, fused] of products) {
+      for (const [B, nIn, nOut] of [[64, 784, 1000], [3, 300, 700], [17, 1000, 65]] as const) {
+        const shape = shapeFor(B, nIn, nOut);
+        const { M, N, K } = shape;
+        const data = { a: sparseData(rng, M * K, 0.15), b: rng.fill(K * N), bias: rng.fill(N) };
+        const one = await runOnce({ sparse: 'on', threads: 1 }, shape, fused, data);
+        const two = await runOnce({ sparse: 'on', threads: 2, splitAbove: 1 }, shape, fused, data);
+        expect(two.wasm?.spmms).toBe(1);
+        expect(two.wasm?.split, `${name} ${M}×${N}×${K}`).toBe(N >= 64 ? 1 : 0);
+        expect(Array.from(two.c), `${name} ${M}×${N}×${K}`).toEqual(Array.from(one.c));
+      }
+    }
+  });
+});
