@@ -6,7 +6,7 @@ import { limitDataset } from '../data/dataset.ts';
 import { DATASETS, loadDataset, type DatasetName } from '../data/load.ts';
 import { parseRunConfig, type RunConfig } from '../io/checkpoint-config.ts';
 import { loadCheckpoint, writeFileAtomic } from '../io/checkpoint-file.ts';
-import { paramLayout } from '../model/layout.ts';
+import { paramsArena } from '../plan/eval-plan.ts';
 import { describeModel } from '../model/spec.ts';
 import { Evaluator } from '../train/evaluate.ts';
 import { oneOf, positiveInt } from './options.ts';
@@ -40,9 +40,9 @@ export function evalCommand(): Command {
       const test = limitDataset(loadDataset({ data, dataDir, seed: trained.seed ?? 1 }, 'test'), flags.testLimit);
       const { backend, note } = await createBackend(flags.backend);
       if (!flags.quiet) console.error(`${note}\nmodel ${describeModel(ck.model)} at step ${ck.step}; ${test.name}: ${test.examples} examples`);
-      const layout = paramLayout(ck.model);
-      backend.allocate({ params: layout.size });
-      backend.writeF({ arena: 'params', offset: 0, length: layout.size }, ck.params);
+      const own = paramsArena(ck.model, backend.limits);
+      backend.allocate(own.arenas, own.chunks);
+      backend.writeF(own.params, ck.params);
       const ev = await Evaluator.create(backend, ck.model, test);
       const r = await ev.evaluate();
       console.log(

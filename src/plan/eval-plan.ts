@@ -11,7 +11,7 @@ import { batchArenas, forwardPass, type DataShape } from './plan.ts';
 import { SOFTWARE_TUNING, type KernelTuning } from '../ops/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
 import { checkLimits, UNLIMITED, type PlanLimits } from './limits.ts';
-import { splitScratch } from './split.ts';
+import { arenaChunks, splitScratch } from './split.ts';
 
 export interface EvalPlan {
   layout: ParamLayout;
@@ -102,4 +102,15 @@ export function planEval(
     resetWindow: [{ clear: flags }],
     regions: { images, labels, order, stats: statsRange },
   };
+}
+
+/**
+ * The `params` arena an evaluation reads when no trainer made one (evaluating a saved
+ * checkpoint): its size, its buffers under the limits, and the region to write the
+ * parameters to.
+ */
+export function paramsArena(model: ModelSpec, limits: PlanLimits = UNLIMITED): { arenas: Record<string, number>; chunks: Record<string, number[]>; params: BufRange } {
+  const layout = paramLayout(model, limits.bindingBytes);
+  const starts = arenaChunks(layout, 'sgd', 0).params;
+  return { arenas: { params: layout.size }, chunks: starts ? { params: starts } : {}, params: { arena: 'params', offset: 0, length: layout.size } };
 }

@@ -6,7 +6,9 @@ import type { BufRange, FloatArray, OpGroup, PlanStep, StepValues, View } from '
 import type { Backend, CreationCounters } from '../backend.ts';
 import { isClear, type PlanItem } from '../../ops/op.ts';
 import { adapterName, type AdapterDescription, type GpuContext } from './device.ts';
+import { Profiler, type GpuProfile } from './profiler.ts';
 import { reflectEntry, type ReflectedBinding } from './reflect.ts';
+import { STAGING_RING, StagingRings } from './staging-ring.ts';
 import { MATMUL_CANDIDATES, type MatmulCandidate } from '../../ops/matmul-candidates.ts';
 import { registerCandidate, shapeKey, type KernelTuning } from '../../ops/tuning.ts';
 import { autotuneMatmul, type TuneOptions, type TuneProduct, type TuneReport } from './autotune.ts';
@@ -18,32 +20,8 @@ export { DeviceLostError };
 
 /** WebGPU's largest required storage-buffer offset alignment, in bytes. */
 export const BIND_ALIGN = 256;
-export const STAGING_RING = 3;
-
-/** Passes one profiled submit may time (two timestamps each); later passes go untimed. */
-const PROFILE_PASSES = 128;
-/** Profiled submits whose timestamps may be in flight at once; a submit finding none free is not sampled. */
-const PROFILE_RING = 4;
-
-/** GPU time per op group, from timestamp queries (see WebGpuBackend.setProfiling). */
-export interface GpuProfile {
-  /** Submits whose passes were timed. */
-  submits: number;
-  /** Milliseconds of GPU time per op group, summed over those submits. */
-  ms: Partial<Record<OpGroup, number>>;
-}
-
-interface Profiler {
-  querySet: GPUQuerySet;
-  resolve: GPUBuffer;
-  ring: GPUBuffer[];
-  busy: boolean[];
-  /** Per ring slot: the group of each timed pass, and how many passes. */
-  groups: OpGroup[][];
-  passes: number[];
-  inflight: Set<Promise<void>>;
-  result: GpuProfile;
-}
+export { STAGING_RING };
+export type { GpuProfile };
 
 interface Compiled {
   pipeline: GPUComputePipeline;
@@ -80,8 +58,7 @@ export class WebGpuBackend implements Backend {
   private pipelines = new Map<string, GPUComputePipeline>();
   private compiled = new WeakMap<PlanStep, Compiled>();
   private stepUniform?: { buffer: GPUBuffer; layout: [string, { offset: number; type: 'f32' | 'u32' }][]; bytes: ArrayBuffer; f: Float32Array; u: Uint32Array };
-  private ringDepth = STAGING_RING;
-  private rings = new Map<number, { buffers: GPUBuffer[]; busy: boolean[]; next: number }>();
+  private staging: StagingRings;
   private watch: LostWatch;
   private failed?: string;
   private prof?: Profiler;
@@ -99,6 +76,7 @@ export class WebGpuBackend implements Backend {
     const env = typeof process !== 'undefined' ? process.env?.RECTIGRAD_MAX_BINDING_BYTES : undefined;
     this.limits = limitsOf(this.device.limits, env);
     this.watch = lostWatch(this.device);
+    this.staging = new StagingRings(this.device, (d) => this.createBuffer(d), (p) => this.wait(p));
     // An error nobody awaited (a rejected submit, say) stops the run at the next call
     // instead of letting training go on over buffers that were never written.
     this.device.onuncapturederror = (e) => {
@@ -384,27 +362,18 @@ export class WebGpuBackend implements Backend {
         pass = undefined;
       }
       if (!pass) {
-        if (prof && timed < PROFILE_PASSES) {
-          const q = 2 * timed;
-          pass = enc.beginComputePass({ timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } });
-          prof.groups[slot][timed++] = item.op.group;
+        pass = prof?.timedPass(enc, slot, timed, item.op.group);
+        if (pass) {
+          timed++;
           group = item.op.group;
-        } else {
-          pass = enc.beginComputePass();
-        }
+        } else pass = enc.beginComputePass();
       }
       pass.setPipeline(c.pipeline);
       pass.setBindGroup(0, c.bindGroup);
       pass.dispatchWorkgroups(...c.dispatch);
     }
     pass?.end();
-    if (prof) {
-      prof.passes[slot] = timed;
-      if (timed > 0) {
-        enc.resolveQuerySet(prof.querySet, 0, 2 * timed, prof.resolve, 0);
-        enc.copyBufferToBuffer(prof.resolve, 0, prof.ring[slot], 0, 16 * timed);
-      }
-    }
+    prof?.finishEncoding(enc, slot, timed);
     return enc;
   }
 
@@ -420,58 +389,15 @@ export class WebGpuBackend implements Backend {
       this.profiling = false;
       return !on;
     }
-    if (!this.prof) {
-      const bytes = PROFILE_PASSES * 16;
-      this.prof = {
-        querySet: this.device.createQuerySet({ type: 'timestamp', count: 2 * PROFILE_PASSES }),
-        resolve: this.createBuffer({ label: 'timestamps', size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
-        ring: Array.from({ length: PROFILE_RING }, () =>
-          this.createBuffer({ label: 'timestamp staging', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
-        ),
-        busy: Array.from({ length: PROFILE_RING }, () => false),
-        groups: Array.from({ length: PROFILE_RING }, () => new Array<OpGroup>(PROFILE_PASSES)),
-        passes: Array.from({ length: PROFILE_RING }, () => 0),
-        inflight: new Set(),
-        result: { submits: 0, ms: {} },
-      };
-    }
-    this.prof.result = { submits: 0, ms: {} };
+    this.prof ??= new Profiler(this.device, (d) => this.createBuffer(d), (p) => this.wait(p));
+    this.prof.reset();
     this.profiling = true;
     return true;
   }
 
   /** GPU time per op group since profiling was switched on, once every timed submit has reported. */
   async gpuProfile(): Promise<GpuProfile> {
-    if (!this.prof) return { submits: 0, ms: {} };
-    while (this.prof.inflight.size) await Promise.all([...this.prof.inflight]);
-    return { submits: this.prof.result.submits, ms: { ...this.prof.result.ms } };
-  }
-
-  /** Reads one slot's timestamps into the totals, then frees the slot. */
-  private collect(slot: number): void {
-    const prof = this.prof!;
-    const n = prof.passes[slot];
-    if (n === 0) {
-      prof.busy[slot] = false;
-      return;
-    }
-    const buf = prof.ring[slot];
-    const done: Promise<void> = this.wait(buf.mapAsync(GPUMapMode.READ, 0, 16 * n))
-      .then(() => {
-        const t = new BigUint64Array(buf.getMappedRange(0, 16 * n));
-        const ms = prof.result.ms;
-        for (let i = 0; i < n; i++) {
-          const d = t[2 * i + 1] > t[2 * i] ? Number(t[2 * i + 1] - t[2 * i]) / 1e6 : 0;
-          ms[prof.groups[slot][i]] = (ms[prof.groups[slot][i]] ?? 0) + d;
-        }
-        prof.result.submits++;
-        buf.unmap();
-      })
-      .finally(() => {
-        prof.busy[slot] = false;
-        prof.inflight.delete(done);
-      });
-    prof.inflight.add(done);
+    return this.prof ? this.prof.profile() : { submits: 0, ms: {} };
   }
 
   /** Writes the step uniform, then encodes the items into one command buffer and submits it. */
@@ -488,53 +414,20 @@ export class WebGpuBackend implements Backend {
       this.device.queue.writeBuffer(buffer, 0, bytes);
     }
     let slot = -1;
-    if (this.profiling) {
-      slot = this.prof!.busy.indexOf(false);
-      if (slot >= 0) this.prof!.busy[slot] = true;
-    }
+    if (this.profiling) slot = this.prof!.claim();
     this.device.queue.submit([this.encode(items, slot).finish()]);
-    if (slot >= 0) this.collect(slot);
+    if (slot >= 0) this.prof!.collect(slot);
   }
 
   /** Staging buffers per snapshot size: at least STAGING_RING, more when a caller runs further ahead. */
   reserveSnapshots(n: number): void {
-    if (this.rings.size && n > this.ringDepth) throw new Error('reserveSnapshots must be called before the first snapshot');
-    this.ringDepth = Math.max(this.ringDepth, n);
+    this.staging.reserve(n);
   }
 
-  /** At most ringDepth (STAGING_RING unless reserved) snapshots of one size may be in flight at once. */
+  /** At most STAGING_RING (or as reserved) snapshots of one size may be in flight at once. */
   snapshot(r: BufRange): Promise<View> {
     this.check();
-    const bytes = Math.max(4, r.length * 4);
-    let ring = this.rings.get(bytes);
-    if (!ring) {
-      const buffers = Array.from({ length: this.ringDepth }, () =>
-        this.createBuffer({ label: 'staging', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
-      );
-      ring = { buffers, busy: buffers.map(() => false), next: 0 };
-      this.rings.set(bytes, ring);
-    }
-    const slot = ring.next;
-    if (ring.busy[slot]) {
-      throw new Error(`more than ${this.ringDepth} snapshots in flight: await an earlier one before taking another`);
-    }
-    ring.next = (slot + 1) % this.ringDepth;
-    ring.busy[slot] = true;
-    // The copy is encoded now, so it sees exactly the work enqueued before this call.
-    const staging = ring.buffers[slot];
-    const enc = this.device.createCommandEncoder();
-    const at = this.locate(r);
-    enc.copyBufferToBuffer(at.buffer, at.offset, staging, 0, r.length * 4);
-    this.device.queue.submit([enc.finish()]);
-    return this.wait(staging.mapAsync(GPUMapMode.READ))
-      .then(() => {
-        const copy = staging.getMappedRange().slice(0, r.length * 4);
-        staging.unmap();
-        return { f: new Float32Array(copy), u: new Uint32Array(copy) } as View;
-      })
-      .finally(() => {
-        ring.busy[slot] = false;
-      });
+    return this.staging.snapshot(this.locate(r), r.length);
   }
 
   async finish(): Promise<void> {
@@ -544,16 +437,11 @@ export class WebGpuBackend implements Backend {
 
   destroy(): void {
     for (const a of this.buffers.values()) for (const b of a.buffers) b.destroy();
-    for (const r of this.rings.values()) for (const b of r.buffers) b.destroy();
+    this.staging.destroy();
     this.stepUniform?.buffer.destroy();
-    if (this.prof) {
-      this.prof.querySet.destroy();
-      this.prof.resolve.destroy();
-      for (const b of this.prof.ring) b.destroy();
-      this.prof = undefined;
-      this.profiling = false;
-    }
+    this.prof?.destroy();
+    this.prof = undefined;
+    this.profiling = false;
     this.buffers.clear();
-    this.rings.clear();
   }
 }
