@@ -14,7 +14,9 @@ const SWIFTSHADER_ICDS = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib
 const DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization'];
 
 // Dawn's binding must stay referenced for the life of every device it made: when it is
-// garbage-collected the process crashes or GPU promises never resolve.
+// garbage-collected the process crashes or GPU promises never resolve (the webgpu package's
+// README, "Lifetime"; dawn-gpu/node-webgpu#18). This can go when dropping the GPU object no
+// longer tears down devices still in use.
 const instances: GPU[] = [];
 
 /** Where the Vulkan loader looks for installed drivers (ICD manifests) on Linux. */
@@ -83,6 +85,8 @@ export function nodeWait<T>(p: Promise<T>, software = true): Promise<T> {
   // starves SwiftShader's worker threads; sleeping a little between turns frees it
   // (about 2x faster steps on SwiftShader, measured with the train command). A GPU
   // computes elsewhere: there the only cost of polling is latency, so poll every turn.
+  // The busy poll is dawn.node's AsyncRunner rescheduling itself with setImmediate
+  // (dawn-gpu/node-webgpu#17); the sleeping can go once dawn.node waits instead of polling.
   let settled = false;
   p.then(
     () => (settled = true),
