@@ -35,8 +35,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
     var zeros = 0u;
     for (var i = 0u; i < ROWS; i++) {
       // ±0 by its bits: a float compare would also count subnormals, which SwiftShader flushes
-    // (WGSL allows any implementation to flush them: spec "Floating Point Accuracy",
-    // gpuweb/gpuweb#349). The bit test is exact everywhere, so it stays.
+      // (WGSL allows any implementation to flush them: spec "Floating Point Accuracy",
+      // gpuweb/gpuweb#349). The bit test is exact everywhere, so it stays.
       zeros += select(0u, 1u, (bitcast<u32>(a[i * COLS + j]) << 1u) == 0u);
     }
     let live = zeros < ROWS;
