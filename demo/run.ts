@@ -7,11 +7,15 @@ import {
   flopsPerExample,
   modelSpec,
   paramLayout,
+  DEFAULT_LR,
   DEFAULT_OPTIMIZER,
+  parseRunConfig,
+  runConfig,
   type Activation,
   type Dataset,
   type ModelSpec,
   type OptimizerConfig,
+  type RunConfig as CheckpointRunConfig,
   type StepStats,
 } from '../src/index.ts';
 import { limitDataset } from '../src/data/dataset.ts';
@@ -41,7 +45,7 @@ export interface RunConfig {
   seed: number;
 }
 
-export const DEFAULT_LR = { sgd: 0.1, momentum: 0.01, adam: 0.001 } as const;
+export { DEFAULT_LR };
 
 export const DEFAULT_CONFIG: RunConfig = {
   hidden: [256, 256],
@@ -224,7 +228,7 @@ export class Run {
   private async keep(): Promise<void> {
     // Only a GPU device can be lost: a CPU run has nothing to keep.
     if (this.backendKind !== 'webgpu' || this.kept?.step === this.trainer.step) return;
-    this.kept = await this.trainer.state(this.checkpointConfig());
+    this.kept = await this.trainer.state({ ...this.checkpointConfig() });
   }
 
   /**
@@ -302,9 +306,10 @@ export class Run {
   }
 
   /** The training settings as the CLI's checkpoints hold them (so `rectigrad train --resume` continues a page's run). */
-  checkpointConfig(): Record<string, unknown> {
+  checkpointConfig(): CheckpointRunConfig {
     const c = this.config;
-    return {
+    // The CLI's schema, built and checked by the library (src/io/checkpoint-config.ts).
+    return runConfig({
       data: 'mnist',
       trainLimit: c.trainExamples < 60000 ? c.trainExamples : undefined,
       testLimit: c.testExamples < 10000 ? c.testExamples : undefined,
@@ -315,14 +320,14 @@ export class Run {
       seed: c.seed,
       epochs: c.epochs,
       telemetry: true,
-    };
+    });
   }
 
   /** A safetensors checkpoint of the run as it is between two slices (after a lost device: the state kept last). */
   save(): Promise<{ bytes: Uint8Array; step: number }> {
     return this.exclusive(async () => {
       if (this.state === 'lost' && !this.kept) throw new Error('the GPU device was lost before the page kept any state: there is nothing to save');
-      const s = this.state === 'lost' ? this.kept! : await this.trainer.state(this.checkpointConfig());
+      const s = this.state === 'lost' ? this.kept! : await this.trainer.state({ ...this.checkpointConfig() });
       return { bytes: encodeCheckpoint(s), step: s.step };
     });
   }
@@ -355,22 +360,24 @@ function lostReason(e: Error): string {
 
 /** The page's settings for a checkpoint: its model and training settings, the page's for what it lacks. */
 export function configFromCheckpoint(s: CheckpointState, fallback: RunConfig): RunConfig {
-  const c = s.config as Record<string, unknown>;
-  const num = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
-  const opt = (c.optimizer && typeof c.optimizer === 'object' ? c.optimizer : {}) as Partial<OptimizerConfig>;
-  const optimizer: OptimizerConfig = { ...DEFAULT_OPTIMIZER, ...opt };
-  if (!['sgd', 'momentum', 'adam'].includes(optimizer.kind)) optimizer.kind = s.m ? (s.v ? 'adam' : 'momentum') : 'sgd';
+  // A checkpoint with a run config is read through the library's checked schema (a bad one
+  // is a clear error); one without (another program's) gets the page's settings.
+  if (Object.keys(s.config).length === 0) {
+    const optimizer: OptimizerConfig = { ...DEFAULT_OPTIMIZER, kind: s.m ? (s.v ? 'adam' : 'momentum') : 'sgd' };
+    return { ...fallback, hidden: [...s.model.hidden], activation: s.model.activation, init: s.model.init, seed: s.model.seed, optimizer, lr: DEFAULT_LR[optimizer.kind] };
+  }
+  const c = parseRunConfig(s.config, 'the checkpoint');
   return {
     hidden: [...s.model.hidden],
     activation: s.model.activation,
     init: s.model.init,
     seed: s.model.seed,
-    l1: num(c.l1, 0),
-    optimizer,
-    lr: num(c.lr, DEFAULT_LR[optimizer.kind]),
-    batch: num(c.batch, fallback.batch),
-    trainExamples: num(c.trainLimit, 60000),
-    testExamples: num(c.testLimit, 10000),
-    epochs: Math.max(num(c.epochs, fallback.epochs), 1),
+    l1: c.l1,
+    optimizer: { ...c.optimizer },
+    lr: c.lr,
+    batch: c.batch,
+    trainExamples: c.trainLimit ?? 60000,
+    testExamples: c.testLimit ?? 10000,
+    epochs: Math.max(c.epochs ?? fallback.epochs, 1),
   };
 }

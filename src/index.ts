@@ -12,7 +12,7 @@ export { PAPER_MODEL, modelSpec, validateModel, describeModel, type ModelSpec } 
 export { paramLayout } from './model/layout.ts';
 export { initialParams } from './model/init.ts';
 export { planTraining, flopsPerExample, type TrainConfig } from './plan/plan.ts';
-export { DEFAULT_OPTIMIZER, type OptimizerConfig } from './ops/optimizer.ts';
+export { DEFAULT_LR, DEFAULT_OPTIMIZER, type OptimizerConfig } from './ops/optimizer.ts';
 export { ACTIVATIONS, type Activation } from './ops/activations.ts';
 export { Trainer, TrainingDivergedError, type TrainerOptions } from './train/trainer.ts';
 export type { StepStats } from './train/telemetry.ts';
@@ -28,6 +28,7 @@ export { reviveUnits, unitsFromScan, type UnitsByLayer } from './train/revive.ts
 export { pruneUnits, largestChange, type PruneResult } from './train/prune.ts';
 export { checkDeadUnits, type DeadCheck } from './train/dead-check.ts';
 export { encodeCheckpoint, decodeCheckpoint, type CheckpointState } from './io/checkpoint.ts';
+export { runConfig, parseRunConfig, type RunConfig } from './io/checkpoint-config.ts';
 export { limitDataset, sliceDataset, validateDataset } from './data/dataset.ts';
 export { parseIdx, imagesAndLabels } from './data/idx.ts';
 export { fetchIdxSplit } from './data/fetch-idx.ts';
