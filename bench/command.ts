@@ -26,16 +26,20 @@ interface BenchFlags {
   verbose: boolean;
 }
 
-const list = (flag: string) => (v: string): number[] =>
-  v.split(',').map((p) => {
-    const n = Number(p.trim());
-    if (!/^\d+$/.test(p.trim()) || n < 1) throw new InvalidArgumentError(`${flag} takes comma-separated positive whole numbers, e.g. 64,256; "${p}" is not one`);
-    return n;
-  });
+const list =
+  (flag: string) =>
+  (v: string): number[] =>
+    v.split(',').map((p) => {
+      const n = Number(p.trim());
+      if (!/^\d+$/.test(p.trim()) || n < 1)
+        throw new InvalidArgumentError(`${flag} takes comma-separated positive whole numbers, e.g. 64,256; "${p}" is not one`);
+      return n;
+    });
 
 const workloads = (v: string): WorkloadName[] =>
   v.split(',').map((w) => {
-    if (!(WORKLOADS as readonly string[]).includes(w.trim())) throw new InvalidArgumentError(`--workload takes ${WORKLOADS.join('|')} (comma-separated); got "${w}"`);
+    if (!(WORKLOADS as readonly string[]).includes(w.trim()))
+      throw new InvalidArgumentError(`--workload takes ${WORKLOADS.join('|')} (comma-separated); got "${w}"`);
     return w.trim() as WorkloadName;
   });
 
@@ -57,7 +61,11 @@ export function benchCommand(): Command {
         .argParser(engines)
         .default(ALL_ENGINES, 'all'),
     )
-    .option('--workload <names>', 'paper (784-1000-1000-1000-10), sparse (the paper network with 6/14/21 % of hidden units active, as after L1 training), wide (4096-wide hidden layers, for real GPUs), tiny (smoke runs), matmul (square products); comma-separated (default paper,matmul)', workloads)
+    .option(
+      '--workload <names>',
+      'paper (784-1000-1000-1000-10), sparse (the paper network with 6/14/21 % of hidden units active, as after L1 training), wide (4096-wide hidden layers, for real GPUs), tiny (smoke runs), matmul (square products); comma-separated (default paper,matmul)',
+      workloads,
+    )
     .option('--batch <sizes>', 'batch sizes of the training workloads, comma-separated (default: paper 64,256; wide 256,1024; tiny 32)', list('--batch'))
     .option('--sizes <n>', 'matmul sizes n (C[n×n] = A·B), comma-separated (default 256,512,1024)', list('--sizes'))
     .option('--steps <n>', 'timed steps per repetition (default 10)', positiveInt('--steps'))

@@ -92,7 +92,9 @@ function time({ backend, step }: { backend: CpuBackend; step: PlanStep }): numbe
 }
 
 const probe = new CpuBackend('float32', { threads });
-console.log(`${probe.adapter}; fastest call of ${rounds} interleaved rounds of ≥ ${seconds} s each; densities: input ${density[0]}, hidden ${density.slice(1, 4).join(' / ')}`);
+console.log(
+  `${probe.adapter}; fastest call of ${rounds} interleaved rounds of ≥ ${seconds} s each; densities: input ${density[0]}, hidden ${density.slice(1, 4).join(' / ')}`,
+);
 for (const B of batches) {
   console.log(`\nbatch ${B}: ms per product${' '.repeat(8)}${variants.map((v) => v.name.padStart(9)).join('')}  dense/sparse  auto took`);
   const totals = variants.map(() => 0);
@@ -105,10 +107,14 @@ for (const B of batches) {
     for (const run of runs) run.backend.destroy();
     best.forEach((s, i) => (totals[i] += s));
     const took = auto ? `${auto.path} (crossover ${auto.crossover.toFixed(2)})` : '';
-    console.log(`  ${`${p.name} d=${p.density}`.padEnd(33)}${best.map((s) => (s * 1e3).toFixed(3).padStart(9)).join('')}${(best[0] / best[1]).toFixed(2).padStart(14)}  ${took}`);
+    console.log(
+      `  ${`${p.name} d=${p.density}`.padEnd(33)}${best.map((s) => (s * 1e3).toFixed(3).padStart(9)).join('')}${(best[0] / best[1]).toFixed(2).padStart(14)}  ${took}`,
+    );
   }
   const eps = totals.map((s) => B / s);
-  console.log(`  ${'examples/s (matmuls of a step)'.padEnd(33)}${eps.map((x) => x.toFixed(0).padStart(9)).join('')}${(eps[1] / eps[0]).toFixed(2).padStart(14)}`);
+  console.log(
+    `  ${'examples/s (matmuls of a step)'.padEnd(33)}${eps.map((x) => x.toFixed(0).padStart(9)).join('')}${(eps[1] / eps[0]).toFixed(2).padStart(14)}`,
+  );
 }
 probe.destroy();
 stopHelpers();

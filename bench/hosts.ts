@@ -65,7 +65,10 @@ export class NodeHost implements Host {
     });
     const host = new NodeHost(engine, child);
     const keep = (d: Buffer) => {
-      for (const line of d.toString().split('\n').filter((l) => l.trim())) {
+      for (const line of d
+        .toString()
+        .split('\n')
+        .filter((l) => l.trim())) {
         host.log.push(line);
         if (host.log.length > 20) host.log.shift();
         if (verbose) process.stderr.write(`[${engine}] ${line}\n`);
@@ -192,7 +195,14 @@ export const BENCH_CHROMIUM_FLAGS = [
  * Flags that ask headless Chromium for the hardware adapter on Linux (Vulkan) instead
  * of SwiftShader; check the adapter the bench logs.
  */
-export const HARDWARE_GPU_FLAGS = ['--enable-features=Vulkan,VulkanFromANGLE', '--use-angle=vulkan', '--use-vulkan=native', '--ignore-gpu-blocklist', '--disable-vulkan-surface', '--enable-gpu'];
+export const HARDWARE_GPU_FLAGS = [
+  '--enable-features=Vulkan,VulkanFromANGLE',
+  '--use-angle=vulkan',
+  '--use-vulkan=native',
+  '--ignore-gpu-blocklist',
+  '--disable-vulkan-surface',
+  '--enable-gpu',
+];
 
 /** The bench page, built and served on 127.0.0.1 (cross-origin isolated), for every Chromium engine. */
 export class BenchPageServer {
@@ -264,7 +274,10 @@ class PageHost implements Host {
     if (this.closed) throw new EngineError(this.closed);
     try {
       return await withTimeout(
-        this.page.evaluate((r) => (window as unknown as { benchAgent: { handle(r: unknown): Promise<unknown> } }).benchAgent.handle(r), req as never) as Promise<AgentResponse>,
+        this.page.evaluate(
+          (r) => (window as unknown as { benchAgent: { handle(r: unknown): Promise<unknown> } }).benchAgent.handle(r),
+          req as never,
+        ) as Promise<AgentResponse>,
         timeoutMs,
         `${this.engine} ${req.op}`,
         () => void this.launched.close().catch(() => {}),

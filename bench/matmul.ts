@@ -49,9 +49,7 @@ async function setup(backend: Backend, c: Case, tiles: MatmulTiles): Promise<{ b
   const bias = { arena: 'in', offset: pad(M * K) + pad(K * N), length: N };
   const z = { arena: 'out', offset: 0, length: M * N };
   const out = { arena: 'out', offset: pad(M * N), length: M * N };
-  const step = c.biasAct
-    ? matmulBiasAct(c.name, c.shape, 1, 0, { a, b, bias, z, out }, tiles)
-    : matmul(c.name, c.shape, { a, b, c: z }, tiles);
+  const step = c.biasAct ? matmulBiasAct(c.name, c.shape, 1, 0, { a, b, bias, z, out }, tiles) : matmul(c.name, c.shape, { a, b, c: z }, tiles);
   backend.allocate({ in: bias.offset + N, out: out.offset + M * N });
   const rng = new Rng(1);
   for (const r of [a, b, bias]) backend.writeF(r, rng.fill(r.length));

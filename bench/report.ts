@@ -29,10 +29,7 @@ export function formatTable(rep: BenchReport): string {
       lines.push([r.engine, r.workload, String(r.batch), variantLabel(r), '–', '–', '–', '–', ms(r.firstStepMs), r.status]);
       continue;
     }
-    const loss =
-      r.workload === 'matmul'
-        ? `check ${r.check === null ? '–' : r.check.toPrecision(6)}`
-        : `${num(r.lossBefore, 4)} → ${num(r.lossAfter, 4)}`;
+    const loss = r.workload === 'matmul' ? `check ${r.check === null ? '–' : r.check.toPrecision(6)}` : `${num(r.lossBefore, 4)} → ${num(r.lossAfter, 4)}`;
     lines.push([
       r.engine,
       r.workload,
@@ -62,7 +59,9 @@ export function formatTable(rep: BenchReport): string {
   for (const r of rep.rows) {
     if (!r.adapter) continue;
     const k = adapterLabel(r.adapter);
-    const v = Object.entries(r.versions).map(([n, x]) => `${n} ${x}`).join(', ');
+    const v = Object.entries(r.versions)
+      .map(([n, x]) => `${n} ${x}`)
+      .join(', ');
     const list = adapters.get(k) ?? [];
     const entry = `${r.engine} (${v})`;
     if (!list.includes(entry)) list.push(entry);
@@ -79,7 +78,10 @@ export function formatTable(rep: BenchReport): string {
 
   const prof = rep.rows.filter((r) => r.gpuMs);
   if (prof.length) {
-    notes.push('', 'GPU time per step by op group (timestamp queries; profiled steps run one pass per group, so their sum can exceed the unprofiled wall time), ms:');
+    notes.push(
+      '',
+      'GPU time per step by op group (timestamp queries; profiled steps run one pass per group, so their sum can exceed the unprofiled wall time), ms:',
+    );
     for (const r of prof) {
       const g = r.gpuMs!;
       const total = Object.values(g).reduce((a, b) => a + (b ?? 0), 0);
@@ -96,7 +98,11 @@ export function formatTable(rep: BenchReport): string {
     const nr = rep.rows.find((x) => x.engine === r.engine && x.workload === r.workload && x.batch === r.batch && x.variant === 'no-readback');
     if (nr?.msPerStep != null && nr.steps >= 5) readback.push(`${r.engine} ${r.workload} b${r.batch} ${ms(r.msPerStep - nr.msPerStep)}`);
   }
-  if (readback.length) notes.push('', `Per-step loss readback, ms per step (every-step minus last-step rows of at least 5 steps; noise can make it negative): ${readback.join('; ')}`);
+  if (readback.length)
+    notes.push(
+      '',
+      `Per-step loss readback, ms per step (every-step minus last-step rows of at least 5 steps; noise can make it negative): ${readback.join('; ')}`,
+    );
   return [...out, ...notes].join('\n');
 }
 
@@ -135,7 +141,8 @@ export function checkReport(rep: unknown): string[] {
   if (typeOf(r) !== 'object') return ['the report is not an object'];
   if (typeOf(r.machine) !== 'object') errs.push('machine is missing');
   else {
-    for (const k of ['cpuModel', 'os', 'node']) if (typeof (r.machine as unknown as Record<string, unknown>)[k] !== 'string') errs.push(`machine.${k} is not a string`);
+    for (const k of ['cpuModel', 'os', 'node'])
+      if (typeof (r.machine as unknown as Record<string, unknown>)[k] !== 'string') errs.push(`machine.${k} is not a string`);
     if (typeof r.machine.cores !== 'number') errs.push('machine.cores is not a number');
   }
   if (!Array.isArray(r.rows)) return [...errs, 'rows is not an array'];
@@ -146,10 +153,12 @@ export function checkReport(rep: unknown): string[] {
     }
     if (row.status === 'ok') {
       for (const k of ['examplesPerSecond', 'msPerStep', 'gflops', 'firstStepMs'] as const) {
-        if (!(typeof row[k] === 'number' && Number.isFinite(row[k]) && (row[k] as number) > 0)) errs.push(`rows[${i}] (${row.engine}) ${k} is not a positive number`);
+        if (!(typeof row[k] === 'number' && Number.isFinite(row[k]) && (row[k] as number) > 0))
+          errs.push(`rows[${i}] (${row.engine}) ${k} is not a positive number`);
       }
       if (row.adapter) {
-        for (const k of ['kind', 'vendor', 'architecture', 'description']) if (typeof (row.adapter as unknown as Record<string, unknown>)[k] !== 'string') errs.push(`rows[${i}].adapter.${k} is not a string`);
+        for (const k of ['kind', 'vendor', 'architecture', 'description'])
+          if (typeof (row.adapter as unknown as Record<string, unknown>)[k] !== 'string') errs.push(`rows[${i}].adapter.${k} is not a string`);
         if (typeof row.adapter.isFallback !== 'boolean') errs.push(`rows[${i}].adapter.isFallback is not a boolean`);
       }
     }

@@ -118,7 +118,8 @@ export function makeCells(o: Pick<BenchOptions, 'workloads' | 'batches' | 'sizes
       }
     }
   }
-  if (o.workloads.includes('matmul')) for (const size of [...new Set(o.sizes ?? MATMUL_SIZES)].sort((a, b) => a - b)) cells.push({ kind: 'matmul', workload: 'matmul', size, seed: 7 });
+  if (o.workloads.includes('matmul'))
+    for (const size of [...new Set(o.sizes ?? MATMUL_SIZES)].sort((a, b) => a - b)) cells.push({ kind: 'matmul', workload: 'matmul', size, seed: 7 });
   return cells;
 }
 
@@ -251,14 +252,20 @@ class BenchRun {
         const kind = parseEngineId(e.id).kind;
         const r = await this.call<OpenResult>(e, { op: 'open', session: this.sid(e, cell), engine: kind, cell }, OPEN_TIMEOUT_MS);
         e.info ??= r.info;
-        const warm = await this.call<MeasureResult>(e, { op: 'measure', session: this.sid(e, cell), variant: variantsFor(kind, cell)[0], steps: 1 }, OPEN_TIMEOUT_MS);
+        const warm = await this.call<MeasureResult>(
+          e,
+          { op: 'measure', session: this.sid(e, cell), variant: variantsFor(kind, cell)[0], steps: 1 },
+          OPEN_TIMEOUT_MS,
+        );
         e.open.set(cell, { ...r, estimateMs: warm.ms });
         last.set(cell.workload, { cell, est: warm.ms });
         const what = cell.kind === 'train' ? `loss ${r.loss?.toFixed(4)}` : `check ${r.check?.toPrecision(6)}`;
         o.log(`${e.id} ${cellName(cell)}: first step ${fmtMs(r.firstStepMs)}, then ${fmtMs(warm.ms)}/step; ${what}`);
         if (!e.info.adapter || e.open.size === 1) {
           const a = r.info.adapter;
-          o.log(`${e.id}: adapter ${a.kind === 'gpu' ? `${a.vendor} / ${a.architecture} / ${a.description}${a.isFallback ? ' (software fallback)' : ''}` : a.description}`);
+          o.log(
+            `${e.id}: adapter ${a.kind === 'gpu' ? `${a.vendor} / ${a.architecture} / ${a.description}${a.isFallback ? ' (software fallback)' : ''}` : a.description}`,
+          );
         }
       } catch (err) {
         const msg = (err as Error).message.split('\n')[0];
@@ -321,9 +328,14 @@ class BenchRun {
   async profile(slots: Slot[]): Promise<void> {
     for (const s of slots) {
       const e = this.engines.find((x) => x.id === s.engine)!;
-      if (s.status !== 'ok' || s.cell.kind !== 'train' || parseEngineId(e.id).kind !== 'rectigrad-webgpu' || !e.info?.timestamps || s.variant === 'no-readback') continue;
+      if (s.status !== 'ok' || s.cell.kind !== 'train' || parseEngineId(e.id).kind !== 'rectigrad-webgpu' || !e.info?.timestamps || s.variant === 'no-readback')
+        continue;
       try {
-        const p = await this.call<Record<string, number> | null>(e, { op: 'profile', session: this.sid(e, s.cell), variant: s.variant, steps: Math.min(3, s.steps) }, 300_000);
+        const p = await this.call<Record<string, number> | null>(
+          e,
+          { op: 'profile', session: this.sid(e, s.cell), variant: s.variant, steps: Math.min(3, s.steps) },
+          300_000,
+        );
         if (p) s.gpuMs = p;
       } catch (err) {
         this.o.log(`${e.id} ${cellName(s.cell)}: profiling failed: ${(err as Error).message}`);

@@ -27,7 +27,10 @@ export function parseEngineId(id: string): { kind: EngineKind; platform: Platfor
 /** Comma-separated ids; a bare kind means both platforms; `all`, `node`, `chromium` select groups. */
 export function parseEngineList(s: string): EngineId[] {
   const out: EngineId[] = [];
-  for (const part of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const part of s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     if (part === 'all') out.push(...ALL_ENGINES);
     else if ((PLATFORMS as readonly string[]).includes(part)) out.push(...LIBRARIES.map((k) => `${k}@${part}` as EngineId));
     else if ((LIBRARIES as readonly string[]).includes(part)) out.push(...PLATFORMS.map((p) => `${part}@${p}` as EngineId));

@@ -12,7 +12,9 @@ import { heartbeat } from './test-hook.ts';
 async function buildRun(id: RunId, config: RunConfig, resume?: Parameters<typeof Run.create>[4]): Promise<Run> {
   const kind = backendSelect.value as BackendKind;
   const model = resume?.model ?? { hidden: config.hidden, activation: config.activation };
-  say(`Run ${id}: building ${[784, ...model.hidden, 10].join('-')} ${model.activation} on ${kind === 'webgpu' ? 'WebGPU' : 'the CPU'}${kind === 'webgpu' ? ' (compiling shaders)' : ''}…`);
+  say(
+    `Run ${id}: building ${[784, ...model.hidden, 10].join('-')} ${model.activation} on ${kind === 'webgpu' ? 'WebGPU' : 'the CPU'}${kind === 'webgpu' ? ' (compiling shaders)' : ''}…`,
+  );
   const t0 = performance.now();
   const run = await Run.create(id, config, kind, page.data!, resume);
   run.onChange = () => {
@@ -78,7 +80,11 @@ export async function pause() {
   page.stopper.abort();
   updateButtons();
   await Promise.all(page.loops);
-  say(`Paused at ${presentRuns().map((r) => `step ${r.step} (${r.id})`).join(', ')}.`);
+  say(
+    `Paused at ${presentRuns()
+      .map((r) => `step ${r.step} (${r.id})`)
+      .join(', ')}.`,
+  );
 }
 
 /** End the runs (and their workers) and clear the charts: the settings can change again. */
@@ -163,7 +169,9 @@ export async function load(id: RunId, file: File) {
     if (id === 'B' && !compare.checked) compare.checked = true;
     showCompare();
     rebuildLayerSelect();
-    say(`Run ${id}: loaded ${file.name}: ${run.description} at step ${run.step} (epoch ${run.epoch}). Press ${presentRuns().some((r) => r.step > 0) ? 'Resume' : 'Start'} to continue training it.`);
+    say(
+      `Run ${id}: loaded ${file.name}: ${run.description} at step ${run.step} (epoch ${run.epoch}). Press ${presentRuns().some((r) => r.step > 0) ? 'Resume' : 'Start'} to continue training it.`,
+    );
     page.loadedFrom[id] = { name: file.name, step: run.step };
   } catch (e) {
     say(`Run ${id}: could not load ${file.name}: ${errorText(e)}`, true);

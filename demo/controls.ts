@@ -83,7 +83,8 @@ function liveEdit(id: RunId) {
 /** Enable and label the buttons and lock the forms for what the page is doing now. */
 export function updateButtons() {
   const any = presentRuns().length > 0;
-  const canTrain = presentRuns().some((r) => !r.finished && r.state !== 'error' && r.state !== 'lost') || IDS.some((id) => !page.runs[id] && (id === 'A' || compare.checked));
+  const canTrain =
+    presentRuns().some((r) => !r.finished && r.state !== 'error' && r.state !== 'lost') || IDS.some((id) => !page.runs[id] && (id === 'A' || compare.checked));
   const backendOk = backendSelect.value === 'cpu' || page.gpu.available;
   $<HTMLButtonElement>('start').disabled = page.busy || running() || !page.data || !canTrain || !backendOk;
   $<HTMLButtonElement>('pause').disabled = !running() || page.stopRequested;

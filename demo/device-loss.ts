@@ -22,7 +22,8 @@ export function showLossBanner() {
   const lost = lostRuns();
   $('lost-banner').hidden = lost.length === 0;
   if (!lost.length) return;
-  $('lost-text').textContent = `The GPU device was lost (${lost[0].lost}) after step ${lost.map((r) => `${r.step} (run ${r.id})`).join(', ')}. The charts and history are kept. ${lost.map((r) => `Run ${r.id} can ${offer(r)}.`).join(' ')}`;
+  $('lost-text').textContent =
+    `The GPU device was lost (${lost[0].lost}) after step ${lost.map((r) => `${r.step} (run ${r.id})`).join(', ')}. The charts and history are kept. ${lost.map((r) => `Run ${r.id} can ${offer(r)}.`).join(' ')}`;
   const button = $<HTMLButtonElement>('continue-lost');
   button.textContent = lost.every((r) => !r.kept) ? 'Start over on a new device' : 'Continue on a new device';
   button.disabled = page.busy;

@@ -172,7 +172,9 @@ export class RunForm {
       if (v(key) === '' || !Number.isFinite(x) || !ok(x)) throw new Error(`${name(key)} must be ${what}, not “${v(key)}”`);
       return x;
     };
-    const parts = v('hidden').split(/[\s,x×-]+/).filter(Boolean);
+    const parts = v('hidden')
+      .split(/[\s,x×-]+/)
+      .filter(Boolean);
     const hidden = parts.map(Number);
     if (!parts.length || hidden.some((h) => !Number.isInteger(h) || h < 1 || h > 8192) || hidden.length > 12) {
       throw new Error(`${name('hidden')} must be 1 to 12 whole numbers from 1 to 8192, comma-separated (e.g. 1000,1000,1000), not “${v('hidden')}”`);

@@ -66,7 +66,8 @@ export class History {
   /** Forget the steps after `step` (a run that continues from a state kept at `step` trains them again). */
   truncate(step: number) {
     const n = Math.max(0, step - this.firstStep);
-    for (const a of [this.loss, this.lossEma, this.accuracy, this.accuracyEma, this.eps, ...this.sparsity, ...this.dead, ...this.grad, ...this.delta]) a.length = Math.min(a.length, n);
+    for (const a of [this.loss, this.lossEma, this.accuracy, this.accuracyEma, this.eps, ...this.sparsity, ...this.dead, ...this.grad, ...this.delta])
+      a.length = Math.min(a.length, n);
     this.epochs = this.epochs.filter((e) => e.step <= step);
   }
 }

@@ -18,9 +18,9 @@ export function say(text: string, error = false) {
 /** Whatever escapes is said on the page, not only in the console. */
 export function reportUncaughtErrors() {
   window.addEventListener('error', (e) => {
-  // Browsers report a benign layout notice this way; it is not the page failing.
-  if (/ResizeObserver loop/.test(e.message)) return;
-  say(`unexpected error: ${e.message}`, true);
-});
+    // Browsers report a benign layout notice this way; it is not the page failing.
+    if (/ResizeObserver loop/.test(e.message)) return;
+    say(`unexpected error: ${e.message}`, true);
+  });
   window.addEventListener('unhandledrejection', (e) => say(`unexpected error: ${errorText(e.reason)}`, true));
 }

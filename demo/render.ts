@@ -16,7 +16,13 @@ export const charts = {
   dead: new LiveChart($('chart-dead'), { xLabel: 'step', yLabel: 'dead units', yIntegers: true, fmt: (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)) }),
   grad: new LiveChart($('chart-grad'), { xLabel: 'step', yLabel: '‖∂L/∂W‖', log: true }),
   delta: new LiveChart($('chart-delta'), { xLabel: 'step', yLabel: '‖∂L/∂z‖/√B', log: true }),
-  hist: new LiveChart($('chart-hist'), { xLabel: 'activation value', yLabel: '% of values', fmt: (v) => v.toFixed(2), xFmt: (v) => v.toPrecision(3), legendLatest: false }),
+  hist: new LiveChart($('chart-hist'), {
+    xLabel: 'activation value',
+    yLabel: '% of values',
+    fmt: (v) => v.toFixed(2),
+    xFmt: (v) => v.toPrecision(3),
+    legendLatest: false,
+  }),
   test: new LiveChart($('chart-test'), { xLabel: 'epoch', yLabel: 'test error %', xIntegers: true, fmt: (v) => v.toFixed(2) }),
 };
 
@@ -71,9 +77,15 @@ function* renderCharts(): Generator<void> {
     for (const r of all) {
       const color = RUN_COLORS[r.id];
       const name = multi ? tag(r, all) : 'batch';
-      lossS.push({ label: multi ? `${name} batch` : 'batch', color, alpha: 0.28, width: 1 }, { label: multi ? `${name} avg` : 'moving average', color, width: 2.25, dash: RUN_DASH[r.id] });
+      lossS.push(
+        { label: multi ? `${name} batch` : 'batch', color, alpha: 0.28, width: 1 },
+        { label: multi ? `${name} avg` : 'moving average', color, width: 2.25, dash: RUN_DASH[r.id] },
+      );
       lossD.push(buckets.mean(r.history, r.history.loss), buckets.lastOf(r.history, r.history.lossEma));
-      accS.push({ label: multi ? `${name} batch` : 'batch', color, alpha: 0.28, width: 1 }, { label: multi ? `${name} avg` : 'moving average', color, width: 2.25, dash: RUN_DASH[r.id] });
+      accS.push(
+        { label: multi ? `${name} batch` : 'batch', color, alpha: 0.28, width: 1 },
+        { label: multi ? `${name} avg` : 'moving average', color, width: 2.25, dash: RUN_DASH[r.id] },
+      );
       accD.push(buckets.mean(r.history, r.history.accuracy, 100), buckets.lastOf(r.history, r.history.accuracyEma, 100));
     }
     charts.loss.set(lossS, lossD);
@@ -119,7 +131,8 @@ function* renderCharts(): Generator<void> {
       return e ? `${multi ? `${r.id}: ` : ''}${pct(e.testError, 2)} after epoch ${e.epoch}` : '';
     });
     yield;
-    $('test-caption').textContent = `Error on ${all[0].config.testExamples.toLocaleString('en')} MNIST test images at each epoch's end. ${last.filter(Boolean).join(' · ')}`;
+    $('test-caption').textContent =
+      `Error on ${all[0].config.testExamples.toLocaleString('en')} MNIST test images at each epoch's end. ${last.filter(Boolean).join(' · ')}`;
   }
 
   // Histogram of the chosen layer over the latest batch read back.
@@ -138,7 +151,12 @@ function* renderCharts(): Generator<void> {
     );
     $('hist-caption').textContent =
       `Hidden layer ${h + 1} over the latest batch (` +
-      withActs.map((r, i) => `${two ? `${r.id}: ` : ''}${hist.counts[i].toLocaleString('en')} values at step ${r.inspection!.step}, ${hist.zeros[i].toFixed(1)}% exactly 0`).join('; ') +
+      withActs
+        .map(
+          (r, i) =>
+            `${two ? `${r.id}: ` : ''}${hist.counts[i].toLocaleString('en')} values at step ${r.inspection!.step}, ${hist.zeros[i].toFixed(1)}% exactly 0`,
+        )
+        .join('; ') +
       '). The exact zeros are not in the bars.';
     yield;
   }

@@ -129,13 +129,7 @@ export class Run {
   }
 
   /** Start the worker, build the backend and upload the model and data; `resume` continues a checkpoint. */
-  static async create(
-    id: RunId,
-    config: RunConfig,
-    kind: BackendKind,
-    data: { train: Dataset; test: Dataset },
-    resume?: CheckpointState,
-  ): Promise<Run> {
+  static async create(id: RunId, config: RunConfig, kind: BackendKind, data: { train: Dataset; test: Dataset }, resume?: CheckpointState): Promise<Run> {
     const cfg = { ...config, hidden: [...config.hidden], optimizer: { ...config.optimizer } };
     const model =
       resume?.model ??
@@ -341,7 +335,13 @@ export class Run {
 }
 
 /** A worker with its own backend (and, on WebGPU, its own adapter and device) holding the run's trainer. */
-function startTrainer(kind: BackendKind, model: ModelSpec, cfg: RunConfig, data: { train: Dataset; test: Dataset }, resume?: CheckpointState): Promise<WorkerTrainer> {
+function startTrainer(
+  kind: BackendKind,
+  model: ModelSpec,
+  cfg: RunConfig,
+  data: { train: Dataset; test: Dataset },
+  resume?: CheckpointState,
+): Promise<WorkerTrainer> {
   return WorkerTrainer.create({
     backend: kind,
     model,
@@ -364,7 +364,15 @@ export function configFromCheckpoint(s: CheckpointState, fallback: RunConfig): R
   // is a clear error); one without (another program's) gets the page's settings.
   if (Object.keys(s.config).length === 0) {
     const optimizer: OptimizerConfig = { ...DEFAULT_OPTIMIZER, kind: s.m ? (s.v ? 'adam' : 'momentum') : 'sgd' };
-    return { ...fallback, hidden: [...s.model.hidden], activation: s.model.activation, init: s.model.init, seed: s.model.seed, optimizer, lr: DEFAULT_LR[optimizer.kind] };
+    return {
+      ...fallback,
+      hidden: [...s.model.hidden],
+      activation: s.model.activation,
+      init: s.model.init,
+      seed: s.model.seed,
+      optimizer,
+      lr: DEFAULT_LR[optimizer.kind],
+    };
   }
   const c = parseRunConfig(s.config, 'the checkpoint');
   return {

@@ -11,7 +11,9 @@ const out = process.argv[2] ?? 'docs/demo.png';
 const query =
   process.argv[3] ?? 'A.hidden=256,256&A.batch=64&A.trainExamples=10000&A.testExamples=10000&A.epochs=4&compare=1&preset=tanh&autostart=1&weights=change';
 const dir = mkdtempSync(join(tmpdir(), 'rectigrad-shot-'));
-const built = spawnSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--outDir', dir, '--emptyOutDir', '--logLevel', 'warn'], { stdio: 'inherit' });
+const built = spawnSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--outDir', dir, '--emptyOutDir', '--logLevel', 'warn'], {
+  stdio: 'inherit',
+});
 if (built.status !== 0) throw new Error('vite build failed');
 const site = await serveDirectory(dir);
 const chrome = await launchChromium();

@@ -53,6 +53,8 @@ export async function loadData(): Promise<{ train: Dataset; test: Dataset }> {
   ]);
   chip.textContent = `MNIST · ${train.examples.toLocaleString('en')} train · ${test.examples.toLocaleString('en')} test`;
   chip.className = 'chip ok';
-  say(`Loaded MNIST (${train.examples.toLocaleString('en')} training and ${test.examples.toLocaleString('en')} test images) in ${((performance.now() - t0) / 1000).toFixed(1)} s.`);
+  say(
+    `Loaded MNIST (${train.examples.toLocaleString('en')} training and ${test.examples.toLocaleString('en')} test images) in ${((performance.now() - t0) / 1000).toFixed(1)} s.`,
+  );
   return { train, test };
 }

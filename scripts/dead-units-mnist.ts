@@ -48,7 +48,10 @@ async function leg(t: Trainer, scanners: { train: UnitScanner; test: UnitScanner
 async function setup() {
   const backend = new CpuBackend();
   const t = await Trainer.create(backend, model, options, train);
-  const scanners = { train: await UnitScanner.create(backend, model, train, { prefix: 'scan.train.' }), test: await UnitScanner.create(backend, model, test, { prefix: 'scan.test.' }) };
+  const scanners = {
+    train: await UnitScanner.create(backend, model, train, { prefix: 'scan.train.' }),
+    test: await UnitScanner.create(backend, model, test, { prefix: 'scan.test.' }),
+  };
   const ev = await Evaluator.create(backend, model, test);
   return { backend, t, scanners, ev };
 }

@@ -87,16 +87,31 @@ export async function soak(choice: BackendChoice, steps: number, every: number):
   const train = syntheticDataset({ examples: 4096, features: 64, classes: 10, seed: 3, split: 'train' });
   const test = syntheticDataset({ examples: 512, features: 64, classes: 10, seed: 3, split: 'test' });
   const model = validateModel({ ...PAPER_MODEL, inputs: 64, hidden: [32, 32], classes: 10 });
-  const options = { batch: 32, l1: 1e-4, telemetry: true, optimizer: { ...DEFAULT_OPTIMIZER, kind: 'momentum' as const }, lr: DEFAULT_LR.momentum, shuffleSeed: 1 };
+  const options = {
+    batch: 32,
+    l1: 1e-4,
+    telemetry: true,
+    optimizer: { ...DEFAULT_OPTIMIZER, kind: 'momentum' as const },
+    lr: DEFAULT_LR.momentum,
+    shuffleSeed: 1,
+  };
   const samples: Sample[] = [];
   const t0 = performance.now();
-  await trainRun(backend, model, options, train, test, { steps, every, sampleEvery: every }, {
-    onEvery: async (trainer) => {
-      await trainer.state({}); // what a checkpoint reads back
-      const pending = await stagingPending(backend, trainer.plan.regions.stats);
-      samples.push({ step: trainer.step, ...backend.counters, ...(await memory()), stagingPending: pending });
+  await trainRun(
+    backend,
+    model,
+    options,
+    train,
+    test,
+    { steps, every, sampleEvery: every },
+    {
+      onEvery: async (trainer) => {
+        await trainer.state({}); // what a checkpoint reads back
+        const pending = await stagingPending(backend, trainer.plan.regions.stats);
+        samples.push({ step: trainer.step, ...backend.counters, ...(await memory()), stagingPending: pending });
+      },
     },
-  });
+  );
   const seconds = (performance.now() - t0) / 1000;
   const adapter = backend.adapter;
   backend.destroy();

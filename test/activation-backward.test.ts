@@ -26,11 +26,15 @@ async function backward(count: number, act: number, l1: number, dispatch?: [numb
   const [dr] = regions('d', [count]);
   const step: PlanStep = activationBackward('act bwd', count, act, alpha, l1, { z: zr, a: ar, d: dr });
   if (dispatch) step.dispatch = dispatch;
-  const [res] = await runBoth([step], [
-    { range: zr, data: z },
-    { range: ar, data: a },
-    { range: dr, data: d },
-  ], [dr]);
+  const [res] = await runBoth(
+    [step],
+    [
+      { range: zr, data: z },
+      { range: ar, data: a },
+      { range: dr, data: d },
+    ],
+    [dr],
+  );
   return res;
 }
 
@@ -58,11 +62,15 @@ describe('activation backward on the GPU matches its CPU twin', () => {
     const [zr, ar] = regions('in', [128, 128]);
     const dr = { arena: 'd', offset: 0, length: 128 };
     const step = activationBackward('act bwd', count, 1, 0, 0.5, { z: zr, a: ar, d: dr });
-    const [res] = await runBoth([step], [
-      { range: zr, data: z },
-      { range: ar, data: Float32Array.from(z, (v) => Math.max(v, 0)) },
-      { range: dr, data: d },
-    ], [dr]);
+    const [res] = await runBoth(
+      [step],
+      [
+        { range: zr, data: z },
+        { range: ar, data: Float32Array.from(z, (v) => Math.max(v, 0)) },
+        { range: dr, data: d },
+      ],
+      [dr],
+    );
     expect(Array.from(res.gpu.f.subarray(count))).toEqual(Array.from(d.subarray(count)));
     expect(maxRelErr(res.cpu.f, res.gpu.f)).toBeLessThan(1e-4);
   });

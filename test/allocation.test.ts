@@ -26,7 +26,11 @@ describe('no per-step allocation', () => {
   it('adam, with layers split by rows and arenas cut into several buffers (16 KiB bindings)', async () => {
     process.env.RECTIGRAD_MAX_BINDING_BYTES = '16K';
     const backend = new WebGpuBackend(await gpu());
-    const t = await trainer(backend, smallModel({ hidden: [256, 16] }), trainerOptions({ optimizer: { ...trainerOptions().optimizer, kind: 'adam' }, lr: 0.01 }));
+    const t = await trainer(
+      backend,
+      smallModel({ hidden: [256, 16] }),
+      trainerOptions({ optimizer: { ...trainerOptions().optimizer, kind: 'adam' }, lr: 0.01 }),
+    );
     expect(t.plan.layout.layers[0].chunks.length).toBe(2);
     expect(t.plan.chunks.params.length).toBeGreaterThan(1);
     await collect(t.run(1));

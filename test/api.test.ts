@@ -55,11 +55,19 @@ describe('AbortSignal', () => {
         const ac = new AbortController();
         const data = smallData(128);
         // 8 steps per epoch: abort in the middle of the second epoch.
-        const r = await trainRun(backend, smallModel(), trainerOptions(), data, smallData(64), { steps: 80, signal: ac.signal }, {
-          onStep: (s) => {
-            if (s.step === 11) ac.abort();
+        const r = await trainRun(
+          backend,
+          smallModel(),
+          trainerOptions(),
+          data,
+          smallData(64),
+          { steps: 80, signal: ac.signal },
+          {
+            onStep: (s) => {
+              if (s.step === 11) ac.abort();
+            },
           },
-        });
+        );
         expect(r.aborted).toBe(true);
         expect(r.epochs.map((e) => e.epoch)).toEqual([1]);
         expect(r.trainer.step).toBeGreaterThanOrEqual(11);
@@ -111,7 +119,14 @@ describe('datasetFromArrays', () => {
   it('float inputs train exactly like the same values given as bytes with a scale and shift', async () => {
     const floats = Float32Array.from(px.images, (b) => b * px.scale + px.shift);
     const fromFloats = datasetFromArrays({ inputs: floats, labels: px.labels, features: px.features, classes: px.classes });
-    const fromBytes = datasetFromArrays({ inputs: px.images, labels: Array.from(px.labels), features: px.features, classes: px.classes, scale: px.scale, shift: px.shift });
+    const fromBytes = datasetFromArrays({
+      inputs: px.images,
+      labels: Array.from(px.labels),
+      features: px.features,
+      classes: px.classes,
+      scale: px.scale,
+      shift: px.shift,
+    });
     expect(fromBytes.labels).toBeInstanceOf(Uint8Array);
     const losses = async (d: typeof fromFloats) => {
       const backend = new CpuBackend();

@@ -47,7 +47,8 @@ describe('matmul autotune', () => {
       expect((by[e.chosen] as { gflops: number }).gflops).toBe(best);
     }
     expect(Object.keys(backend.chosen).sort()).toEqual(shapes.map(shapeKey).sort());
-    for (const sh of shapes) expect(backend.tuning.matmulChoice?.(sh)?.name).toBe(report.entries.find((e) => e.shape[0] === sh.M && e.shape[1] === sh.N)!.chosen);
+    for (const sh of shapes)
+      expect(backend.tuning.matmulChoice?.(sh)?.name).toBe(report.entries.find((e) => e.shape[0] === sh.M && e.shape[1] === sh.N)!.chosen);
 
     // A second backend on the same adapter takes every choice from the cache, measuring nothing.
     const again = new WebGpuBackend(await gpu());

@@ -17,7 +17,23 @@ const dir = mkdtempSync(join(tmpdir(), 'rectigrad-bench-'));
 describe('rectigrad bench', () => {
   it('runs every engine on the same weights and batch and writes JSON that follows its schema', { timeout: 330_000 }, async () => {
     const json = join(dir, 'bench.json');
-    const { stdout } = await cli(['bench', '--workload', 'tiny,matmul', '--batch', '16', '--sizes', '64', '--steps', '1', '--reps', '2', '--budget', '120', '--json', json]);
+    const { stdout } = await cli([
+      'bench',
+      '--workload',
+      'tiny,matmul',
+      '--batch',
+      '16',
+      '--sizes',
+      '64',
+      '--steps',
+      '1',
+      '--reps',
+      '2',
+      '--budget',
+      '120',
+      '--json',
+      json,
+    ]);
     expect(stdout).toMatch(/\| engine\s+\| workload/);
     const r = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
     expect(checkReport(r)).toEqual([]);
@@ -37,7 +53,12 @@ describe('rectigrad bench', () => {
       expect(row.reduced).toBe(true);
       expect(row.adapter?.kind).toBe(row.engine.includes('webgpu') ? 'gpu' : 'cpu');
       // rectigrad-webgpu times its op groups with timestamp queries (SwiftShader has them).
-      if (row.engine.startsWith('rectigrad-webgpu') && row.workload === 'tiny' && row.variant !== 'no-readback' && row.adapter?.architecture === 'swiftshader') {
+      if (
+        row.engine.startsWith('rectigrad-webgpu') &&
+        row.workload === 'tiny' &&
+        row.variant !== 'no-readback' &&
+        row.adapter?.architecture === 'swiftshader'
+      ) {
         expect(row.gpuMs?.matmul, `${row.engine} ${row.variant}`).toBeGreaterThan(0);
       }
     }

@@ -5,7 +5,13 @@ import { maxRelErr, regions, runBoth } from './support/op-harness.ts';
 
 describe('bias_grad (column sums) on the GPU matches its CPU twin', () => {
   const rng = new Rng(7);
-  const shapes: [number, number][] = [[1, 1], [1, 7], [3, 1], [64, 64], [65, 63]];
+  const shapes: [number, number][] = [
+    [1, 1],
+    [1, 7],
+    [3, 1],
+    [64, 64],
+    [65, 63],
+  ];
   for (let i = 0; i < 17; i++) shapes.push([1 + rng.int(300), 1 + rng.int(300)]);
   it.each(shapes)('%i rows × %i cols', async (rows, cols) => {
     const [dz] = regions('dz', [rows * cols]);

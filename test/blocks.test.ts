@@ -51,7 +51,10 @@ describe('sum_terms on the GPU matches its CPU twin', () => {
     const [dst] = regions('dst', [dstOff + count + 3]);
     const [res] = await runBoth(
       [sumTerms('sum', { count, terms, stride, srcOff, dstOff }, { src, dst })],
-      [{ range: src, data: rng.fill(src.length) }, { range: dst, data: rng.fill(dst.length) }],
+      [
+        { range: src, data: rng.fill(src.length) },
+        { range: dst, data: rng.fill(dst.length) },
+      ],
       [dst],
     );
     // The same float32 additions in the same order: equal to the last bit.

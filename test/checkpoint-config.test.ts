@@ -45,7 +45,18 @@ describe('run config', () => {
   });
 
   it('reads what the demo page writes', () => {
-    const page = { data: 'mnist', trainLimit: 2000, testLimit: undefined, batch: 64, lr: 0.01, l1: 0.001, optimizer: { ...DEFAULT_OPTIMIZER, kind: 'momentum' }, seed: 4, epochs: 10, telemetry: true };
+    const page = {
+      data: 'mnist',
+      trainLimit: 2000,
+      testLimit: undefined,
+      batch: 64,
+      lr: 0.01,
+      l1: 0.001,
+      optimizer: { ...DEFAULT_OPTIMIZER, kind: 'momentum' },
+      seed: 4,
+      epochs: 10,
+      telemetry: true,
+    };
     const c = parseRunConfig(JSON.parse(JSON.stringify(page)));
     expect(c).toMatchObject({ data: 'mnist', trainLimit: 2000, epochs: 10, optimizer: { kind: 'momentum' } });
     expect(c).not.toHaveProperty('testLimit');

@@ -19,7 +19,14 @@ const child = join(dir, 'crash-saver.mjs');
 // The child is bundled once (esbuild ships with tsx): it starts in ~0.1 s instead of the
 // ~0.45 s tsx needs to start, which is what makes 200 kill rounds affordable.
 beforeAll(async () => {
-  await build({ entryPoints: [fileURLToPath(new URL('./support/crash-saver.ts', import.meta.url))], bundle: true, platform: 'node', format: 'esm', outfile: child, logLevel: 'error' });
+  await build({
+    entryPoints: [fileURLToPath(new URL('./support/crash-saver.ts', import.meta.url))],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile: child,
+    logLevel: 'error',
+  });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -69,7 +76,9 @@ describe('checkpoint saves killed at random moments', () => {
       expect(back.step).toBe(states[which].step);
       expect(back.model).toEqual(states[which].model);
     }
-    console.log(`${ROUNDS} kills: ${inSave} inside a save, ${tempLeft} before its rename (temporary file left); the file was the first state ${seen[0]} times, the second ${seen[1]}`);
+    console.log(
+      `${ROUNDS} kills: ${inSave} inside a save, ${tempLeft} before its rename (temporary file left); the file was the first state ${seen[0]} times, the second ${seen[1]}`,
+    );
     expect(seen[0]).toBeGreaterThan(ROUNDS / 10);
     expect(seen[1]).toBeGreaterThan(ROUNDS / 10);
     // Once they are old and their writers gone, the next save clears them away.

@@ -100,7 +100,7 @@ describe('checkpoints', () => {
     const t = await trainer(new CpuBackend(), smallModel(), trainerOptions());
     saveCheckpoint(file, await t.state());
     expect(readdirSync(dir)).toEqual(['ck.safetensors']);
-    expect(() => saveCheckpoint(join(dir, 'missing-dir', 'x.safetensors'), { ...(loadCheckpoint(file)) })).toThrow();
+    expect(() => saveCheckpoint(join(dir, 'missing-dir', 'x.safetensors'), { ...loadCheckpoint(file) })).toThrow();
     expect(existsSync(file)).toBe(true);
     expect(loadCheckpoint(file).step).toBe(0);
   });

@@ -20,7 +20,9 @@ describe('losing the GPU device', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rectigrad-lost-'));
     const ck = join(dir, 'run.safetensors');
     const json = join(dir, 'run.json');
-    const e = await cli(['train', ...net, '--steps', '12', '--save', ck, '--checkpoint-every', '5', '--json', json], { RECTIGRAD_TEST_LOSE_DEVICE_AT_STEP: '7' }).then(
+    const e = await cli(['train', ...net, '--steps', '12', '--save', ck, '--checkpoint-every', '5', '--json', json], {
+      RECTIGRAD_TEST_LOSE_DEVICE_AT_STEP: '7',
+    }).then(
       () => expect.unreachable('the run should have failed'),
       (err: { code: number; stderr: string }) => err,
     );

@@ -49,7 +49,9 @@ describe('interrupting train', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rectigrad-int-'));
     const ck = join(dir, 'run.safetensors');
     const json = join(dir, 'run.json');
-    const r = await interrupted(['train', ...net, '--steps', '1000000', '--save', ck, '--checkpoint-every', '100', '--json', json], () => existsSync(ck), ['SIGINT']);
+    const r = await interrupted(['train', ...net, '--steps', '1000000', '--save', ck, '--checkpoint-every', '100', '--json', json], () => existsSync(ck), [
+      'SIGINT',
+    ]);
     expect(r.code, r.stderr).toBe(130);
     expect(r.stderr).toMatch(/Ctrl-C: stopping after the step in flight/);
     const at = Number(/interrupted by SIGINT at step (\d+)/.exec(r.stdout)?.[1]);
@@ -70,7 +72,9 @@ describe('interrupting train', () => {
   it('SIGTERM does the same and exits 143', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rectigrad-int-'));
     const ck = join(dir, 'run.safetensors');
-    const r = await interrupted(['train', ...net, '--steps', '1000000', '--save', ck, '--checkpoint-every', '1e', '--quiet'], () => existsSync(ck), ['SIGTERM']);
+    const r = await interrupted(['train', ...net, '--steps', '1000000', '--save', ck, '--checkpoint-every', '1e', '--quiet'], () => existsSync(ck), [
+      'SIGTERM',
+    ]);
     expect(r.code, r.stderr).toBe(143);
     const at = Number(/interrupted by SIGTERM at step (\d+)/.exec(r.stdout)?.[1]);
     expect(loadCheckpoint(ck).step).toBe(at);
@@ -82,7 +86,12 @@ describe('interrupting train', () => {
     // On SwiftShader a step of this network takes a good fraction of a second, so the
     // second Ctrl-C lands while the first is still finishing the steps in flight.
     const gpu = ['--data', 'synthetic', '--layers', '1000,1000', '--batch', '64', '--test-limit', '64', '--backend', 'webgpu'];
-    const r = await interrupted(['train', ...gpu, '--steps', '1000', '--save', ck, '--checkpoint-every', '2', '--quiet'], () => existsSync(ck), ['SIGINT', 'SIGINT'], (err) => err.includes('Ctrl-C: stopping'));
+    const r = await interrupted(
+      ['train', ...gpu, '--steps', '1000', '--save', ck, '--checkpoint-every', '2', '--quiet'],
+      () => existsSync(ck),
+      ['SIGINT', 'SIGINT'],
+      (err) => err.includes('Ctrl-C: stopping'),
+    );
     expect(r.code, r.stderr).toBe(130);
     expect(r.stderr).toMatch(/SIGINT again: quitting now/);
     expect(r.stdout).not.toMatch(/interrupted by/);
@@ -105,7 +114,9 @@ describe('a diverging run', () => {
     // lr 30 on this network overflows within a few steps.
     const e = await fail(['train', ...net, '--lr', '30', '--steps', '200', '--save', ck, '--checkpoint-every', '2', '--json', json, '--quiet']);
     expect(e.code).toBe(1);
-    const m = /^rectigrad: training diverged at step (\d+): .*layer (\d+).* Nothing was overwritten: the last good checkpoint \(step (\d+)\) is (.+)\.$/m.exec(e.stderr);
+    const m = /^rectigrad: training diverged at step (\d+): .*layer (\d+).* Nothing was overwritten: the last good checkpoint \(step (\d+)\) is (.+)\.$/m.exec(
+      e.stderr,
+    );
     expect(m, e.stderr).not.toBeNull();
     const [diverged, layer, good] = [Number(m![1]), Number(m![2]), Number(m![3])];
     expect(layer).toBeGreaterThanOrEqual(1);
@@ -127,7 +138,11 @@ describe('a diverging run', () => {
         () => expect.unreachable('should have failed'),
         (e: { code: number; stderr: string }) => e.stderr.trim(),
       );
-    expect(await fail(['train', ...net, '--steps', '5', '--checkpoint-every', '2'])).toBe('rectigrad: --checkpoint-every needs --save FILE: the file the checkpoints go to');
-    expect(await fail(['train', '--checkpoint-every', 'often'])).toMatch(/--checkpoint-every takes a number of steps \(e\.g\. 500\) or of epochs \(e\.g\. 2e\), got "often"/);
+    expect(await fail(['train', ...net, '--steps', '5', '--checkpoint-every', '2'])).toBe(
+      'rectigrad: --checkpoint-every needs --save FILE: the file the checkpoints go to',
+    );
+    expect(await fail(['train', '--checkpoint-every', 'often'])).toMatch(
+      /--checkpoint-every takes a number of steps \(e\.g\. 500\) or of epochs \(e\.g\. 2e\), got "often"/,
+    );
   });
 });

@@ -19,7 +19,13 @@ function screen(raw: string): string[] {
   return raw
     .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
     .split('\n')
-    .map((l) => l.split('\r').filter((x) => x !== '').pop() ?? '')
+    .map(
+      (l) =>
+        l
+          .split('\r')
+          .filter((x) => x !== '')
+          .pop() ?? '',
+    )
     .filter((l) => l.trim() !== '');
 }
 
@@ -71,7 +77,21 @@ describe('train output', () => {
   });
 
   it('a WebGPU run prints no Vulkan loader warnings', async () => {
-    const { stderr } = await cli(['train', '--data', 'synthetic', '--layers', '8', '--steps', '2', '--batch', '16', '--test-limit', '64', '--backend', 'webgpu']);
+    const { stderr } = await cli([
+      'train',
+      '--data',
+      'synthetic',
+      '--layers',
+      '8',
+      '--steps',
+      '2',
+      '--batch',
+      '16',
+      '--test-limit',
+      '64',
+      '--backend',
+      'webgpu',
+    ]);
     expect(stderr).toMatch(/backend: webgpu/);
     expect(stderr).not.toMatch(/vkCreateInstance|VulkanError|\/home\/runner/);
   });
@@ -86,15 +106,37 @@ describe('output formatting', () => {
   });
 
   it('wrapped summaries keep within the width and break between parts', () => {
-    const lines = wrapParts(['epoch 12: train loss 2.3035', 'test loss 2.2678', 'test error 85.89%', 'sparsity 48.3% 49.2% 49.2%', 'dead 0 0 0', '17446 ex/s (0.14 GFLOP/s)']);
-    expect(lines).toEqual(['epoch 12: train loss 2.3035, test loss 2.2678, test error 85.89%,', '  sparsity 48.3% 49.2% 49.2%, dead 0 0 0, 17446 ex/s (0.14 GFLOP/s)']);
+    const lines = wrapParts([
+      'epoch 12: train loss 2.3035',
+      'test loss 2.2678',
+      'test error 85.89%',
+      'sparsity 48.3% 49.2% 49.2%',
+      'dead 0 0 0',
+      '17446 ex/s (0.14 GFLOP/s)',
+    ]);
+    expect(lines).toEqual([
+      'epoch 12: train loss 2.3035, test loss 2.2678, test error 85.89%,',
+      '  sparsity 48.3% 49.2% 49.2%, dead 0 0 0, 17446 ex/s (0.14 GFLOP/s)',
+    ]);
     const long = wrapParts(['x', `sparsity ${Array(40).fill('48.3%').join(' ')}`], 80);
     for (const l of long) expect(l.length).toBeLessThanOrEqual(80);
     expect(long.join(' ').replace(/\s+/g, ' ')).toBe(`x, sparsity ${Array(40).fill('48.3%').join(' ')}`);
   });
 
   it('the status line fits any width', () => {
-    const s = { step: 123456, epoch: 3, loss: 2.302585, accuracy: 0.0625, sparsity: [0.5, 0.6], deadUnits: [1000, 2000], batchDead: [], gradNorm: [], biasGradNorm: [], deltaNorm: [], examplesPerSecond: 123456 };
+    const s = {
+      step: 123456,
+      epoch: 3,
+      loss: 2.302585,
+      accuracy: 0.0625,
+      sparsity: [0.5, 0.6],
+      deadUnits: [1000, 2000],
+      batchDead: [],
+      gradNorm: [],
+      biasGradNorm: [],
+      deltaNorm: [],
+      examplesPerSecond: 123456,
+    };
     for (const w of [40, 80, 120, 200]) expect(barLine(123456, 600000, s, w).length).toBeLessThan(w);
     expect(barLine(300, 600, s, 120)).toMatch(/\[#{15}-{15}\]/);
   });

@@ -33,7 +33,10 @@ describe('output paths are checked before training', () => {
     const args = ['train', '--data', 'synthetic', '--layers', '8', '--steps', '2', '--backend', 'cpu'];
     const cases: [string[], string | RegExp][] = [
       [['--save', sub], `rectigrad: --save ${sub} is a directory: give a file name inside it`],
-      [['--save', join(dir, 'nope', 'm.safetensors')], `rectigrad: --save ${join(dir, 'nope', 'm.safetensors')}: the directory ${join(dir, 'nope')} does not exist: create it first`],
+      [
+        ['--save', join(dir, 'nope', 'm.safetensors')],
+        `rectigrad: --save ${join(dir, 'nope', 'm.safetensors')}: the directory ${join(dir, 'nope')} does not exist: create it first`,
+      ],
       [['--json', join(file, 'r.json')], `rectigrad: --json ${join(file, 'r.json')}: ${file} is not a directory`],
       [['--save', join(sub, 'x'), '--json', join(sub, '.', 'x')], /^rectigrad: --save and --json both name .*: give each its own file$/],
       [['--save', ''], 'rectigrad: --save needs a file name'],
@@ -46,7 +49,22 @@ describe('output paths are checked before training', () => {
   it('writes both outputs when the paths are good', async () => {
     const save = join(dir, 'ok.safetensors');
     const json = join(dir, 'ok.json');
-    const { stdout } = await cli(['train', '--data', 'synthetic', '--layers', '8', '--steps', '2', '--backend', 'cpu', '--quiet', '--save', save, '--json', json]);
+    const { stdout } = await cli([
+      'train',
+      '--data',
+      'synthetic',
+      '--layers',
+      '8',
+      '--steps',
+      '2',
+      '--backend',
+      'cpu',
+      '--quiet',
+      '--save',
+      save,
+      '--json',
+      json,
+    ]);
     expect(stdout).toMatch(/2 steps, [\s\S]*checkpoint\s[\s\S]*ok\.safetensors/); // wrapped at 80 columns
     expect(loadCheckpoint(save).step).toBe(2);
     expect(JSON.parse(readFileSync(json, 'utf8')).config.batch).toBe(64);

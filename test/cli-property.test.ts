@@ -14,7 +14,31 @@ const RUNS = 10_000;
 
 /** Strings near the boundaries of every parser, plus anything at all. */
 const numberish = fc.oneof(
-  fc.constantFrom('', ' ', '0', '1', '-1', '+1', '1.5', '1e3', '0x10', '00', '007', 'NaN', 'Infinity', '-0', '9007199254740991', '9007199254740993', '1'.repeat(400), 'none', 'relu', ',', '1,,2', ' 3 ,4', '１２'),
+  fc.constantFrom(
+    '',
+    ' ',
+    '0',
+    '1',
+    '-1',
+    '+1',
+    '1.5',
+    '1e3',
+    '0x10',
+    '00',
+    '007',
+    'NaN',
+    'Infinity',
+    '-0',
+    '9007199254740991',
+    '9007199254740993',
+    '1'.repeat(400),
+    'none',
+    'relu',
+    ',',
+    '1,,2',
+    ' 3 ,4',
+    '１２',
+  ),
   fc.nat().map(String),
   fc.double().map(String),
   fc.bigInt({ min: 0n, max: 10n ** 30n }).map(String),
@@ -47,23 +71,54 @@ describe('option value parsers, property-based', () => {
             throw new Error(`${flag} on ${JSON.stringify(v)}: ${why}`);
           };
           if (r.ok !== accept) fail(r.ok ? `accepted as ${JSON.stringify(r.value)}` : `refused: ${r.message}`);
-          if (r.ok && !Object.is(r.value, value) && JSON.stringify(r.value) !== JSON.stringify(value)) fail(`gave ${JSON.stringify(r.value)}, expected ${JSON.stringify(value)}`);
+          if (r.ok && !Object.is(r.value, value) && JSON.stringify(r.value) !== JSON.stringify(value))
+            fail(`gave ${JSON.stringify(r.value)}, expected ${JSON.stringify(value)}`);
           if (!r.ok && (!r.message.startsWith(flag) || r.message.includes('\n'))) fail(`message ${JSON.stringify(r.message)}`);
         };
         const digits = /^\d+$/.test(v.trim());
         const n = Number(v);
         // Whole numbers: written in digits, exactly representable (so String(n) gives them back).
         const whole = digits && Number.isSafeInteger(n) && String(n) === canonicalDigits(v);
-        one('--batch', outcome(() => positiveInt('--batch')(v)), whole && n >= 1, n);
-        one('--seed', outcome(() => nonNegativeInt('--seed')(v)), whole, n);
+        one(
+          '--batch',
+          outcome(() => positiveInt('--batch')(v)),
+          whole && n >= 1,
+          n,
+        );
+        one(
+          '--seed',
+          outcome(() => nonNegativeInt('--seed')(v)),
+          whole,
+          n,
+        );
         const finite = v.trim() !== '' && Number.isFinite(n);
-        one('--l1', outcome(() => nonNegative('--l1')(v)), finite && n >= 0, n);
-        one('--lr', outcome(() => positive('--lr')(v)), finite && n > 0, n);
-        one('--backend', outcome(() => oneOf('--backend', BACKENDS)(v)), (BACKENDS as readonly string[]).includes(v), v);
+        one(
+          '--l1',
+          outcome(() => nonNegative('--l1')(v)),
+          finite && n >= 0,
+          n,
+        );
+        one(
+          '--lr',
+          outcome(() => positive('--lr')(v)),
+          finite && n > 0,
+          n,
+        );
+        one(
+          '--backend',
+          outcome(() => oneOf('--backend', BACKENDS)(v)),
+          (BACKENDS as readonly string[]).includes(v),
+          v,
+        );
         const parts = v.split(',').map((p) => p.trim());
         const empty = v.trim() === '' || v.trim() === 'none';
         const widths = parts.every((p) => /^\d+$/.test(p) && Number.isSafeInteger(Number(p)) && Number(p) >= 1);
-        one('--layers', outcome(() => widthList('--layers')(v)), empty || widths, empty ? [] : parts.map(Number));
+        one(
+          '--layers',
+          outcome(() => widthList('--layers')(v)),
+          empty || widths,
+          empty ? [] : parts.map(Number),
+        );
       }),
       { numRuns: RUNS },
     );
@@ -113,7 +168,9 @@ const token = fc.oneof(
   },
   {
     weight: 1,
-    arbitrary: fc.constantFrom(['--frobnicate'], ['-x'], ['extra'], ['--'], ['-'], ['--batch'], ['--layers'], ['--help'], ['-h'], ['--no-quiet']).map((argv) => ({ argv, valid: false })),
+    arbitrary: fc
+      .constantFrom(['--frobnicate'], ['-x'], ['extra'], ['--'], ['-'], ['--batch'], ['--layers'], ['--help'], ['-h'], ['--no-quiet'])
+      .map((argv) => ({ argv, valid: false })),
   },
   { weight: 1, arbitrary: fc.string({ maxLength: 10 }).map((s) => ({ argv: [s], valid: false })) },
 );
@@ -173,9 +230,24 @@ describe('train command line, property-based', () => {
   });
 
   it('parses the valid combinations it is given, with the last value of a repeated flag winning', () => {
-    const f = parseTrain(['--layers', '32,16', '--batch=32', '--optimizer', 'adam', '--no-telemetry', '--batch', '16', '--lr', '1e-3', '--save', 'm.safetensors']);
+    const f = parseTrain([
+      '--layers',
+      '32,16',
+      '--batch=32',
+      '--optimizer',
+      'adam',
+      '--no-telemetry',
+      '--batch',
+      '16',
+      '--lr',
+      '1e-3',
+      '--save',
+      'm.safetensors',
+    ]);
     expect(f).toMatchObject({ layers: [32, 16], batch: 16, optimizer: 'adam', telemetry: false, lr: 0.001, save: 'm.safetensors', epochs: 1, data: 'mnist' });
-    expect(() => parseTrain(['--layers', '99999999999999999999'])).toThrow(/--layers takes comma-separated layer widths like 1000,1000,1000; "99999999999999999999" is not one/);
+    expect(() => parseTrain(['--layers', '99999999999999999999'])).toThrow(
+      /--layers takes comma-separated layer widths like 1000,1000,1000; "99999999999999999999" is not one/,
+    );
     expect(() => parseTrain(['extra'])).toThrow(/too many arguments/);
   });
 });

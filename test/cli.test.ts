@@ -65,7 +65,25 @@ describe('rectigrad CLI', () => {
 
   it('--help lists the options', async () => {
     const { stdout } = await cli(['train', '--help']);
-    for (const f of ['--data', '--layers', '--activation', '--l1', '--optimizer', '--lr', '--batch', '--epochs', '--steps', '--train-limit', '--test-limit', '--backend', '--seed', '--save', '--resume', '--json', '--quiet']) {
+    for (const f of [
+      '--data',
+      '--layers',
+      '--activation',
+      '--l1',
+      '--optimizer',
+      '--lr',
+      '--batch',
+      '--epochs',
+      '--steps',
+      '--train-limit',
+      '--test-limit',
+      '--backend',
+      '--seed',
+      '--save',
+      '--resume',
+      '--json',
+      '--quiet',
+    ]) {
       expect(stdout).toContain(f);
     }
   });

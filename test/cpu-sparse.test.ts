@@ -188,7 +188,11 @@ describe.runIf(wasmModules() !== undefined && threadsSupported())('sparse-aware 
   it('splitting the columns (and the transpose) across a worker gives the very same bits as one thread', async () => {
     const rng = new Rng(17);
     for (const [name, shapeFor, fused] of products) {
-      for (const [B, nIn, nOut] of [[64, 784, 1000], [3, 300, 700], [17, 1000, 65]] as const) {
+      for (const [B, nIn, nOut] of [
+        [64, 784, 1000],
+        [3, 300, 700],
+        [17, 1000, 65],
+      ] as const) {
         const shape = shapeFor(B, nIn, nOut);
         const { M, N, K } = shape;
         const data = { a: sparseData(rng, M * K, 0.15), b: rng.fill(K * N), bias: rng.fill(N) };

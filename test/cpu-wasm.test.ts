@@ -256,7 +256,11 @@ describe.runIf(wasmModules() !== undefined && threadsSupported())('WebAssembly S
     matmulCpu(40, 40, 40, false, false, a, b, ref);
     const x = new CpuBackend('float32', { threads: 2, splitAbove: 1 });
     const y = new CpuBackend('float32', { threads: 2, splitAbove: 1 });
-    const step = matmul('mm', shape, { a: { arena: 'a', offset: 0, length: 1600 }, b: { arena: 'b', offset: 0, length: 1600 }, c: { arena: 'c', offset: 0, length: 1600 } });
+    const step = matmul('mm', shape, {
+      a: { arena: 'a', offset: 0, length: 1600 },
+      b: { arena: 'b', offset: 0, length: 1600 },
+      c: { arena: 'c', offset: 0, length: 1600 },
+    });
     for (const be of [x, y]) {
       be.allocate({ a: 1600, b: 1600 });
       be.writeF({ arena: 'a', offset: 0, length: 1600 }, a);

@@ -65,7 +65,8 @@ const work = mkdtempSync(join(tmpdir(), 'rectigrad-demo-test-'));
 const outDir = join(work, 'site');
 let site: Served;
 
-const snapshot = (page: Page) => page.evaluate(() => (window as unknown as { rectigradDemo: { snapshot(): unknown } }).rectigradDemo.snapshot()) as Promise<Snap>;
+const snapshot = (page: Page) =>
+  page.evaluate(() => (window as unknown as { rectigradDemo: { snapshot(): unknown } }).rectigradDemo.snapshot()) as Promise<Snap>;
 
 async function until(page: Page, what: string, test: (s: Snap) => boolean, timeoutMs = 90_000): Promise<Snap> {
   const end = Date.now() + timeoutMs;
@@ -73,7 +74,10 @@ async function until(page: Page, what: string, test: (s: Snap) => boolean, timeo
   while (!test(s)) {
     const bad = s.runs.find((r) => r.error);
     if (bad) throw new Error(`run ${bad.id} failed while waiting for ${what}: ${bad.error}`);
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; page said:\n${JSON.stringify({ ...s, runs: s.runs.map((r) => ({ ...r, losses: r.losses.length })) }, null, 1)}`);
+    if (Date.now() > end)
+      throw new Error(
+        `timed out waiting for ${what}; page said:\n${JSON.stringify({ ...s, runs: s.runs.map((r) => ({ ...r, losses: r.losses.length })) }, null, 1)}`,
+      );
     await new Promise((r) => setTimeout(r, 250));
     s = await snapshot(page);
   }
@@ -99,7 +103,13 @@ afterAll(async () => {
 
 describe('demo page', () => {
   it('builds to static files with real MNIST inside, and the dev server serves MNIST too', async () => {
-    for (const f of ['index.html', 'mnist/train-images-idx3-ubyte.gz', 'mnist/train-labels-idx1-ubyte.gz', 'mnist/t10k-images-idx3-ubyte.gz', 'mnist/t10k-labels-idx1-ubyte.gz']) {
+    for (const f of [
+      'index.html',
+      'mnist/train-images-idx3-ubyte.gz',
+      'mnist/train-labels-idx1-ubyte.gz',
+      'mnist/t10k-images-idx3-ubyte.gz',
+      'mnist/t10k-labels-idx1-ubyte.gz',
+    ]) {
       expect(existsSync(join(outDir, f)), f).toBe(true);
     }
     const labels = parseIdx(await gunzip(readFileSync(join(outDir, 'mnist/t10k-labels-idx1-ubyte.gz'))));
@@ -356,7 +366,12 @@ describe('demo page', () => {
       });
       expect(supported).toBe(true);
       await page.click('#start');
-      const s = await until(page, 'three steps of the paper network', (x) => x.runs.length === 1 && x.runs[0].step >= 3 && (x.runs[0].inspectedStep ?? 0) > 0, 180_000);
+      const s = await until(
+        page,
+        'three steps of the paper network',
+        (x) => x.runs.length === 1 && x.runs[0].step >= 3 && (x.runs[0].inspectedStep ?? 0) > 0,
+        180_000,
+      );
       expect(s.runs[0].model).toBe('784-1000-1000-1000-10 relu');
       expect(s.runs[0].backend).toBe('cpu');
       expect(Number.isFinite(s.runs[0].latest!.loss)).toBe(true);
@@ -372,7 +387,9 @@ describe('demo page', () => {
       const threads = new Map(ev.filter((e) => e.name === 'thread_name').map((e) => [`${e.pid}:${e.tid}`, String(e.args?.name)]));
       const mark = ev.find((e) => e.name === 'rectigrad-clock')!;
       expect(mark, 'the clock mark in the trace').toBeTruthy();
-      const mainTasks = ev.filter((e) => e.name === 'RunTask' && e.pid === mark.pid && threads.get(`${e.pid}:${e.tid}`) === 'CrRendererMain' && e.dur !== undefined);
+      const mainTasks = ev.filter(
+        (e) => e.name === 'RunTask' && e.pid === mark.pid && threads.get(`${e.pid}:${e.tid}`) === 'CrRendererMain' && e.dur !== undefined,
+      );
       expect(mainTasks.length).toBeGreaterThan(50);
       // A long task's wall time counts every moment the thread waited for a core (this
       // machine is shared: the worker trains on one of its cores). What the page itself

@@ -13,7 +13,22 @@ const cli = (args: string[]) => run(process.execPath, ['bin/rectigrad.js', ...ar
 describe('rectigrad experiment glorot2011', () => {
   it('writes the report and figures, and a second call resumes instead of retraining', async () => {
     const out = mkdtempSync(join(tmpdir(), 'rectigrad-exp-'));
-    const args = ['experiment', 'glorot2011', '--out', out, '--layers', '24,24,24', '--train-limit', '640', '--test-limit', '300', '--sweep-examples', '320', '--backend', 'cpu'];
+    const args = [
+      'experiment',
+      'glorot2011',
+      '--out',
+      out,
+      '--layers',
+      '24,24,24',
+      '--train-limit',
+      '640',
+      '--test-limit',
+      '300',
+      '--sweep-examples',
+      '320',
+      '--backend',
+      'cpu',
+    ];
     await cli([...args, '--epochs', '1', '--quiet']);
     const first = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
     expect(first.runs.map((r: { epochs: unknown[] }) => r.epochs.length)).toEqual([1, 1, 1]);

@@ -17,11 +17,16 @@ async function run(rows: number, features: number, examples: number, batchStart:
   const [xr, yr] = regions('batch', [rows * features, rows]);
   const step: PlanStep = gather('gather', rows, features, examples, 1, 0, { images: ir, labels: lr, order: or, x: xr, y: yr }, 'f32');
   if (dispatch) step.dispatch = dispatch;
-  const [x, y] = await runBoth([step], [
-    { range: ir, data: inputs },
-    { range: lr, data: labels },
-    { range: or, data: order },
-  ], [xr, yr], { lr: 0.01, t: 1, batchStart });
+  const [x, y] = await runBoth(
+    [step],
+    [
+      { range: ir, data: inputs },
+      { range: lr, data: labels },
+      { range: or, data: order },
+    ],
+    [xr, yr],
+    { lr: 0.01, t: 1, batchStart },
+  );
   for (let r = 0; r < rows; r++) {
     const e = order[(batchStart + r) % examples];
     expect(y.cpu.u[r]).toBe(labels[e]);

@@ -26,11 +26,16 @@ async function run(rows: number, features: number, examples: number, batchStart:
   const [xr, yr] = regions('batch', [rows * features, rows]);
   const step: PlanStep = gather('gather', rows, features, examples, scale, shift, { images: ir, labels: lr, order: or, x: xr, y: yr });
   if (dispatch) step.dispatch = dispatch;
-  const [x, y] = await runBoth([step], [
-    { range: ir, data: images },
-    { range: lr, data: labels },
-    { range: or, data: order },
-  ], [xr, yr], { lr: 0.01, t: 1, batchStart });
+  const [x, y] = await runBoth(
+    [step],
+    [
+      { range: ir, data: images },
+      { range: lr, data: labels },
+      { range: or, data: order },
+    ],
+    [xr, yr],
+    { lr: 0.01, t: 1, batchStart },
+  );
   // An independent check of the CPU result, from the unpacked bytes.
   for (let r = 0; r < rows; r++) {
     const e = order[(batchStart + r) % examples];

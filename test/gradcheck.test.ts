@@ -47,19 +47,32 @@ describe('activation derivatives match central differences of the activations', 
 });
 
 describe('softmax cross-entropy: dlogits is the gradient of the mean loss', () => {
-  const shapes: [number, number][] = [[1, 1], [1, 2], [3, 10], [5, 37], [17, 4], [2, 1]];
+  const shapes: [number, number][] = [
+    [1, 1],
+    [1, 2],
+    [3, 10],
+    [5, 37],
+    [17, 4],
+    [2, 1],
+  ];
   it.each(shapes)('%i rows × %i classes', (rows, classes) => {
     const n = rows * classes;
     const logits = view(n);
     const labels = view(rows);
     const dlogits = view(n);
     const stats = view(4);
-    const c = softmaxXent('xent', rows, classes, { loss: 1, correct: 2 }, {
-      logits: { arena: 'x', offset: 0, length: n },
-      labels: { arena: 'y', offset: 0, length: rows },
-      dlogits: { arena: 'd', offset: 0, length: n },
-      stats: { arena: 's', offset: 0, length: 4 },
-    }).constants;
+    const c = softmaxXent(
+      'xent',
+      rows,
+      classes,
+      { loss: 1, correct: 2 },
+      {
+        logits: { arena: 'x', offset: 0, length: n },
+        labels: { arena: 'y', offset: 0, length: rows },
+        dlogits: { arena: 'd', offset: 0, length: n },
+        stats: { arena: 's', offset: 0, length: 4 },
+      },
+    ).constants;
     for (let i = 0; i < n; i++) logits.f[i] = rng.uniform(-3, 3);
     for (let r = 0; r < rows; r++) labels.u[r] = rng.int(classes);
     const b = { logits, labels, dlogits, stats };
@@ -91,7 +104,14 @@ describe('softmax cross-entropy: dlogits is the gradient of the mean loss', () =
 });
 
 describe('activation backward with the L1 penalty is the gradient of Σ g⊙f(z) + l1·Σ|f(z)|', () => {
-  const cases = acts.flatMap(([name, id]) => [[name, id, 0], [name, id, 0.3], [name, id, 2.5]] as const);
+  const cases = acts.flatMap(
+    ([name, id]) =>
+      [
+        [name, id, 0],
+        [name, id, 0.3],
+        [name, id, 2.5],
+      ] as const,
+  );
   it.each(cases)('%s (id %i), l1Scale %d', (_, act, l1) => {
     const n = 157;
     const alpha = 0.07;
@@ -101,7 +121,10 @@ describe('activation backward with the L1 penalty is the gradient of Σ g⊙f(z)
     const zs = Array.from({ length: n }, () => (rng.next() < 0.5 ? -1 : 1) * rng.uniform(1e-3, 4));
     const g = Array.from({ length: n }, () => rng.uniform(-1, 1));
     be.writeF(z, zs);
-    be.writeF(a, zs.map((v) => activate(act, alpha, v)));
+    be.writeF(
+      a,
+      zs.map((v) => activate(act, alpha, v)),
+    );
     be.writeF(d, g);
     be.run([activationBackward('act bwd', n, act, alpha, l1, { z, a, d })], values);
     const out = be.view(d).f;

@@ -31,7 +31,11 @@ const validIdx = fc
 const mutation = fc.oneof(
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('flip' as const), bits: fc.array(fc.nat(), { minLength: 1, maxLength: 8 }) }),
-  fc.record({ kind: fc.constant('dim' as const), which: fc.nat(3), value: fc.oneof(fc.nat(64), fc.constantFrom(0, 2 ** 31, 2 ** 32 - 1, 60000, 65536), fc.integer({ min: 0, max: 2 ** 32 - 1 })) }),
+  fc.record({
+    kind: fc.constant('dim' as const),
+    which: fc.nat(3),
+    value: fc.oneof(fc.nat(64), fc.constantFrom(0, 2 ** 31, 2 ** 32 - 1, 60000, 65536), fc.integer({ min: 0, max: 2 ** 32 - 1 })),
+  }),
   fc.record({ kind: fc.constant('magic' as const), bytes: fc.uint8Array({ minLength: 4, maxLength: 4 }) }),
   fc.record({ kind: fc.constant('append' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 64 }) }),
   fc.record({ kind: fc.constant('junk' as const), bytes: fc.uint8Array({ maxLength: 64 }) }),
@@ -108,16 +112,21 @@ describe('IDX reader, property-based', () => {
     let inflated = 0;
     fc.assert(
       // The compressed stream is left intact half the time, so damage inside it is reached too.
-      fc.property(validIdx, mutation, fc.oneof({ arbitrary: fc.constant({ kind: 'none' as const }), weight: 1 }, { arbitrary: mutation, weight: 1 }), (file, inner, outer) => {
-        const gz = mutate(gzipSync(mutate(file, inner), { level: 1 }), outer);
-        if (gz[0] !== 0x1f || gz[1] !== 0x8b) return; // the loader only inflates what looks like gzip
-        const out = parsesOrIdxError(() => gunzipIdx(gz, 'f'));
-        if (out) {
-          inflated++;
-          expect(out.length).toBeLessThanOrEqual(1032 * gz.length + 1024);
-          parsesOrIdxError(() => parseIdx(out, 'f'));
-        }
-      }),
+      fc.property(
+        validIdx,
+        mutation,
+        fc.oneof({ arbitrary: fc.constant({ kind: 'none' as const }), weight: 1 }, { arbitrary: mutation, weight: 1 }),
+        (file, inner, outer) => {
+          const gz = mutate(gzipSync(mutate(file, inner), { level: 1 }), outer);
+          if (gz[0] !== 0x1f || gz[1] !== 0x8b) return; // the loader only inflates what looks like gzip
+          const out = parsesOrIdxError(() => gunzipIdx(gz, 'f'));
+          if (out) {
+            inflated++;
+            expect(out.length).toBeLessThanOrEqual(1032 * gz.length + 1024);
+            parsesOrIdxError(() => parseIdx(out, 'f'));
+          }
+        },
+      ),
       { numRuns: RUNS },
     );
     console.log(`IDX gzip: ${RUNS} inputs, ${inflated} inflated, the rest IdxError or not gzip`);

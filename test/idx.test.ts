@@ -87,7 +87,9 @@ describe('IDX reader', () => {
     const pixels = Uint8Array.from({ length: 3 * 4 * 5 }, (_, i) => (i * 37) % 256);
     expect(Array.from(gunzipIdx(gzipSync(idx([3, 4, 5], pixels)), 'f').subarray(16))).toEqual(Array.from(pixels));
     // A header promising 4 G values in a file of a few dozen bytes: refused unread.
-    expect(() => gunzipIdx(gzipSync(idx([65536, 256, 256], pixels)), 'f')).toThrow(/promises 65536×256×256 = 4294967296 values, more than \d+ compressed bytes can hold/);
+    expect(() => gunzipIdx(gzipSync(idx([65536, 256, 256], pixels)), 'f')).toThrow(
+      /promises 65536×256×256 = 4294967296 values, more than \d+ compressed bytes can hold/,
+    );
     // A bomb: a header for 4×4×4 pixels followed by 50 MB of zeros (50 KB compressed).
     const bomb = gzipSync(Buffer.concat([idx([4, 4, 4], pixels.subarray(0, 64)), Buffer.alloc(50e6)]), { level: 1 });
     const before = process.memoryUsage().arrayBuffers;

@@ -89,7 +89,16 @@ function reference(c: Case) {
 }
 
 const rng = new Rng(2011);
-const shapes: [number, number][] = [[1, 1], [1, 7], [3, 1], [64, 64], [65, 63], [2, 257], [1, 1000], [128, 300]];
+const shapes: [number, number][] = [
+  [1, 1],
+  [1, 7],
+  [3, 1],
+  [64, 64],
+  [65, 63],
+  [2, 257],
+  [1, 1000],
+  [128, 300],
+];
 while (shapes.length < 24) shapes.push([1 + rng.int(200), 1 + rng.int(700)]);
 const cases = shapes.map(([r, c], k) => makeCase(rng, r, c, k % 4 === 3 ? 2 : 3, k % 3 === 2));
 
@@ -119,7 +128,14 @@ describe('layer_stats CPU twin', () => {
 
   it('counts ±0 as zero and subnormals as non-zero on both backends', async () => {
     const batch = Float32Array.from([1e-40, 0, 1e-45, -0, 1e-38, -1e-40]);
-    const c: Case = { rows: 1, cols: 6, batches: [batch], slots: { zeros: 3, batchDead: 4, dead: 5 }, active0: new Uint32Array(6), stats0: new Uint32Array(STATS) };
+    const c: Case = {
+      rows: 1,
+      cols: 6,
+      batches: [batch],
+      slots: { zeros: 3, batchDead: 4, dead: 5 },
+      active0: new Uint32Array(6),
+      stats0: new Uint32Array(STATS),
+    };
     for (const b of [new CpuBackend(), await gpuBackend()]) {
       const [s] = await runCase(b, c);
       expect(Array.from(s.active)).toEqual([1, 0, 1, 0, 1, 1]);
@@ -131,7 +147,14 @@ describe('layer_stats CPU twin', () => {
     // col 0 live in batch 1, col 1 dead in both batches, col 2 live only in batch 2, col 3 live in both
     const b1 = Float32Array.from([1, 0, 0, 2, 0, 0, -0, 0, 0.5, 0, 0, 0]);
     const b2 = Float32Array.from([0, 0, 0, 1, 0, 0, 3, 1, 0, -0, 0, 0]);
-    const c: Case = { rows: 3, cols: 4, batches: [b1, b2], slots: { zeros: 0, batchDead: 1, dead: 2 }, active0: new Uint32Array(4), stats0: new Uint32Array(STATS) };
+    const c: Case = {
+      rows: 3,
+      cols: 4,
+      batches: [b1, b2],
+      slots: { zeros: 0, batchDead: 1, dead: 2 },
+      active0: new Uint32Array(4),
+      stats0: new Uint32Array(STATS),
+    };
     for (const b of [new CpuBackend(), await gpuBackend()]) {
       const [s1, s2] = await runCase(b, c);
       expect(Array.from(s1.active)).toEqual([1, 0, 0, 1]);

@@ -115,18 +115,25 @@ describe('matmul candidates on the GPU match the CPU twin', () => {
   });
   describe('the other entry point of each layout', () => {
     const more = [
-      ...shapes(6, false, true).slice(3).map((s) => ['plain', s] as const),
-      ...shapes(6, false, false).slice(3).map((s) => ['bias_act', s] as const),
-      ...shapes(6, true, false).slice(3).map((s) => ['bias_act', s] as const),
+      ...shapes(6, false, true)
+        .slice(3)
+        .map((s) => ['plain', s] as const),
+      ...shapes(6, false, false)
+        .slice(3)
+        .map((s) => ['bias_act', s] as const),
+      ...shapes(6, true, false)
+        .slice(3)
+        .map((s) => ['bias_act', s] as const),
     ];
     // Nine cases, one per candidate, dealt with an offset so the pairs differ from the sections above.
-    it.each(more.map(([kind, s], i) => [kind, MATMUL_CANDIDATES[(i + 4) % MATMUL_CANDIDATES.length], name(s), s] as const).map(([k, c, n, s]) => [k, c.name, n, c, s] as const))(
-      '%s %s %s',
-      async (kind, _, __, c, s) => {
-        if (kind === 'plain') await checkPlain(c, s);
-        else await checkBiasAct(c, s, 1 + rng.int(6), 0.2);
-      },
-    );
+    it.each(
+      more
+        .map(([kind, s], i) => [kind, MATMUL_CANDIDATES[(i + 4) % MATMUL_CANDIDATES.length], name(s), s] as const)
+        .map(([k, c, n, s]) => [k, c.name, n, c, s] as const),
+    )('%s %s %s', async (kind, _, __, c, s) => {
+      if (kind === 'plain') await checkPlain(c, s);
+      else await checkBiasAct(c, s, 1 + rng.int(6), 0.2);
+    });
   });
 });
 
@@ -189,8 +196,18 @@ describe('split-K twins', () => {
 });
 
 describe('matmul candidate configs', () => {
-  const swiftshader = { maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupSizeY: 256 };
-  const webgpuDefault = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupSizeY: 256 };
+  const swiftshader = {
+    maxComputeWorkgroupStorageSize: 32768,
+    maxComputeInvocationsPerWorkgroup: 256,
+    maxComputeWorkgroupSizeX: 256,
+    maxComputeWorkgroupSizeY: 256,
+  };
+  const webgpuDefault = {
+    maxComputeWorkgroupStorageSize: 16384,
+    maxComputeInvocationsPerWorkgroup: 256,
+    maxComputeWorkgroupSizeX: 256,
+    maxComputeWorkgroupSizeY: 256,
+  };
   it('every listed candidate is valid and fits SwiftShader; those with BK ≤ 16 fit the WebGPU default limits too', () => {
     for (const c of MATMUL_CANDIDATES) {
       expect(candidateProblem(c)).toBeUndefined();

@@ -15,7 +15,15 @@ import { planTraining } from '../src/plan/plan.ts';
 const hiddenActs = ACTIVATIONS.filter((a) => a !== 'linear');
 
 describe('network gradient check (float64, central differences)', () => {
-  it.each(hiddenActs.flatMap((a) => [[a, 0], [a, 0.01]] as const))('%s, L1 λ = %s', async (activation, l1) => {
+  it.each(
+    hiddenActs.flatMap(
+      (a) =>
+        [
+          [a, 0],
+          [a, 0.01],
+        ] as const,
+    ),
+  )('%s, L1 λ = %s', async (activation, l1) => {
     const B = 5;
     const data = syntheticDataset({ examples: 7, features: 6, classes: 3, seed: 4 });
     const model = modelSpec({ inputs: 6, classes: 3, hidden: [5, 4], activation, alpha: 0.1, init: 'he', seed: 2 });
@@ -24,7 +32,10 @@ describe('network gradient check (float64, central differences)', () => {
     cpu.allocate(plan.arenas);
     cpu.writeU(plan.regions.images, packBytes(data.images));
     cpu.writeU(plan.regions.labels, Uint32Array.from(data.labels));
-    cpu.writeU(plan.regions.order, Uint32Array.from({ length: data.examples }, (_, i) => i));
+    cpu.writeU(
+      plan.regions.order,
+      Uint32Array.from({ length: data.examples }, (_, i) => i),
+    );
     const p0 = Float64Array.from(initialParams(model));
     // Non-zero biases so no unit sits exactly at a kink.
     for (const l of plan.layout.layers) for (let j = 0; j < l.outputs; j++) p0[l.bias + j] = 0.05 * Math.sin(j + 1);

@@ -260,9 +260,7 @@ describe('optimizer CPU twin and reference', () => {
 describe('optimizer in a step plan', () => {
   it('clips by the norm sumsq leaves in the cleared stats buffer (adam, 3 steps)', async () => {
     const c = makeCase('adam', 9000, 0.01, 'active');
-    const segs = segmentTable(
-      c.segLens.map((length, k) => ({ offset: c.segLens.slice(0, k).reduce((a, b) => a + b, 0), length, slot: c.slot0 + k })),
-    );
+    const segs = segmentTable(c.segLens.map((length, k) => ({ offset: c.segLens.slice(0, k).reduce((a, b) => a + b, 0), length, slot: c.slot0 + k })));
     const run = async (b: Backend) => {
       const params: BufRange = { arena: 'p', offset: 0, length: c.count };
       const grads: BufRange = { arena: 'g', offset: 0, length: c.count };

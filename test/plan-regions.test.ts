@@ -8,7 +8,8 @@ import { DEFAULT_OPTIMIZER, type OptimizerConfig } from '../src/ops/optimizer.ts
 import { planTraining } from '../src/plan/plan.ts';
 import { collect, smallData, smallModel, trainer, trainerOptions } from './support/train.ts';
 
-const overlap = (a: { offset: number; length: number }, b: { offset: number; length: number }) => a.offset < b.offset + b.length && b.offset < a.offset + a.length;
+const overlap = (a: { offset: number; length: number }, b: { offset: number; length: number }) =>
+  a.offset < b.offset + b.length && b.offset < a.offset + a.length;
 
 describe('plan regions', () => {
   for (const kind of ['sgd', 'momentum', 'adam'] as const) {

@@ -64,7 +64,9 @@ async function pruneCase(make: () => Promise<Backend>, kind: OptimizerKind) {
   if (state.m) {
     const j = pruned.kept[0][0];
     const nl0 = paramLayout(pruned.model).layers[0];
-    expect(Array.from(pruned.state.m!.subarray(nl0.weight, nl0.weight + 20))).toEqual(Array.from(state.m.subarray(l0.weight + j * 20, l0.weight + (j + 1) * 20)));
+    expect(Array.from(pruned.state.m!.subarray(nl0.weight, nl0.weight + 20))).toEqual(
+      Array.from(state.m.subarray(l0.weight + j * 20, l0.weight + (j + 1) * 20)),
+    );
   }
   return { onD, onTest };
 }

@@ -8,14 +8,7 @@ import { CpuBackend } from '../src/backend/cpu/cpu-backend.ts';
 import { biasGrad } from '../src/ops/bias-grad.ts';
 import { layerStats } from '../src/ops/layer-stats.ts';
 import type { BufRange, StepValues } from '../src/ops/op.ts';
-import {
-  biasGradScratch,
-  biasGradTiled,
-  layerStatsScratch,
-  layerStatsTiled,
-  sumsqScratch,
-  sumsqTwoPass,
-} from '../src/ops/reductions-tiled.ts';
+import { biasGradScratch, biasGradTiled, layerStatsScratch, layerStatsTiled, sumsqScratch, sumsqTwoPass } from '../src/ops/reductions-tiled.ts';
 import { segmentTable, sumsq, type Segment } from '../src/ops/sumsq.ts';
 import { Rng } from '../src/util/rng.ts';
 import { gpuBackend } from './support/gpu.ts';
@@ -60,7 +53,10 @@ async function runSumsq(b: Backend, c: SumsqCase, repeats = 1, onePass = false) 
   b.allocate({ x: x.length, segs: segs.length, stats: stats.offset + STATS, scratch: partials.length });
   b.writeF(x, c.x);
   b.writeU(segs, table);
-  b.writeU(stats, Uint32Array.from({ length: STATS }, (_, k) => SENTINEL + k));
+  b.writeU(
+    stats,
+    Uint32Array.from({ length: STATS }, (_, k) => SENTINEL + k),
+  );
   await b.prepare(items);
   const out: { f: Float32Array | Float64Array; u: Uint32Array }[] = [];
   for (let r = 0; r < repeats; r++) {
@@ -85,20 +81,28 @@ const sumsqCases: SumsqCase[] = [
 ];
 while (sumsqCases.length < 14) {
   const n = 1 + rng.int(6);
-  sumsqCases.push(sumsqCase(Array.from({ length: n }, () => (rng.next() < 0.4 ? special[rng.int(special.length)] : 1 + rng.int(30000))), [1, 3, 16, 64, 200][rng.int(5)]));
+  sumsqCases.push(
+    sumsqCase(
+      Array.from({ length: n }, () => (rng.next() < 0.4 ? special[rng.int(special.length)] : 1 + rng.int(30000))),
+      [1, 3, 16, 64, 200][rng.int(5)],
+    ),
+  );
 }
 
 describe('two-pass sums of squares', () => {
-  it.each(sumsqCases.map((c, k) => [c.segments.map((s) => s.length).join(','), c.groups, k] as const))('segments %s, %i groups: GPU = CPU twin = one-pass op', async (_, __, k) => {
-    const c = sumsqCases[k];
-    const slots = c.segments.map((s) => s.slot);
-    const [cpu] = await runSumsq(new CpuBackend(), c);
-    const [gpu] = await runSumsq(await gpuBackend(), c);
-    const [one] = await runSumsq(new CpuBackend('float64'), c, 1, true);
-    expect(maxRelErr(pick(one.f, slots), pick(cpu.f, slots))).toBeLessThan(1e-6);
-    expect(maxRelErr(pick(cpu.f, slots), pick(gpu.f, slots))).toBeLessThan(1e-5);
-    for (let s = 0; s < STATS; s++) if (!slots.includes(s)) expect(gpu.u[s]).toBe(SENTINEL + s);
-  });
+  it.each(sumsqCases.map((c, k) => [c.segments.map((s) => s.length).join(','), c.groups, k] as const))(
+    'segments %s, %i groups: GPU = CPU twin = one-pass op',
+    async (_, __, k) => {
+      const c = sumsqCases[k];
+      const slots = c.segments.map((s) => s.slot);
+      const [cpu] = await runSumsq(new CpuBackend(), c);
+      const [gpu] = await runSumsq(await gpuBackend(), c);
+      const [one] = await runSumsq(new CpuBackend('float64'), c, 1, true);
+      expect(maxRelErr(pick(one.f, slots), pick(cpu.f, slots))).toBeLessThan(1e-6);
+      expect(maxRelErr(pick(cpu.f, slots), pick(gpu.f, slots))).toBeLessThan(1e-5);
+      for (let s = 0; s < STATS; s++) if (!slots.includes(s)) expect(gpu.u[s]).toBe(SENTINEL + s);
+    },
+  );
 
   it('gives bit-identical results when run twice on the same data on the GPU', async () => {
     const c = sumsqCases[3];
@@ -124,7 +128,16 @@ describe('two-pass sums of squares', () => {
 // Bias gradients
 
 describe('tiled bias gradient (column sums)', () => {
-  const cases: [number, number, number][] = [[1, 1, 16], [1, 7, 16], [3, 1, 1], [64, 64, 16], [65, 63, 16], [300, 10, 7], [17, 200, 16], [1000, 3, 32]];
+  const cases: [number, number, number][] = [
+    [1, 1, 16],
+    [1, 7, 16],
+    [3, 1, 1],
+    [64, 64, 16],
+    [65, 63, 16],
+    [300, 10, 7],
+    [17, 200, 16],
+    [1000, 3, 32],
+  ];
   for (let i = 0; i < 12; i++) cases.push([1 + rng.int(300), 1 + rng.int(300), [1, 4, 16, 64][rng.int(4)]]);
   it.each(cases)('%i rows × %i cols, %i rows per chunk: GPU = CPU twin = one-pass op', async (rows, cols, chunkRows) => {
     const [dz] = regions('dz', [rows * cols]);
@@ -173,7 +186,10 @@ describe('tiled layer stats', () => {
     const [active, stats] = regions('st', [cols, STATS_WORDS]);
     const [counts] = regions('scratch', [layerStatsScratch(rows, cols, chunkRows)]);
     b.allocate({ a: a.length, st: stats.offset + stats.length, scratch: counts.length });
-    b.writeU(stats, Uint32Array.from({ length: STATS_WORDS }, (_, k) => 1000 * k));
+    b.writeU(
+      stats,
+      Uint32Array.from({ length: STATS_WORDS }, (_, k) => 1000 * k),
+    );
     const items: PlanItem[] = tiled
       ? layerStatsTiled('stats', rows, cols, slots, { a, active, stats, counts }, chunkRows)
       : [layerStats('stats', rows, cols, slots, { a, active, stats })];
@@ -188,7 +204,15 @@ describe('tiled layer stats', () => {
     return out;
   }
 
-  const cases: [number, number, number][] = [[1, 1, 16], [1, 7, 16], [3, 1, 1], [64, 64, 16], [65, 63, 16], [200, 9, 7], [128, 300, 32]];
+  const cases: [number, number, number][] = [
+    [1, 1, 16],
+    [1, 7, 16],
+    [3, 1, 1],
+    [64, 64, 16],
+    [65, 63, 16],
+    [200, 9, 7],
+    [128, 300, 32],
+  ];
   for (let i = 0; i < 10; i++) cases.push([1 + rng.int(200), 1 + rng.int(400), [1, 5, 16, 64][rng.int(4)]]);
   it.each(cases)('%i rows × %i cols, %i rows per chunk, 3 batches: GPU = CPU twin = one-pass op', async (rows, cols, chunkRows) => {
     const batches = [batchOf(rows, cols), batchOf(rows, cols), batchOf(rows, cols)];

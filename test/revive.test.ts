@@ -66,7 +66,9 @@ async function reviveCase(backend: Backend, kind: OptimizerKind) {
   const q = stateAfter.params;
   expect(q[l0.bias + 3]).toBe(0);
   expect(q[l1.weight + 3]).toBe(0);
-  expect(Array.from(q.subarray(l0.weight + 3 * 20, l0.weight + 4 * 20))).not.toEqual(Array.from(stateBefore.params.subarray(l0.weight + 3 * 20, l0.weight + 4 * 20)));
+  expect(Array.from(q.subarray(l0.weight + 3 * 20, l0.weight + 4 * 20))).not.toEqual(
+    Array.from(stateBefore.params.subarray(l0.weight + 3 * 20, l0.weight + 4 * 20)),
+  );
   // Optimiser state: zero on the revived entries, every other entry untouched; likewise the parameters.
   const hit = touched(model, units);
   const moments = [stateBefore.m && [stateBefore.m, stateAfter.m!], stateBefore.v && [stateBefore.v, stateAfter.v!]].filter((x) => x) as Float32Array[][];

@@ -18,17 +18,17 @@ const checkpointFile = fc
   .map(({ hidden, adam, seed, step }) => encodeCheckpoint(seededState(tinyModel({ hidden }), { step, seed, adam })));
 
 /** Plain safetensors files of F32 and U32 tensors, some empty. */
-const rawFile = fc
-  .array(fc.record({ u32: fc.boolean(), shape: fc.array(fc.nat(5), { maxLength: 3 }), seed: fc.nat() }), { maxLength: 5 })
-  .map((specs) => {
-    const tensors: Record<string, Tensor> = {};
-    specs.forEach((s, i) => {
-      const n = s.shape.reduce((a, b) => a * b, 1);
-      const data = s.u32 ? Uint32Array.from({ length: n }, (_, j) => (s.seed + j * 2654435761) >>> 0) : Float32Array.from({ length: n }, (_, j) => Math.sin(s.seed + j));
-      tensors[`t${i}`] = { dtype: s.u32 ? 'U32' : 'F32', shape: s.shape, data };
-    });
-    return encodeSafetensors(tensors, { note: 'raw' });
+const rawFile = fc.array(fc.record({ u32: fc.boolean(), shape: fc.array(fc.nat(5), { maxLength: 3 }), seed: fc.nat() }), { maxLength: 5 }).map((specs) => {
+  const tensors: Record<string, Tensor> = {};
+  specs.forEach((s, i) => {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    const data = s.u32
+      ? Uint32Array.from({ length: n }, (_, j) => (s.seed + j * 2654435761) >>> 0)
+      : Float32Array.from({ length: n }, (_, j) => Math.sin(s.seed + j));
+    tensors[`t${i}`] = { dtype: s.u32 ? 'U32' : 'F32', shape: s.shape, data };
   });
+  return encodeSafetensors(tensors, { note: 'raw' });
+});
 
 /** JSON values a hostile header might hold where a number, string or list belongs. */
 const wild = fc.oneof(
@@ -41,18 +41,41 @@ const wild = fc.oneof(
 );
 
 const headerEdit = fc.oneof(
-  fc.record({ kind: fc.constant('field' as const), key: fc.nat(), field: fc.constantFrom('dtype', 'shape', 'data_offsets'), value: fc.option(wild, { nil: undefined }) }),
+  fc.record({
+    kind: fc.constant('field' as const),
+    key: fc.nat(),
+    field: fc.constantFrom('dtype', 'shape', 'data_offsets'),
+    value: fc.option(wild, { nil: undefined }),
+  }),
   fc.record({ kind: fc.constant('entry' as const), key: fc.nat(), value: fc.option(wild, { nil: undefined }) }),
   fc.record({ kind: fc.constant('copyOffsets' as const), from: fc.nat(), to: fc.nat() }),
   fc.record({ kind: fc.constant('newEntry' as const), name: fc.string({ maxLength: 16 }), value: wild }),
-  fc.record({ kind: fc.constant('meta' as const), field: fc.constantFrom('format', 'model', 'step', 'config', 'other'), value: fc.option(fc.oneof(wild, fc.string(), wild.map((v) => JSON.stringify(v))), { nil: undefined }) }),
-  fc.record({ kind: fc.constant('model' as const), field: fc.constantFrom('inputs', 'hidden', 'classes', 'activation', 'alpha', 'init', 'initScale', 'seed'), value: fc.option(wild, { nil: undefined }) }),
+  fc.record({
+    kind: fc.constant('meta' as const),
+    field: fc.constantFrom('format', 'model', 'step', 'config', 'other'),
+    value: fc.option(
+      fc.oneof(
+        wild,
+        fc.string(),
+        wild.map((v) => JSON.stringify(v)),
+      ),
+      { nil: undefined },
+    ),
+  }),
+  fc.record({
+    kind: fc.constant('model' as const),
+    field: fc.constantFrom('inputs', 'hidden', 'classes', 'activation', 'alpha', 'init', 'initScale', 'seed'),
+    value: fc.option(wild, { nil: undefined }),
+  }),
   fc.record({ kind: fc.constant('metadata' as const), value: fc.option(wild, { nil: undefined }) }),
 );
 const byteEdit = fc.oneof(
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('flip' as const), bits: fc.array(fc.nat(), { minLength: 1, maxLength: 8 }) }),
-  fc.record({ kind: fc.constant('length' as const), value: fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.bigInt({ min: 0n, max: 4096n }), fc.constantFrom(100_000_000n, 100_000_001n, 2n ** 63n)) }),
+  fc.record({
+    kind: fc.constant('length' as const),
+    value: fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.bigInt({ min: 0n, max: 4096n }), fc.constantFrom(100_000_000n, 100_000_001n, 2n ** 63n)),
+  }),
   fc.record({ kind: fc.constant('append' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 32 }) }),
   fc.record({ kind: fc.constant('junk' as const), bytes: fc.uint8Array({ maxLength: 64 }) }),
 );
@@ -204,7 +227,15 @@ describe('safetensors and checkpoint readers, property-based', () => {
       }),
       { numRuns: RUNS },
     );
-    if (process.env.SHOW_KINDS) console.log([...kinds].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n}\t${k}`).join("\n"));
-    console.log(`safetensors: ${RUNS} inputs: ${outcome.checkpoints} decoded as checkpoints, ${outcome.safetensors} as safetensors, ${outcome.errors} CheckpointError only; ${kinds.size} kinds of error message`);
+    if (process.env.SHOW_KINDS)
+      console.log(
+        [...kinds]
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, n]) => `${n}\t${k}`)
+          .join('\n'),
+      );
+    console.log(
+      `safetensors: ${RUNS} inputs: ${outcome.checkpoints} decoded as checkpoints, ${outcome.safetensors} as safetensors, ${outcome.errors} CheckpointError only; ${kinds.size} kinds of error message`,
+    );
   });
 });

@@ -35,11 +35,15 @@ async function run(rows: number, classes: number, kind: Kind) {
   const sr: BufRange = { arena: 'stats', offset: 0, length: STATS };
   // Stats words other than the two slots hold values that must survive.
   const stats = new Uint32Array(STATS).map((_, i) => 1000 + i);
-  const [d, s] = await runBoth([softmaxXent('xent', rows, classes, SLOTS, { logits: xr, labels: yr, dlogits: dr, stats: sr })], [
-    { range: xr, data: x },
-    { range: yr, data: y },
-    { range: sr, data: stats },
-  ], [dr, sr]);
+  const [d, s] = await runBoth(
+    [softmaxXent('xent', rows, classes, SLOTS, { logits: xr, labels: yr, dlogits: dr, stats: sr })],
+    [
+      { range: xr, data: x },
+      { range: yr, data: y },
+      { range: sr, data: stats },
+    ],
+    [dr, sr],
+  );
   return { d, s, stats };
 }
 
@@ -80,7 +84,14 @@ describe('softmax cross-entropy on the GPU matches its CPU twin', () => {
     const [dr] = regions('d', [x.length]);
     const sr: BufRange = { arena: 'stats', offset: 0, length: STATS };
     const step = softmaxXent('xent', rows, classes, SLOTS, { logits: xr, labels: yr, dlogits: dr, stats: sr });
-    const [d] = await runBoth([step], [{ range: xr, data: x }, { range: yr, data: y }], [dr]);
+    const [d] = await runBoth(
+      [step],
+      [
+        { range: xr, data: x },
+        { range: yr, data: y },
+      ],
+      [dr],
+    );
     for (let r = 0; r < rows; r++) {
       let sum = 0;
       for (let k = 0; k < classes; k++) {
@@ -101,7 +112,10 @@ describe('softmax cross-entropy on the GPU matches its CPU twin', () => {
     const [dr] = regions('d', [x.length]);
     const sr: BufRange = { arena: 'stats', offset: 0, length: STATS };
     const step = softmaxXent('xent', rows, classes, SLOTS, { logits: xr, labels: yr, dlogits: dr, stats: sr });
-    const init = [{ range: xr, data: x }, { range: yr, data: y }];
+    const init = [
+      { range: xr, data: x },
+      { range: yr, data: y },
+    ];
     const [d1, s1] = await runBoth([step], init, [dr, sr]);
     const [d2, s2] = await runBoth([step], init, [dr, sr]);
     expect(Array.from(s1.gpu.u)).toEqual(Array.from(s2.gpu.u));

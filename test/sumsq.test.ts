@@ -70,7 +70,10 @@ async function runCase(b: Backend, c: Case, repeats = 1) {
   b.allocate(s.sizes);
   b.writeF(s.x, c.x);
   b.writeU(s.segs, s.table);
-  b.writeU(s.stats, Uint32Array.from({ length: STATS }, (_, k) => SENTINEL + k));
+  b.writeU(
+    s.stats,
+    Uint32Array.from({ length: STATS }, (_, k) => SENTINEL + k),
+  );
   await b.prepare(s.items);
   const out: { f: Float32Array | Float64Array; u: Uint32Array }[] = [];
   for (let r = 0; r < repeats; r++) {
@@ -110,7 +113,12 @@ describe('sumsq on the GPU matches its CPU twin', () => {
     expectOthersUntouched(gpu.u, c);
     // The twin against the definition: only float32 rounding of the stored sum.
     const ref = reference(c);
-    expect(maxRelErr(slots.map((s) => ref.get(s)!), pick(cpu.f, slots))).toBeLessThan(1e-6);
+    expect(
+      maxRelErr(
+        slots.map((s) => ref.get(s)!),
+        pick(cpu.f, slots),
+      ),
+    ).toBeLessThan(1e-6);
   });
 });
 
@@ -149,7 +157,14 @@ describe('sumsq', () => {
   });
 
   it('segmentTable packs (offset, length, slot) and rejects non-u32 values', () => {
-    expect(Array.from(segmentTable([{ offset: 3, length: 5, slot: 7 }, { offset: 0, length: 1, slot: 2 }]))).toEqual([3, 5, 7, 0, 1, 2]);
+    expect(
+      Array.from(
+        segmentTable([
+          { offset: 3, length: 5, slot: 7 },
+          { offset: 0, length: 1, slot: 2 },
+        ]),
+      ),
+    ).toEqual([3, 5, 7, 0, 1, 2]);
     expect(() => segmentTable([{ offset: -1, length: 1, slot: 0 }])).toThrow(/offset/);
     expect(() => segmentTable([{ offset: 0, length: 1.5, slot: 0 }])).toThrow(/length/);
   });

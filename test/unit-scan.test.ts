@@ -71,7 +71,17 @@ function reference(c: Case) {
 
 const rng = new Rng(2023);
 // 1, odd sizes, and column counts that are not multiples of the 64-thread workgroup.
-const shapes: [number, number][] = [[1, 1], [1, 7], [3, 1], [64, 64], [65, 63], [2, 257], [1, 1000], [129, 300], [500, 65]];
+const shapes: [number, number][] = [
+  [1, 1],
+  [1, 7],
+  [3, 1],
+  [64, 64],
+  [65, 63],
+  [2, 257],
+  [1, 1000],
+  [129, 300],
+  [500, 65],
+];
 while (shapes.length < 16) shapes.push([1 + rng.int(300), 1 + rng.int(700)]);
 const cases = shapes.map(([r, c], k) => makeCase(rng, r, c, 1 + (k % 3)));
 

@@ -31,7 +31,11 @@ describe('WebGPU backend', () => {
       snaps.push(b.snapshot({ arena: 'out', offset: 0, length: 3 }));
     }
     const got = await Promise.all(snaps);
-    expect(got.map((v) => Array.from(v.f))).toEqual([[11, 11, 11], [22, 22, 22], [33, 33, 33]]);
+    expect(got.map((v) => Array.from(v.f))).toEqual([
+      [11, 11, 11],
+      [22, 22, 22],
+      [33, 33, 33],
+    ]);
     // The ring holds three: a fourth while three are in flight is refused, not corrupted.
     const s = [1, 2, 3].map(() => b.snapshot({ arena: 'out', offset: 0, length: 3 }));
     expect(() => b.snapshot({ arena: 'out', offset: 0, length: 3 })).toThrow(/in flight/);

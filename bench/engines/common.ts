@@ -7,7 +7,17 @@ import { webgpuEntry } from '../../src/backend/webgpu/device.ts';
 export const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 import { paramLayout } from '../../src/model/layout.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { cellParams, fromBase64, type AdapterInfo, type Cell, type EngineInfo, type MatmulCell, type MeasureResult, type TrainCell, type Variant } from '../spec.ts';
+import {
+  cellParams,
+  fromBase64,
+  type AdapterInfo,
+  type Cell,
+  type EngineInfo,
+  type MatmulCell,
+  type MeasureResult,
+  type TrainCell,
+  type Variant,
+} from '../spec.ts';
 
 export interface Session {
   info: EngineInfo;

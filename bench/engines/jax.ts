@@ -4,7 +4,18 @@
 // when a loss has been read back, so the work has really been done.
 import type * as JAX from '@jax-js/jax';
 import type { Cell, MatmulCell, TrainCell, Variant } from '../spec.ts';
-import { batchArrays, cpuThreads, ensureNavigatorGpu, firstRowSum, gpuAdapterInfo, layerParams, matmulOperands, now, runtimeVersion, type Session } from './common.ts';
+import {
+  batchArrays,
+  cpuThreads,
+  ensureNavigatorGpu,
+  firstRowSum,
+  gpuAdapterInfo,
+  layerParams,
+  matmulOperands,
+  now,
+  runtimeVersion,
+  type Session,
+} from './common.ts';
 
 export type JaxDevice = 'wasm' | 'webgpu';
 type Jax = typeof JAX;
@@ -31,7 +42,14 @@ export async function jaxSession(device: JaxDevice, cell: Cell): Promise<Session
   const adapter =
     device === 'webgpu'
       ? await gpuAdapterInfo()
-      : { kind: 'cpu' as const, vendor: '', architecture: '', description: `CPU (jax-js wasm, ${threads} thread${threads > 1 ? 's' : ''})`, isFallback: false, threads };
+      : {
+          kind: 'cpu' as const,
+          vendor: '',
+          architecture: '',
+          description: `CPU (jax-js wasm, ${threads} thread${threads > 1 ? 's' : ''})`,
+          isFallback: false,
+          threads,
+        };
   const info = { adapter, versions: runtimeVersion() };
   return cell.kind === 'train' ? trainSession(jax, info, cell) : matmulSession(jax, info, cell);
 }
@@ -49,7 +67,11 @@ function trainSession(jax: Jax, info: Session['info'], cell: TrainCell): Session
       h = np.dot(h, p.w).add(p.b);
       if (i < ps.length - 1) h = nn.relu(h);
     });
-    return nn.logSoftmax(h).mul(y).sum().mul(-1 / B);
+    return nn
+      .logSoftmax(h)
+      .mul(y)
+      .sum()
+      .mul(-1 / B);
   };
   const update = jit((ps: Params, x: JAX.Array, y: JAX.Array): [JAX.Array, Params] => {
     const [loss, grads] = valueAndGrad(lossFn)(tree.ref(ps), x, y);

@@ -19,7 +19,11 @@ let gpu: Promise<GpuContext> | undefined;
 async function backendFor(kind: 'cpu' | 'webgpu'): Promise<{ backend: Backend; adapter: AdapterInfo; timestamps: boolean }> {
   if (kind === 'cpu') {
     const backend = new CpuBackend();
-    return { backend, adapter: { kind: 'cpu', vendor: '', architecture: '', description: backend.adapter, isFallback: false, threads: cpuThreads() }, timestamps: false };
+    return {
+      backend,
+      adapter: { kind: 'cpu', vendor: '', architecture: '', description: backend.adapter, isFallback: false, threads: cpuThreads() },
+      timestamps: false,
+    };
   }
   gpu ??= acquireGpu();
   const ctx = await gpu;

@@ -4,7 +4,20 @@
 import type * as TF from '@tensorflow/tfjs';
 
 import type { Cell, MatmulCell, TrainCell, Variant } from '../spec.ts';
-import { assets, batchArrays, isNode, cpuThreads, ensureNavigatorGpu, firstRowSum, gpuAdapterInfo, layerParams, matmulOperands, now, runtimeVersion, type Session } from './common.ts';
+import {
+  assets,
+  batchArrays,
+  isNode,
+  cpuThreads,
+  ensureNavigatorGpu,
+  firstRowSum,
+  gpuAdapterInfo,
+  layerParams,
+  matmulOperands,
+  now,
+  runtimeVersion,
+  type Session,
+} from './common.ts';
 
 export type TfBackend = 'cpu' | 'wasm' | 'webgpu';
 
@@ -42,7 +55,14 @@ export async function tfjsSession(backend: TfBackend, cell: Cell): Promise<Sessi
   const adapter =
     backend === 'webgpu'
       ? await gpuAdapterInfo()
-      : { kind: 'cpu' as const, vendor: '', architecture: '', description: `CPU (tfjs ${backend}${threads ? `, ${threads} thread${threads > 1 ? 's' : ''}` : ''})`, isFallback: false, threads: threads ?? (backend === 'cpu' ? 1 : cpuThreads()) };
+      : {
+          kind: 'cpu' as const,
+          vendor: '',
+          architecture: '',
+          description: `CPU (tfjs ${backend}${threads ? `, ${threads} thread${threads > 1 ? 's' : ''}` : ''})`,
+          isFallback: false,
+          threads: threads ?? (backend === 'cpu' ? 1 : cpuThreads()),
+        };
   const info = {
     adapter,
     versions: { ...runtimeVersion(), '@tensorflow/tfjs-core': tf.version_core },

@@ -48,7 +48,7 @@ async function probe(): Promise<GPUAdapter | null> {
 
 const raw = await probe();
 if (!raw && !flag('--allow-software')) {
-  log('Dawn found no WebGPU adapter (its own messages, and the Vulkan loader\'s, are above).');
+  log("Dawn found no WebGPU adapter (its own messages, and the Vulkan loader's, are above).");
   process.exit(2);
 }
 const ctx: GpuContext = await acquireGpu();
@@ -160,7 +160,8 @@ for (const B of software ? [64] : [64, 256, 1024]) {
   productShapes.push({ name: `dX = dZ·W, B=${B}`, shape: { M: B, N: 784, K: 1000, transA: false, transB: false }, biasAct: false });
   productShapes.push({ name: `dW = dZᵀ·X, B=${B}`, shape: { M: 1000, N: 784, K: B, transA: true, transB: false }, biasAct: false });
 }
-for (const n of software ? [256] : [1024, 2048, 4096]) productShapes.push({ name: `square ${n}`, shape: { M: n, N: n, K: n, transA: false, transB: false }, biasAct: false });
+for (const n of software ? [256] : [1024, 2048, 4096])
+  productShapes.push({ name: `square ${n}`, shape: { M: n, N: n, K: n, transA: false, transB: false }, biasAct: false });
 
 const tuner = gpuBackend();
 let tune: TuneReport | undefined;
@@ -275,7 +276,12 @@ for (const batch of batches) {
     const s = await collect(t, trainSteps);
     const secs = (performance.now() - t0) / 1000;
     const eps = (trainSteps * batch) / secs;
-    trainRows.push({ engine: 'rectigrad WebGPU (Node, Dawn)', batch, examplesPerSecond: eps, note: `loss ${s[s.length - 1].loss.toFixed(3)}; memory ${mib(t.plan.memory.totalBytes)} in ${t.plan.memory.buffers} buffers` });
+    trainRows.push({
+      engine: 'rectigrad WebGPU (Node, Dawn)',
+      batch,
+      examplesPerSecond: eps,
+      note: `loss ${s[s.length - 1].loss.toFixed(3)}; memory ${mib(t.plan.memory.totalBytes)} in ${t.plan.memory.buffers} buffers`,
+    });
   } catch (e) {
     trainRows.push({ engine: 'rectigrad WebGPU (Node, Dawn)', batch, note: `failed: ${(e as Error).message.split('\n')[0]}` });
   } finally {
@@ -302,18 +308,26 @@ for (const batch of batches) {
     trainRows.push({ engine: 'PyTorch CUDA f32 (TF32 off)', batch, note: `not run: ${parsed.error}` });
     break;
   }
-  trainRows.push({ engine: 'PyTorch CUDA f32 (TF32 off)', batch, examplesPerSecond: parsed.examplesPerSecond, note: `torch ${parsed.torch} on ${parsed.device}` });
+  trainRows.push({
+    engine: 'PyTorch CUDA f32 (TF32 off)',
+    batch,
+    examplesPerSecond: parsed.examplesPerSecond,
+    note: `torch ${parsed.torch} on ${parsed.device}`,
+  });
 }
 
 // ---- report ----------------------------------------------------------------------------
 
 const ok = checks.every((c) => c.ok);
-const date = new Date().toISOString().replace(/\.\d+Z$/, ' UTC').replace('T', ' ');
+const date = new Date()
+  .toISOString()
+  .replace(/\.\d+Z$/, ' UTC')
+  .replace('T', ' ');
 const md: string[] = [
   `#### ${date}: ${adapter}`,
   '',
   `- command: \`${opt('--command') ?? 'scripts/gpu-check.sh'}\``,
-  `- adapter: ${adapter}${software ? ' — **software adapter, allowed with --allow-software: these numbers are not a GPU\'s**' : ''}`,
+  `- adapter: ${adapter}${software ? " — **software adapter, allowed with --allow-software: these numbers are not a GPU's**" : ''}`,
   `- Node ${process.version}; glibc ${process.env.GPU_CHECK_GLIBC ?? 'unknown'}; matmul tiles ${tileText} (the training configuration for this adapter); largest binding ${mib(limits.bindingBytes)}`,
   `- result: **${ok ? (software ? 'checks passed on a software adapter (not a GPU result)' : 'passed') : 'FAILED'}**`,
   '',
@@ -331,7 +345,10 @@ const md: string[] = [
         '',
         '| product | M×N×K | chosen | candidates (GFLOP/s) |',
         '|---|---|---|---|',
-        ...tune.entries.map((e) => `| ${e.op} | ${e.shape.join('×')} ${e.layout} | ${e.chosen} | ${e.candidates.map((c) => ('gflops' in c ? `${c.config} ${c.gflops.toFixed(1)}` : c.error.startsWith('not measured') ? `${c.config} —` : `${c.config}: ${c.error}`)).join('; ')} |`),
+        ...tune.entries.map(
+          (e) =>
+            `| ${e.op} | ${e.shape.join('×')} ${e.layout} | ${e.chosen} | ${e.candidates.map((c) => ('gflops' in c ? `${c.config} ${c.gflops.toFixed(1)}` : c.error.startsWith('not measured') ? `${c.config} —` : `${c.config}: ${c.error}`)).join('; ')} |`,
+        ),
         '',
       ]
     : ['Autotune did not run (see the log).', '']),
@@ -344,6 +361,9 @@ const md: string[] = [
   '',
 ];
 writeFileSync(join(out, 'gpu.md'), md.join('\n'));
-writeFileSync(join(out, 'gpu-check.json'), JSON.stringify({ date, adapter: ctx.adapter, tiles, checks, autotune: tune?.entries, matmul: matmulRows, training: trainRows, ok }, null, 1) + '\n');
+writeFileSync(
+  join(out, 'gpu-check.json'),
+  JSON.stringify({ date, adapter: ctx.adapter, tiles, checks, autotune: tune?.entries, matmul: matmulRows, training: trainRows, ok }, null, 1) + '\n',
+);
 console.log(md.join('\n'));
 process.exit(ok ? 0 : 1);

@@ -28,9 +28,7 @@ export async function createBackend(choice: BackendChoice = 'auto'): Promise<Cre
       const backend = new CpuBackend();
       return {
         backend,
-        note:
-          `backend: cpu — the only WebGPU adapter is ${adapterName(ctx.adapter)}, slower than the CPU here ` +
-          `(--backend webgpu uses it anyway)`,
+        note: `backend: cpu — the only WebGPU adapter is ${adapterName(ctx.adapter)}, slower than the CPU here ` + `(--backend webgpu uses it anyway)`,
       };
     }
     const backend = new WebGpuBackend(ctx);

@@ -16,9 +16,18 @@ const version = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 
 type CommandModule = () => Promise<Command>;
 const COMMANDS: Record<string, { summary: string; load: CommandModule }> = {
-  train: { summary: 'train a network (default: the paper\'s 784-1000-1000-1000-10 rectifier net on MNIST)', load: async () => (await import('./train.ts')).trainCommand() },
-  eval: { summary: 'evaluate a checkpoint on a test set: error, loss, sparsity and dead units per layer', load: async () => (await import('./eval.ts')).evalCommand() },
-  experiment: { summary: "the paper's comparisons (glorot2011: rectifier vs tanh vs softplus on MNIST)", load: async () => (await import('./experiment.ts')).experimentCommand() },
+  train: {
+    summary: "train a network (default: the paper's 784-1000-1000-1000-10 rectifier net on MNIST)",
+    load: async () => (await import('./train.ts')).trainCommand(),
+  },
+  eval: {
+    summary: 'evaluate a checkpoint on a test set: error, loss, sparsity and dead units per layer',
+    load: async () => (await import('./eval.ts')).evalCommand(),
+  },
+  experiment: {
+    summary: "the paper's comparisons (glorot2011: rectifier vs tanh vs softplus on MNIST)",
+    load: async () => (await import('./experiment.ts')).experimentCommand(),
+  },
   tune: { summary: 'choose the GPU matmul kernels for a network by measurement on this adapter', load: async () => (await import('./tune.ts')).tuneCommand() },
   bench: { summary: 'throughput of rectigrad and its peers, CPU against GPU, Node against headless Chromium', load: loadBench },
 };
@@ -26,7 +35,9 @@ const COMMANDS: Record<string, { summary: string; load: CommandModule }> = {
 async function loadBench(): Promise<Command> {
   const url = new URL('../../bench/command.ts', import.meta.url);
   if (!existsFile(url)) {
-    throw new Error('bench runs from a source checkout of rectigrad (it needs the peer engines and Chromium tooling): clone the repository, then npm run bench');
+    throw new Error(
+      'bench runs from a source checkout of rectigrad (it needs the peer engines and Chromium tooling): clone the repository, then npm run bench',
+    );
   }
   return (await import(url.href)).benchCommand();
 }

@@ -96,7 +96,8 @@ export function stepsOrEpochs(flag: string) {
   return (v: string): { steps: number } | { epochs: number } => {
     const m = /^\s*(\d+)\s*(e|epochs?)?\s*$/i.exec(v);
     const n = m ? Number(m[1]) : NaN;
-    if (!m || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} takes a number of steps (e.g. 500) or of epochs (e.g. 2e), got "${v}"`);
+    if (!m || !Number.isSafeInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${flag} takes a number of steps (e.g. 500) or of epochs (e.g. 2e), got "${v}"`);
     return m[2] ? { epochs: n } : { steps: n };
   };
 }

@@ -95,11 +95,7 @@ export function progress(totalSteps: number, opts: { quiet: boolean; plainEvery:
 /** The terminal status line, at most `width - 1` characters (the last column never wraps). */
 export function barLine(step: number, total: number, s: StepStats | undefined, width: number): string {
   const head = `step ${step}/${total} `;
-  const fields = [
-    s ? `${s.examplesPerSecond.toFixed(0)} ex/s` : '- ex/s',
-    `loss ${s ? s.loss.toFixed(4) : '-'}`,
-    `acc ${s ? s.accuracy.toFixed(3) : '-'}`,
-  ];
+  const fields = [s ? `${s.examplesPerSecond.toFixed(0)} ex/s` : '- ex/s', `loss ${s ? s.loss.toFixed(4) : '-'}`, `acc ${s ? s.accuracy.toFixed(3) : '-'}`];
   if (s?.sparsity.length) fields.push(`sparsity ${(100 * mean(s.sparsity)).toFixed(1)}%`, `dead ${sum(s.deadUnits)}`);
   const tail = ' ' + fields.join('  ');
   const room = width - 1 - head.length - tail.length - 2;
@@ -115,12 +111,7 @@ export function barLine(step: number, total: number, s: StepStats | undefined, w
 
 export function stepLine(s: StepStats, total: number): string {
   const pct = (a: number[]) => a.map((x) => `${(100 * x).toFixed(1)}%`).join(' ');
-  const parts = [
-    `step ${s.step}/${total}`,
-    `epoch ${s.epoch + 1}`,
-    `loss ${s.loss.toFixed(4)}`,
-    `acc ${s.accuracy.toFixed(3)}`,
-  ];
+  const parts = [`step ${s.step}/${total}`, `epoch ${s.epoch + 1}`, `loss ${s.loss.toFixed(4)}`, `acc ${s.accuracy.toFixed(3)}`];
   if (s.sparsity.length) {
     parts.push(`sparsity ${pct(s.sparsity)}`, `dead ${s.deadUnits.join(' ')}`, `‖dW‖ ${s.gradNorm.map((g) => g.toExponential(2)).join(' ')}`);
   }

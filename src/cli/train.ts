@@ -61,7 +61,13 @@ export function trainCommand(): Command {
     .option('--init <name>', `weight initialisation: ${INITS.join('|')}`, oneOf('--init', INITS), 'glorot')
     .option('--l1 <x>', 'L1 activation penalty λ (per example, summed over hidden units)', nonNegative('--l1'), 0)
     .option('--optimizer <name>', 'sgd|momentum|adam', oneOf('--optimizer', ['sgd', 'momentum', 'adam'] as const), 'sgd')
-    .option('--lr <x>', `learning rate (default: ${Object.entries(DEFAULT_LR).map(([k, v]) => `${k} ${v}`).join(', ')})`, positive('--lr'))
+    .option(
+      '--lr <x>',
+      `learning rate (default: ${Object.entries(DEFAULT_LR)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')})`,
+      positive('--lr'),
+    )
     .option('--momentum <x>', 'momentum coefficient', nonNegative('--momentum'), DEFAULT_OPTIMIZER.momentum)
     .option('--weight-decay <x>', 'L2 weight decay', nonNegative('--weight-decay'), 0)
     .option('--clip <x>', 'clip the global gradient norm to this (0: off)', nonNegative('--clip'), 0)
@@ -74,7 +80,11 @@ export function trainCommand(): Command {
     .option('--seed <n>', 'seed of initialisation and shuffling', nonNegativeInt('--seed'), 1)
     .option('--no-telemetry', 'skip the per-layer telemetry (read the loss every 50 steps only)')
     .option('--save <file>', 'write a safetensors checkpoint after every epoch (atomically)')
-    .option('--checkpoint-every <n>', 'with --save, also save every n steps (or every n epochs: 2e), so a long run loses at most that much', stepsOrEpochs('--checkpoint-every'))
+    .option(
+      '--checkpoint-every <n>',
+      'with --save, also save every n steps (or every n epochs: 2e), so a long run loses at most that much',
+      stepsOrEpochs('--checkpoint-every'),
+    )
     .option('--resume <file>', 'continue from a checkpoint: its model and training settings are used')
     .option('--json <file>', 'write the run as JSON (- for stdout: then everything else goes to stderr); per-layer arrays start with layer 1')
     .option('--quiet', 'print only the final lines', false)
@@ -130,7 +140,8 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
   // Outputs are checked before any data is loaded or step is run.
   if (flags.save !== undefined) checkOutputPath('--save', flags.save);
   if (flags.json !== undefined && flags.json !== '-') checkOutputPath('--json', flags.json);
-  if (flags.save !== undefined && flags.json !== undefined && resolve(flags.save) === resolve(flags.json)) throw new Error(`--save and --json both name ${flags.save}: give each its own file`);
+  if (flags.save !== undefined && flags.json !== undefined && resolve(flags.save) === resolve(flags.json))
+    throw new Error(`--save and --json both name ${flags.save}: give each its own file`);
   let resume: CheckpointState | undefined;
   let cfg = runConfigFrom(flags);
   if (flags.resume) {
@@ -288,7 +299,9 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
       writeJson({ deviceLost: { afterStep: lastStep, message: (e as Error).message } });
       throw new Error(
         `the GPU device was lost after step ${lastStep} (${deviceLostReason(e)}). ` +
-          (kept ? `Checkpoint: ${kept}; continue with --resume ${flags.save}.` : 'Nothing was saved: run with --save FILE (and --checkpoint-every N) to be able to continue.'),
+          (kept
+            ? `Checkpoint: ${kept}; continue with --resume ${flags.save}.`
+            : 'Nothing was saved: run with --save FILE (and --checkpoint-every N) to be able to continue.'),
       );
     }
     throw e;

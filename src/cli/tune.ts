@@ -22,7 +22,7 @@ interface TuneFlags {
 
 export function tuneCommand(): Command {
   return new Command('tune')
-    .description("choose the matmul kernel of each product shape by measurement on this adapter, and keep the choices in the tuning cache")
+    .description('choose the matmul kernel of each product shape by measurement on this adapter, and keep the choices in the tuning cache')
     .option('--backend <name>', 'webgpu (the CPU backend has nothing to tune)', oneOf('--backend', ['webgpu', 'cpu'] as const), 'webgpu')
     .option('--layers <widths>', 'hidden layer widths, comma-separated (default: the paper network, 1000,1000,1000)', widthList('--layers'))
     .option('--batch <n>', 'batch size (default 64)', positiveInt('--batch'), 64)

@@ -46,7 +46,9 @@ export function validateDataset(d: Dataset): Dataset {
   if (d.images instanceof Float32Array) {
     const bad = d.images.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) {
-      throw new Error(`${d.name}: input ${bad % d.features} of example ${Math.floor(bad / d.features)} is ${d.images[bad]}: every input must be a finite number`);
+      throw new Error(
+        `${d.name}: input ${bad % d.features} of example ${Math.floor(bad / d.features)} is ${d.images[bad]}: every input must be a finite number`,
+      );
     }
   }
   return d;
@@ -79,7 +81,9 @@ export function datasetFromArrays(a: ArraysDataset): Dataset {
   posInt(a.classes, 'classes');
   const { inputs } = a;
   if (!(inputs instanceof Float32Array || inputs instanceof Uint8Array)) {
-    throw new Error(`${name}: inputs must be a Float32Array or a Uint8Array (rows × features values), got ${inputs === null ? 'null' : (inputs as object)?.constructor?.name ?? typeof inputs}`);
+    throw new Error(
+      `${name}: inputs must be a Float32Array or a Uint8Array (rows × features values), got ${inputs === null ? 'null' : ((inputs as object)?.constructor?.name ?? typeof inputs)}`,
+    );
   }
   if (inputs.length === 0 || inputs.length % a.features !== 0) {
     throw new Error(`${name}: ${inputs.length} input values are not a whole number of rows of ${a.features} features`);
@@ -87,7 +91,8 @@ export function datasetFromArrays(a: ArraysDataset): Dataset {
   const examples = inputs.length / a.features;
   if (!a.labels || typeof a.labels.length !== 'number') throw new Error(`${name}: labels must be an array of class indices, one per row`);
   if (a.labels.length !== examples) throw new Error(`${name}: ${a.labels.length} labels for ${examples} rows of inputs: give one label per row`);
-  const labels = a.labels instanceof Uint8Array || a.labels instanceof Uint32Array ? a.labels : a.classes <= 256 ? new Uint8Array(examples) : new Uint32Array(examples);
+  const labels =
+    a.labels instanceof Uint8Array || a.labels instanceof Uint32Array ? a.labels : a.classes <= 256 ? new Uint8Array(examples) : new Uint32Array(examples);
   for (let i = 0; i < examples; i++) {
     const v = a.labels[i];
     if (!Number.isInteger(v) || v < 0 || v >= a.classes) {

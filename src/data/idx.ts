@@ -33,9 +33,7 @@ export function idxHeader(bytes: Uint8Array, name = 'IDX data'): { dims: number[
   if (bytes.length < 4) throw new IdxError(`${name}: only ${bytes.length} bytes, too short for an IDX header (is the file empty or cut off?): ${FIX}`);
   if (bytes[0] !== 0 || bytes[1] !== 0) {
     const gz = bytes[0] === 0x1f && bytes[1] === 0x8b;
-    throw new IdxError(
-      `${name}: not an IDX file (it does not start with two zero bytes${gz ? '; it looks gzip-compressed — name it .gz' : ''})`,
-    );
+    throw new IdxError(`${name}: not an IDX file (it does not start with two zero bytes${gz ? '; it looks gzip-compressed — name it .gz' : ''})`);
   }
   if (bytes[2] !== 0x08) {
     throw new IdxError(`${name}: element type 0x${bytes[2].toString(16).padStart(2, '0')} is not supported: expected unsigned bytes (0x08), as in MNIST`);

@@ -154,7 +154,9 @@ export class VariantRun {
         const validError = diverged ? 1 : (await (await Evaluator.create(backend, p.model, this.splits.valid)).evaluate()).error;
         backend.destroy();
         p.sweep.push({ lr, validError });
-        hooks.log(`${v.name}: lr ${lr} → validation error ${(100 * validError).toFixed(2)}% after ${steps * this.recipe.batch} examples${diverged ? ' (diverged)' : ''}`);
+        hooks.log(
+          `${v.name}: lr ${lr} → validation error ${(100 * validError).toFixed(2)}% after ${steps * this.recipe.batch} examples${diverged ? ' (diverged)' : ''}`,
+        );
       }
       p.lr = p.sweep.reduce((best, s) => (s.validError < best.validError ? s : best)).lr;
       hooks.log(`${v.name}: learning rate ${p.lr}`);

@@ -76,9 +76,13 @@ export function report(runs: Progress[], ctx: ReportContext): string {
     '',
   );
   lines.push(`- Command: \`${ctx.command}\``);
-  lines.push(`- Wall time: ${(ctx.wallSeconds / 60).toFixed(1)} min (all of this run, sweeps and evaluations included)${done ? '' : ' — **not finished yet**: run the command again to continue'}`);
+  lines.push(
+    `- Wall time: ${(ctx.wallSeconds / 60).toFixed(1)} min (all of this run, sweeps and evaluations included)${done ? '' : ' — **not finished yet**: run the command again to continue'}`,
+  );
   lines.push(`- Backend: ${ctx.adapter}; machine: ${ctx.machine}; date: ${ctx.date}`, '');
-  lines.push('| model | L1 | lr | test error (best valid. epoch) | final test error | paper | sparsity by layer | mean sparsity | paper sparsity | dead units by layer | training time | examples/s |');
+  lines.push(
+    '| model | L1 | lr | test error (best valid. epoch) | final test error | paper | sparsity by layer | mean sparsity | paper sparsity | dead units by layer | training time | examples/s |',
+  );
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of runs) {
     const best = bestEpoch(r);
@@ -87,15 +91,29 @@ export function report(runs: Progress[], ctx: ReportContext): string {
     lines.push(
       `| ${r.variant.name} | ${r.variant.l1 || '–'} | ${r.lr ?? '–'} | ${pct(best?.test.error)}${best ? ` (epoch ${best.epoch})` : ''} | ${pct(last?.test.error)} | ${pct(r.variant.paperError)} | ` +
         `${last ? last.test.sparsity.map((x) => pct(x, 1)).join(' / ') : '–'} | ${last ? pct(mean(last.test.sparsity), 1) : '–'} | ${pct(r.variant.paperSparsity, 1)} | ` +
-        `${last ? last.test.deadUnits.join(' / ') : '–'} | ${(secs / 60).toFixed(1)} min | ${last ? (mean(r.epochs.map((e) => e.examplesPerSecond))).toFixed(0) : '–'} |`,
+        `${last ? last.test.deadUnits.join(' / ') : '–'} | ${(secs / 60).toFixed(1)} min | ${last ? mean(r.epochs.map((e) => e.examplesPerSecond)).toFixed(0) : '–'} |`,
     );
   }
-  lines.push('', 'Sparsity is the fraction of exact zeros in each hidden layer over the whole test set; dead units output exactly zero for every test image.', '');
+  lines.push(
+    '',
+    'Sparsity is the fraction of exact zeros in each hidden layer over the whole test set; dead units output exactly zero for every test image.',
+    '',
+  );
   lines.push('## What the run says about the paper’s claims', '');
   for (const c of claims(runs)) lines.push(`- **${c.verdict}** — ${c.claim} ${c.evidence}.`);
   lines.push('', '## Learning-rate choice (validation error after the sweep)', '');
   for (const r of runs) lines.push(`- ${r.variant.name}: ${r.sweep.map((s) => `${s.lr} → ${pct(s.validError)}`).join(', ')}`);
-  lines.push('', '## Figures', '', '![sparsity during training](sparsity.svg)', '', '![gradient norm by layer](gradnorm.svg)', '', '![sparsity at initialisation](init-sparsity.svg)', '');
+  lines.push(
+    '',
+    '## Figures',
+    '',
+    '![sparsity during training](sparsity.svg)',
+    '',
+    '![gradient norm by layer](gradnorm.svg)',
+    '',
+    '![sparsity at initialisation](init-sparsity.svg)',
+    '',
+  );
   lines.push('## Where this recipe differs from the paper', '');
   if (ctx.recipe.name === 'paper') {
     lines.push(`This is the paper's recipe as rectigrad runs it (${ctx.paperRecipe.describe}).`);

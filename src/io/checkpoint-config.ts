@@ -30,9 +30,7 @@ const DATA_NAMES = ['mnist', 'synthetic'] as const satisfies readonly DatasetNam
 const KINDS = ['sgd', 'momentum', 'adam'] as const satisfies readonly OptimizerKind[];
 
 /** A complete RunConfig from the settings given, the defaults for the rest (lr: the optimiser's). */
-export function runConfig(
-  c: Partial<Omit<RunConfig, 'optimizer'>> & { optimizer?: Partial<OptimizerConfig> } = {},
-): RunConfig {
+export function runConfig(c: Partial<Omit<RunConfig, 'optimizer'>> & { optimizer?: Partial<OptimizerConfig> } = {}): RunConfig {
   const optimizer: OptimizerConfig = { ...DEFAULT_OPTIMIZER, ...c.optimizer };
   return parseRunConfig(
     {

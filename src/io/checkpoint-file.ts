@@ -14,7 +14,7 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
     const fd = openSync(tmp, 'w');
     try {
       // writeSync may write less than asked (large buffers, signals): loop until all is down.
-      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+      for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -91,11 +91,15 @@ export function loadCheckpoint(path: string): CheckpointState {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why =
-      code === 'ENOENT' ? 'no such file: check the path'
-      : code === 'EISDIR' ? 'it is a directory: give the checkpoint file inside it'
-      : code === 'EACCES' || code === 'EPERM' ? 'permission denied: make it readable'
-      : code === 'ERR_FS_FILE_TOO_LARGE' ? 'larger than 2 GiB, beyond any rectigrad checkpoint: not a checkpoint'
-      : (e as Error).message;
+      code === 'ENOENT'
+        ? 'no such file: check the path'
+        : code === 'EISDIR'
+          ? 'it is a directory: give the checkpoint file inside it'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'permission denied: make it readable'
+            : code === 'ERR_FS_FILE_TOO_LARGE'
+              ? 'larger than 2 GiB, beyond any rectigrad checkpoint: not a checkpoint'
+              : (e as Error).message;
     throw new CheckpointError(`cannot read checkpoint ${path}: ${why}`);
   }
   return decodeCheckpoint(bytes, path);

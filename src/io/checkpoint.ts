@@ -28,7 +28,11 @@ export function encodeCheckpoint(s: CheckpointState): Uint8Array {
   const tensors: Record<string, Tensor> = {};
   const put = (prefix: string, flat: Float32Array) => {
     for (const l of layout.layers) {
-      tensors[`${prefix}layers.${l.index}.weight`] = { dtype: 'F32', shape: [l.outputs, l.inputs], data: flat.slice(l.weight, l.weight + l.inputs * l.outputs) };
+      tensors[`${prefix}layers.${l.index}.weight`] = {
+        dtype: 'F32',
+        shape: [l.outputs, l.inputs],
+        data: flat.slice(l.weight, l.weight + l.inputs * l.outputs),
+      };
       tensors[`${prefix}layers.${l.index}.bias`] = { dtype: 'F32', shape: [l.outputs], data: flat.slice(l.bias, l.bias + l.outputs) };
     }
   };
@@ -75,7 +79,8 @@ export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): Checkp
   let step = 0;
   if (metadata.step !== undefined) {
     step = Number(metadata.step);
-    if (!/^\d+$/.test(metadata.step) || !Number.isSafeInteger(step)) fail(`metadata field "step" is ${describe(metadata.step)}, not a whole number ≥ 0: ${NOT_OURS}`);
+    if (!/^\d+$/.test(metadata.step) || !Number.isSafeInteger(step))
+      fail(`metadata field "step" is ${describe(metadata.step)}, not a whole number ≥ 0: ${NOT_OURS}`);
   }
 
   // Every tensor's shape is checked against the model before any buffer is allocated, so a
@@ -109,7 +114,9 @@ export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): Checkp
     }
     const dtype = key === 'telemetry.active' ? 'U32' : 'F32';
     if (t.dtype !== dtype || t.shape.join() !== shape.join()) {
-      fail(`tensor ${key} is ${t.dtype} [${t.shape.join(', ')}] but the ${arch} model its metadata describes needs ${dtype} [${shape.join(', ')}]: ${NOT_OURS}`);
+      fail(
+        `tensor ${key} is ${t.dtype} [${t.shape.join(', ')}] but the ${arch} model its metadata describes needs ${dtype} [${shape.join(', ')}]: ${NOT_OURS}`,
+      );
     }
   }
 

@@ -62,7 +62,9 @@ export function decodeSafetensors(bytes: Uint8Array, name = 'checkpoint'): { ten
   if (n > BigInt(MAX_HEADER)) throw new CheckpointError(`${name}: the header claims ${n} bytes, beyond the ${MAX_HEADER}-byte limit: ${DAMAGED}`);
   const headLen = Number(n);
   if (8 + headLen > bytes.length) {
-    throw new CheckpointError(`${name}: truncated: the header needs ${headLen} bytes but the file has ${bytes.length - 8} after the length; use an intact copy`);
+    throw new CheckpointError(
+      `${name}: truncated: the header needs ${headLen} bytes but the file has ${bytes.length - 8} after the length; use an intact copy`,
+    );
   }
   let header: unknown;
   try {
@@ -84,7 +86,13 @@ export function decodeSafetensors(bytes: Uint8Array, name = 'checkpoint'): { ten
     }
   }
 
-  interface Entry { key: string; dtype: DType; shape: number[]; begin: number; end: number }
+  interface Entry {
+    key: string;
+    dtype: DType;
+    shape: number[];
+    begin: number;
+    end: number;
+  }
   const entries: Entry[] = [];
   for (const [key, v] of Object.entries(header)) {
     if (key === '__metadata__') continue;

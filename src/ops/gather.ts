@@ -65,7 +65,9 @@ export function gather(
   return {
     op: f32 ? gatherF32Op : gatherOp,
     label,
-    constants: f32 ? { ROWS: rows, FEATURES: features, EXAMPLES: examples } : { ROWS: rows, FEATURES: features, EXAMPLES: examples, SCALE: scale, SHIFT: shift },
+    constants: f32
+      ? { ROWS: rows, FEATURES: features, EXAMPLES: examples }
+      : { ROWS: rows, FEATURES: features, EXAMPLES: examples, SCALE: scale, SHIFT: shift },
     bindings: { images: io.images, labels: io.labels, order: io.order, x: io.x, y: io.y },
     dispatch: gridStride(rows * features),
   };

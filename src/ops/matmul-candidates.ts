@@ -105,7 +105,10 @@ const tiledOps = (shader: string) => ({
 });
 
 /** part[s·M·N ..] = the product over k in [s·KCHUNK, min(K, (s+1)·KCHUNK)), s < SLICES. */
-function partialCpu({ M, N, K, TRANS_A, TRANS_B, SLICES, KCHUNK }: Record<string, number>, { a, b, part }: Record<string, { f: Float32Array | Float64Array }>): void {
+function partialCpu(
+  { M, N, K, TRANS_A, TRANS_B, SLICES, KCHUNK }: Record<string, number>,
+  { a, b, part }: Record<string, { f: Float32Array | Float64Array }>,
+): void {
   const af = a.f;
   const bf = b.f;
   const Ctor = part.f instanceof Float64Array ? Float64Array : Float32Array;
@@ -191,7 +194,13 @@ function tiledConstants(shape: MatmulShape, tile: TiledConfig) {
 }
 
 /** The one-pass tiled kernel's step (entry main or main_bias_act). */
-function tiledStep(label: string, shape: MatmulShape, tile: TiledConfig, biasAct: { act: number; alpha: number } | undefined, bindings: Record<string, BufRange>): PlanStep {
+function tiledStep(
+  label: string,
+  shape: MatmulShape,
+  tile: TiledConfig,
+  biasAct: { act: number; alpha: number } | undefined,
+  bindings: Record<string, BufRange>,
+): PlanStep {
   const ops = vec4Loads(shape) ? TILED_VEC4_OPS : TILED_OPS;
   const tilesN = ceilDiv(shape.N, tile.BN);
   const tilesM = ceilDiv(shape.M, tile.BM);

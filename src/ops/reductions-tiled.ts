@@ -83,7 +83,8 @@ export function sumsqTwoPass(
   io: { x: BufRange; segs: BufRange; stats: BufRange; partials: BufRange },
   groups = SUMSQ_GROUPS,
 ): PlanStep[] {
-  if (!Number.isInteger(segments) || segments < 1 || segments > MAX_WORKGROUPS) throw new Error(`${label}: ${segments} segments; one dispatch takes 1 to ${MAX_WORKGROUPS}`);
+  if (!Number.isInteger(segments) || segments < 1 || segments > MAX_WORKGROUPS)
+    throw new Error(`${label}: ${segments} segments; one dispatch takes 1 to ${MAX_WORKGROUPS}`);
   if (!Number.isInteger(groups) || groups < 1 || groups > 256) throw new Error(`${label}: ${groups} groups per segment; 1 to 256`);
   need(label, 'the segment table', io.segs, 3 * segments);
   need(label, 'partials', io.partials, sumsqScratch(segments, groups));
@@ -101,7 +102,8 @@ export function sumsqTwoPass(
 export const CHUNK_ROWS = 16;
 
 function rowChunks(label: string, rows: number, cols: number, chunkRows: number) {
-  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1) throw new Error(`${label}: need at least one row and one column (got ${rows} × ${cols})`);
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1)
+    throw new Error(`${label}: need at least one row and one column (got ${rows} × ${cols})`);
   if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new Error(`${label}: rows per chunk must be a positive integer, not ${chunkRows}`);
   const chunks = ceilDiv(rows, chunkRows);
   const colGroups = ceilDiv(cols, 64);

@@ -13,7 +13,11 @@ export interface Segment {
 export function segmentTable(segments: Segment[]): Uint32Array {
   const t = new Uint32Array(segments.length * 3);
   segments.forEach(({ offset, length, slot }, i) => {
-    for (const [name, v] of [['offset', offset], ['length', length], ['slot', slot]] as const) {
+    for (const [name, v] of [
+      ['offset', offset],
+      ['length', length],
+      ['slot', slot],
+    ] as const) {
       if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`segment ${i}: ${name} ${v} is not a u32`);
     }
     t[3 * i] = offset;

@@ -56,13 +56,22 @@ export function planEval(
   const rowsOf = (r: BufRange, rows: number, width: number): BufRange => ({ ...r, length: rows * width });
   const steps = (rows: number): PlanItem[] => [
     { clear: statsRange },
-    gather(`${prefix}gather`, rows, data.features, data.examples, data.scale, data.shift, {
-      images,
-      labels,
-      order,
-      x: rowsOf(x, rows, data.features),
-      y: rowsOf(y, rows, 1),
-    }, data.format),
+    gather(
+      `${prefix}gather`,
+      rows,
+      data.features,
+      data.examples,
+      data.scale,
+      data.shift,
+      {
+        images,
+        labels,
+        order,
+        x: rowsOf(x, rows, data.features),
+        y: rowsOf(y, rows, 1),
+      },
+      data.format,
+    ),
     ...forwardPass(
       model,
       layout,
@@ -74,12 +83,18 @@ export function planEval(
       tuning,
       split,
     ),
-    softmaxXent(`${prefix}softmax`, rows, model.classes, { loss: stats.loss, correct: stats.correct }, {
-      logits: rowsOf(a[L - 1], rows, model.classes),
-      labels: rowsOf(y, rows, 1),
-      dlogits: rowsOf(dlogits, rows, model.classes),
-      stats: statsRange,
-    }),
+    softmaxXent(
+      `${prefix}softmax`,
+      rows,
+      model.classes,
+      { loss: stats.loss, correct: stats.correct },
+      {
+        logits: rowsOf(a[L - 1], rows, model.classes),
+        labels: rowsOf(y, rows, 1),
+        dlogits: rowsOf(dlogits, rows, model.classes),
+        stats: statsRange,
+      },
+    ),
     ...layout.layers.slice(0, H).map((l, h) =>
       layerStats(`${prefix}stats ${h}`, rows, l.outputs, stats.hidden[h], {
         a: rowsOf(a[h], rows, l.outputs),
@@ -109,7 +124,10 @@ export function planEval(
  * checkpoint): its size, its buffers under the limits, and the region to write the
  * parameters to.
  */
-export function paramsArena(model: ModelSpec, limits: PlanLimits = UNLIMITED): { arenas: Record<string, number>; chunks: Record<string, number[]>; params: BufRange } {
+export function paramsArena(
+  model: ModelSpec,
+  limits: PlanLimits = UNLIMITED,
+): { arenas: Record<string, number>; chunks: Record<string, number[]>; params: BufRange } {
   const layout = paramLayout(model, limits.bindingBytes);
   const starts = arenaChunks(layout, 'sgd', 0).params;
   return { arenas: { params: layout.size }, chunks: starts ? { params: starts } : {}, params: { arena: 'params', offset: 0, length: layout.size } };

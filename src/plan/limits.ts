@@ -102,8 +102,7 @@ export function regionMeaning(ctx: PlanContext, r: BufRange): RegionMeaning {
   const name = ctx.prefix && r.arena.startsWith(ctx.prefix) ? r.arena.slice(ctx.prefix.length) : r.arena;
   const B = ctx.batch;
   const layers = ctx.layout.layers;
-  const batchFix = (perRow: number) => (budget: number) =>
-    `lower the batch to at most ${Math.max(1, Math.floor(budget / (4 * perRow)))} (it is ${B})`;
+  const batchFix = (perRow: number) => (budget: number) => `lower the batch to at most ${Math.max(1, Math.floor(budget / (4 * perRow)))} (it is ${B})`;
   const act = /^(z|a|d)(\d+)$/.exec(name);
   if (act) {
     const l = layers[Number(act[2])];
@@ -162,13 +161,7 @@ export function regionMeaning(ctx: PlanContext, r: BufRange): RegionMeaning {
  * bindingBytes, a buffer (an arena, or each chunk of a chunked arena) larger than
  * bufferBytes, too many storage buffers in one dispatch, or too many workgroups.
  */
-export function checkLimits(
-  items: PlanItem[],
-  arenas: Record<string, number>,
-  chunks: Record<string, number[]>,
-  limits: PlanLimits,
-  ctx: PlanContext,
-): void {
+export function checkLimits(items: PlanItem[], arenas: Record<string, number>, chunks: Record<string, number[]>, limits: PlanLimits, ctx: PlanContext): void {
   const fail = (r: BufRange, bytes: number, where: string, budget: number, kind: string) => {
     const m = regionMeaning(ctx, r);
     throw new PlanLimitError(

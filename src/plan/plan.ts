@@ -158,7 +158,15 @@ export function planTraining(
   const sums: [number, number][] = [[2 * L, maxWeights], ...layout.layers.map((l): [number, number] => [1, B * l.outputs])];
   const reduce = reductionSteps(
     twoPass,
-    twoPass ? arena('reduce', reductionScratch(sums, layout.layers.map((l) => [B, l.outputs]))) : whole('reduce', 1),
+    twoPass
+      ? arena(
+          'reduce',
+          reductionScratch(
+            sums,
+            layout.layers.map((l) => [B, l.outputs]),
+          ),
+        )
+      : whole('reduce', 1),
   );
 
   // Scratch for split-K matmuls, when tuning.matmulChoice picks any (one region, used in turn).
@@ -171,18 +179,22 @@ export function planTraining(
   const gradNorms = splitGradNorms ?? reduce.sumsq('grad norms', 2 * L, { x: grads, segs: gradSegs!, stats: statsRange }, maxWeights);
 
   const step: PlanItem[] = [{ clear: statsRange }];
-  step.push(
-    gather('gather', B, data.features, data.examples, data.scale, data.shift, { images, labels, order, x, y }, data.format),
-  );
+  step.push(gather('gather', B, data.features, data.examples, data.scale, data.shift, { images, labels, order, x, y }, data.format));
 
   step.push(...forwardPass(model, layout, B, x, z, a, '', tuning, split, mmScratch));
   step.push(
-    softmaxXent('softmax cross-entropy', B, model.classes, { loss: stats.loss, correct: stats.correct }, {
-      logits: a[L - 1],
-      labels: y,
-      dlogits: d[L - 1],
-      stats: statsRange,
-    }),
+    softmaxXent(
+      'softmax cross-entropy',
+      B,
+      model.classes,
+      { loss: stats.loss, correct: stats.correct },
+      {
+        logits: a[L - 1],
+        labels: y,
+        dlogits: d[L - 1],
+        stats: statsRange,
+      },
+    ),
   );
 
   // Backward, last layer first: d[l] holds ∂L/∂z_l on entry.
@@ -221,13 +233,18 @@ export function planTraining(
   }
 
   step.push(
-    ...optimizerSplit(layout, config.optimizer, { slot0: stats.grad[0].weight, count: 2 * L }, {
-      params,
-      grads,
-      m: mRange,
-      v: vRange,
-      stats: statsRange,
-    }),
+    ...optimizerSplit(
+      layout,
+      config.optimizer,
+      { slot0: stats.grad[0].weight, count: 2 * L },
+      {
+        params,
+        grads,
+        m: mRange,
+        v: vRange,
+        stats: statsRange,
+      },
+    ),
   );
 
   // Every binding, buffer and dispatch within the adapter's limits, before anything is allocated.
@@ -321,13 +338,13 @@ export function forwardPass(
           split!,
           tuning,
         )
-      : mm.biasAct(
-      `${prefix}forward ${l.index}`,
-      forwardShape(l, rows),
-      activationId(l.index === L - 1 ? 'linear' : model.activation),
-      model.alpha,
-      { a: l.index === 0 ? x : a[l.index - 1], b: weightRange('params', l), bias: biasRange('params', l), z: z[l.index], out: a[l.index] },
-    ),
+      : mm.biasAct(`${prefix}forward ${l.index}`, forwardShape(l, rows), activationId(l.index === L - 1 ? 'linear' : model.activation), model.alpha, {
+          a: l.index === 0 ? x : a[l.index - 1],
+          b: weightRange('params', l),
+          bias: biasRange('params', l),
+          z: z[l.index],
+          out: a[l.index],
+        }),
   );
 }
 

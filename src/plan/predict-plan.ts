@@ -27,5 +27,11 @@ export function planPredict(model: ModelSpec, rows: number, prefix = 'predict.',
   const x = arena('x', rows * model.inputs);
   const z = layout.layers.map((l) => arena(`z${l.index}`, rows * l.outputs));
   const a = layout.layers.map((l) => arena(`a${l.index}`, rows * l.outputs));
-  return { layout, rows, arenas, step: forwardPass(model, layout, rows, x, z, a, prefix, tuning), regions: { params: { arena: 'params', offset: 0, length: layout.size }, x, a } };
+  return {
+    layout,
+    rows,
+    arenas,
+    step: forwardPass(model, layout, rows, x, z, a, prefix, tuning),
+    regions: { params: { arena: 'params', offset: 0, length: layout.size }, x, a },
+  };
 }

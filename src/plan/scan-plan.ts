@@ -78,13 +78,22 @@ export function planScan(
     const zr = z.map((r, i) => rowsOf(r, rows, layout.layers[i].outputs));
     const ar = a.map((r, i) => rowsOf(r, rows, layout.layers[i].outputs));
     return [
-      gather(`${prefix}gather`, rows, data.features, data.examples, data.scale, data.shift, {
-        images,
-        labels,
-        order,
-        x: rowsOf(x, rows, data.features),
-        y: rowsOf(y, rows, 1),
-      }, data.format),
+      gather(
+        `${prefix}gather`,
+        rows,
+        data.features,
+        data.examples,
+        data.scale,
+        data.shift,
+        {
+          images,
+          labels,
+          order,
+          x: rowsOf(x, rows, data.features),
+          y: rowsOf(y, rows, 1),
+        },
+        data.format,
+      ),
       ...forwardPass(model, layout, rows, rowsOf(x, rows, data.features), zr, ar, prefix, opts.tuning ?? SOFTWARE_TUNING).map(onParams),
       ...hidden.map((l, h) => unitScan(`${prefix}unit scan ${h}`, rows, l.outputs, { z: zr[h], a: ar[h], maxz: maxz[h], sumabs: sumabs[h] })),
     ];

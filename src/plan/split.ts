@@ -30,12 +30,7 @@ export interface SplitScratch {
 export const isSplit = (layout: ParamLayout) => layout.buffers.length > 1 || layout.layers.some((l) => l.chunks.length > 1);
 
 /** The scratch arenas a split layout needs (none when every layer is in one piece). */
-export function splitScratch(
-  arena: (name: string, length: number) => BufRange,
-  layout: ParamLayout,
-  B: number,
-  backward: boolean,
-): SplitScratch | undefined {
+export function splitScratch(arena: (name: string, length: number) => BufRange, layout: ParamLayout, B: number, backward: boolean): SplitScratch | undefined {
   const split = layout.layers.filter((l) => l.chunks.length > 1);
   if (!split.length) return undefined;
   const rows = Math.max(...split.map((l) => l.chunks[0].rows));
@@ -102,7 +97,12 @@ export function backwardSplit(
     const dz = head(s.d, B * n);
     steps.push(
       copyBlock(`dZ ${i}.${k}`, { rows: B, cols: n, srcLd: l.outputs, srcCol: c.row0, dstLd: n, dstCol: 0 }, { src: io.d, dst: dz }),
-      matmul(`dW ${i}.${k}`, { M: n, N: l.inputs, K: B, transA: true, transB: false }, { a: dz, b: io.input, c: weightChunkRange('grads', l, c) }, tuning.matmul),
+      matmul(
+        `dW ${i}.${k}`,
+        { M: n, N: l.inputs, K: B, transA: true, transB: false },
+        { a: dz, b: io.input, c: weightChunkRange('grads', l, c) },
+        tuning.matmul,
+      ),
     );
     if (io.dInput) {
       steps.push(
@@ -117,9 +117,7 @@ export function backwardSplit(
   }
   steps.push(biasGrad(`db ${i}`, B, l.outputs, io.d, biasRange('grads', l)));
   if (io.dInput) {
-    steps.push(
-      sumTerms(`dX ${i}`, { count: B * l.inputs, terms: l.chunks.length, stride: s.dxStride, srcOff: 0, dstOff: 0 }, { src: s.dx!, dst: io.dInput }),
-    );
+    steps.push(sumTerms(`dX ${i}`, { count: B * l.inputs, terms: l.chunks.length, stride: s.dxStride, srcOff: 0, dstOff: 0 }, { src: s.dx!, dst: io.dInput }));
   }
   return steps;
 }

@@ -90,7 +90,10 @@ export class DeadAlarm {
     this.noGradSteps = opts.noGradSteps ?? DEFAULT_DEAD_ALARM.noGradSteps;
     this.fatal = opts.fatal ?? false;
     if (!(this.threshold > 0 && this.threshold <= 1)) throw new Error(`the dead-layer threshold must be a fraction in (0, 1], got ${this.threshold}`);
-    for (const [name, v] of [['settle', this.settle], ['noGradSteps', this.noGradSteps]] as const) {
+    for (const [name, v] of [
+      ['settle', this.settle],
+      ['noGradSteps', this.noGradSteps],
+    ] as const) {
       if (!Number.isInteger(v) || v < 1) throw new Error(`the dead-layer alarm's ${name} must be a positive whole number of steps, got ${v}`);
     }
     this.watch = units.map(() => ({ deadRun: 0, deadSince: 0, noGradRun: 0, noGradSince: 0, peakAtOnset: { norm: 0, step: 0 }, fired: false }));
@@ -164,7 +167,11 @@ export class DeadAlarm {
     // A later layer with every unit dead passes nothing back, whatever this one does.
     const blocker = frac.findIndex((f, k) => k > h && f >= 1);
     const cause: DeadLayerCause =
-      reason === 'no-gradient' && frac[h] < this.threshold && blocker >= 0 ? 'blocked' : (this.first?.[h] ?? 0) >= this.threshold ? 'initialisation' : 'learning-rate';
+      reason === 'no-gradient' && frac[h] < this.threshold && blocker >= 0
+        ? 'blocked'
+        : (this.first?.[h] ?? 0) >= this.threshold
+          ? 'initialisation'
+          : 'learning-rate';
     const pct = (f: number) => `${(100 * f).toFixed(f > 0 && f < 0.01 ? 2 : 0)}%`;
     const what =
       reason === 'dead-units'

@@ -43,7 +43,10 @@ export class Evaluator {
     if (data.images instanceof Float32Array) backend.writeF(plan.regions.images, data.images);
     else backend.writeU(plan.regions.images, packBytes(data.images));
     backend.writeU(plan.regions.labels, Uint32Array.from(data.labels));
-    backend.writeU(plan.regions.order, Uint32Array.from({ length: data.examples }, (_, i) => i));
+    backend.writeU(
+      plan.regions.order,
+      Uint32Array.from({ length: data.examples }, (_, i) => i),
+    );
     await backend.prepare([...plan.full, ...(plan.remainder?.steps ?? []), ...plan.resetWindow]);
     return new Evaluator(backend, plan);
   }

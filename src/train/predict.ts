@@ -42,7 +42,9 @@ export class Predictor {
     const plan = planPredict(model, opts.rows ?? PREDICT_ROWS, prefix, backend.tuning);
     if (params) {
       if (!(params instanceof Float32Array) || params.length !== plan.layout.size) {
-        throw new Error(`params must be a Float32Array of ${plan.layout.size} values for ${[model.inputs, ...model.hidden, model.classes].join('-')}, got ${params?.length ?? params}`);
+        throw new Error(
+          `params must be a Float32Array of ${plan.layout.size} values for ${[model.inputs, ...model.hidden, model.classes].join('-')}, got ${params?.length ?? params}`,
+        );
       }
       backend.allocate({ params: plan.layout.size, ...plan.arenas });
       backend.writeF(plan.regions.params, params);

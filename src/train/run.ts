@@ -58,8 +58,7 @@ export interface RunResult {
   seconds: number;
 }
 
-const meanCols = (rows: number[][]): number[] =>
-  rows.length ? rows[0].map((_, j) => rows.reduce((s, r) => s + r[j], 0) / rows.length) : [];
+const meanCols = (rows: number[][]): number[] => (rows.length ? rows[0].map((_, j) => rows.reduce((s, r) => s + r[j], 0) / rows.length) : []);
 
 /**
  * Train up to `plan.steps` steps in total (a resumed run continues to them), evaluating

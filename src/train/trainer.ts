@@ -161,7 +161,10 @@ export class Trainer {
     const read = (epoch: number) => {
       lastRead = this.step;
       const entry = { view: this.backend.snapshot(this.plan.regions.stats), step: this.step, epoch, done: 0 };
-      entry.view.then(() => (entry.done = performance.now()), () => undefined);
+      entry.view.then(
+        () => (entry.done = performance.now()),
+        () => undefined,
+      );
       pending.push(entry);
     };
     let lastEpoch = this.epoch;

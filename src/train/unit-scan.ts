@@ -82,7 +82,10 @@ export class UnitScanner {
     if (data.images instanceof Float32Array) backend.writeF(plan.regions.images, data.images);
     else backend.writeU(plan.regions.images, packBytes(data.images));
     backend.writeU(plan.regions.labels, Uint32Array.from(data.labels));
-    backend.writeU(plan.regions.order, Uint32Array.from({ length: data.examples }, (_, i) => i));
+    backend.writeU(
+      plan.regions.order,
+      Uint32Array.from({ length: data.examples }, (_, i) => i),
+    );
     await backend.prepare([...plan.start, ...plan.full, ...(plan.remainder?.steps ?? [])]);
     return new UnitScanner(backend, model, plan, own);
   }
@@ -107,7 +110,7 @@ export class UnitScanner {
     backend.run(plan.start, values);
     const classes = this.model.classes;
     const logits = opts.logits ? new Float32Array(plan.examples * classes) : undefined;
-    for (let start = 0; start < plan.examples; ) {
+    for (let start = 0; start < plan.examples;) {
       const last = start + plan.batch > plan.examples;
       const { rows, steps } = last ? plan.remainder! : { rows: plan.batch, steps: plan.full };
       values.batchStart = start;
@@ -120,7 +123,14 @@ export class UnitScanner {
     for (let h = 0; h < plan.regions.maxz.length; h++) {
       const maxZ = Float32Array.from(await backend.readF(plan.regions.maxz[h]));
       const sums = await backend.readF(plan.regions.sumabs[h]);
-      layers.push(activity(h + 1, maxZ, Float64Array.from(sums, (s) => s / n), tau));
+      layers.push(
+        activity(
+          h + 1,
+          maxZ,
+          Float64Array.from(sums, (s) => s / n),
+          tau,
+        ),
+      );
     }
     return { examples: n, tau, layers, logits };
   }

@@ -73,7 +73,7 @@ export function decodePng(png: Uint8Array): PngImage {
   let height = 0;
   let colorType = 0;
   const idat: Uint8Array[] = [];
-  for (let p = 8; p < png.length; ) {
+  for (let p = 8; p < png.length;) {
     const len = view.getUint32(p);
     const type = String.fromCharCode(...png.subarray(p + 4, p + 8));
     const body = png.subarray(p + 8, p + 8 + len);

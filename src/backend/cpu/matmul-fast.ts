@@ -115,7 +115,6 @@ function productDot(M: number, N: number, K: number, a: FloatArray, sAi: number,
   }
 }
 
-
 /** C = op(A)·op(B) into c (overwritten), cache-blocked. */
 export function matmulBlocked(M: number, N: number, K: number, transA: boolean, transB: boolean, a: FloatArray, b: FloatArray, c: FloatArray): void {
   const sAi = transA ? 1 : K;
@@ -148,7 +147,6 @@ export function biasActFast(M: number, N: number, ACT: number, ALPHA: number, zf
   if (zf instanceof Float32Array && bf instanceof Float32Array && of instanceof Float32Array) biasAct32(M, N, ACT, ALPHA, zf, bf, of);
   else biasActCpu(M, N, ACT, ALPHA, zf, bf, of);
 }
-
 
 /**
  * The float32 epilogue: z = fround(z + bias), out = activate(z), exactly as the twin's

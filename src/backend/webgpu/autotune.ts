@@ -194,10 +194,7 @@ export async function autotuneMatmul(backend: TunableBackend, products: TuneProd
     } finally {
       backend.free(['tune.a', 'tune.b', 'tune.c', 'tune.scratch']);
     }
-    const best = results.reduce<{ config: string; gflops: number } | undefined>(
-      (m, r) => ('gflops' in r && (!m || r.gflops > m.gflops) ? r : m),
-      undefined,
-    );
+    const best = results.reduce<{ config: string; gflops: number } | undefined>((m, r) => ('gflops' in r && (!m || r.gflops > m.gflops) ? r : m), undefined);
     if (best) {
       chosen[key] = candidates.find((c) => c.name === best.config)!;
       await cache?.set(cacheKey, { chosen: best.config, candidates: results });

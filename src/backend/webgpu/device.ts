@@ -45,8 +45,7 @@ function describe(adapter: GPUAdapter): AdapterDescription {
   const description = info?.description ?? '';
   const text = `${vendor} ${architecture} ${device} ${description}`.toLowerCase();
   const isFallback =
-    (info as { isFallbackAdapter?: boolean })?.isFallbackAdapter === true ||
-    /swiftshader|llvmpipe|lavapipe|warp|software|microsoft basic/.test(text);
+    (info as { isFallbackAdapter?: boolean })?.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|warp|software|microsoft basic/.test(text);
   return { vendor, architecture, device, description, isFallback };
 }
 

@@ -76,7 +76,11 @@ export class WebGpuBackend implements Backend {
     const env = typeof process !== 'undefined' ? process.env?.RECTIGRAD_MAX_BINDING_BYTES : undefined;
     this.limits = limitsOf(this.device.limits, env);
     this.watch = lostWatch(this.device);
-    this.staging = new StagingRings(this.device, (d) => this.createBuffer(d), (p) => this.wait(p));
+    this.staging = new StagingRings(
+      this.device,
+      (d) => this.createBuffer(d),
+      (p) => this.wait(p),
+    );
     // An error nobody awaited (a rejected submit, say) stops the run at the next call
     // instead of letting training go on over buffers that were never written.
     this.device.onuncapturederror = (e) => {
@@ -389,7 +393,11 @@ export class WebGpuBackend implements Backend {
       this.profiling = false;
       return !on;
     }
-    this.prof ??= new Profiler(this.device, (d) => this.createBuffer(d), (p) => this.wait(p));
+    this.prof ??= new Profiler(
+      this.device,
+      (d) => this.createBuffer(d),
+      (p) => this.wait(p),
+    );
     this.prof.reset();
     this.profiling = true;
     return true;

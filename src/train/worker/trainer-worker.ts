@@ -83,7 +83,8 @@ async function handle(req: Request): Promise<unknown> {
           if (!evaluator) throw new Error('no test set was given: pass `test` when creating the WorkerTrainer');
           return evaluator.evaluate();
         case 'setLearningRate':
-          if (!(typeof args[0] === 'number' && Number.isFinite(args[0]) && args[0] > 0)) throw new Error(`the learning rate must be a positive number, got ${args[0]}`);
+          if (!(typeof args[0] === 'number' && Number.isFinite(args[0]) && args[0] > 0))
+            throw new Error(`the learning rate must be a positive number, got ${args[0]}`);
           lr = args[0];
           return undefined;
         default: {

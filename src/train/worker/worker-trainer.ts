@@ -127,13 +127,15 @@ export class WorkerTrainer {
       queue.push(s);
       wake?.();
     });
-    done.then(
-      () => (finished = true),
-      (e) => {
-        failure = e;
-        finished = true;
-      },
-    ).finally(() => wake?.());
+    done
+      .then(
+        () => (finished = true),
+        (e) => {
+          failure = e;
+          finished = true;
+        },
+      )
+      .finally(() => wake?.());
     const abort = () => {
       if (!this.dead) this.worker.postMessage({ id: this.nextId++, type: 'abort', run: id } satisfies Request);
     };

@@ -22,7 +22,20 @@ interface KernelExports {
   scratchBytes(): number;
   compactRows(transA: number, m: number, k: number, a: number, lda: number, cnt: number, idx: number, val: number): number;
   transposeInto(rows: number, cols: number, src: number, ld: number, dst: number, ldDst: number): void;
-  spmm(i0: number, i1: number, j0: number, j1: number, cnt: number, idx: number, val: number, cap: number, b: number, ldb: number, c: number, ldc: number): void;
+  spmm(
+    i0: number,
+    i1: number,
+    j0: number,
+    j1: number,
+    cnt: number,
+    idx: number,
+    val: number,
+    cap: number,
+    b: number,
+    ldb: number,
+    c: number,
+    ldc: number,
+  ): void;
 }
 
 let modules: Modules | undefined;
@@ -371,7 +384,16 @@ export function heapOf(x: ArrayBufferView): WasmHeap | undefined {
  * C = op(A)·op(B) in WebAssembly when a, b and c are Float32Arrays in one heap's memory;
  * false (nothing done) otherwise, for the caller to use the TypeScript twin.
  */
-export function wasmMatmul(M: number, N: number, K: number, transA: boolean, transB: boolean, a: ArrayBufferView, b: ArrayBufferView, c: ArrayBufferView): boolean {
+export function wasmMatmul(
+  M: number,
+  N: number,
+  K: number,
+  transA: boolean,
+  transB: boolean,
+  a: ArrayBufferView,
+  b: ArrayBufferView,
+  c: ArrayBufferView,
+): boolean {
   if (!(a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array)) return false;
   const heap = heapOf(a);
   if (!heap || heapOf(b) !== heap || heapOf(c) !== heap) return false;

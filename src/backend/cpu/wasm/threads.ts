@@ -305,7 +305,15 @@ class Pool {
    * Returns how long the caller alone would have taken (judged from its own chunks) over
    * how long it took: below 1 when the helpers slowed it down (busy cores).
    */
-  run(helpers: Helper[], gemm: (...args: GemmArgs) => void, args: number[], axis: 0 | 1, size: number, count: number, scratch: number[]): { gain: number; ms: number } {
+  run(
+    helpers: Helper[],
+    gemm: (...args: GemmArgs) => void,
+    args: number[],
+    axis: 0 | 1,
+    size: number,
+    count: number,
+    scratch: number[],
+  ): { gain: number; ms: number } {
     const job = this.job!;
     job.set(args, J_ARGS);
     job[J_KIND] = JOB_GEMM;
