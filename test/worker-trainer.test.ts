@@ -120,11 +120,13 @@ describe('WorkerTrainer in Chromium', () => {
         expect(x.info.backend).toBe(kind);
         expect(x.info.stepsPerEpoch).toBe(20);
         expect(x.first).toEqual([1, 2, 3, 4, 5]);
-        // Aborted at step 8: every step run was reported, and it stopped within a few steps.
+        // Aborted at step 8 of 1000: every step run was reported, and it stopped soon after
+        // (the worker keeps stepping while the abort message travels: how many steps that is
+        // depends on the machine, so the bound is loose: well short of the 1000 asked for).
         expect(x.second[0]).toBe(6);
         expect(x.second.at(-1)).toBe(x.afterAbort);
         expect(x.afterAbort).toBeGreaterThanOrEqual(8);
-        expect(x.afterAbort).toBeLessThan(13);
+        expect(x.afterAbort).toBeLessThan(40);
         expect(x.more.map((s: { step: number }) => s.step)).toEqual([x.afterAbort + 1, x.afterAbort + 2]);
         for (const s of x.more) expect(Number.isFinite(s.loss)).toBe(true);
         expect(x.ev.examples).toBe(100);

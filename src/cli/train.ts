@@ -239,7 +239,12 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
     else writeFileAtomic(flags.json, text);
   };
   const loseDeviceAt = Number(process.env.RECTIGRAD_TEST_LOSE_DEVICE_AT_STEP) || 0;
-  const interrupt = catchInterrupts((line) => (flags.quiet ? console.error(line) : bar.log(line)));
+  const interrupt = catchInterrupts(
+    (line) => (flags.quiet ? console.error(line) : bar.log(line)),
+    () => {
+      if (backend instanceof WebGpuBackend) backend.ctx.device.destroy();
+    },
+  );
   let result: RunResult;
   let lastStep = startStep;
   let lastTurn = performance.now();
