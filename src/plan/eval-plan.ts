@@ -1,13 +1,12 @@
 // The evaluation plan: forward passes over a whole dataset kept on the device, in
 // batches of `batch` plus one remainder batch, counting loss, correct answers, zeros and
 // never-active units. It reads the `params` arena of the training plan (or its own).
-import { gather } from '../ops/gather.ts';
 import { layerStats } from '../ops/layer-stats.ts';
 import type { BufRange, PlanItem } from '../ops/op.ts';
 import { softmaxXent } from '../ops/softmax-xent.ts';
 import { paramLayout, type ParamLayout } from '../model/layout.ts';
 import type { ModelSpec } from '../model/spec.ts';
-import { batchArenas, forwardPass, type DataShape } from './plan.ts';
+import { batchArenas, gatherForward, rowsOf, type DataShape } from './plan.ts';
 import { SOFTWARE_TUNING, type KernelTuning } from '../ops/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
 import { checkLimits, UNLIMITED, type PlanLimits } from './limits.ts';
@@ -53,36 +52,9 @@ export function planEval(
   const statsRange = arena('stats', stats.size);
   const split = splitScratch(arena, layout, B, false);
 
-  const rowsOf = (r: BufRange, rows: number, width: number): BufRange => ({ ...r, length: rows * width });
   const steps = (rows: number): PlanItem[] => [
     { clear: statsRange },
-    gather(
-      `${prefix}gather`,
-      rows,
-      data.features,
-      data.examples,
-      data.scale,
-      data.shift,
-      {
-        images,
-        labels,
-        order,
-        x: rowsOf(x, rows, data.features),
-        y: rowsOf(y, rows, 1),
-      },
-      data.format,
-    ),
-    ...forwardPass(
-      model,
-      layout,
-      rows,
-      rowsOf(x, rows, data.features),
-      z.map((r, i) => rowsOf(r, rows, layout.layers[i].outputs)),
-      a.map((r, i) => rowsOf(r, rows, layout.layers[i].outputs)),
-      prefix,
-      tuning,
-      split,
-    ),
+    ...gatherForward(model, layout, rows, data, { images, labels, order, x, y, z, a }, prefix, tuning, split).steps,
     softmaxXent(
       `${prefix}softmax`,
       rows,

@@ -308,6 +308,35 @@ export function batchArenas(arena: (name: string, length: number) => BufRange, l
   return { images, labels, order, x, y, z, a, flags, flagRanges };
 }
 
+/** The first `rows` rows of a batch region `width` wide. */
+export const rowsOf = (r: BufRange, rows: number, width: number): BufRange => ({ ...r, length: rows * width });
+
+/**
+ * One batch of `rows` examples through the network with the weights as they are (the
+ * evaluation and the unit scan): gathered by the order, then the forward pass, over the
+ * first `rows` rows of the batch arenas. Returns the steps and those rows' z and a.
+ */
+export function gatherForward(
+  model: ModelSpec,
+  layout: ParamLayout,
+  rows: number,
+  data: DataShape,
+  io: Pick<ReturnType<typeof batchArenas>, 'images' | 'labels' | 'order' | 'x' | 'y' | 'z' | 'a'>,
+  prefix: string,
+  tuning: KernelTuning,
+  split?: SplitScratch,
+): { steps: PlanStep[]; z: BufRange[]; a: BufRange[] } {
+  const { images, labels, order } = io;
+  const x = rowsOf(io.x, rows, data.features);
+  const z = io.z.map((r, i) => rowsOf(r, rows, layout.layers[i].outputs));
+  const a = io.a.map((r, i) => rowsOf(r, rows, layout.layers[i].outputs));
+  const steps = [
+    gather(`${prefix}gather`, rows, data.features, data.examples, data.scale, data.shift, { images, labels, order, x, y: rowsOf(io.y, rows, 1) }, data.format),
+    ...forwardPass(model, layout, rows, x, z, a, prefix, tuning, split),
+  ];
+  return { steps, z, a };
+}
+
 /**
  * z = input·Wᵀ + b, a = f(z) for every layer; the output layer is linear into the softmax.
  * `scratch` serves split-K kernels chosen by tuning.matmulChoice (without it they run in one pass).

@@ -2,13 +2,12 @@
 // batches of `batch` plus one remainder batch, with the weights frozen, accumulating each
 // hidden unit's largest pre-activation and summed |activation| (ops/unit-scan.ts). The
 // dead and dormant units of the set follow from those (train/unit-scan.ts).
-import { gather } from '../ops/gather.ts';
 import type { BufRange, PlanItem, PlanStep } from '../ops/op.ts';
 import { unitScan } from '../ops/unit-scan.ts';
 import { align, paramLayout, type ParamLayout } from '../model/layout.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import { SOFTWARE_TUNING, type KernelTuning } from '../ops/tuning.ts';
-import { batchArenas, forwardPass, type DataShape } from './plan.ts';
+import { batchArenas, gatherForward, type DataShape } from './plan.ts';
 
 export interface ScanPlan {
   layout: ParamLayout;
@@ -69,32 +68,17 @@ export function planScan(
   const maxz = hidden.map((l, h) => ({ arena: maxzAll.arena, offset: offsets[h], length: l.outputs }));
   const sumabs = hidden.map((l, h) => ({ arena: sumabsAll.arena, offset: offsets[h], length: l.outputs }));
 
-  const rowsOf = (r: BufRange, rows: number, width: number): BufRange => ({ ...r, length: rows * width });
   const onParams = (s: PlanStep): PlanStep => ({
     ...s,
     bindings: Object.fromEntries(Object.entries(s.bindings).map(([k, r]) => [k, r.arena === 'params' ? { ...r, arena: paramsArena } : r])),
   });
   const steps = (rows: number): PlanItem[] => {
-    const zr = z.map((r, i) => rowsOf(r, rows, layout.layers[i].outputs));
-    const ar = a.map((r, i) => rowsOf(r, rows, layout.layers[i].outputs));
+    const pass = gatherForward(model, layout, rows, data, { images, labels, order, x, y, z, a }, prefix, opts.tuning ?? SOFTWARE_TUNING);
+    const zr = pass.z;
+    const ar = pass.a;
     return [
-      gather(
-        `${prefix}gather`,
-        rows,
-        data.features,
-        data.examples,
-        data.scale,
-        data.shift,
-        {
-          images,
-          labels,
-          order,
-          x: rowsOf(x, rows, data.features),
-          y: rowsOf(y, rows, 1),
-        },
-        data.format,
-      ),
-      ...forwardPass(model, layout, rows, rowsOf(x, rows, data.features), zr, ar, prefix, opts.tuning ?? SOFTWARE_TUNING).map(onParams),
+      // The gather binds no parameters; the forward steps read the scanner's own arena, if any.
+      ...pass.steps.map(onParams),
       ...hidden.map((l, h) => unitScan(`${prefix}unit scan ${h}`, rows, l.outputs, { z: zr[h], a: ar[h], maxz: maxz[h], sumabs: sumabs[h] })),
     ];
   };
