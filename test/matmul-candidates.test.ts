@@ -1,8 +1,7 @@
-// Every matmul candidate (src/ops/matmul-candidates.ts) against the CPU twin, through the
-// real WGSL on the real adapter. Each pipeline bakes its shape in, and SwiftShader takes
-// 0.5–2 s to compile one workgroup-memory kernel (the time grows with the workgroup
-// arrays), so the shapes of each layout are dealt round-robin over the candidates: every
-// candidate meets every layout, scalar and vec4 loads, and edge shapes, in about a minute.
+// The matmul candidates (src/ops/matmul-candidates.ts) beyond the sweep of
+// test/matmul-sweep.test.ts (every candidate on 20 shapes of each training layout): the
+// other entry point of each layout against the CPU twin, split-K's determinism and its
+// twins, and which configurations fit which limits.
 import { describe, expect, it } from 'vitest';
 import { activate } from '../src/ops/activations.ts';
 import { matmulCpu, type MatmulShape } from '../src/ops/matmul.ts';
@@ -11,6 +10,7 @@ import {
   candidateFits,
   candidateProblem,
   candidateScratch,
+  heuristicCandidate,
   matmulBiasActWith,
   matmulWith,
   splitKReduceBiasActOp,
@@ -89,30 +89,7 @@ async function checkBiasAct(c: MatmulCandidate, s: MatmulShape, act: number, alp
   expect(maxRelErr(ro.cpu.f, ro.gpu.f)).toBeLessThan(1e-4);
 }
 
-/** Shapes dealt round-robin over the candidates. */
-function deal(list: MatmulShape[]) {
-  return list.map((s, i) => {
-    const c = MATMUL_CANDIDATES[i % MATMUL_CANDIDATES.length];
-    return [c.name, name(s), c, s, i] as const;
-  });
-}
-
 describe('matmul candidates on the GPU match the CPU twin', () => {
-  describe('forward Z = X·Wᵀ + bias, activated (transB, bias + activation epilogue)', () => {
-    it.each(deal(shapes(21, false, true)))('%s %s', async (_, __, c, s, i) => {
-      await checkBiasAct(c, s, i % 7, 0.01);
-    });
-  });
-  describe('dX = dZ·W (no transpose)', () => {
-    it.each(deal(shapes(21, false, false)))('%s %s', async (_, __, c, s) => {
-      await checkPlain(c, s);
-    });
-  });
-  describe('dW = dZᵀ·X (transA)', () => {
-    it.each(deal(shapes(21, true, false)))('%s %s', async (_, __, c, s) => {
-      await checkPlain(c, s);
-    });
-  });
   describe('the other entry point of each layout', () => {
     const more = [
       ...shapes(6, false, true)
@@ -125,7 +102,7 @@ describe('matmul candidates on the GPU match the CPU twin', () => {
         .slice(3)
         .map((s) => ['bias_act', s] as const),
     ];
-    // Nine cases, one per candidate, dealt with an offset so the pairs differ from the sections above.
+    // Nine cases, one per candidate, dealt over the candidates.
     it.each(
       more
         .map(([kind, s], i) => [kind, MATMUL_CANDIDATES[(i + 4) % MATMUL_CANDIDATES.length], name(s), s] as const)
@@ -191,6 +168,25 @@ describe('split-K twins', () => {
         expect(z[i]).toBeCloseTo(want[i] + bias[i % s.N], 12);
         expect(out[i]).toBe(activate(2, 0.1, z[i]));
       }
+    }
+  });
+});
+
+describe('the heuristic kernel per shape (a GPU before measuring)', () => {
+  const pick = (M: number, N: number, K: number) => heuristicCandidate({ M, N, K }).name;
+  it('picks what the H200 autotune measured best for the paper network and large squares', () => {
+    expect(pick(64, 1000, 784)).toBe('splitk8 64x64 k32 t4x4'); // forward at batch 64: 16 output tiles
+    expect(pick(256, 1000, 784)).toBe('splitk4 64x64 k16 t4x4');
+    expect(pick(1024, 784, 1000)).toBe('splitk4 64x64 k16 t4x4');
+    expect(pick(1000, 784, 64)).toBe('tiled 64x64 k16 t4x4'); // dW at batch 64: K is the batch
+    expect(pick(1000, 1000, 256)).toBe('tiled 64x64 k32 t4x4');
+    expect(pick(2048, 2048, 2048)).toBe('tiled 128x128 k8 t8x8');
+    expect(pick(1024, 4096, 4096)).toBe('tiled 128x128 k8 t8x8'); // the wide network
+  });
+  it('always answers a candidate of the list, for any shape', () => {
+    for (let i = 0; i < 200; i++) {
+      const c = heuristicCandidate({ M: 1 + rng.int(5000), N: 1 + rng.int(5000), K: 1 + rng.int(5000) });
+      expect(MATMUL_CANDIDATES).toContain(c);
     }
   });
 });
