@@ -59,6 +59,20 @@ describe('matmul autotune', () => {
     again.destroy();
   });
 
+  it('measures the `first` candidate of each shape first, even when the budget allows nothing else', async () => {
+    const backend = new WebGpuBackend(await gpu());
+    const first = (s: MatmulShape) => (s.M === 1 ? SPLIT : B);
+    const report = (await backend.tune(products, { mode: 'on', candidates: [A, B, SPLIT], cache: null, budgetMs: 1, first }))!;
+    for (const [i, e] of report.entries.entries()) {
+      const lead = first(shapes[i]).name;
+      expect(e.candidates[0]).toMatchObject({ config: lead });
+      expect(e.candidates[0]).toHaveProperty('gflops');
+      expect(e.chosen).toBe(lead);
+      for (const c of e.candidates.slice(1)) expect((c as { error: string }).error).toMatch(/budget/);
+    }
+    backend.destroy();
+  });
+
   it('auto mode leaves a software adapter on its measured table', async () => {
     const backend = new WebGpuBackend(await gpu());
     expect(backend.adapterInfo.isFallback).toBe(true);

@@ -47,10 +47,33 @@ export const MATMUL_CANDIDATES: MatmulCandidate[] = [
   { kind: 'tiled', name: 'tiled 128x64 k16 t8x4', tile: tiled(128, 64, 16, 8, 4) },
   { kind: 'tiled', name: 'tiled 64x128 k16 t4x8', tile: tiled(64, 128, 16, 4, 8) },
   { kind: 'tiled', name: 'tiled 128x128 k8 t8x8', tile: tiled(128, 128, 8, 8, 8) },
+  { kind: 'tiled', name: 'tiled 128x128 k16 t8x8', tile: tiled(128, 128, 16, 8, 8) },
   { kind: 'splitk', name: 'splitk2 64x64 k16 t4x4', tile: tiled(64, 64, 16, 4, 4), slices: 2 },
   { kind: 'splitk', name: 'splitk4 64x64 k16 t4x4', tile: tiled(64, 64, 16, 4, 4), slices: 4 },
   { kind: 'splitk', name: 'splitk8 64x64 k32 t4x4', tile: tiled(64, 64, 32, 4, 4), slices: 8 },
 ];
+
+/**
+ * The candidate a hardware GPU starts from before measuring (and without it), and the one
+ * the autotuner measures first, so that a budget cut short still leaves a good kernel. Read
+ * off an H200's autotune table (docs/gpu.md): large products take the 128×128 tile;
+ * products with few 64×64 output tiles and a long K split K so that enough workgroups
+ * run; the rest take the 64×64 tile, with BK 16 when K is short.
+ */
+export function heuristicCandidate(s: Pick<MatmulShape, 'M' | 'N' | 'K'>): MatmulCandidate {
+  const tiles = ceilDiv(s.M, 64) * ceilDiv(s.N, 64);
+  const name =
+    s.M * s.N >= 2048 * 2048
+      ? 'tiled 128x128 k8 t8x8'
+      : tiles <= 32 && s.K >= 512
+        ? 'splitk8 64x64 k32 t4x4'
+        : (tiles <= 128 && s.K >= 256) || (tiles <= 256 && s.K >= 512)
+          ? 'splitk4 64x64 k16 t4x4'
+          : s.K < 128
+            ? 'tiled 64x64 k16 t4x4'
+            : 'tiled 64x64 k32 t4x4';
+  return MATMUL_CANDIDATES.find((c) => c.name === name)!;
+}
 
 /** Threads of a workgroup along x (columns) and y (rows). */
 function workgroupOf(c: MatmulCandidate): { x: number; y: number; storageBytes: number } {
