@@ -19,8 +19,12 @@ function need(label: string, name: string, r: BufRange, floats: number): void {
 // ---------------------------------------------------------------------------------------
 // Sums of squares of segments
 
-/** Workgroups per segment in the first pass: 64 × 256 threads reach every SM of a large GPU. */
-export const SUMSQ_GROUPS = 64;
+/**
+ * Workgroups per segment in the first pass, at most (the finish pass takes one per thread):
+ * 256 × 256 threads per segment keep a large GPU's memory busy on a 16M-element gradient,
+ * where 64 workgroups left an H200 reading it at a fifth of its bandwidth.
+ */
+export const SUMSQ_GROUPS = 256;
 
 export const sumsqPartialOp: OpDef = {
   shader: 'sumsq_chunks',
