@@ -103,6 +103,11 @@ if [ "$(printf '%s\n2.34\n' "$GLIBC" | sort -V | head -1)" != 2.34 ]; then
   fail "glibc $GLIBC is older than 2.34, which Dawn's dawn.node needs: use a newer distribution (Debian 12, Ubuntu 22.04 or later)"
 fi
 export GPU_CHECK_GLIBC=$GLIBC
+# WebGPU's adapter info does not name the card; nvidia-smi does (for the share of f32 peak).
+if command -v nvidia-smi >/dev/null 2>&1; then
+  GPU_CHECK_GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1) || true
+  export GPU_CHECK_GPU_NAME
+fi
 
 if [ -f "$HERE/run.mjs" ]; then
   # Unpacked from --pack: everything lies beside this script.

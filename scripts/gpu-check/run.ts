@@ -29,6 +29,19 @@ import { mib } from '../../src/plan/limits.ts';
 import { Trainer, type TrainerOptions } from '../../src/train/trainer.ts';
 import type { StepStats } from '../../src/train/telemetry.ts';
 import { Rng } from '../../src/util/rng.ts';
+import { MATMUL_CANDIDATES } from '../../src/ops/matmul-candidates.ts';
+import { handle } from '../../bench/agent.ts';
+import {
+  flopsPerStep,
+  toBase64,
+  TRAIN_WORKLOADS,
+  type EngineKind,
+  type MeasureResult,
+  type OpenResult,
+  type TrainCell,
+  type Variant,
+} from '../../bench/spec.ts';
+import { LAYOUTS, SWEEP_TOLERANCE, sweepAll } from './kernel-sweep.ts';
 
 setGpuProvider(nodeGpuProvider);
 const args = process.argv.slice(2);
@@ -63,6 +76,7 @@ if (flag('--probe')) {
 }
 
 const software = ctx.adapter.isFallback;
+const gpuName = process.env.GPU_CHECK_GPU_NAME || undefined;
 const out = opt('--out') ?? 'dist/gpu-check';
 mkdirSync(out, { recursive: true });
 const gpuBackend = () => new WebGpuBackend(ctx);
@@ -146,6 +160,37 @@ await trajectory(
     return b;
   },
 );
+
+// ---- every matmul kernel against float64, on this adapter ------------------------------
+
+{
+  const perLayout = software ? 1 : 20;
+  const candidates = [registerCandidate(tiles), ...MATMUL_CANDIDATES];
+  log(`kernels: ${candidates.length} matmul candidates × ${LAYOUTS.length} layouts × ${perLayout} random shapes against float64`);
+  const t0 = performance.now();
+  const backend = gpuBackend();
+  try {
+    const cases = await sweepAll(backend, candidates, perLayout);
+    const bad = cases.filter((c) => c.error !== undefined || !(c.relErr! < SWEEP_TOLERANCE));
+    const worst = Math.max(...cases.map((c) => c.relErr ?? 0));
+    checks.push({
+      name: `matmul kernels: ${candidates.length} candidates × ${LAYOUTS.length} layouts × ${perLayout} shapes (1, odd, off-tile) against float64`,
+      ok: bad.length === 0,
+      detail:
+        `${cases.length - bad.length}/${cases.length} within ${SWEEP_TOLERANCE} (largest relative error ${worst.toExponential(1)}); ${((performance.now() - t0) / 1000).toFixed(1)} s` +
+        (bad.length
+          ? `; failed: ${bad
+              .slice(0, 6)
+              .map((c) => `${c.candidate} ${c.layout} ${c.shape.join('×')}: ${c.error ?? c.relErr!.toExponential(1)}`)
+              .join('; ')}`
+          : ''),
+    });
+  } catch (e) {
+    checks.push({ name: 'matmul kernels against float64', ok: false, detail: (e as Error).message.split('\n')[0] });
+  } finally {
+    backend.destroy();
+  }
+}
 
 // ---- matmul throughput with the training configuration --------------------------------
 
@@ -237,11 +282,16 @@ async function timeMatmul(name: string, shape: MatmulShape, biasAct: boolean): P
   }
 }
 
-/** The card's f32 peak in TFLOP/s: --peak-tflops, or known cards by name (H100/H200 SXM: 67). */
+/**
+ * The card's f32 peak in TFLOP/s: --peak-tflops, or known cards by name. WebGPU's adapter
+ * info does not name the card (on an H200 Dawn says "NVIDIA: 580.159.04"), so gpu-check.sh
+ * passes nvidia-smi's name in GPU_CHECK_GPU_NAME.
+ */
 function peakTflops(): number | undefined {
   const given = Number(opt('--peak-tflops'));
   if (given > 0) return given;
-  return /H200|H100/i.test(adapter) ? 67 : undefined;
+  const name = `${adapter} ${gpuName ?? ''}`;
+  return /H200|H100 SXM|H100 80GB HBM3/i.test(name) ? 67 : /H100/i.test(name) ? 51 : /A100/i.test(name) ? 19.5 : undefined;
 }
 
 log('matmul with the kernel chosen for each shape on this adapter');
@@ -249,72 +299,177 @@ for (const p of productShapes) await timeMatmul(p.name, p.shape, p.biasAct);
 
 // ---- training throughput: the paper's network, and PyTorch on CUDA beside it ---------
 
-const flops = (() => {
-  const w = [784, 1000, 1000, 1000, 10];
-  let f = 0;
-  for (let i = 0; i + 1 < w.length; i++) f += 2 * w[i] * w[i + 1] * (i === 0 ? 2 : 3);
-  return f;
-})();
+/** FLOPs of one training example's products (forward 2·in·out per layer, backward twice that, but no dX for the first). */
+const flopsPerExample = (w: number[]) => w.slice(0, -1).reduce((f, n, i) => f + 2 * n * w[i + 1] * (i === 0 ? 2 : 3), 0);
 interface TrainRow {
   engine: string;
+  network: string;
   batch: number;
   examplesPerSecond?: number;
+  gflops?: number;
   note: string;
 }
 const trainRows: TrainRow[] = [];
 const trainSteps = software ? 4 : 200;
-const batches = software ? [64] : [64, 256, 1024];
+const nets = [
+  { name: 'paper 784-1000-1000-1000-10', model: PAPER_MODEL, widths: [784, 1000, 1000, 1000, 10], batches: software ? [64] : [64, 256, 1024] },
+  ...(software ? [] : [{ name: 'wide 784-4096-4096-4096-10', model: TRAIN_WORKLOADS.wide.model, widths: [784, 4096, 4096, 4096, 10], batches: [1024] }]),
+];
 const data = syntheticDataset({ examples: software ? 256 : 16384, features: 784, classes: 10, seed: 9 });
 
-log(`training 784-1000-1000-1000-10 (momentum, telemetry every step), ${trainSteps} timed steps per batch size`);
-for (const batch of batches) {
-  const backend = gpuBackend();
-  try {
-    const t = await Trainer.create(backend, PAPER_MODEL, options({ batch, lr: 0.01 }), data);
-    await collect(t, 3); // compile and warm up
-    const t0 = performance.now();
-    const s = await collect(t, trainSteps);
-    const secs = (performance.now() - t0) / 1000;
-    const eps = (trainSteps * batch) / secs;
-    trainRows.push({
-      engine: 'rectigrad WebGPU (Node, Dawn)',
-      batch,
-      examplesPerSecond: eps,
-      note: `loss ${s[s.length - 1].loss.toFixed(3)}; memory ${mib(t.plan.memory.totalBytes)} in ${t.plan.memory.buffers} buffers`,
-    });
-  } catch (e) {
-    trainRows.push({ engine: 'rectigrad WebGPU (Node, Dawn)', batch, note: `failed: ${(e as Error).message.split('\n')[0]}` });
-  } finally {
-    backend.destroy();
+for (const net of nets) {
+  const steps = net.widths[1] > 1000 ? Math.ceil(trainSteps / 4) : trainSteps;
+  log(`training ${net.name} (momentum, telemetry every step), ${steps} timed steps per batch size`);
+  for (const batch of net.batches) {
+    const backend = gpuBackend();
+    const engine = 'rectigrad WebGPU (Node, Dawn)';
+    try {
+      const t = await Trainer.create(backend, net.model, options({ batch, lr: 0.01 }), data);
+      await collect(t, 3); // compile and warm up
+      const t0 = performance.now();
+      const s = await collect(t, steps);
+      const eps = (steps * batch) / ((performance.now() - t0) / 1000);
+      const last = s[s.length - 1];
+      trainRows.push({
+        engine,
+        network: net.name,
+        batch,
+        examplesPerSecond: eps,
+        gflops: (eps * flopsPerExample(net.widths)) / 1e9,
+        note: `loss ${last.loss.toFixed(3)}; memory ${mib(t.plan.memory.totalBytes)} in ${t.plan.memory.buffers} buffers`,
+      });
+    } catch (e) {
+      trainRows.push({ engine, network: net.name, batch, note: `failed: ${(e as Error).message.split('\n')[0]}` });
+    } finally {
+      backend.destroy();
+    }
   }
 }
 
 // PyTorch on CUDA, f32 with TF32 off: the native reference, where python3 has it.
 const torchScript = [join(here, 'torch_reference.py'), join(here, 'gpu-check', 'torch_reference.py')].find((p) => existsSync(p));
-for (const batch of batches) {
-  if (!torchScript) {
-    trainRows.push({ engine: 'PyTorch CUDA f32', batch, note: 'torch_reference.py not found' });
-    break;
+torch: for (const net of nets) {
+  const steps = net.widths[1] > 1000 ? Math.ceil(trainSteps / 4) : trainSteps;
+  for (const batch of net.batches) {
+    const engine = 'PyTorch CUDA f32 (TF32 off)';
+    if (!torchScript) {
+      trainRows.push({ engine, network: net.name, batch, note: 'torch_reference.py not found' });
+      break torch;
+    }
+    const r = spawnSync('python3', [torchScript, '--batch', String(batch), '--steps', String(steps), '--widths', net.widths.join(',')], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+    let parsed: { examplesPerSecond?: number; device?: string; torch?: string; error?: string } = {};
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      parsed = { error: r.error ? `python3: ${r.error.message}` : (r.stderr ?? '').trim().split('\n').pop() || 'no output' };
+    }
+    if (parsed.error) {
+      trainRows.push({ engine, network: net.name, batch, note: `not run: ${parsed.error}` });
+      break torch;
+    }
+    trainRows.push({
+      engine,
+      network: net.name,
+      batch,
+      examplesPerSecond: parsed.examplesPerSecond,
+      gflops: (parsed.examplesPerSecond! * flopsPerExample(net.widths)) / 1e9,
+      note: `torch ${parsed.torch} on ${parsed.device}`,
+    });
   }
-  const r = spawnSync('python3', [torchScript, '--batch', String(batch), '--steps', String(trainSteps)], { encoding: 'utf8', timeout: 120_000 });
-  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
-  let parsed: { examplesPerSecond?: number; device?: string; torch?: string; error?: string } = {};
-  try {
-    parsed = JSON.parse(line);
-  } catch {
-    parsed = { error: r.error ? `python3: ${r.error.message}` : (r.stderr ?? '').trim().split('\n').pop() || 'no output' };
-  }
-  if (parsed.error) {
-    trainRows.push({ engine: 'PyTorch CUDA f32 (TF32 off)', batch, note: `not run: ${parsed.error}` });
-    break;
-  }
-  trainRows.push({
-    engine: 'PyTorch CUDA f32 (TF32 off)',
-    batch,
-    examplesPerSecond: parsed.examplesPerSecond,
-    note: `torch ${parsed.torch} on ${parsed.device}`,
-  });
 }
+
+// ---- the bench's engines on the same adapter: rectigrad against jax-js WebGPU ----------
+// Both through the bench's own sessions (the same batch, initial weights, SGD step and
+// clock), on synthetic MNIST-like pixels (this machine may have no MNIST): telemetry off
+// with the loss read back every step (readback), and rectigrad with its full telemetry.
+
+interface BenchRow {
+  cell: string;
+  engine: string;
+  variant: Variant;
+  msPerStep?: number;
+  examplesPerSecond?: number;
+  gflops?: number;
+  note: string;
+}
+const benchRows: BenchRow[] = [];
+
+function benchCell(workload: 'paper' | 'wide' | 'tiny', batch: number): TrainCell {
+  const wl = TRAIN_WORKLOADS[workload];
+  const rng = new Rng(1000 + batch);
+  const pixels = Uint8Array.from({ length: batch * 784 }, () => (rng.next() < 0.19 ? 1 + rng.int(255) : 0)); // MNIST: about 19% nonzero
+  const labels = Array.from({ length: batch }, () => rng.int(10));
+  return { kind: 'train', workload, model: wl.model, batch, lr: wl.lr, pixels: toBase64(pixels), labels, features: 784, classes: 10, scale: 1 / 255, shift: 0 };
+}
+
+const benchCells: TrainCell[] = software
+  ? [benchCell('paper', 64)]
+  : [benchCell('tiny', 32), benchCell('paper', 64), benchCell('paper', 256), benchCell('paper', 1024), benchCell('wide', 1024)];
+const engines: { kind: EngineKind; label: string; variants: Variant[] }[] = [
+  { kind: 'rectigrad-webgpu', label: 'rectigrad WebGPU', variants: ['readback', 'telemetry'] },
+  { kind: 'jax-webgpu', label: 'jax-js WebGPU', variants: ['readback'] },
+];
+log(`bench: ${engines.map((e) => e.label).join(' and ')} on ${benchCells.map((c) => `${c.workload} b${c.batch}`).join(', ')}`);
+for (const cell of benchCells) {
+  const name = `${cell.workload} b${cell.batch}`;
+  for (const e of engines) {
+    const session = `${e.kind} ${name}`;
+    try {
+      const open = (await handle({ op: 'open', session, engine: e.kind, cell })) as OpenResult;
+      // Steps per timed run: about a second of work (at least 5), from one step's time.
+      const one = (await handle({ op: 'measure', session, variant: e.variants[0], steps: 3 })) as MeasureResult;
+      const steps = Math.max(5, Math.min(500, Math.round((software ? 3000 : 1000) / Math.max(0.05, one.ms / one.steps))));
+      for (const variant of e.variants) {
+        const reps: number[] = [];
+        const host: number[] = [];
+        for (let r = 0; r < (software ? 1 : 3); r++) {
+          const m = (await handle({ op: 'measure', session, variant, steps })) as MeasureResult;
+          reps.push(m.ms / m.steps);
+          if (m.hostMs !== undefined) host.push((1000 * m.hostMs) / m.steps);
+        }
+        const ms = reps.sort((a, b) => a - b)[Math.floor(reps.length / 2)];
+        const eps = (1000 * cell.batch) / ms;
+        // GPU time per op group (timestamp queries), where the engine can tell.
+        const prof = software ? null : ((await handle({ op: 'profile', session, variant, steps: 3 }).catch(() => null)) as Record<string, number> | null);
+        const groups = prof
+          ? Object.entries(prof)
+              .filter(([, v]) => typeof v === 'number')
+              .map(([k, v]) => `${k} ${(1000 * v).toFixed(0)}`)
+              .join(', ')
+          : '';
+        benchRows.push({
+          cell: name,
+          engine: e.label,
+          variant,
+          msPerStep: ms,
+          examplesPerSecond: eps,
+          gflops: ((flopsPerStep(cell) / cell.batch) * eps) / 1e9,
+          note:
+            `median of ${reps.length} × ${steps} steps; first step ${open.firstStepMs.toFixed(0)} ms` +
+            (host.length ? `; host ${Math.min(...host).toFixed(0)} µs/step encoding and submitting` : '') +
+            (groups ? `; GPU µs/step: ${groups}` : ''),
+        });
+      }
+    } catch (e2) {
+      benchRows.push({ cell: name, engine: e.label, variant: e.variants[0], note: `failed: ${(e2 as Error).message.split('\n')[0]}` });
+    } finally {
+      await handle({ op: 'close', session }).catch(() => undefined);
+    }
+  }
+}
+/** rectigrad ÷ jax-js (readback) and telemetry on ÷ off, per cell. */
+const benchRatios = benchCells.map((c) => {
+  const name = `${c.workload} b${c.batch}`;
+  const get = (engine: string, variant: Variant) => benchRows.find((r) => r.cell === name && r.engine === engine && r.variant === variant)?.examplesPerSecond;
+  const rect = get('rectigrad WebGPU', 'readback');
+  const tele = get('rectigrad WebGPU', 'telemetry');
+  const jax = get('jax-js WebGPU', 'readback');
+  return { cell: name, overJax: rect && jax ? rect / jax : undefined, telemetryCost: rect && tele ? 1 - tele / rect : undefined };
+});
 
 // ---- report ----------------------------------------------------------------------------
 
@@ -327,8 +482,8 @@ const md: string[] = [
   `#### ${date}: ${adapter}`,
   '',
   `- command: \`${opt('--command') ?? 'scripts/gpu-check.sh'}\``,
-  `- adapter: ${adapter}${software ? " — **software adapter, allowed with --allow-software: these numbers are not a GPU's**" : ''}`,
-  `- Node ${process.version}; glibc ${process.env.GPU_CHECK_GLIBC ?? 'unknown'}; matmul tiles ${tileText} (the training configuration for this adapter); largest binding ${mib(limits.bindingBytes)}`,
+  `- adapter: ${adapter}${gpuName ? ` (nvidia-smi: ${gpuName})` : ''}${software ? " — **software adapter, allowed with --allow-software: these numbers are not a GPU's**" : ''}`,
+  `- Node ${process.version}; glibc ${process.env.GPU_CHECK_GLIBC ?? 'unknown'}; register tiles ${tileText}, kernels per product shape from the heuristic, then measured; largest binding ${mib(limits.bindingBytes)}`,
   `- result: **${ok ? (software ? 'checks passed on a software adapter (not a GPU result)' : 'passed') : 'FAILED'}**`,
   '',
   '| check | result | detail |',
@@ -352,18 +507,38 @@ const md: string[] = [
         '',
       ]
     : ['Autotune did not run (see the log).', '']),
-  `| training 784-1000-1000-1000-10 | batch | examples/s | GFLOP/s | note |`,
+  '| training (Trainer, momentum, telemetry every step) | batch | examples/s | GFLOP/s | note |',
   '|---|---|---|---|---|',
   ...trainRows.map(
     (r) =>
-      `| ${r.engine} | ${r.batch} | ${r.examplesPerSecond ? Math.round(r.examplesPerSecond).toLocaleString('en') : '—'} | ${r.examplesPerSecond ? ((r.examplesPerSecond * flops) / 1e9).toFixed(0) : '—'} | ${r.note} |`,
+      `| ${r.engine}, ${r.network} | ${r.batch} | ${r.examplesPerSecond ? Math.round(r.examplesPerSecond).toLocaleString('en') : '—'} | ${r.gflops ? r.gflops.toFixed(0) : '—'} | ${r.note} |`,
+  ),
+  '',
+  "The bench on this adapter (SGD; readback: telemetry off, the loss read every step; telemetry: every layer's stats read every step):",
+  '',
+  '| cell | engine | variant | ms/step | examples/s | GFLOP/s | note |',
+  '|---|---|---|---|---|---|---|',
+  ...benchRows.map(
+    (r) =>
+      `| ${r.cell} | ${r.engine} | ${r.variant} | ${r.msPerStep?.toFixed(3) ?? '—'} | ${r.examplesPerSecond ? Math.round(r.examplesPerSecond).toLocaleString('en') : '—'} | ${r.gflops?.toFixed(0) ?? '—'} | ${r.note} |`,
+  ),
+  '',
+  '| cell | rectigrad ÷ jax-js (readback) | telemetry cost (1 − telemetry ÷ readback) |',
+  '|---|---|---|',
+  ...benchRatios.map(
+    (r) =>
+      `| ${r.cell} | ${r.overJax ? `${r.overJax.toFixed(2)}×` : '—'} | ${r.telemetryCost !== undefined ? `${(100 * r.telemetryCost).toFixed(1)}%` : '—'} |`,
   ),
   '',
 ];
 writeFileSync(join(out, 'gpu.md'), md.join('\n'));
 writeFileSync(
   join(out, 'gpu-check.json'),
-  JSON.stringify({ date, adapter: ctx.adapter, tiles, checks, autotune: tune?.entries, matmul: matmulRows, training: trainRows, ok }, null, 1) + '\n',
+  JSON.stringify(
+    { date, adapter: ctx.adapter, gpuName, tiles, checks, autotune: tune?.entries, matmul: matmulRows, training: trainRows, bench: benchRows, benchRatios, ok },
+    null,
+    1,
+  ) + '\n',
 );
 console.log(md.join('\n'));
 process.exit(ok ? 0 : 1);

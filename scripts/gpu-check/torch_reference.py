@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The native reference for gpu-check: the same MLP (784-1000-1000-1000-10, ReLU, SGD with
+"""The native reference for gpu-check: the same MLP (784-1000-1000-1000-10 or --widths, ReLU, SGD with
 momentum 0.9, cross-entropy) trained in PyTorch on CUDA in float32 with TF32 off, on
 synthetic data already on the GPU. Prints one JSON line: examplesPerSecond, or error."""
 import argparse, json, sys, time
@@ -7,6 +7,7 @@ import argparse, json, sys, time
 p = argparse.ArgumentParser()
 p.add_argument('--batch', type=int, default=64)
 p.add_argument('--steps', type=int, default=200)
+p.add_argument('--widths', default='784,1000,1000,1000,10')
 a = p.parse_args()
 try:
     import torch
@@ -20,7 +21,7 @@ torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
 dev = torch.device('cuda')
 torch.manual_seed(1)
-widths = [784, 1000, 1000, 1000, 10]
+widths = [int(w) for w in a.widths.split(',')]
 layers = []
 for i in range(len(widths) - 1):
     layers.append(torch.nn.Linear(widths[i], widths[i + 1]))
