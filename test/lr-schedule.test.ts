@@ -86,7 +86,7 @@ describe('the trainer under a schedule (CPU backend)', () => {
 
   /** Runs the remaining steps to `end` on a fresh trainer restored from a checkpoint of `from`. */
   async function resumed(from: Trainer, end: number) {
-    const state = decodeCheckpoint(encodeCheckpoint(await from.state(runConfig({ data: 'synthetic', lr: 0.05, lrSchedule: cosine }))));
+    const state = decodeCheckpoint(encodeCheckpoint(await from.state({ ...runConfig({ data: 'synthetic', lr: 0.05, lrSchedule: cosine }) })));
     expect(parseRunConfig(state.config).lrSchedule).toEqual(cosine);
     const t = await trainer(new CpuBackend(), smallModel(), { ...opts, lrSchedule: parseRunConfig(state.config).lrSchedule });
     t.restore(state);
