@@ -7,6 +7,7 @@ import { parseRunConfig, runConfig } from '../src/io/checkpoint-config.ts';
 import { scheduledLr, validateSchedule, type LrSchedule } from '../src/ops/lr-schedule.ts';
 import { DEFAULT_OPTIMIZER } from '../src/ops/optimizer.ts';
 import type { Trainer } from '../src/train/trainer.ts';
+import { gpuBackend } from './support/gpu.ts';
 import { collect, smallModel, trainer, trainerOptions } from './support/train.ts';
 
 describe('scheduledLr', () => {
@@ -134,5 +135,22 @@ describe('the trainer under a schedule (CPU backend)', () => {
   it('a schedule needs a numeric base rate', async () => {
     await expect(trainer(new CpuBackend(), smallModel(), { ...opts, lr: () => 0.1 })).rejects.toThrow(/lrSchedule scales a numeric lr/);
     await expect(trainer(new CpuBackend(), smallModel(), { ...opts, lrSchedule: { kind: 'step', every: 0, gamma: 0.5 } })).rejects.toThrow(/"every" must be/);
+  });
+
+  it('on WebGPU too: the rate reaches the kernel through the step values (0 at the end), and a resume mid-cosine is exact', async () => {
+    const ends: LrSchedule = { kind: 'cosine', warmup: 4, total: 20 };
+    const o = { ...opts, lrSchedule: ends };
+    const whole = await trainer(await gpuBackend(), smallModel(), o);
+    const all = await collect(whole.run(19));
+    const before = await whole.getParams();
+    all.push(...(await collect(whole.run(1))));
+    expect(bits(await whole.getParams()).equals(bits(before))).toBe(true); // step 20 ran at rate 0
+    const first = await trainer(await gpuBackend(), smallModel(), o);
+    const a = await collect(first.run(9));
+    const second = await trainer(await gpuBackend(), smallModel(), o);
+    second.restore(decodeCheckpoint(encodeCheckpoint(await first.state())));
+    const b = await collect(second.run(11));
+    expect([...a, ...b].map((s) => s.loss)).toEqual(all.map((s) => s.loss));
+    expect(bits(await second.getParams()).equals(bits(await whole.getParams()))).toBe(true);
   });
 });
