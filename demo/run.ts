@@ -13,6 +13,7 @@ import {
   runConfig,
   type Activation,
   type Dataset,
+  type LrSchedule,
   type ModelSpec,
   type OptimizerConfig,
   type RunConfig as CheckpointRunConfig,
@@ -36,6 +37,8 @@ export interface RunConfig {
   l1: number;
   optimizer: OptimizerConfig;
   lr: number;
+  /** The schedule of a run loaded from a checkpoint (the page's own runs train at a constant rate). */
+  lrSchedule?: LrSchedule;
   batch: number;
   /** The first n training examples (60000: all of MNIST). */
   trainExamples: number;
@@ -309,6 +312,7 @@ export class Run {
       testLimit: c.testExamples < 10000 ? c.testExamples : undefined,
       batch: c.batch,
       lr: c.lr,
+      lrSchedule: c.lrSchedule,
       l1: c.l1,
       optimizer: c.optimizer,
       seed: c.seed,
@@ -345,7 +349,7 @@ function startTrainer(
   return WorkerTrainer.create({
     backend: kind,
     model,
-    options: { batch: cfg.batch, l1: cfg.l1, telemetry: true, optimizer: cfg.optimizer, lr: cfg.lr, shuffleSeed: cfg.seed },
+    options: { batch: cfg.batch, l1: cfg.l1, telemetry: true, optimizer: cfg.optimizer, lr: cfg.lr, lrSchedule: cfg.lrSchedule, shuffleSeed: cfg.seed },
     train: limitDataset(data.train, cfg.trainExamples),
     test: limitDataset(data.test, cfg.testExamples),
     resume,
@@ -383,6 +387,7 @@ export function configFromCheckpoint(s: CheckpointState, fallback: RunConfig): R
     l1: c.l1,
     optimizer: { ...c.optimizer },
     lr: c.lr,
+    lrSchedule: c.lrSchedule,
     batch: c.batch,
     trainExamples: c.trainLimit ?? 60000,
     testExamples: c.testLimit ?? 10000,

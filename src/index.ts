@@ -13,6 +13,7 @@ export { paramLayout } from './model/layout.ts';
 export { initialParams } from './model/init.ts';
 export { planTraining, flopsPerExample, type TrainConfig } from './plan/plan.ts';
 export { DEFAULT_LR, DEFAULT_OPTIMIZER, type OptimizerConfig } from './ops/optimizer.ts';
+export { scheduledLr, validateSchedule, describeSchedule, LR_SCHEDULES, CONSTANT_LR, type LrSchedule, type LrScheduleKind } from './ops/lr-schedule.ts';
 export { ACTIVATIONS, type Activation } from './ops/activations.ts';
 export { Trainer, TrainingDivergedError, type TrainerOptions } from './train/trainer.ts';
 export type { StepStats } from './train/telemetry.ts';

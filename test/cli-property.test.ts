@@ -135,6 +135,10 @@ const FLAGS: Record<string, string[] | undefined> = {
   '--l1': ['0', '1e-4', '-1', 'x'],
   '--optimizer': ['sgd', 'momentum', 'adam', 'rmsprop'],
   '--lr': ['0.1', '0', '-0.1', '1e999'],
+  '--lr-schedule': ['cosine', 'step', 'constant', 'linear', 'Cosine'],
+  '--lr-step-every': ['100', '2e', '0', '1.5e'],
+  '--lr-gamma': ['0.1', '1', '0', '1.5'],
+  '--warmup': ['1e', '0', '-1', 'e'],
   '--momentum': ['0.9', '-0.9'],
   '--weight-decay': ['0', '1e-4', 'NaN'],
   '--clip': ['0', '5', 'Infinity'],
@@ -213,6 +217,11 @@ describe('train command line, property-based', () => {
         expect(ACTIVATIONS).toContain(f.activation);
         expect(['glorot', 'he', 'uniform']).toContain(f.init);
         expect(['sgd', 'momentum', 'adam']).toContain(f.optimizer);
+        expect(['constant', 'step', 'cosine']).toContain(f.lrSchedule);
+        if (f.lrGamma !== undefined) expect(f.lrGamma > 0 && f.lrGamma <= 1).toBe(true);
+        const length = (l: any, min: number) => Object.keys(l).length === 1 && Number.isSafeInteger(l.steps ?? l.epochs) && (l.steps ?? l.epochs) >= min;
+        if (f.lrStepEvery !== undefined) expect(length(f.lrStepEvery, 1)).toBe(true);
+        if (f.warmup !== undefined) expect(length(f.warmup, 0)).toBe(true);
         expect(BACKENDS).toContain(f.backend);
         for (const k of ['l1', 'momentum', 'weightDecay', 'clip']) expect(Number.isFinite(f[k]) && f[k] >= 0).toBe(true);
         if (f.lr !== undefined) expect(Number.isFinite(f.lr) && f.lr > 0).toBe(true);

@@ -15,7 +15,7 @@ const src = join(process.cwd(), 'src');
 let site: Served;
 
 const PAGE = `
-import { CpuBackend, DEFAULT_OPTIMIZER, DeviceLostError, Predictor, TrainingDivergedError, WorkerTrainer, datasetFromArrays, modelSpec, syntheticDataset } from '${src}/index.ts';
+import { CpuBackend, DEFAULT_OPTIMIZER, DeviceLostError, Predictor, Trainer, TrainingDivergedError, WorkerTrainer, datasetFromArrays, modelSpec, syntheticDataset } from '${src}/index.ts';
 
 const px = syntheticDataset({ examples: 320, features: 20, classes: 5, seed: 3 });
 const floats = Float32Array.from(px.images, (b) => b * px.scale + px.shift);
@@ -86,6 +86,15 @@ window.result = (async () => {
   const cpuT = await WorkerTrainer.create({ backend: 'cpu', model, options, train });
   out.cpuLose = await errorOf(cpuT.loseDevice());
   await cpuT.destroy();
+  // A learning-rate schedule crosses to the worker as data: its run is the page's own Trainer's.
+  const momentum = { ...options, optimizer: { ...DEFAULT_OPTIMIZER, kind: 'momentum' } };
+  const sched = { ...momentum, lrSchedule: { kind: 'cosine', warmup: 3, total: 10 } };
+  const losses = async (it) => { const l = []; for await (const s of it) l.push(s.loss); return l; };
+  const ws = await WorkerTrainer.create({ backend: 'cpu', model, options: sched, train });
+  out.schedWorker = await losses(ws.run(10));
+  await ws.destroy();
+  out.schedPage = await losses((await Trainer.create(new CpuBackend(), model, sched, train)).run(10));
+  out.constPage = await losses((await Trainer.create(new CpuBackend(), model, momentum, train)).run(10));
   return out;
 })().catch((e) => ({ failed: String(e && e.stack || e) }));
 `;
@@ -154,6 +163,9 @@ describe('WorkerTrainer in Chromium', () => {
       expect(r.resumed.map((s: { step: number }) => s.step)).toEqual([4, 5]);
       for (const s of r.resumed) expect(Number.isFinite(s.loss)).toBe(true);
       expect(r.cpuLose.message).toMatch(/only a WebGPU device can be lost/);
+      expect(r.schedWorker).toHaveLength(10);
+      expect(r.schedWorker).toEqual(r.schedPage);
+      expect(r.schedPage.slice(2)).not.toEqual(r.constPage.slice(2)); // the schedule changed the run
       expect(pageErrors).toEqual([]);
     } finally {
       await chrome.close();

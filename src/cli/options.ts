@@ -101,3 +101,15 @@ export function stepsOrEpochs(flag: string) {
     return m[2] ? { epochs: n } : { steps: n };
   };
 }
+
+/** A comma-separated list of numbers, each checked by `ok` (e.g. a grid of learning rates: 0.1,0.03,0.01). */
+export function numberList(flag: string, ok: (x: number) => boolean, what: string) {
+  return (v: string): number[] => {
+    const parts = v.split(',').map((s) => s.trim());
+    return parts.map((p) => {
+      const n = Number(p);
+      if (p === '' || !Number.isFinite(n) || !ok(n)) throw new InvalidArgumentError(`${flag} takes comma-separated ${what}; ${quote(p)} is not one`);
+      return n;
+    });
+  };
+}

@@ -10,6 +10,7 @@ import type { CheckpointState } from '../io/checkpoint.ts';
 import { parseRunConfig, runConfig, type RunConfig } from '../io/checkpoint-config.ts';
 import { ACTIVATIONS, type Activation } from '../ops/activations.ts';
 import { DEFAULT_LR, DEFAULT_OPTIMIZER, type OptimizerKind } from '../ops/optimizer.ts';
+import { describeSchedule, LR_SCHEDULES, type LrSchedule, type LrScheduleKind } from '../ops/lr-schedule.ts';
 import { paramLayout } from '../model/layout.ts';
 import { INITS, PAPER_MODEL, describeModel, validateModel, type Init, type ModelSpec } from '../model/spec.ts';
 import { flopsPerExample, matmulProducts } from '../plan/plan.ts';
@@ -21,6 +22,7 @@ import { TrainingDivergedError, type Trainer } from '../train/trainer.ts';
 import { catchInterrupts } from './interrupt.ts';
 import { checkOutputPath, nonNegative, nonNegativeInt, oneOf, positive, positiveInt, stepsOrEpochs, widthList } from './options.ts';
 import { formatDuration, progress, wrapParts } from './progress.ts';
+import { decayFactor, DEFAULT_GAMMA, scheduleFromFlags, stepsOrEpochsFrom0, type Length } from './schedule-flags.ts';
 
 interface TrainFlags {
   data: DatasetName;
@@ -31,6 +33,10 @@ interface TrainFlags {
   l1: number;
   optimizer: OptimizerKind;
   lr?: number;
+  lrSchedule: LrScheduleKind;
+  lrStepEvery?: Length;
+  lrGamma?: number;
+  warmup?: Length;
   momentum: number;
   weightDecay: number;
   clip: number;
@@ -68,6 +74,15 @@ export function trainCommand(): Command {
         .join(', ')})`,
       positive('--lr'),
     )
+    .option(
+      '--lr-schedule <name>',
+      'constant, step (×--lr-gamma every --lr-step-every) or cosine (linear --warmup, then cosine to 0 at the last step)',
+      oneOf('--lr-schedule', LR_SCHEDULES),
+      'constant',
+    )
+    .option('--lr-step-every <n>', 'with --lr-schedule step: decay every n steps (or every n epochs: 2e)', stepsOrEpochs('--lr-step-every'))
+    .option('--lr-gamma <x>', `with --lr-schedule step: the factor in (0, 1] the rate is multiplied by (default ${DEFAULT_GAMMA})`, decayFactor('--lr-gamma'))
+    .option('--warmup <n>', 'with --lr-schedule cosine: warm-up steps from lr/n up to lr (or epochs: 1e; default 0)', stepsOrEpochsFrom0('--warmup'))
     .option('--momentum <x>', 'momentum coefficient', nonNegative('--momentum'), DEFAULT_OPTIMIZER.momentum)
     .option('--weight-decay <x>', 'L2 weight decay', nonNegative('--weight-decay'), 0)
     .option('--clip <x>', 'clip the global gradient norm to this (0: off)', nonNegative('--clip'), 0)
@@ -136,6 +151,9 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
   // With --json - the JSON alone goes to stdout; every line for people goes to stderr.
   const out = flags.json === '-' ? process.stderr : process.stdout;
   const log = (s: string) => flags.quiet || console.error(wrapParts([s]).join('\n'));
+  // Schedule flags that cannot go together are refused before anything is loaded (lengths
+  // are checked against the run once its size is known).
+  if (!flags.resume) scheduleFromFlags(flags, 1, Number.MAX_SAFE_INTEGER);
   if (flags.checkpointEvery && !flags.save) throw new Error('--checkpoint-every needs --save FILE: the file the checkpoints go to');
   // Outputs are checked before any data is loaded or step is run.
   if (flags.save !== undefined) checkOutputPath('--save', flags.save);
@@ -172,16 +190,46 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
 
   const { backend, note } = await createBackend(flags.backend);
   log(note);
-  const options = { batch: cfg.batch, l1: cfg.l1, telemetry: cfg.telemetry, optimizer: cfg.optimizer, lr: cfg.lr, shuffleSeed: cfg.seed };
   const perEpoch = Math.floor(trainSet.examples / cfg.batch);
   const steps = flags.steps ?? flags.epochs * perEpoch;
   const startStep = resume?.step ?? 0;
+  if (resume) {
+    // The checkpoint's schedule goes on counting from its step; a cosine ends where it was planned to.
+    const s = cfg.lrSchedule;
+    const flagged = (['lrSchedule', 'lrStepEvery', 'lrGamma', 'warmup'] as const).filter((k) => given(k));
+    if (flagged.length) {
+      let theirs: LrSchedule | undefined;
+      try {
+        theirs = scheduleFromFlags(flags, perEpoch, steps);
+      } catch {
+        theirs = undefined;
+      }
+      if (JSON.stringify(theirs) !== JSON.stringify(s)) {
+        const names = flagged.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ');
+        console.error(`warning: --resume ignores ${names}: the checkpoint's schedule (${describeSchedule(s)}) is used`);
+      }
+    }
+    if (s.kind === 'cosine' && steps > s.total) {
+      throw new Error(
+        `the checkpoint's cosine schedule reaches 0 at step ${s.total} (the run it began was planned for ${s.total} steps): ask for --steps ${s.total} or fewer, or --epochs ${Math.floor(s.total / perEpoch)}`,
+      );
+    }
+  } else cfg = { ...cfg, lrSchedule: scheduleFromFlags(flags, perEpoch, steps) };
+  const options = {
+    batch: cfg.batch,
+    l1: cfg.l1,
+    telemetry: cfg.telemetry,
+    optimizer: cfg.optimizer,
+    lr: cfg.lr,
+    lrSchedule: cfg.lrSchedule,
+    shuffleSeed: cfg.seed,
+  };
   const flops = flopsPerExample(paramLayout(model));
   const flopsPerEx = flops.forward + flops.backward;
   log(
     `model ${describeModel(model)}, ${(flopsPerEx / 1e6).toFixed(2)} MFLOP per training example; ` +
       `${trainSet.name}: ${trainSet.examples} examples, ${testSet.name}: ${testSet.examples}; ` +
-      `${cfg.optimizer.kind} lr ${cfg.lr}, batch ${cfg.batch}${cfg.l1 ? `, L1 ${cfg.l1}` : ''}; ` +
+      `${cfg.optimizer.kind} lr ${cfg.lr}${cfg.lrSchedule.kind === 'constant' ? '' : ` (${describeSchedule(cfg.lrSchedule)})`}, batch ${cfg.batch}${cfg.l1 ? `, L1 ${cfg.l1}` : ''}; ` +
       (startStep ? `steps ${startStep + 1}–${steps} of ${steps}` : `${steps} steps`),
   );
   if (resume && resume.step >= steps) throw new Error(`the checkpoint is already at step ${resume.step} ≥ ${steps}: ask for more --epochs or --steps`);

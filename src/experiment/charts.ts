@@ -79,3 +79,71 @@ export function initSparsityChart(runs: Progress[]): Promise<string> {
     },
   } as TopLevelSpec);
 }
+
+/** One grid run as the λ-sweep figure plots it. */
+export interface SweepPoint {
+  l1: number;
+  lr: number;
+  /** Mean fraction of exact zeros on the test set, and the test error, at the best-validation epoch. */
+  sparsity: number;
+  error: number;
+}
+
+/**
+ * Test error against sparsity over the rectifier's λ sweep: one point per (λ, learning
+ * rate), the band the selection asks for shaded, the paper's result marked, and other
+ * models' test errors as horizontal lines for comparison.
+ */
+export function sparsityErrorChart(
+  points: SweepPoint[],
+  band: [number, number],
+  paper: { sparsity: number; error: number },
+  others: { model: string; error: number }[],
+): Promise<string> {
+  const x = {
+    field: 'sparsity',
+    type: 'quantitative',
+    title: 'mean exact zeros in the hidden layers (test set)',
+    axis: { format: '%' },
+    scale: { zero: false },
+  } as const;
+  const y = { field: 'error', type: 'quantitative', title: 'test error (best-validation epoch)', axis: { format: '.1%' }, scale: { zero: false } } as const;
+  return svg({
+    $schema: SCHEMA,
+    title: 'Rectifier: test error against sparsity over the λ sweep',
+    width: 420,
+    height: 260,
+    layer: [
+      {
+        data: { values: [{ lo: band[0], hi: band[1] }] },
+        mark: { type: 'rect', opacity: 0.12, color: '#4c78a8' },
+        encoding: { x: { field: 'lo', type: 'quantitative' }, x2: { field: 'hi' } },
+      },
+      {
+        data: { values: others },
+        mark: { type: 'rule', strokeDash: [4, 3], color: '#888' },
+        encoding: { y: { field: 'error', type: 'quantitative' } },
+      },
+      {
+        data: { values: others },
+        mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: '#555' },
+        encoding: { y: { field: 'error', type: 'quantitative' }, x: { value: 0 }, text: { field: 'model' } },
+      },
+      {
+        data: { values: points.map((p) => ({ ...p, lambda: `λ ${p.l1}`, rate: `lr ${p.lr}` })) },
+        mark: { type: 'point', filled: true, size: 70 },
+        encoding: { x, y, color: { field: 'lambda', type: 'nominal', title: 'L1 penalty' }, shape: { field: 'rate', type: 'nominal', title: 'learning rate' } },
+      },
+      {
+        data: { values: [{ ...paper, label: 'paper' }] },
+        mark: { type: 'point', shape: 'cross', size: 120, color: 'black' },
+        encoding: { x, y },
+      },
+      {
+        data: { values: [{ ...paper, label: 'paper (λ 0.001)' }] },
+        mark: { type: 'text', align: 'left', dx: 7, dy: 3 },
+        encoding: { x, y, text: { field: 'label' } },
+      },
+    ],
+  } as TopLevelSpec);
+}

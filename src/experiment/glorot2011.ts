@@ -1,38 +1,67 @@
 // The MNIST column of Glorot, Bordes & Bengio (2011), Table 1: 784-1000-1000-1000-10
-// trained from scratch with rectifier (L1 activation penalty 0.001), tanh and softplus
-// units. Learning rates are chosen on a validation split (the last 10,000 training
-// images, so training uses 50,000, as in the paper). Models advance one epoch at a time
-// in turn; every epoch ends with a checkpoint and a progress file, so the experiment
-// resumes where it stopped.
+// trained from scratch with rectifier (L1 activation penalty), tanh and softplus units.
+// Settings are chosen on a validation split (the last 10,000 training images, so training
+// uses 50,000, as in the paper). Recipes `fast` and `paper` sweep the learning rate with
+// short runs, then models advance one epoch at a time in turn; recipe `best` trains a
+// grid of complete runs (see grid.ts). Every epoch ends with a checkpoint and a progress
+// file, so the experiment resumes where it stopped.
 import type { Backend } from '../backend/backend.ts';
 import { sliceDataset, type Dataset } from '../data/dataset.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
+import { runConfig } from '../io/checkpoint-config.ts';
 import type { Activation } from '../ops/activations.ts';
+import { CONSTANT_LR, type LrSchedule } from '../ops/lr-schedule.ts';
 import { DEFAULT_OPTIMIZER, type OptimizerConfig } from '../ops/optimizer.ts';
 import { PAPER_MODEL, type ModelSpec } from '../model/spec.ts';
 import { Evaluator, type EvalResult } from '../train/evaluate.ts';
-import { Trainer, type TrainerOptions } from '../train/trainer.ts';
+import { Trainer, TrainingDivergedError, type TrainerOptions } from '../train/trainer.ts';
 
-export interface Recipe {
-  name: 'fast' | 'paper';
+interface RecipeBase {
   optimizer: OptimizerConfig;
   batch: number;
-  /** Candidate learning rates; each trains `sweepExamples` examples from the same init. */
+  /** Candidate (base) learning rates. */
   lrGrid: number[];
-  sweepExamples: number;
   epochs: number;
   describe: string;
 }
 
-export const RECIPES: Record<Recipe['name'], Recipe> = {
+/** Each candidate learning rate trains `sweepExamples` examples from the same init; the best on validation trains `epochs` at a constant rate. */
+export interface SweepRecipe extends RecipeBase {
+  name: 'fast' | 'paper';
+  sweepExamples: number;
+}
+
+/**
+ * Every (learning rate, λ) of the grid is a complete run of `sweepEpochs` epochs under the
+ * warm-up + cosine schedule; the setting with the best validation error (for the rectifier:
+ * among those whose mean exact zeros lie in `sparsityBand`) is trained with `seeds` seeds
+ * for `epochs` epochs. With sweepEpochs = epochs the first seed's run is the sweep's own.
+ */
+export interface GridRecipe extends RecipeBase {
+  name: 'best';
+  /** λ candidates of the models with an L1 penalty (the rectifier); the others keep theirs. */
+  l1Grid: number[];
+  /** Mean fraction of exact zeros (validation set, best-validation epoch) the rectifier's chosen setting must lie in. */
+  sparsityBand: [number, number];
+  seeds: number;
+  warmupEpochs: number;
+  sweepEpochs: number;
+}
+
+export type Recipe = SweepRecipe | GridRecipe;
+export type RecipeName = Recipe['name'];
+export const RECIPE_NAMES: readonly RecipeName[] = ['fast', 'paper', 'best'];
+
+export const RECIPES: { fast: SweepRecipe; paper: SweepRecipe; best: GridRecipe } = {
   paper: {
     name: 'paper',
     optimizer: { ...DEFAULT_OPTIMIZER, kind: 'sgd' },
     batch: 10,
-    lrGrid: [0.1, 0.03, 0.01, 0.003],
+    // The grid of the paper (section 4.1).
+    lrGrid: [0.1, 0.01, 0.001, 0.0001],
     sweepExamples: 50_000,
     epochs: 50,
-    describe: 'plain SGD, mini-batches of 10, learning rate chosen on the validation split after one epoch each, 50 epochs',
+    describe: 'plain SGD, mini-batches of 10, learning rate chosen from {0.1, 0.01, 0.001, 0.0001} on the validation split after one epoch each, 50 epochs',
   },
   fast: {
     name: 'fast',
@@ -42,6 +71,20 @@ export const RECIPES: Record<Recipe['name'], Recipe> = {
     sweepExamples: 10_000,
     epochs: 10,
     describe: 'SGD with momentum 0.9, mini-batches of 64, learning rate chosen on the validation split after 10,000 examples each',
+  },
+  best: {
+    name: 'best',
+    optimizer: { ...DEFAULT_OPTIMIZER, kind: 'momentum', momentum: 0.9 },
+    batch: 64,
+    lrGrid: [0.1, 0.03, 0.01],
+    l1Grid: [3e-5, 1e-4, 3e-4, 1e-3],
+    sparsityBand: [0.8, 0.87],
+    seeds: 2,
+    warmupEpochs: 1,
+    epochs: 30,
+    sweepEpochs: 30,
+    describe:
+      'SGD with momentum 0.9, mini-batches of 64, one epoch of linear warm-up then cosine decay to 0; learning rate (and for the rectifier λ) chosen on the validation split from complete runs',
   },
 };
 
@@ -80,15 +123,26 @@ export interface EpochResult {
 
 /** What is saved after every epoch (beside the checkpoint), and what the report reads. */
 export interface Progress {
+  /** The variant as trained (recipe `best`: its l1 is the grid's λ). */
   variant: ModelVariant;
-  recipe: Recipe['name'];
+  recipe: RecipeName;
   model: ModelSpec;
   sweep: { lr: number; validError: number }[];
   lr?: number;
   init?: EvalResult;
   epochs: EpochResult[];
   samples: Sample[];
+  /** Recipe `best`: the run's name among the grid's (file names), seed, planned length and schedule. */
+  key?: string;
+  seed?: number;
+  plannedEpochs?: number;
+  lrSchedule?: LrSchedule;
+  /** Training stopped on a non-finite value at this step. */
+  diverged?: { step: number; detail: string };
 }
+
+/** The name a run's progress and checkpoint files carry. */
+export const progressKey = (p: Progress): string => p.key ?? p.variant.name;
 
 export interface Splits {
   train: Dataset;
@@ -111,13 +165,20 @@ export function variantModel(v: ModelVariant, hidden = PAPER_MODEL.hidden, seed 
   return { ...PAPER_MODEL, hidden, activation: v.activation, seed };
 }
 
-export function trainerOptions(recipe: Recipe, v: ModelVariant, lr: number, seed: number): TrainerOptions {
-  return { batch: recipe.batch, l1: v.l1, telemetry: true, optimizer: recipe.optimizer, lr, shuffleSeed: seed };
+export function trainerOptions(recipe: Recipe, v: ModelVariant, lr: number, seed: number, lrSchedule: LrSchedule = CONSTANT_LR): TrainerOptions {
+  return { batch: recipe.batch, l1: v.l1, telemetry: true, optimizer: recipe.optimizer, lr, lrSchedule, shuffleSeed: seed };
+}
+
+/** Recipe `best`'s schedule for a run of `epochs` epochs: warm-up, then cosine to 0 at its last step. */
+export function gridSchedule(recipe: GridRecipe, epochs: number, stepsPerEpoch: number): LrSchedule {
+  const total = epochs * stepsPerEpoch;
+  return { kind: 'cosine', warmup: Math.min(recipe.warmupEpochs * stepsPerEpoch, total - 1), total };
 }
 
 export interface Hooks {
   log(line: string): void;
-  save(p: Progress, checkpoint: CheckpointState): void;
+  /** After each epoch (with the state to resume from) and when a run diverged (without). */
+  save(p: Progress, checkpoint?: CheckpointState): void;
 }
 
 /** One model's state while the experiment runs. */
@@ -140,6 +201,7 @@ export class VariantRun {
     const p = this.progress;
     const v = p.variant;
     if (p.lr === undefined) {
+      if (this.recipe.name === 'best') throw new Error(`${progressKey(p)}: a grid run needs its learning rate set`);
       const steps = Math.max(1, Math.floor(Math.min(this.recipe.sweepExamples, this.splits.train.examples) / this.recipe.batch));
       for (const lr of this.recipe.lrGrid) {
         if (p.sweep.some((s) => s.lr === lr)) continue;
@@ -161,8 +223,11 @@ export class VariantRun {
       p.lr = p.sweep.reduce((best, s) => (s.validError < best.validError ? s : best)).lr;
       hooks.log(`${v.name}: learning rate ${p.lr}`);
     }
+    if (this.recipe.name === 'best') {
+      p.lrSchedule = gridSchedule(this.recipe, p.plannedEpochs ?? this.recipe.epochs, Math.floor(this.splits.train.examples / this.recipe.batch));
+    }
     const backend = await this.makeBackend();
-    this.trainer = await Trainer.create(backend, p.model, trainerOptions(this.recipe, v, p.lr, this.seed), this.splits.train);
+    this.trainer = await Trainer.create(backend, p.model, trainerOptions(this.recipe, v, p.lr, this.seed, p.lrSchedule), this.splits.train);
     this.validEval = await Evaluator.create(backend, p.model, this.splits.valid, 'valid.');
     this.testEval = await Evaluator.create(backend, p.model, this.splits.test, 'test.');
     if (!p.init) p.init = await this.testEval.evaluate();
@@ -173,7 +238,13 @@ export class VariantRun {
     return this.progress.epochs.length;
   }
 
-  async trainEpoch(hooks: Hooks): Promise<EpochResult> {
+  /** Diverged runs train no further. */
+  get stopped(): boolean {
+    return this.progress.diverged !== undefined;
+  }
+
+  /** One epoch, evaluated and saved; undefined when training diverged in it (recorded in the progress). */
+  async trainEpoch(hooks: Hooks): Promise<EpochResult | undefined> {
     const t = this.trainer!;
     const p = this.progress;
     const per = t.stepsPerEpoch;
@@ -181,12 +252,20 @@ export class VariantRun {
     let lossSum = 0;
     let n = 0;
     const t0 = performance.now();
-    for await (const s of t.run(per - (t.step % per))) {
-      lossSum += s.loss;
-      n++;
-      if (s.step % sampleEvery === 0) {
-        p.samples.push({ epoch: s.step / per, sparsity: s.sparsity, gradNorm: s.gradNorm, deltaNorm: s.deltaNorm });
+    try {
+      for await (const s of t.run(per - (t.step % per))) {
+        lossSum += s.loss;
+        n++;
+        if (s.step % sampleEvery === 0) {
+          p.samples.push({ epoch: s.step / per, sparsity: s.sparsity, gradNorm: s.gradNorm, deltaNorm: s.deltaNorm });
+        }
       }
+    } catch (e) {
+      if (!(e instanceof TrainingDivergedError)) throw e;
+      p.diverged = { step: e.step, detail: e.detail };
+      hooks.save(p);
+      hooks.log(`${progressKey(p)}: diverged at step ${e.step} (${e.detail}); it trains no further`);
+      return undefined;
     }
     await t.backend.finish();
     const seconds = (performance.now() - t0) / 1000;
@@ -199,13 +278,31 @@ export class VariantRun {
       examplesPerSecond: (n * this.recipe.batch) / seconds,
     };
     p.epochs.push(r);
-    hooks.save(p, await t.state({ recipe: this.recipe.name, lr: p.lr, variant: p.variant.name }));
+    hooks.save(p, await t.state({ ...this.runConfig(), recipe: this.recipe.name, variant: p.variant.name }));
     hooks.log(
-      `${p.variant.name} epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)}, validation error ${(100 * r.valid.error).toFixed(2)}%, ` +
+      `${progressKey(p)} epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)}, validation error ${(100 * r.valid.error).toFixed(2)}%, ` +
         `test error ${(100 * r.test.error).toFixed(2)}%, sparsity ${r.test.sparsity.map((x) => (100 * x).toFixed(1) + '%').join(' ')}, ` +
         `${r.examplesPerSecond.toFixed(0)} ex/s`,
     );
     return r;
+  }
+
+  /** The checkpoint's training settings, in the schema `train --resume` and `eval` read. */
+  private runConfig() {
+    const p = this.progress;
+    return runConfig({
+      data: 'mnist',
+      trainLimit: this.splits.train.examples,
+      testLimit: this.splits.test.examples < 10_000 ? this.splits.test.examples : undefined,
+      epochs: p.plannedEpochs ?? this.recipe.epochs,
+      batch: this.recipe.batch,
+      lr: p.lr,
+      lrSchedule: p.lrSchedule ?? CONSTANT_LR,
+      l1: p.variant.l1,
+      optimizer: this.recipe.optimizer,
+      seed: this.seed,
+      telemetry: true,
+    });
   }
 
   destroy(): void {

@@ -3,6 +3,7 @@
 // for every writer and reader: build it with runConfig(), read it back with
 // parseRunConfig(), which names the first missing or wrong field. Browser-safe.
 import type { DatasetName } from '../data/load.ts';
+import { CONSTANT_LR, LR_SCHEDULES, scheduleProblem, type LrSchedule, type LrScheduleKind } from '../ops/lr-schedule.ts';
 import { DEFAULT_LR, DEFAULT_OPTIMIZER, type OptimizerConfig, type OptimizerKind } from '../ops/optimizer.ts';
 import { CheckpointError } from './safetensors.ts';
 
@@ -17,7 +18,10 @@ export interface RunConfig {
   /** For the record: the run was planned for this many epochs. */
   epochs?: number;
   batch: number;
+  /** The base learning rate; `lrSchedule` says how it changes with the step. */
   lr: number;
+  /** Steps are counted from the run's start, so a resumed run continues the schedule where it was. */
+  lrSchedule: LrSchedule;
   /** L1 activation penalty λ. */
   l1: number;
   optimizer: OptimizerConfig;
@@ -42,6 +46,7 @@ export function runConfig(c: Partial<Omit<RunConfig, 'optimizer'>> & { optimizer
       ...c,
       optimizer,
       lr: c.lr ?? DEFAULT_LR[optimizer.kind],
+      lrSchedule: c.lrSchedule ?? CONSTANT_LR,
     },
     'run config',
   );
@@ -50,7 +55,8 @@ export function runConfig(c: Partial<Omit<RunConfig, 'optimizer'>> & { optimizer
 /**
  * Check a checkpoint's config (as parsed from its metadata) field by field and return it
  * typed; a missing or wrong field is a CheckpointError naming it. Unknown fields are
- * ignored (a newer writer may record more).
+ * ignored (a newer writer may record more). A config without `lrSchedule` (written before
+ * schedules existed) trained at a constant rate.
  */
 export function parseRunConfig(value: unknown, name = 'checkpoint'): RunConfig {
   const fail = (field: string, what: string, got: unknown): never => {
@@ -85,11 +91,13 @@ export function parseRunConfig(value: unknown, name = 'checkpoint'): RunConfig {
     weightDecay: num(op, 'weightDecay', 'optimizer.weightDecay', 'a number ≥ 0', nonNeg),
     clipNorm: num(op, 'clipNorm', 'optimizer.clipNorm', 'a number ≥ 0', nonNeg),
   };
+  const lrSchedule = o.lrSchedule === undefined || o.lrSchedule === null ? CONSTANT_LR : parseSchedule(o.lrSchedule, fail);
   const telemetry = typeof o.telemetry === 'boolean' ? o.telemetry : fail('telemetry', 'true or false', o.telemetry);
   const c: RunConfig = {
     data: data as DatasetName,
     batch: num(o, 'batch', 'batch', 'a positive whole number', posInt),
     lr: num(o, 'lr', 'lr', 'a number > 0', (x) => x > 0),
+    lrSchedule,
     l1: num(o, 'l1', 'l1', 'a number ≥ 0', nonNeg),
     optimizer,
     seed: num(o, 'seed', 'seed', 'a whole number ≥ 0', (x) => Number.isInteger(x) && x >= 0),
@@ -104,4 +112,31 @@ export function parseRunConfig(value: unknown, name = 'checkpoint'): RunConfig {
   };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) (c as unknown as Record<string, unknown>)[k] = v;
   return c;
+}
+
+/** The schedule's fields by kind, each checked; the first wrong one is named. */
+function parseSchedule(value: unknown, fail: (field: string, what: string, got: unknown) => never): LrSchedule {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('lrSchedule', 'an object', value);
+  const o = value as Record<string, unknown>;
+  const kind = o.kind as LrScheduleKind;
+  if (!LR_SCHEDULES.includes(kind)) return fail('lrSchedule.kind', `one of ${LR_SCHEDULES.join(', ')}`, o.kind);
+  const int = (field: string, min: number): number => {
+    const v = o[field];
+    return typeof v === 'number' && Number.isSafeInteger(v) && v >= min ? v : fail(`lrSchedule.${field}`, `a whole number ≥ ${min}`, v);
+  };
+  let s: LrSchedule;
+  if (kind === 'constant') s = { kind };
+  else if (kind === 'step') {
+    const gamma = o.gamma;
+    s = {
+      kind,
+      every: int('every', 1),
+      gamma: typeof gamma === 'number' && gamma > 0 && gamma <= 1 ? gamma : fail('lrSchedule.gamma', 'a number in (0, 1]', gamma),
+    };
+  } else {
+    s = { kind, warmup: int('warmup', 0), total: int('total', 1) };
+    if (s.warmup >= s.total) fail('lrSchedule.warmup', `fewer steps than lrSchedule.total (${s.total})`, s.warmup);
+  }
+  const problem = scheduleProblem(s);
+  return problem ? fail('lrSchedule', problem, value) : s;
 }

@@ -9,13 +9,16 @@ import { initialParams } from '../model/init.ts';
 import { validateModel, widths as widthsOf, type ModelSpec } from '../model/spec.ts';
 import { matmulProducts, planTraining, type TrainConfig, type TrainPlan } from '../plan/plan.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
+import { scheduledLr, validateSchedule, type LrSchedule } from '../ops/lr-schedule.ts';
 import { Rng } from '../util/rng.ts';
 import { Predictor, type PredictOptions, type Prediction } from './predict.ts';
 import { decodeStats, firstNonFinite, type StepStats } from './telemetry.ts';
 
 export interface TrainerOptions extends TrainConfig {
-  /** Learning rate (constant, or a function of the 1-based step). */
+  /** Learning rate (constant, or a function of the 1-based step); with `lrSchedule`, the base rate it scales. */
   lr: number | ((step: number) => number);
+  /** How the rate changes with the step (default constant); needs a numeric `lr`. */
+  lrSchedule?: LrSchedule;
   /** Seed of the per-epoch shuffle. */
   shuffleSeed: number;
   /** Dead-unit window in examples; default: one epoch. */
@@ -69,6 +72,10 @@ export class Trainer {
     if (batch > data.examples) {
       throw new Error(`batch size ${batch} is larger than the training set (${data.examples} examples): lower the batch option`);
     }
+    if (options.lrSchedule) {
+      validateSchedule(options.lrSchedule);
+      if (typeof options.lr !== 'number') throw new Error('lrSchedule scales a numeric lr: give lr as a number, not a function, with a schedule');
+    }
     this.lag = options.runAhead ?? LAG;
     if (!Number.isInteger(this.lag) || this.lag < 0) throw new Error(`runAhead must be a whole number ≥ 0, got ${options.runAhead}`);
     backend.reserveSnapshots?.(this.lag + 1);
@@ -102,8 +109,9 @@ export class Trainer {
   }
 
   private lrAt(step: number): number {
-    const lr = this.options.lr;
-    return typeof lr === 'function' ? lr(step) : lr;
+    const { lr, lrSchedule } = this.options;
+    if (typeof lr === 'function') return lr(step);
+    return lrSchedule ? scheduledLr(lrSchedule, lr, step) : lr;
   }
 
   /** Enqueue one training step (shuffling and resetting the window when one begins). */

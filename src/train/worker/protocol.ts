@@ -11,7 +11,7 @@ import type { TrainerOptions } from '../trainer.ts';
 export interface WorkerTrainerInit {
   backend: BackendChoice;
   model: ModelSpec;
-  /** A constant learning rate (functions cannot cross to a worker; setLearningRate changes it). */
+  /** A numeric base learning rate (functions cannot cross to a worker; setLearningRate changes it), scaled by `lrSchedule` if given. */
   options: Omit<TrainerOptions, 'lr'> & { lr: number };
   train: Dataset;
   /** Evaluated by evaluate(). */

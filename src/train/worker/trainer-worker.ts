@@ -5,6 +5,7 @@ import { createBackend } from '../../backend/create.ts';
 import type { Backend } from '../../backend/backend.ts';
 import { DeviceLostError, lostWatch } from '../../backend/webgpu/lost.ts';
 import type { WebGpuBackend } from '../../backend/webgpu/webgpu-backend.ts';
+import { CONSTANT_LR, scheduledLr, validateSchedule } from '../../ops/lr-schedule.ts';
 import { Evaluator } from '../evaluate.ts';
 import { Trainer, TrainingDivergedError } from '../trainer.ts';
 import { CALLS, type Reply, type Request } from './protocol.ts';
@@ -48,7 +49,10 @@ async function handle(req: Request): Promise<unknown> {
       backend = created.backend;
       lr = init.options.lr;
       try {
-        trainer = await Trainer.create(backend, init.model, { ...init.options, lr: () => lr }, init.train);
+        // setLearningRate changes the base rate; the schedule (if any) still scales it by step.
+        const schedule = init.options.lrSchedule ?? CONSTANT_LR;
+        validateSchedule(schedule);
+        trainer = await Trainer.create(backend, init.model, { ...init.options, lrSchedule: undefined, lr: (t) => scheduledLr(schedule, lr, t) }, init.train);
         if (init.resume) trainer.restore(init.resume);
         if (init.test) evaluator = await Evaluator.create(backend, init.model, init.test, 'eval.');
       } catch (e) {
