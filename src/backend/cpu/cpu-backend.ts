@@ -35,8 +35,9 @@ export interface CpuBackendOptions {
   /**
    * Skip the exact zeros of op(A) in float32 matmuls (relu outputs, their deltas, blank
    * pixels): 'auto' (default) takes the sparse path when the step's density is below a
-   * crossover measured once per shape at start-up, 'on' always, 'off' never. WebAssembly
-   * mode only. RECTIGRAD_CPU_SPARSE sets the default from the environment.
+   * crossover measured once per shape at start-up, 'on' always, 'off' never (the density
+   * is still counted for sparseStats). WebAssembly mode only. RECTIGRAD_CPU_SPARSE sets the
+   * default from the environment.
    */
   sparse?: SparseMode;
   /** Milliseconds the start-up measurement of the crossovers may take in all (default 500). */
@@ -90,7 +91,8 @@ export class CpuBackend implements Backend {
   private useWasm: boolean;
   private readonly threads: number;
   private readonly options: CpuBackendOptions;
-  private readonly sparseMode: SparseMode;
+  /** The sparse-path mode in force (the option, else RECTIGRAD_CPU_SPARSE, else 'auto'). */
+  readonly sparseMode: SparseMode;
   private sparse: SparseMatmul | undefined;
 
   /**
@@ -136,7 +138,7 @@ export class CpuBackend implements Backend {
     if (this.useWasm && !this.heap) {
       this.heap = WasmHeap.create({ threads: this.threads, splitAbove: this.options.splitAbove });
       if (!this.heap) this.useWasm = false;
-      else if (this.sparseMode !== 'off' && !this.options.reference) {
+      else if (!this.options.reference) {
         this.sparse = new SparseMatmul(this.heap, this.sparseMode, this.options.sparseBudgetMs ?? DEFAULT_SPARSE_BUDGET_MS);
       }
     }
@@ -220,8 +222,9 @@ export class CpuBackend implements Backend {
   }
 
   /**
-   * Per matmul step (by label) in WebAssembly mode with sparse products on: the path its
-   * last step took, the density of its sparse operand, the crossover it was judged by.
+   * Per matmul step (by label) in WebAssembly mode: the path its last step took, the
+   * density of its sparse operand (last and mean), the crossover it was judged by, and how
+   * many steps ran on the sparse path. Undefined in TypeScript and reference modes.
    */
   get sparseStats(): Record<string, SparsePathStat> | undefined {
     const s = this.sparse;
