@@ -58,14 +58,18 @@ function mnistData(): Plugin {
   };
 }
 
+// Cross-origin isolation (SharedArrayBuffer): the CPU backend's WebAssembly matmul then
+// splits products across Web Workers. Whoever hosts the built page should send these too.
+const ISOLATION_HEADERS = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
 // One config for the demo page (Vite) and the test suites (vitest).
 export default defineConfig({
   root: 'demo',
   // Relative asset URLs: the static build works from any sub-path (e.g. GitHub Pages).
   base: './',
   plugins: [mnistData()],
-  server: { host: '127.0.0.1' },
-  preview: { host: '127.0.0.1' },
+  server: { host: '127.0.0.1', headers: ISOLATION_HEADERS },
+  preview: { host: '127.0.0.1', headers: ISOLATION_HEADERS },
   build: { outDir: '../dist/demo', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 1024 },
   test: {
     // The page's root is demo/; the suites live at the project root.

@@ -23,6 +23,9 @@ async function buildRun(id: RunId, config: RunConfig, resume?: Parameters<typeof
   say(
     `Run ${id}: ${run.description}, ${(run.flopsPerExample / 1e6).toFixed(2)} MFLOP per example, ${run.trainer.stepsPerEpoch} steps per epoch; ready in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${run.adapter}.`,
   );
+  // On the CPU: why its matmuls run on one thread, when that is for want of threads here.
+  const threads = run.trainer.info.threadNote;
+  if (threads) say(`Run ${id}: ${threads}.`);
   return run;
 }
 

@@ -2,9 +2,10 @@
 // The declarations use WebGPU's types (GPUDevice, …): the reference is kept in index.d.ts so
 // a consumer's type check finds them without listing @webgpu/types itself.
 /// <reference types="@webgpu/types" preserve="true" />
-export { createBackend, BACKENDS, type BackendChoice } from './backend/create.ts';
+export { createBackend, BACKENDS, type BackendChoice, type CreateBackendOptions, type CreatedBackend } from './backend/create.ts';
 export type { Backend } from './backend/backend.ts';
-export { CpuBackend } from './backend/cpu/cpu-backend.ts';
+export { CpuBackend, type CpuBackendOptions } from './backend/cpu/cpu-backend.ts';
+export { SPARSE_MODES, type SparseMode, type SparsePathStat } from './backend/cpu/sparse-matmul.ts';
 export { WebGpuBackend } from './backend/webgpu/webgpu-backend.ts';
 export { DeviceLostError } from './backend/webgpu/lost.ts';
 export { acquireGpu, adapterName } from './backend/webgpu/device.ts';

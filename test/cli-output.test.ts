@@ -54,7 +54,9 @@ describe('train output', () => {
     expect(r.steps).toHaveLength(5);
     // Each matmul product with its kernel, and the plan's buffers.
     expect(r.kernels).toHaveLength(4 * 2 + 3);
-    expect(r.kernels[0]).toEqual({ op: 'forward', layer: 1, shape: [64, 16, 64], kernel: 'cpu' });
+    expect(r.kernels[0]).toMatchObject({ op: 'forward', layer: 1, shape: [64, 16, 64], kernel: 'cpu' });
+    // On the CPU, the path each product's steps took (test/cli-sparse.test.ts checks it closely).
+    for (const k of r.kernels) expect(k.sparse.sparseSteps + k.sparse.denseSteps).toBe(5);
     expect(r.memory.buffers).toBeGreaterThan(0);
     expect(r.memory.largestBindingBytes).toBeGreaterThan(0);
     expect(r.memory.totalBytes).toBeGreaterThanOrEqual(r.memory.largestBindingBytes);

@@ -82,6 +82,7 @@ describe('rectigrad CLI', () => {
       '--train-limit',
       '--test-limit',
       '--backend',
+      '--sparse',
       '--seed',
       '--save',
       '--resume',

@@ -92,11 +92,18 @@ describe.runIf(wasmModules() !== undefined)('sparse-aware WebAssembly matmul', (
         const dense = await runOnce({ sparse: 'off' }, shape, fused, data);
         const sparse = await runOnce({ sparse: 'on' }, shape, fused, data);
         const what = `${M}×${N}×${K} at density ${density}`;
-        expect(dense.stats, 'off: no sparse telemetry').toBeUndefined();
         expect(sparse.wasm?.spmms, what).toBe(1);
+        expect(dense.wasm?.spmms, what).toBe(0);
         const st = sparse.stats?.[sparse.stats && Object.keys(sparse.stats)[0]];
+        const want = density === 0 ? 0 : Math.max(1, Math.round(density * M * K)) / (M * K);
         expect(st?.path).toBe('sparse');
-        expect(st?.density, what).toBeCloseTo(density === 0 ? 0 : Math.max(1, Math.round(density * M * K)) / (M * K), 12);
+        expect(st?.density, what).toBeCloseTo(want, 12);
+        // 'off' runs dense but still counts the density it saw.
+        const off = dense.stats?.[dense.stats && Object.keys(dense.stats)[0]];
+        expect(off?.path, what).toBe('dense');
+        expect(off?.crossover).toBe(0);
+        expect(off?.density, what).toBe(st?.density);
+        expect(off?.meanDensity, what).toBe(st?.meanDensity);
         expect(maxRelErr(dense.c, sparse.c), what).toBeLessThan(1e-4);
         if (fused) expect(maxRelErr(dense.out!, sparse.out!), what).toBeLessThan(1e-4);
         if (density === 0) {
@@ -179,6 +186,17 @@ describe.runIf(wasmModules() !== undefined)('sparse-aware WebAssembly matmul', (
     // Hidden layers' relu outputs and their deltas are sparse; the synthetic pixels are not.
     expect(st['forward 1'].density).toBeLessThan(0.9);
     expect(st['dW 1'].density).toBeLessThan(0.9);
+    // 'off' ran every product dense and saw the same densities (up to the rounding that
+    // moves a few units across zero).
+    const off = denseBe.sparseStats!;
+    expect(Object.keys(off).sort()).toEqual(Object.keys(st).sort());
+    expect(denseBe.wasmStats?.spmms).toBe(0);
+    for (const [k, s] of Object.entries(off)) {
+      expect(s.path, k).toBe('dense');
+      expect([s.steps, s.sparseSteps], k).toEqual([200, 0]);
+      expect(Math.abs(s.meanDensity - st[k].meanDensity), k).toBeLessThan(0.01);
+    }
+    expect(st['forward 1'].meanDensity).toBeLessThan(0.9);
     denseBe.destroy();
     sparseBe.destroy();
   });

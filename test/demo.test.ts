@@ -64,6 +64,7 @@ const root = process.cwd();
 const work = mkdtempSync(join(tmpdir(), 'rectigrad-demo-test-'));
 const outDir = join(work, 'site');
 let site: Served;
+let isolatedSite: Served | undefined;
 
 const snapshot = (page: Page) =>
   page.evaluate(() => (window as unknown as { rectigradDemo: { snapshot(): unknown } }).rectigradDemo.snapshot()) as Promise<Snap>;
@@ -98,6 +99,7 @@ beforeAll(() => {
 
 afterAll(async () => {
   await site?.close();
+  await isolatedSite?.close();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -134,6 +136,9 @@ describe('demo page', () => {
         const s = await until(p, 'the dev page to train in its worker', (x) => x.runs.length === 1 && x.runs[0].step >= 3, 60_000);
         expect(s.runs[0].backend).toBe('cpu');
         expect(s.errors).toEqual([]);
+        // The dev server's COOP/COEP headers isolate the page: the CPU backend has its threads.
+        expect(await p.evaluate(() => crossOriginIsolated)).toBe(true);
+        expect(s.messages.filter((m) => m.includes('one thread'))).toEqual([]);
       } finally {
         await chrome.close();
       }
@@ -344,13 +349,15 @@ describe('demo page', () => {
   // 2-core machine, and now and then (a garbage collection in the same task) more: a run
   // over the limit is tried again, so only a page that is over it every time fails.
   it("trains the paper's 784-1000-1000-1000-10 on the CPU backend in a worker: no main-thread task over 50 ms", { retry: 2, timeout: 240_000 }, async () => {
-    site ??= await serveDirectory(outDir);
+    // Served as the dev and preview servers serve it, cross-origin isolated: the worker's
+    // matmuls split across helper workers.
+    isolatedSite ??= await serveDirectory(outDir, { crossOriginIsolated: true });
     const chrome = await launchChromium({ webgpu: false });
     try {
       const page = await chrome.browser.newPage();
       const pageErrors: string[] = [];
       page.on('pageerror', (e) => pageErrors.push(String(e)));
-      await page.goto(`${site.url}?A.hidden=1000,1000,1000&A.batch=64&A.trainExamples=1000&A.testExamples=1000&backend=cpu`);
+      await page.goto(`${isolatedSite.url}?A.hidden=1000,1000,1000&A.batch=64&A.trainExamples=1000&A.testExamples=1000&backend=cpu`);
       await until(page, 'the page to load', (x) => x.ready, 60_000);
       // Long tasks from here on (building the run, training, drawing), as the page sees
       // them, and a trace of the main thread to tell work from waiting for a core.
@@ -374,6 +381,7 @@ describe('demo page', () => {
       );
       expect(s.runs[0].model).toBe('784-1000-1000-1000-10 relu');
       expect(s.runs[0].backend).toBe('cpu');
+      expect(s.messages.filter((m) => m.includes('one thread'))).toEqual([]);
       expect(Number.isFinite(s.runs[0].latest!.loss)).toBe(true);
       // Let the charts draw what arrived, then read what the observer saw.
       await new Promise((r) => setTimeout(r, 500));
@@ -437,6 +445,11 @@ describe('demo page', () => {
       expect(s.runs[0].backend).toBe('cpu');
       expect(Number.isFinite(s.runs[0].latest!.loss)).toBe(true);
       expect(pageErrors).toEqual([]);
+      // Served without COOP/COEP: where there are cores to spare, the page says in one line
+      // why the CPU backend runs on one thread.
+      const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+      const said = s.messages.filter((m) => m.includes('one thread'));
+      expect(said).toEqual(cores > 1 ? [expect.stringContaining('one thread: the page is not cross-origin isolated')] : []);
 
       // A browser with no navigator.gpu at all gets the same offer.
       const bare = await chrome.browser.newPage();

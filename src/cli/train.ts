@@ -3,6 +3,8 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { BACKENDS, createBackend, type BackendChoice } from '../backend/create.ts';
+import { CpuBackend } from '../backend/cpu/cpu-backend.ts';
+import { SPARSE_MODES, type SparseMode } from '../backend/cpu/sparse-matmul.ts';
 import { limitDataset } from '../data/dataset.ts';
 import { DATASETS, loadDataset, type DatasetName } from '../data/load.ts';
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from '../io/checkpoint-file.ts';
@@ -23,6 +25,7 @@ import { catchInterrupts } from './interrupt.ts';
 import { checkOutputPath, nonNegative, nonNegativeInt, oneOf, positive, positiveInt, stepsOrEpochs, widthList } from './options.ts';
 import { formatDuration, progress, wrapParts } from './progress.ts';
 import { decayFactor, DEFAULT_GAMMA, scheduleFromFlags, stepsOrEpochsFrom0, type Length } from './schedule-flags.ts';
+import { sparseProductReport } from './sparse-report.ts';
 
 interface TrainFlags {
   data: DatasetName;
@@ -46,6 +49,7 @@ interface TrainFlags {
   trainLimit?: number;
   testLimit?: number;
   backend: BackendChoice;
+  sparse?: SparseMode;
   seed: number;
   telemetry: boolean;
   save?: string;
@@ -92,6 +96,11 @@ export function trainCommand(): Command {
     .option('--train-limit <n>', 'use only the first n training examples', positiveInt('--train-limit'))
     .option('--test-limit <n>', 'evaluate on only the first n test examples', positiveInt('--test-limit'))
     .option('--backend <name>', 'auto|webgpu|cpu (auto: a hardware GPU if there is one, else the CPU)', oneOf('--backend', BACKENDS), 'auto')
+    .option(
+      '--sparse <mode>',
+      'CPU backend: skip the zeros of relu outputs and their deltas in the matmuls: auto (per step, below a crossover density measured at start-up), on, off (default: auto, or RECTIGRAD_CPU_SPARSE)',
+      oneOf('--sparse', SPARSE_MODES),
+    )
     .option('--seed <n>', 'seed of initialisation and shuffling', nonNegativeInt('--seed'), 1)
     .option('--no-telemetry', 'skip the per-layer telemetry (read the loss every 50 steps only)')
     .option('--save <file>', 'write a safetensors checkpoint after every epoch (atomically)')
@@ -154,6 +163,9 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
   // Schedule flags that cannot go together are refused before anything is loaded (lengths
   // are checked against the run once its size is known).
   if (!flags.resume) scheduleFromFlags(flags, 1, Number.MAX_SAFE_INTEGER);
+  // --sparse is the CPU backend's: refused where the backend is sure to be WebGPU.
+  if (flags.backend === 'webgpu' && flags.sparse !== undefined && flags.sparse !== 'auto')
+    throw new Error(`--sparse ${flags.sparse} applies to the CPU backend only: drop it, or train with --backend cpu`);
   if (flags.checkpointEvery && !flags.save) throw new Error('--checkpoint-every needs --save FILE: the file the checkpoints go to');
   // Outputs are checked before any data is loaded or step is run.
   if (flags.save !== undefined) checkOutputPath('--save', flags.save);
@@ -188,8 +200,10 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
       seed: flags.seed,
     });
 
-  const { backend, note } = await createBackend(flags.backend);
+  const { backend, note } = await createBackend(flags.backend, { cpu: { sparse: flags.sparse } });
   log(note);
+  if (backend.kind !== 'cpu' && flags.sparse !== undefined && flags.sparse !== 'auto')
+    console.error(`warning: --sparse ${flags.sparse} is ignored: it applies to the CPU backend, and this run is on ${backend.kind}`);
   const perEpoch = Math.floor(trainSet.examples / cfg.batch);
   const steps = flags.steps ?? flags.epochs * perEpoch;
   const startStep = resume?.step ?? 0;
@@ -270,12 +284,18 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
       config: cfg,
       flopsPerExample: flopsPerEx,
       // The kernel each matmul product ran with (chosen by measurement on hardware adapters).
-      kernels: matmulProducts(model, cfg.batch).map((p) => ({
-        op: p.op,
-        layer: p.layer + 1,
-        shape: [p.shape.M, p.shape.N, p.shape.K],
-        kernel: backend.kind === 'cpu' ? 'cpu' : (backend.tuning.matmulChoice?.(p.shape)?.name ?? registerCandidate(backend.tuning.matmul).name),
-      })),
+      // On the CPU: the sparse-path mode, and per product the path its steps took and the density they saw.
+      ...(backend instanceof CpuBackend ? { sparseMode: backend.sparseMode } : {}),
+      kernels: matmulProducts(model, cfg.batch).map((p) => {
+        const sparse = backend instanceof CpuBackend ? sparseProductReport(backend, p.op, p.layer) : undefined;
+        return {
+          op: p.op,
+          layer: p.layer + 1,
+          shape: [p.shape.M, p.shape.N, p.shape.K],
+          kernel: backend.kind === 'cpu' ? 'cpu' : (backend.tuning.matmulChoice?.(p.shape)?.name ?? registerCandidate(backend.tuning.matmul).name),
+          ...(sparse ? { sparse } : {}),
+        };
+      }),
       ...(memoryOf ? { memory: memoryOf() } : {}),
       epochs,
       steps: sampled,

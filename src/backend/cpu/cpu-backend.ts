@@ -14,7 +14,7 @@ import { SOFTWARE_TUNING } from '../../ops/tuning.ts';
 import { fastMatmul, fastMatmulBiasAct, type CpuKernel } from './matmul-fast.ts';
 import { isMatmulStep, SPARSE_MODES, SparseMatmul, type SparseMode, type SparsePathStat } from './sparse-matmul.ts';
 import { initWasm, wasmModules, WasmHeap } from './wasm/runtime.ts';
-import { availableCores, threadsSupported } from './wasm/threads.ts';
+import { availableCores, threadsSupported, threadsUnavailable } from './wasm/threads.ts';
 
 export interface CpuBackendOptions {
   /**
@@ -23,8 +23,10 @@ export interface CpuBackendOptions {
    */
   wasm?: boolean;
   /**
-   * Threads for large matmuls: the caller plus threads − 1 worker_threads helpers (Node
-   * only, one thread elsewhere). Default: the cores available, at most 4.
+   * Threads for large matmuls: the caller plus threads − 1 helper workers (worker_threads
+   * in Node; Web Workers in a browser when the backend runs in a worker of a cross-origin
+   * isolated page; one thread elsewhere, see threadNote). Default: the cores available, at
+   * most 4.
    * RECTIGRAD_CPU_THREADS and RECTIGRAD_CPU_WASM=0 set the defaults from the environment.
    */
   threads?: number;
@@ -35,8 +37,9 @@ export interface CpuBackendOptions {
   /**
    * Skip the exact zeros of op(A) in float32 matmuls (relu outputs, their deltas, blank
    * pixels): 'auto' (default) takes the sparse path when the step's density is below a
-   * crossover measured once per shape at start-up, 'on' always, 'off' never. WebAssembly
-   * mode only. RECTIGRAD_CPU_SPARSE sets the default from the environment.
+   * crossover measured once per shape at start-up, 'on' always, 'off' never (the density
+   * is still counted for sparseStats). WebAssembly mode only. RECTIGRAD_CPU_SPARSE sets the
+   * default from the environment.
    */
   sparse?: SparseMode;
   /** Milliseconds the start-up measurement of the crossovers may take in all (default 500). */
@@ -89,8 +92,11 @@ export class CpuBackend implements Backend {
   /** Whether float32 arenas go to wasm memory (false for good if the memory cannot be made). */
   private useWasm: boolean;
   private readonly threads: number;
+  /** Threads asked for (the option or the default), before what the environment allows. */
+  private readonly wanted: number;
   private readonly options: CpuBackendOptions;
-  private readonly sparseMode: SparseMode;
+  /** The sparse-path mode in force (the option, else RECTIGRAD_CPU_SPARSE, else 'auto'). */
+  readonly sparseMode: SparseMode;
   private sparse: SparseMatmul | undefined;
 
   /**
@@ -101,11 +107,26 @@ export class CpuBackend implements Backend {
     readonly precision: 'float32' | 'float64' = 'float32',
     options: CpuBackendOptions = {},
   ) {
-    this.options = { ...envOptions(), ...options };
+    // An option given as undefined leaves the environment's default in place.
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    this.options = { ...envOptions(), ...given };
     this.sparseMode = checkSparseMode(this.options.sparse ?? 'auto', 'CpuBackend option sparse');
     this.useWasm = precision === 'float32' && this.options.wasm !== false && wasmModules() !== undefined;
     const threads = this.options.threads ?? Math.min(availableCores(), MAX_DEFAULT_THREADS);
-    this.threads = this.useWasm && threadsSupported() ? Math.max(1, Math.floor(threads)) : 1;
+    this.wanted = Math.max(1, Math.floor(threads));
+    this.threads = this.useWasm && threadsSupported() ? this.wanted : 1;
+  }
+
+  /**
+   * One line saying why the WebAssembly matmul runs on one thread when more were wanted
+   * (e.g. a page that is not cross-origin isolated), or undefined.
+   */
+  get threadNote(): string | undefined {
+    if (!this.useWasm || this.wanted < 2) return undefined;
+    const why = threadsUnavailable();
+    if (why) return `one thread: ${why}`;
+    if (this.heap && this.heap.threads < 2) return 'one thread: shared WebAssembly memory is unavailable here';
+    return undefined;
   }
 
   /**
@@ -136,7 +157,7 @@ export class CpuBackend implements Backend {
     if (this.useWasm && !this.heap) {
       this.heap = WasmHeap.create({ threads: this.threads, splitAbove: this.options.splitAbove });
       if (!this.heap) this.useWasm = false;
-      else if (this.sparseMode !== 'off' && !this.options.reference) {
+      else if (!this.options.reference) {
         this.sparse = new SparseMatmul(this.heap, this.sparseMode, this.options.sparseBudgetMs ?? DEFAULT_SPARSE_BUDGET_MS);
       }
     }
@@ -220,8 +241,9 @@ export class CpuBackend implements Backend {
   }
 
   /**
-   * Per matmul step (by label) in WebAssembly mode with sparse products on: the path its
-   * last step took, the density of its sparse operand, the crossover it was judged by.
+   * Per matmul step (by label) in WebAssembly mode: the path its last step took, the
+   * density of its sparse operand (last and mean), the crossover it was judged by, and how
+   * many steps ran on the sparse path. Undefined in TypeScript and reference modes.
    */
   get sparseStats(): Record<string, SparsePathStat> | undefined {
     const s = this.sparse;

@@ -2,6 +2,7 @@
 // request carries an id; the worker answers it once with 'done' or 'error', and a 'run'
 // request also gets one 'stats' message per step reported before its 'done'.
 import type { BackendChoice } from '../../backend/create.ts';
+import type { CpuBackendOptions } from '../../backend/cpu/cpu-backend.ts';
 import type { Dataset } from '../../data/dataset.ts';
 import type { CheckpointState } from '../../io/checkpoint.ts';
 import type { ModelSpec } from '../../model/spec.ts';
@@ -10,6 +11,8 @@ import type { TrainerOptions } from '../trainer.ts';
 
 export interface WorkerTrainerInit {
   backend: BackendChoice;
+  /** Options of the CPU backend, when that is the one created (e.g. `sparse`, `threads`). */
+  cpu?: CpuBackendOptions;
   model: ModelSpec;
   /** A numeric base learning rate (functions cannot cross to a worker; setLearningRate changes it), scaled by `lrSchedule` if given. */
   options: Omit<TrainerOptions, 'lr'> & { lr: number };
@@ -28,6 +31,8 @@ export interface WorkerTrainerInfo {
   adapter: string;
   /** Which backend was chosen and why (for 'auto'). */
   note: string;
+  /** On the CPU backend, why its matmuls run on one thread when more were wanted (e.g. the page is not cross-origin isolated). */
+  threadNote?: string;
 }
 
 /** Trainer methods callable through the worker (arguments and results are structured-cloned). */

@@ -3,6 +3,7 @@
 // thread. WebGPU works here too (navigator.gpu exists in dedicated workers).
 import { createBackend } from '../../backend/create.ts';
 import type { Backend } from '../../backend/backend.ts';
+import { CpuBackend } from '../../backend/cpu/cpu-backend.ts';
 import { DeviceLostError, lostWatch } from '../../backend/webgpu/lost.ts';
 import type { WebGpuBackend } from '../../backend/webgpu/webgpu-backend.ts';
 import { CONSTANT_LR, scheduledLr, validateSchedule } from '../../ops/lr-schedule.ts';
@@ -45,7 +46,7 @@ async function handle(req: Request): Promise<unknown> {
     case 'create': {
       if (trainer) throw new Error('this worker already holds a trainer: make one WorkerTrainer per worker');
       const { init } = req;
-      const created = await createBackend(init.backend);
+      const created = await createBackend(init.backend, { cpu: init.cpu });
       backend = created.backend;
       lr = init.options.lr;
       try {
@@ -60,7 +61,8 @@ async function handle(req: Request): Promise<unknown> {
         backend = trainer = evaluator = undefined;
         throw e;
       }
-      return { step: trainer.step, stepsPerEpoch: trainer.stepsPerEpoch, backend: backend.kind, adapter: backend.adapter, note: created.note };
+      const threadNote = backend instanceof CpuBackend ? backend.threadNote : undefined;
+      return { step: trainer.step, stepsPerEpoch: trainer.stepsPerEpoch, backend: backend.kind, adapter: backend.adapter, note: created.note, threadNote };
     }
     case 'run': {
       const t = need();

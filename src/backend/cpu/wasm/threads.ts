@@ -1,12 +1,15 @@
-// Helper threads for the WebAssembly matmul (Node only): each helper is a worker_threads
-// worker running the same module over the backend's shared WebAssembly.Memory. The
-// caller stays synchronous: it wakes the helpers through small control blocks
-// (Atomics.notify), claims chunks of C alongside them, then Atomics.waits for them.
+// Helper threads for the WebAssembly matmul: each helper is a worker (worker_threads in
+// Node, a Web Worker in a browser) running the same module over the backend's shared
+// WebAssembly.Memory. The caller stays synchronous: it wakes the helpers through small
+// control blocks (Atomics.notify), claims chunks of C alongside them, then Atomics.waits
+// for them.
 //
 // Workers are started lazily, once per process (or per thread that uses a CPU backend),
-// are unref'd so they never keep the process alive, and are used only once they report
-// ready (until then the caller computes everything). Where workers or shared memory are
-// missing (browsers, especially without cross-origin isolation) there are no helpers.
+// are unref'd in Node so they never keep the process alive, and are used only once they
+// report ready (until then the caller computes everything). A browser has helpers only
+// where the backend itself runs in a worker (Atomics.wait is refused on a page's main
+// thread) of a cross-origin isolated page (no SharedArrayBuffer otherwise): see
+// threadsUnavailable().
 
 /** Arguments of the exported `gemm`, in order. */
 export type GemmArgs = [
@@ -64,13 +67,9 @@ function chunkArgs(job: Int32Array, i: number, scratch: number): GemmArgs {
   return [tA, tB, Math.min(m - lo, job[J_SIZE]), n, k, a + (tA ? lo : lo * lda) * 4, lda, b, ldb, c + lo * ldc * 4, ldc, 0, scratch];
 }
 
-// Plain JavaScript, evaluated as the worker's main script (works the same under node,
-// tsx and vitest, with no file to locate). Its chunk loop mirrors claimChunks/chunkArgs.
-const WORKER_SOURCE = `
-const { workerData, receiveMessageOnPort } = require('node:worker_threads');
-const { ctrl, job, port, module } = workerData;
-let exports = null;
-let seen = 0;
+// The helpers' chunk loop, plain JavaScript shared by both worker sources below; it
+// mirrors claimChunks/chunkArgs.
+const CHUNKS_SOURCE = `
 function chunks(scratch) {
   for (;;) {
     const i = Atomics.add(job, ${J_NEXT}, 1);
@@ -93,6 +92,21 @@ function chunks(scratch) {
     else exports.gemm(tA, tB, Math.min(m - lo, size), n, k, a + (tA ? lo : lo * lda) * 4, lda, b, ldb, c + lo * ldc * 4, ldc, 0, scratch);
   }
 }
+function finish(seq, failed) {
+  ctrl[${FAILED}] = failed;
+  Atomics.store(ctrl, ${DONE}, seq);
+  Atomics.notify(ctrl, ${DONE});
+}
+`;
+
+// Node: evaluated as the worker's main script (works the same under node, tsx and vitest,
+// with no file to locate). The memory to bind to is read synchronously off a port.
+const NODE_WORKER_SOURCE = `
+const { workerData, receiveMessageOnPort } = require('node:worker_threads');
+const { ctrl, job, port, module } = workerData;
+let exports = null;
+let seen = 0;
+${CHUNKS_SOURCE}
 Atomics.store(ctrl, ${READY}, 1);
 for (;;) {
   Atomics.wait(ctrl, ${SEQ}, seen);
@@ -112,11 +126,51 @@ for (;;) {
   } catch {
     failed = 1;
   }
-  ctrl[${FAILED}] = failed;
-  Atomics.store(ctrl, ${DONE}, seq);
-  Atomics.notify(ctrl, ${DONE});
+  finish(seq, failed);
 }
 port.close();
+`;
+
+// Browser: a classic worker from a Blob URL. A browser has no synchronous receive, so on a
+// bind command the loop lets go of the thread; the memory, posted before the command, is
+// then delivered as a message, and its handler answers the bind and resumes the loop.
+const BROWSER_WORKER_SOURCE = `
+let ctrl = null, job = null, module = null, exports = null, seen = 0;
+${CHUNKS_SOURCE}
+function loop() {
+  Atomics.store(ctrl, ${READY}, 1);
+  for (;;) {
+    Atomics.wait(ctrl, ${SEQ}, seen);
+    const seq = Atomics.load(ctrl, ${SEQ});
+    if (seq === seen) continue;
+    seen = seq;
+    const cmd = ctrl[${CMD}];
+    if (cmd === ${CMD_QUIT}) return close();
+    if (cmd === ${CMD_BIND}) return;
+    let failed = 0;
+    try {
+      chunks(ctrl[${SCRATCH}]);
+    } catch {
+      failed = 1;
+    }
+    finish(seq, failed);
+  }
+}
+onmessage = (e) => {
+  const m = e.data;
+  if (m.init) {
+    ({ ctrl, job, module } = m.init);
+    return loop();
+  }
+  let failed = 0;
+  try {
+    exports = m.memory ? new WebAssembly.Instance(module, { env: { memory: m.memory } }).exports : null;
+  } catch {
+    failed = 1;
+  }
+  finish(seen, failed);
+  loop();
+};
 `;
 
 interface WorkerThreads {
@@ -144,9 +198,96 @@ function workerThreads(): WorkerThreads | undefined {
   }
 }
 
+/** What a browser offers for helpers, as far as it can be known without starting one. */
+interface BrowserScope {
+  Worker?: new (url: string, opts?: object) => WebWorker;
+  WorkerGlobalScope?: abstract new () => unknown;
+  crossOriginIsolated?: boolean;
+}
+interface WebWorker {
+  postMessage(m: unknown): void;
+  terminate(): void;
+  addEventListener(event: 'error' | 'messageerror', f: () => void): void;
+}
+
+/** One thing that starts helper workers and hands them a memory. */
+interface Host {
+  start(module: WebAssembly.Module, ctrl: Int32Array, job: Int32Array): HostWorker;
+}
+interface HostWorker {
+  /** Queues the memory for the helper's next bind command (null: none). */
+  sendMemory(memory: WebAssembly.Memory | null): void;
+  terminate(): void;
+  onFail(f: () => void): void;
+}
+
+function nodeHost(wt: WorkerThreads): Host {
+  return {
+    start(module, ctrl, job) {
+      const { port1, port2 } = new wt.MessageChannel();
+      const worker = new wt.Worker(NODE_WORKER_SOURCE, { eval: true, workerData: { ctrl, job, port: port2, module }, transferList: [port2] });
+      worker.unref();
+      port1.unref?.();
+      return {
+        sendMemory: (m) => port1.postMessage(m),
+        terminate: () => void worker.terminate(),
+        onFail(f) {
+          worker.on('error', f);
+          worker.on('exit', f);
+        },
+      };
+    },
+  };
+}
+
+let blobUrl: string | undefined;
+
+function browserHost(scope: BrowserScope): Host {
+  const W = scope.Worker!;
+  return {
+    start(module, ctrl, job) {
+      blobUrl ??= URL.createObjectURL(new Blob([BROWSER_WORKER_SOURCE], { type: 'text/javascript' }));
+      const worker = new W(blobUrl, { name: 'rectigrad matmul helper' });
+      worker.postMessage({ init: { ctrl, job, module } });
+      return {
+        sendMemory: (m) => worker.postMessage({ memory: m }),
+        terminate: () => worker.terminate(),
+        onFail(f) {
+          worker.addEventListener('error', f);
+          worker.addEventListener('messageerror', f);
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Why helper threads cannot exist here (one line, saying how to get them), or undefined
+ * when they can.
+ */
+export function threadsUnavailable(): string | undefined {
+  if (workerThreads()) return typeof SharedArrayBuffer === 'undefined' ? 'this runtime has no SharedArrayBuffer' : undefined;
+  const scope = globalThis as BrowserScope;
+  if (scope.crossOriginIsolated === false || typeof SharedArrayBuffer === 'undefined') {
+    return 'the page is not cross-origin isolated: serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp';
+  }
+  if (!(scope.WorkerGlobalScope && globalThis instanceof scope.WorkerGlobalScope)) {
+    return "a page's main thread cannot wait for helper threads: run the backend in a worker (WorkerTrainer does)";
+  }
+  if (typeof scope.Worker !== 'function' || typeof URL?.createObjectURL !== 'function') return 'this browser cannot start workers from a worker';
+  return undefined;
+}
+
+/** How helpers are started here, or undefined where they cannot be. */
+function host(): Host | undefined {
+  if (threadsUnavailable() !== undefined) return undefined;
+  const wt = workerThreads();
+  return wt ? nodeHost(wt) : browserHost(globalThis as BrowserScope);
+}
+
 /** Whether helper threads can exist here at all. */
 export function threadsSupported(): boolean {
-  return typeof SharedArrayBuffer !== 'undefined' && typeof Atomics !== 'undefined' && workerThreads() !== undefined;
+  return typeof Atomics !== 'undefined' && threadsUnavailable() === undefined;
 }
 
 /** Cores this process may use (1 where unknown). */
@@ -173,21 +314,15 @@ export interface BoundMemory {
 
 export class Helper {
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
-  private readonly port: NodePort;
-  private readonly worker: NodeWorker;
+  private readonly worker: HostWorker;
   private seq = 0;
   private broken = false;
   private boundId = -1;
   private boundGeneration = -1;
 
-  constructor(wt: WorkerThreads, module: WebAssembly.Module, job: Int32Array) {
-    const { port1, port2 } = new wt.MessageChannel();
-    this.port = port1;
-    this.worker = new wt.Worker(WORKER_SOURCE, { eval: true, workerData: { ctrl: this.ctrl, job, port: port2, module }, transferList: [port2] });
-    this.worker.unref();
-    this.port.unref?.();
-    this.worker.on('error', () => (this.broken = true));
-    this.worker.on('exit', () => (this.broken = true));
+  constructor(host: Host, module: WebAssembly.Module, job: Int32Array) {
+    this.worker = host.start(module, this.ctrl, job);
+    this.worker.onFail(() => (this.broken = true));
   }
 
   /** Ready for a job: started, not failed, not busy. */
@@ -211,7 +346,7 @@ export class Helper {
       if (left <= 0 || Atomics.wait(this.ctrl, DONE, done, left) === 'timed-out') {
         // Stuck: it must not wake up later inside some other product.
         this.broken = true;
-        void this.worker.terminate();
+        this.worker.terminate();
         return false;
       }
     }
@@ -227,7 +362,7 @@ export class Helper {
     const id = mem?.id ?? -1;
     const generation = mem?.generation ?? -1;
     if (this.boundId === id && this.boundGeneration === generation) return true;
-    this.port.postMessage(mem ? mem.memory : null);
+    this.worker.sendMemory(mem ? mem.memory : null);
     this.post(CMD_BIND);
     if (!this.wait()) return false;
     this.boundId = id;
@@ -249,7 +384,7 @@ export class Helper {
   stop(): void {
     this.broken = true;
     if (Atomics.load(this.ctrl, READY) === 1 && Atomics.load(this.ctrl, DONE) === this.seq) this.post(CMD_QUIT);
-    else void this.worker.terminate();
+    else this.worker.terminate();
   }
 }
 
@@ -263,11 +398,11 @@ class Pool {
   private start(n: number, module: WebAssembly.Module): boolean {
     if (this.disabled) return false;
     while (this.helpers.length < n) {
-      const wt = workerThreads();
+      const h = host();
       try {
-        if (!wt) throw new Error('no worker_threads');
+        if (!h) throw new Error('no helper threads here');
         this.job ??= new Int32Array(new SharedArrayBuffer(J_SLOTS * 4));
-        this.helpers.push(new Helper(wt, module, this.job));
+        this.helpers.push(new Helper(h, module, this.job));
       } catch {
         this.disabled = true;
         return false;
