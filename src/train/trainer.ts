@@ -8,6 +8,7 @@ import type { StepValues, View } from '../ops/op.ts';
 import { initialParams } from '../model/init.ts';
 import { validateModel, widths as widthsOf, type ModelSpec } from '../model/spec.ts';
 import { matmulProducts, planTraining, type TrainConfig, type TrainPlan } from '../plan/plan.ts';
+import { isSplit } from '../plan/split.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
 import { Rng } from '../util/rng.ts';
 import { sampleDataset } from '../data/dataset.ts';
@@ -106,6 +107,12 @@ export class Trainer {
     backend.reserveSnapshots?.(this.lag + 1);
     this.currentModel = model;
     this.currentPlan = planTraining(model, this.planConfig(), dataShape(data), backend.tuning, backend.limits);
+    // The scan binds each layer's weights whole (plan/scan-plan.ts): not a layer split across bindings.
+    if (this.dead.policy !== 'keep' && isSplit(this.currentPlan.layout)) {
+      throw new Error(
+        `deadUnits '${this.dead.policy}' scans with each layer's weights in one binding, and this model has a layer too large for that on ${backend.adapter}: use deadUnits 'keep'`,
+      );
+    }
     this.stepsPerEpoch = Math.floor(data.examples / batch);
     this.windowSteps = options.deadWindow ? Math.max(1, Math.ceil(options.deadWindow / batch)) : this.stepsPerEpoch;
     this.scanExamples = Math.min(options.deadWindow ?? data.examples, data.examples);
