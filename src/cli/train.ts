@@ -227,9 +227,9 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
   const dead = deadUnitsFrom(flags, given, cfg.deadUnits, cfg.l1);
   // The alarm reads the per-step telemetry; only a policy's checks (their scans) feed it without.
   if (!cfg.telemetry && dead.policy === 'keep' && (dead.stop || given('deadAlarm'))) {
-    console.error(
-      'warning: with --no-telemetry and --dead-units keep nothing feeds the dead-layer alarm: drop --no-telemetry, or use --dead-units revive or prune',
-    );
+    const why =
+      'warning: with --no-telemetry and --dead-units keep nothing feeds the dead-layer alarm: drop --no-telemetry, or use --dead-units revive or prune';
+    console.error(wrapParts([why], 80).join('\n'));
   }
   cfg = { ...cfg };
   // Recorded in the checkpoint's config when not the defaults, so that --resume carries on alike.
