@@ -1,6 +1,8 @@
 // The trainer: uploads the model and data once, then runs the step plan, one command
 // buffer per step, reading each step's stats back through the backend's staging ring
-// while the following steps are already queued.
+// while the following steps are already queued. It also looks after dead units
+// (dead-units.ts): the alarm on every step's stats and, with revive or prune, a check at
+// each dead-unit window's end; pruning swaps in a plan for the smaller model.
 import type { Backend } from '../backend/backend.ts';
 import { dataShape, validateDataset, type Dataset } from '../data/dataset.ts';
 import { packBytes } from '../ops/gather.ts';
