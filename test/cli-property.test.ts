@@ -6,7 +6,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../src/backend/create.ts';
-import { nonNegative, nonNegativeInt, oneOf, positive, positiveInt, widthList } from '../src/cli/options.ts';
+import { fraction, nonNegative, nonNegativeInt, oneOf, positive, positiveInt, widthList } from '../src/cli/options.ts';
 import { trainCommand } from '../src/cli/train.ts';
 import { ACTIVATIONS } from '../src/ops/activations.ts';
 
@@ -105,6 +105,12 @@ describe('option value parsers, property-based', () => {
           n,
         );
         one(
+          '--dead-alarm',
+          outcome(() => fraction('--dead-alarm')(v)),
+          finite && n > 0 && n <= 1,
+          n,
+        );
+        one(
           '--backend',
           outcome(() => oneOf('--backend', BACKENDS)(v)),
           (BACKENDS as readonly string[]).includes(v),
@@ -152,6 +158,12 @@ const FLAGS: Record<string, string[] | undefined> = {
   '--save': ['m.safetensors', ''],
   '--resume': ['m.safetensors'],
   '--json': ['out.json'],
+  '--dead-units': ['revive', 'keep', 'prune', 'zap'],
+  '--dead-window': ['6400', '0', '1.5'],
+  '--dormant-tau': ['0.025', '-1'],
+  '--revive-grace': ['100', 'x'],
+  '--dead-alarm': ['0.5', '0', '2'],
+  '--stop-on-dead-layer': undefined,
   '--no-telemetry': undefined,
   '--quiet': undefined,
 };
@@ -231,6 +243,12 @@ describe('train command line, property-based', () => {
         expect(typeof f.telemetry).toBe('boolean');
         expect(typeof f.quiet).toBe('boolean');
         for (const k of ['dataDir', 'save', 'resume', 'json']) if (f[k] !== undefined) expect(typeof f[k]).toBe('string');
+        expect(['keep', 'revive', 'prune']).toContain(f.deadUnits);
+        if (f.deadWindow !== undefined) expect(posInt(f.deadWindow)).toBe(true);
+        expect(Number.isFinite(f.dormantTau) && f.dormantTau >= 0).toBe(true);
+        expect(Number.isSafeInteger(f.reviveGrace) && f.reviveGrace >= 0).toBe(true);
+        expect(f.deadAlarm > 0 && f.deadAlarm <= 1).toBe(true);
+        expect(typeof f.stopOnDeadLayer).toBe('boolean');
       }),
       { numRuns: RUNS },
     );

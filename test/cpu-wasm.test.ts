@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { CpuBackend, type CpuBackendOptions } from '../src/backend/cpu/cpu-backend.ts';
 import { matmulBlocked } from '../src/backend/cpu/matmul-fast.ts';
-import { stopHelpers, wasmBiasAct, wasmMatmul, wasmModules } from '../src/backend/cpu/wasm/runtime.ts';
+import { stopHelpers, WasmHeap, wasmBiasAct, wasmMatmul, wasmModules } from '../src/backend/cpu/wasm/runtime.ts';
 import { threadsSupported } from '../src/backend/cpu/wasm/threads.ts';
 import { activate } from '../src/ops/activations.ts';
 import { matmul, matmulBiasAct, matmulCpu, type MatmulShape } from '../src/ops/matmul.ts';
@@ -195,6 +195,40 @@ describe.runIf(wasmModules() !== undefined)('WebAssembly SIMD matmul', () => {
     expect(maxRelErr(ref, (await be.readF(c)) as Float32Array)).toBeLessThan(1e-5);
     expect(be.wasmStats?.gemms).toBe(1);
     be.destroy();
+  });
+
+  it('free(): the arena can be made again, zeroed, its memory reused without growing, its neighbours untouched', async () => {
+    const be = new CpuBackend('float32', { threads: 1 });
+    const big: BufRange = { arena: 'big', offset: 0, length: 500_000 };
+    const after: BufRange = { arena: 'after', offset: 0, length: 100 };
+    be.allocate({ big: big.length, after: after.length });
+    const keep = rng.fill(100);
+    be.writeF(big, rng.fill(big.length));
+    be.writeF(after, keep);
+    be.free(['big', 'nothing-by-that-name']);
+    await expect(be.readF(big)).rejects.toThrow(/no arena named big/);
+    // Two smaller arenas, one of the same name, fit where the freed one was.
+    be.allocate({ big: 200_000, other: 200_000 });
+    for (const r of [
+      { arena: 'big', offset: 0, length: 200_000 },
+      { arena: 'other', offset: 0, length: 200_000 },
+    ]) {
+      expect((await be.readF(r)).every((x) => x === 0)).toBe(true);
+      be.writeF(r, rng.fill(200_000));
+    }
+    expect(Array.from((await be.readF(after)) as Float32Array)).toEqual(Array.from(keep));
+    be.destroy();
+
+    const heap = WasmHeap.create({ threads: 1 })!;
+    const [a, b] = heap.reserve([4_000_000, 4_000_000]);
+    const size = heap.size;
+    heap.giveBack(a, 4_000_000);
+    heap.giveBack(b, 4_000_000);
+    // The two neighbours merged: one region larger than either fits, and the memory stays as it was.
+    const [c] = heap.reserve([7_000_000]);
+    expect(c).toBe(a);
+    expect(heap.size).toBe(size);
+    heap.release();
   });
 
   it('a small training follows the TypeScript twin within 1e-4 over 50 steps', async () => {

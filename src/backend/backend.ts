@@ -33,6 +33,11 @@ export interface Backend {
    * offsets, and each binding must lie within one chunk.
    */
   allocate(arenas: Record<string, number>, chunks?: Record<string, number[]>): void;
+  /**
+   * Drops arenas no longer needed, so that arenas of the same names can be made again (a
+   * model pruned during training gets a new, smaller plan). Their regions must not be used again.
+   */
+  free?(arenas: string[]): void;
   writeF(range: BufRange, data: ArrayLike<number>): void;
   writeU(range: BufRange, data: Uint32Array): void;
   readF(range: BufRange): Promise<FloatArray>;

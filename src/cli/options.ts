@@ -42,6 +42,16 @@ export function positive(flag: string) {
   };
 }
 
+/** A fraction in (0, 1]: a share of something, where 0 would mean nothing at all. */
+export function fraction(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1)
+      throw new InvalidArgumentError(`${flag} takes a fraction in (0, 1], e.g. 0.5, got ${quote(v)}`);
+    return n;
+  };
+}
+
 export function oneOf<T extends string>(flag: string, choices: readonly T[]) {
   return (v: string): T => {
     if (!(choices as readonly string[]).includes(v)) {

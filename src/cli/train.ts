@@ -9,7 +9,7 @@ import { limitDataset } from '../data/dataset.ts';
 import { DATASETS, loadDataset, type DatasetName } from '../data/load.ts';
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from '../io/checkpoint-file.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
-import { parseRunConfig, runConfig, type RunConfig } from '../io/checkpoint-config.ts';
+import { parseRunConfig, runConfig, type RunConfig, type RunDeadUnits } from '../io/checkpoint-config.ts';
 import { ACTIVATIONS, type Activation } from '../ops/activations.ts';
 import { DEFAULT_LR, DEFAULT_OPTIMIZER, type OptimizerKind } from '../ops/optimizer.ts';
 import { describeSchedule, LR_SCHEDULES, type LrSchedule, type LrScheduleKind } from '../ops/lr-schedule.ts';
@@ -18,11 +18,13 @@ import { INITS, PAPER_MODEL, describeModel, validateModel, type Init, type Model
 import { flopsPerExample, matmulProducts } from '../plan/plan.ts';
 import { registerCandidate } from '../ops/tuning.ts';
 import { DeviceLostError, WebGpuBackend } from '../backend/webgpu/webgpu-backend.ts';
+import { DEFAULT_DEAD_ALARM, DeadLayerError } from '../train/dead-alarm.ts';
+import { DEAD_UNIT_POLICIES, type DeadUnitCheck, type DeadUnitPolicy } from '../train/dead-units.ts';
 import { trainRun, type EpochRecord, type RunResult } from '../train/run.ts';
 import type { StepStats } from '../train/telemetry.ts';
 import { TrainingDivergedError, type Trainer } from '../train/trainer.ts';
 import { catchInterrupts } from './interrupt.ts';
-import { checkOutputPath, nonNegative, nonNegativeInt, oneOf, positive, positiveInt, stepsOrEpochs, widthList } from './options.ts';
+import { checkOutputPath, fraction, nonNegative, nonNegativeInt, oneOf, positive, positiveInt, stepsOrEpochs, widthList } from './options.ts';
 import { formatDuration, progress, wrapParts } from './progress.ts';
 import { decayFactor, DEFAULT_GAMMA, scheduleFromFlags, stepsOrEpochsFrom0, type Length } from './schedule-flags.ts';
 import { sparseProductReport } from './sparse-report.ts';
@@ -57,6 +59,12 @@ interface TrainFlags {
   resume?: string;
   json?: string;
   quiet: boolean;
+  deadUnits: DeadUnitPolicy;
+  deadWindow?: number;
+  dormantTau: number;
+  reviveGrace: number;
+  deadAlarm: number;
+  stopOnDeadLayer: boolean;
 }
 
 export function trainCommand(): Command {
@@ -112,6 +120,21 @@ export function trainCommand(): Command {
     .option('--resume <file>', 'continue from a checkpoint: its model and training settings are used')
     .option('--json <file>', 'write the run as JSON (- for stdout: then everything else goes to stderr); per-layer arrays start with layer 1')
     .option('--quiet', 'print only the final lines', false)
+    .option(
+      '--dead-units <policy>',
+      'what to do with dead units at the end of each dead-unit window: keep (only watch), revive (re-initialise them, ReDo rule) or prune (remove them, training on with smaller layers)',
+      oneOf('--dead-units', DEAD_UNIT_POLICIES),
+      'keep',
+    )
+    .option(
+      '--dead-window <n>',
+      'the dead-unit window in training examples (default: one epoch): the dead count covers it, and with revive or prune each check scans this many training examples',
+      positiveInt('--dead-window'),
+    )
+    .option('--dormant-tau <x>', 'revive or prune dormant units too: ReDo score ≤ τ (0: dead units only)', nonNegative('--dormant-tau'), 0)
+    .option('--revive-grace <n>', 'steps a revived unit is spared the --l1 penalty', nonNegativeInt('--revive-grace'), 0)
+    .option('--dead-alarm <f>', "warn once when a hidden layer's dead fraction reaches f", fraction('--dead-alarm'), DEFAULT_DEAD_ALARM.threshold)
+    .option('--stop-on-dead-layer', 'stop with an error (exit code 3) at the first dead-layer alarm, saving as an interrupt does', false)
     .action(async (flags: TrainFlags, cmd: Command) => {
       await train(flags, (key) => cmd.getOptionValueSource(key) === 'cli');
     });
@@ -140,6 +163,52 @@ function ignoredOnResume(flags: TrainFlags, given: (key: string) => boolean, cfg
   return checks
     .filter(([key, , theirs]) => given(key) && !same(flags[key], theirs))
     .map(([key, flag, theirs]) => `--resume ignores ${flag} ${show(flags[key])}: the checkpoint's ${show(theirs)} is used`);
+}
+
+/** Exit code of a run stopped by --stop-on-dead-layer (1 is any other error, 130 an interrupt). */
+export const DEAD_LAYER_EXIT = 3;
+
+/**
+ * The dead-unit settings: each flag as given on the command line, else the checkpoint's
+ * (on --resume), else the flag's default. --stop-on-dead-layer is the exception: it is
+ * this run's choice alone (as --no-telemetry is), so a run it stopped can be resumed
+ * without stopping again at once. Combinations that cannot work are refused by flag.
+ */
+function deadUnitsFrom(flags: TrainFlags, given: (key: string) => boolean, saved: RunDeadUnits | undefined, l1: number): RunDeadUnits {
+  const pick = <T>(key: keyof TrainFlags, mine: T, theirs: T | undefined): T => (given(key) || theirs === undefined ? mine : theirs);
+  const d: RunDeadUnits = {
+    policy: pick('deadUnits', flags.deadUnits, saved?.policy),
+    tau: pick('dormantTau', flags.dormantTau, saved?.tau),
+    grace: pick('reviveGrace', flags.reviveGrace, saved?.grace),
+    alarm: pick('deadAlarm', flags.deadAlarm, saved?.alarm),
+    stop: flags.stopOnDeadLayer,
+  };
+  const window = pick('deadWindow', flags.deadWindow, saved?.window);
+  if (window !== undefined) d.window = window;
+  if (d.grace > 0 && d.policy !== 'revive') throw new Error(`--revive-grace spares revived units: it needs --dead-units revive (not ${d.policy})`);
+  if (d.tau > 0 && d.policy === 'keep') throw new Error('--dormant-tau chooses the units revive or prune act on: it needs --dead-units revive or prune');
+  if (d.grace > 0 && l1 === 0) console.error('warning: --revive-grace spares revived units the --l1 penalty, and there is none: it has no effect');
+  return d;
+}
+
+/** An alarm's advice in flags rather than library options. */
+const forCli = (message: string) =>
+  message
+    .replace('lower the learning rate or clip the gradient', 'lower --lr, or clip the gradient with --clip')
+    .replace('check the init scale, the input centring and the biases', 'check --init, the input centring and the biases');
+
+const isDefaultDead = (d: RunDeadUnits) =>
+  d.policy === 'keep' && d.window === undefined && d.tau === 0 && d.grace === 0 && d.alarm === DEFAULT_DEAD_ALARM.threshold && !d.stop;
+
+/** A one-line account of one dead-unit check that changed something, or undefined. */
+function checkLine(c: DeadUnitCheck): string | undefined {
+  const any = (a: number[]) => a.some((x) => x > 0);
+  if (any(c.revived)) {
+    return `step ${c.step}: revived ${c.revived.join(' ')} units dead on ${c.examples} scanned examples${any(c.redied) ? ` (${c.redied.join(' ')} of them revived before)` : ''}`;
+  }
+  if (any(c.pruned))
+    return `step ${c.step}: pruned ${c.pruned.join(' ')} units dead on ${c.examples} scanned examples; hidden layers now ${c.widths.join(',')}`;
+  return undefined;
 }
 
 function runConfigFrom(flags: TrainFlags): RunConfig {
@@ -185,6 +254,17 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
     }
     for (const w of ignoredOnResume(flags, given, cfg, resume.model)) console.error(`warning: ${w}`);
   }
+  const dead = deadUnitsFrom(flags, given, cfg.deadUnits, cfg.l1);
+  // The alarm reads the per-step telemetry; only a policy's checks (their scans) feed it without.
+  if (!cfg.telemetry && dead.policy === 'keep' && (dead.stop || given('deadAlarm'))) {
+    const why =
+      'warning: with --no-telemetry and --dead-units keep nothing feeds the dead-layer alarm: drop --no-telemetry, or use --dead-units revive or prune';
+    console.error(wrapParts([why], 80).join('\n'));
+  }
+  cfg = { ...cfg };
+  // Recorded in the checkpoint's config when not the defaults, so that --resume carries on alike.
+  if (isDefaultDead(dead)) delete cfg.deadUnits;
+  else cfg.deadUnits = dead;
   const source = { data: cfg.data, dataDir: cfg.dataDir, seed: cfg.seed };
   const trainSet = limitDataset(loadDataset(source, 'train'), cfg.trainLimit);
   const testSet = limitDataset(loadDataset(source, 'test'), flags.testLimit);
@@ -204,6 +284,7 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
   log(note);
   if (backend.kind !== 'cpu' && flags.sparse !== undefined && flags.sparse !== 'auto')
     console.error(`warning: --sparse ${flags.sparse} is ignored: it applies to the CPU backend, and this run is on ${backend.kind}`);
+  if (dead.policy !== 'keep' && model.hidden.length === 0) throw new Error(`--dead-units ${dead.policy} needs hidden layers: give some with --layers`);
   const perEpoch = Math.floor(trainSet.examples / cfg.batch);
   const steps = flags.steps ?? flags.epochs * perEpoch;
   const startStep = resume?.step ?? 0;
@@ -237,9 +318,18 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
     lr: cfg.lr,
     lrSchedule: cfg.lrSchedule,
     shuffleSeed: cfg.seed,
+    deadUnits: dead.policy,
+    deadWindow: dead.window,
+    dormantTau: dead.tau,
+    reviveGrace: dead.grace,
+    deadAlarm: dead.alarm,
+    stopOnDeadLayer: dead.stop,
   };
-  const flops = flopsPerExample(paramLayout(model));
-  const flopsPerEx = flops.forward + flops.backward;
+  const flopsOf = (m: ModelSpec) => {
+    const f = flopsPerExample(paramLayout(m));
+    return f.forward + f.backward;
+  };
+  const flopsPerEx = flopsOf(model);
   log(
     `model ${describeModel(model)}, ${(flopsPerEx / 1e6).toFixed(2)} MFLOP per training example; ` +
       `${trainSet.name}: ${trainSet.examples} examples, ${testSet.name}: ${testSet.examples}; ` +
@@ -258,7 +348,9 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
         `test loss ${r.testLoss.toFixed(4)}`,
         `test error ${(100 * r.testError).toFixed(2)}%`,
         ...(r.sparsity.length ? [`sparsity ${r.sparsity.map((x) => `${(100 * x).toFixed(1)}%`).join(' ')}`, `dead ${r.deadUnits.join(' ')}`] : []),
-        `${r.examplesPerSecond.toFixed(0)} ex/s (${((r.examplesPerSecond * flopsPerEx) / 1e9).toFixed(2)} GFLOP/s)`,
+        // Pruned: the widths now, and the arithmetic of the smaller model.
+        ...(r.widths.join() !== model.hidden.join() ? [`layers ${r.widths.join(',')}`] : []),
+        `${r.examplesPerSecond.toFixed(0)} ex/s (${((r.examplesPerSecond * flopsOf({ ...model, hidden: r.widths })) / 1e9).toFixed(2)} GFLOP/s)`,
       ],
       80,
     ).join('\n');
@@ -273,20 +365,25 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
     saveCheckpoint(flags.save, await trainer.state({ ...cfg }));
     lastSaved = trainer.step;
   };
+  // The trainer, once made (for the JSON, and for a save when a dead layer stops the run).
+  let live: Trainer | undefined;
+  const checks: DeadUnitCheck[] = [];
   // The plan's buffers, once a trainer exists: { buffers, totalBytes, largestBindingBytes }.
   let memoryOf: (() => unknown) | undefined;
   const writeJson = (extra: Record<string, unknown>) => {
     if (!flags.json) return;
+    // After pruning, the model as it is now (as saved), with fewer units.
+    const now = live?.model ?? model;
     const json = {
       backend: backend.kind,
       adapter: backend.adapter,
-      model,
+      model: now,
       config: cfg,
-      flopsPerExample: flopsPerEx,
+      flopsPerExample: flopsOf(now),
       // The kernel each matmul product ran with (chosen by measurement on hardware adapters).
       // On the CPU: the sparse-path mode, and per product the path its steps took and the density they saw.
       ...(backend instanceof CpuBackend ? { sparseMode: backend.sparseMode } : {}),
-      kernels: matmulProducts(model, cfg.batch).map((p) => {
+      kernels: matmulProducts(now, cfg.batch).map((p) => {
         const sparse = backend instanceof CpuBackend ? sparseProductReport(backend, p.op, p.layer) : undefined;
         return {
           op: p.op,
@@ -300,6 +397,9 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
       epochs,
       steps: sampled,
       final: epochs[epochs.length - 1],
+      // Per hidden layer revived, pruned and re-died totals, the alarms raised, and each check.
+      ...(live ? { deadUnits: live.deadUnitsReport } : {}),
+      deadChecks: checks,
       ...extra,
     };
     const text = JSON.stringify(json, null, 1) + '\n';
@@ -313,6 +413,16 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
       if (backend instanceof WebGpuBackend) backend.ctx.device.destroy();
     },
   );
+  const say = (line: string) => (flags.quiet ? console.error(line) : bar.log(line));
+  /** Saves the steps done (once finite) when a run ends early: what the checkpoint then holds, in words. */
+  const saveOnStop = async (t: Trainer): Promise<string> => {
+    if (!flags.save) return '';
+    const state = await t.state({ ...cfg });
+    if (!state.params.every(Number.isFinite)) return `the parameters are no longer finite, so ${flags.save} keeps step ${lastSaved ?? 'none'}`;
+    if (lastSaved !== t.step) saveCheckpoint(flags.save, state);
+    lastSaved = t.step;
+    return `checkpoint (step ${t.step}) written to ${flags.save}`;
+  };
   let result: RunResult;
   let lastStep = startStep;
   let lastTurn = performance.now();
@@ -325,9 +435,20 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
       testSet,
       { steps, resume, sampleEvery, every },
       {
+        onStart: (t) => {
+          live = t;
+        },
         onStep: async (s) => {
           lastStep = s.step;
           if (s.step % sampleEvery === 0) sampled.push(s);
+          // Alarms are warnings, printed whatever --quiet says, each layer's once; with
+          // --stop-on-dead-layer the error that ends the run says it instead.
+          if (!dead.stop) for (const a of s.alarms ?? []) say(wrapParts([`warning: ${forCli(a.message)}`], 80).join('\n'));
+          if (s.deadCheck) {
+            checks.push(s.deadCheck);
+            const line = checkLine(s.deadCheck);
+            if (line && !flags.quiet) bar.log(wrapParts([line], 80).join('\n'));
+          }
           bar.update(s);
           // Test hook: lose the GPU device as a driver reset would, after this step.
           if (loseDeviceAt && s.step === loseDeviceAt && backend instanceof WebGpuBackend) backend.ctx.device.destroy();
@@ -360,6 +481,24 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
         ? `the last good checkpoint (step ${lastSaved}) is ${flags.save}`
         : `no checkpoint was written yet`
       : undefined;
+    if (e instanceof DeadLayerError && live) {
+      // As an interrupt: the steps done are saved (the layer as it died), the run so far written.
+      const saved = await saveOnStop(live);
+      writeJson({ stoppedOnDeadLayer: e.alarm });
+      const others = live.deadUnitsReport.alarms.filter((a) => a !== e.alarm);
+      const lines = [
+        `rectigrad: stopped at step ${live.step} (--stop-on-dead-layer): ${forCli(e.alarm.message)}.`,
+        ...others.map((a) => `Also ${forCli(a.message)}.`),
+        saved ? `${saved[0].toUpperCase()}${saved.slice(1)}.` : 'Nothing was saved (no --save).',
+        flags.save
+          ? `To carry on, --resume ${flags.save} with --dead-units revive; or start again with a lower --lr.`
+          : 'Start again with a lower --lr, or with --dead-units revive.',
+      ];
+      console.error(lines.flatMap((l) => wrapParts([l], 80)).join('\n'));
+      backend.destroy();
+      process.exitCode = DEAD_LAYER_EXIT;
+      return;
+    }
     if (e instanceof TrainingDivergedError) {
       // The library names its options; here they are flags.
       const said = `training diverged at step ${e.step}: ${e.detail}. Lower the learning rate (--lr) or enable clipping (--clip).`;
@@ -386,15 +525,7 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
   const ran = trainer.step - startStep;
   if (result.stopped) {
     // Stopped by a signal: save the steps done (the ones in flight included, once finite).
-    let saved = '';
-    if (flags.save) {
-      const state = await trainer.state({ ...cfg });
-      if (state.params.every(Number.isFinite)) {
-        if (lastSaved !== trainer.step) saveCheckpoint(flags.save, state);
-        lastSaved = trainer.step;
-        saved = `checkpoint (step ${trainer.step}) written to ${flags.save}`;
-      } else saved = `the parameters are no longer finite, so ${flags.save} keeps step ${lastSaved ?? 'none'}`;
-    }
+    const saved = await saveOnStop(trainer);
     writeJson({ interrupted: { signal: interrupt.signal, step: trainer.step } });
     const where = [saved, flags.json && flags.json !== '-' ? `the run so far written to ${flags.json}` : ''].filter(Boolean);
     out.write(
@@ -420,6 +551,19 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
       80,
     ).join('\n') + '\n',
   );
+  const report = trainer.deadUnitsReport;
+  if (report.policy !== 'keep' || report.alarms.length) {
+    const acted =
+      report.policy === 'revive'
+        ? `revived ${report.revived.join(' ')}, re-died ${report.redied.join(' ')}`
+        : report.policy === 'prune'
+          ? `pruned ${report.pruned.join(' ')}, hidden layers now ${report.widths.join(',')}`
+          : 'kept';
+    const alarms = report.alarms.length
+      ? `${report.alarms.length} dead-layer alarm${report.alarms.length > 1 ? 's' : ''} (layer ${report.alarms.map((a) => a.layer).join(', ')})`
+      : 'no alarm';
+    out.write(wrapParts([`dead units (${report.policy}, ${report.checks} checks): ${acted}`, alarms], 80).join('\n') + '\n');
+  }
   writeJson({});
   backend.destroy();
 }

@@ -1,6 +1,8 @@
 // A labelled set of examples as the engine holds it: either u8 pixels with the affine map
 // pixel → input value (kept as u8 on the device and converted per batch, like MNIST), or
 // float inputs used as they are. Labels are class indices.
+import { Rng } from '../util/rng.ts';
+
 export interface Dataset {
   name: string;
   examples: number;
@@ -138,4 +140,26 @@ export function sliceDataset<D extends Dataset>(d: D, start: number, end: number
     images: d.images.subarray(start * d.features, end * d.features),
     labels: d.labels.subarray(start, end),
   };
+}
+
+/**
+ * n examples drawn without replacement (seeded), kept in their original order, as their
+ * own dataset (a copy); the whole set when n ≥ its size. A sample rather than the first n:
+ * a file sorted by class would otherwise give one class only.
+ */
+export function sampleDataset<D extends Dataset>(d: D, n: number, seed: number, name = `${d.name} (sample)`): D {
+  if (!(Number.isInteger(n) && n >= 1)) throw new Error(`${d.name}: a sample needs a positive whole number of examples, got ${n}`);
+  if (n >= d.examples) return d;
+  const pick = new Rng(seed)
+    .shuffle(Uint32Array.from({ length: d.examples }, (_, i) => i))
+    .subarray(0, n)
+    .sort();
+  const f = d.features;
+  const images = d.images instanceof Float32Array ? new Float32Array(n * f) : new Uint8Array(n * f);
+  const labels = d.labels instanceof Uint32Array ? new Uint32Array(n) : new Uint8Array(n);
+  pick.forEach((i, k) => {
+    images.set(d.images.subarray(i * f, (i + 1) * f), k * f);
+    labels[k] = d.labels[i];
+  });
+  return { ...d, name, examples: n, images, labels };
 }

@@ -28,6 +28,19 @@ export interface RunConfig {
   /** Seed of initialisation, shuffling and synthetic data. */
   seed: number;
   telemetry: boolean;
+  /** What the run does about dead units (recorded when not the defaults), so a resumed run carries on alike. */
+  deadUnits?: RunDeadUnits;
+}
+
+/** The dead-unit settings of a run (the trainer's deadUnits … stopOnDeadLayer options). */
+export interface RunDeadUnits {
+  policy: 'keep' | 'revive' | 'prune';
+  /** Window and examples scanned per check; absent: one epoch. */
+  window?: number;
+  tau: number;
+  grace: number;
+  alarm: number;
+  stop: boolean;
 }
 
 const DATA_NAMES = ['mnist', 'synthetic'] as const satisfies readonly DatasetName[];
@@ -111,6 +124,8 @@ export function parseRunConfig(value: unknown, name = 'checkpoint'): RunConfig {
     epochs: optional('epochs', () => num(o, 'epochs', 'epochs', 'a positive whole number', posInt)),
   };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) (c as unknown as Record<string, unknown>)[k] = v;
+  const dead = optional('deadUnits', () => parseDeadUnits(o.deadUnits, fail));
+  if (dead) c.deadUnits = dead;
   return c;
 }
 
@@ -139,4 +154,24 @@ function parseSchedule(value: unknown, fail: (field: string, what: string, got: 
   }
   const problem = scheduleProblem(s);
   return problem ? fail('lrSchedule', problem, value) : s;
+}
+
+function parseDeadUnits(value: unknown, fail: (field: string, what: string, got: unknown) => never): RunDeadUnits {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('deadUnits', 'an object', value);
+  const d = value as Record<string, unknown>;
+  const num = (field: string, what: string, ok: (x: number) => boolean): number => {
+    const v = d[field];
+    return typeof v === 'number' && Number.isFinite(v) && ok(v) ? v : fail(`deadUnits.${field}`, what, v);
+  };
+  const policy = d.policy;
+  if (policy !== 'keep' && policy !== 'revive' && policy !== 'prune') fail('deadUnits.policy', 'one of keep, revive, prune', policy);
+  const out: RunDeadUnits = {
+    policy: policy as RunDeadUnits['policy'],
+    tau: num('tau', 'a number ≥ 0', (x) => x >= 0),
+    grace: num('grace', 'a whole number ≥ 0', (x) => Number.isInteger(x) && x >= 0),
+    alarm: num('alarm', 'a fraction in (0, 1]', (x) => x > 0 && x <= 1),
+    stop: typeof d.stop === 'boolean' ? d.stop : fail('deadUnits.stop', 'true or false', d.stop),
+  };
+  if (d.window !== undefined && d.window !== null) out.window = num('window', 'a positive whole number', (x) => Number.isInteger(x) && x >= 1);
+  return out;
 }

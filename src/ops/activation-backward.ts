@@ -22,6 +22,26 @@ export const activationBackwardOp: OpDef = {
   },
 };
 
+/** As activationBackwardOp, with the penalty scaled per unit: L1 · mask[i mod UNITS]. */
+export const activationBackwardMaskedOp: OpDef = {
+  shader: 'activation_backward',
+  entry: 'main_masked',
+  group: 'elementwise',
+  cpu({ COUNT, ACT, ALPHA, L1, UNITS }, { z, a, d, mask }) {
+    const zf = z.f;
+    const af = a.f;
+    const df = d.f;
+    const mf = mask.f;
+    for (let i = 0; i < COUNT; i++) {
+      const ai = af[i];
+      let g = df[i];
+      // As the plain twin where the mask is 1, so a mask of ones changes nothing on the CPU.
+      if (L1 !== 0) g += L1 * mf[i % UNITS] * Math.sign(ai);
+      df[i] = g * activateGrad(ACT, ALPHA, zf[i], ai);
+    }
+  },
+};
+
 export const activationForwardOp: OpDef = {
   shader: 'activation_backward',
   entry: 'forward',
@@ -51,6 +71,28 @@ export function activationBackward(
     label,
     constants: { COUNT: count, ACT: act, ALPHA: alpha, L1: l1Scale },
     bindings: { z: io.z, a: io.a, d: io.d },
+    dispatch: gridStride(count),
+  };
+}
+
+/**
+ * As activationBackward, with the L1 term of each unit scaled by mask[unit] (count =
+ * rows × units, row-major; mask holds `units` values, 0 … 1): units spared the penalty.
+ */
+export function activationBackwardMasked(
+  label: string,
+  count: number,
+  units: number,
+  act: number,
+  alpha: number,
+  l1Scale: number,
+  io: { z: BufRange; a: BufRange; d: BufRange; mask: BufRange },
+): PlanStep {
+  return {
+    op: activationBackwardMaskedOp,
+    label,
+    constants: { COUNT: count, ACT: act, ALPHA: alpha, L1: l1Scale, UNITS: units },
+    bindings: { z: io.z, a: io.a, d: io.d, mask: io.mask },
     dispatch: gridStride(count),
   };
 }

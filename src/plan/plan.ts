@@ -11,8 +11,9 @@
 //                           into several buffers where one binding cannot hold it (chunks)
 //   split.*                 scratch of layers split over several dispatches (src/plan/split.ts)
 //   stats, flags, segs      telemetry words, per-unit "was active" flags, sumsq segment tables
+//   l1mask                  per-unit L1 factors (config.l1Mask only; the host writes 1s first)
 import { activationId } from '../ops/activations.ts';
-import { activationBackward } from '../ops/activation-backward.ts';
+import { activationBackward, activationBackwardMasked } from '../ops/activation-backward.ts';
 import { gather } from '../ops/gather.ts';
 import type { MatmulShape } from '../ops/matmul.ts';
 import type { BufRange, PlanItem, PlanStep } from '../ops/op.ts';
@@ -35,6 +36,12 @@ export interface TrainConfig {
   l1: number;
   /** Compute the per-layer telemetry each step (off for benchmarking). */
   telemetry: boolean;
+  /**
+   * Scale each hidden unit's L1 penalty by a factor in the `l1Mask` arena (1 at first), so
+   * that some units can be spared it for a while (revived units' grace period). Only
+   * with l1 > 0; off by default (the plain kernel, no extra binding).
+   */
+  l1Mask?: boolean;
 }
 
 export interface DataShape {
@@ -91,6 +98,8 @@ export interface TrainRegions {
   moments: { m?: BufRange; v?: BufRange };
   /** Per hidden layer: its units' window flags (non-zero = active at least once in the window). */
   layerFlags: BufRange[];
+  /** With config.l1Mask: the whole mask arena, and per hidden layer its units' L1 factors (laid out as layerFlags). */
+  l1Mask?: { all: BufRange; layers: BufRange[] };
 }
 
 const whole = (arena: string, length: number): BufRange => ({ arena, offset: 0, length });
@@ -128,6 +137,10 @@ export function planTraining(
   const mRange: BufRange = { arena: 'opt', offset: 0, length: mLen };
   const vRange: BufRange = { arena: 'opt', offset: mLen, length: vLen };
   const statsRange = arena('stats', stats.size);
+  // Per-unit L1 factors, laid out as the window flags (one run per hidden layer, aligned).
+  const masked = config.l1Mask === true && config.l1 > 0 && H > 0;
+  const maskAll = masked ? arena('l1mask', flags.length) : undefined;
+  const maskRanges = maskAll ? flagRanges.map((r) => ({ ...r, arena: maskAll.arena })) : undefined;
 
   // Segment tables for the sums of squares: all gradients in one dispatch, then one per delta.
   const segTables: TrainPlan['segTables'] = [];
@@ -208,12 +221,11 @@ export function planTraining(
     if (inOne) step.push(...reduce.biasGrad(`db ${i}`, B, l.outputs, d[i], biasRange('grads', l)));
     if (i > 0) {
       if (inOne) step.push(...mm.plain(`dX ${i}`, dxShape(l, B), { a: d[i], b: weightRange('params', l), c: d[i - 1] }));
+      const io = { z: z[i - 1], a: a[i - 1], d: d[i - 1] };
       step.push(
-        activationBackward(`act backward ${i - 1}`, B * l.inputs, act, model.alpha, config.l1 / B, {
-          z: z[i - 1],
-          a: a[i - 1],
-          d: d[i - 1],
-        }),
+        maskRanges
+          ? activationBackwardMasked(`act backward ${i - 1}`, B * l.inputs, l.inputs, act, model.alpha, config.l1 / B, { ...io, mask: maskRanges[i - 1] })
+          : activationBackward(`act backward ${i - 1}`, B * l.inputs, act, model.alpha, config.l1 / B, io),
       );
     }
   }
@@ -277,6 +289,7 @@ export function planTraining(
       })),
       moments: { m: kind === 'sgd' ? undefined : mRange, v: kind === 'adam' ? vRange : undefined },
       layerFlags: flagRanges,
+      l1Mask: maskAll && { all: maskAll, layers: maskRanges! },
     },
     tensors: { x, y, z, a, d },
   };

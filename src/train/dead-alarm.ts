@@ -30,8 +30,12 @@ export interface DeadAlarmOptions {
 }
 
 export type DeadAlarmReason = 'dead-units' | 'no-gradient' | 'dead-on-set';
-/** initialisation: the layer was already past the threshold in the first observed batch. learning-rate: it died during training. */
-export type DeadLayerCause = 'initialisation' | 'learning-rate' | 'blocked';
+/**
+ * initialisation: the layer was already past the threshold in the first batch (step 1).
+ * learning-rate: it died during training. earlier: it was already past the threshold when
+ * watching began after step 1 (a resumed run): it died before. blocked: see DeadLayerAlarm.
+ */
+export type DeadLayerCause = 'initialisation' | 'learning-rate' | 'blocked' | 'earlier';
 
 /** One alarm, plain data (JSON-ready). */
 export interface DeadLayerAlarm {
@@ -77,12 +81,18 @@ export class DeadAlarm {
   private readonly watch: LayerWatch[];
   /** Per layer: dead fraction of the first batch observed (step 1: the initial weights). */
   private first?: number[];
+  private firstStep = 0;
   /** Largest gradient norm of any layer seen so far, and its step. */
   private peak = { norm: 0, step: 0 };
 
+  /** The width of each hidden layer (model.hidden). */
+  get units(): readonly number[] {
+    return this.widths;
+  }
+
   /** `units`: the width of each hidden layer (model.hidden). */
   constructor(
-    readonly units: number[],
+    private widths: number[],
     opts: DeadAlarmOptions = {},
   ) {
     this.threshold = opts.threshold ?? DEFAULT_DEAD_ALARM.threshold;
@@ -96,7 +106,17 @@ export class DeadAlarm {
     ] as const) {
       if (!Number.isInteger(v) || v < 1) throw new Error(`the dead-layer alarm's ${name} must be a positive whole number of steps, got ${v}`);
     }
-    this.watch = units.map(() => ({ deadRun: 0, deadSince: 0, noGradRun: 0, noGradSince: 0, peakAtOnset: { norm: 0, step: 0 }, fired: false }));
+    this.watch = widths.map(() => ({ deadRun: 0, deadSince: 0, noGradRun: 0, noGradSince: 0, peakAtOnset: { norm: 0, step: 0 }, fired: false }));
+  }
+
+  /**
+   * The layers' new widths after units were removed (pruning): the runs in progress start
+   * over (their counts were of the old units); a layer that has raised its alarm stays quiet.
+   */
+  resize(units: number[]): void {
+    if (units.length !== this.widths.length) throw new Error(`the alarm watches ${this.widths.length} hidden layers, not ${units.length}`);
+    this.widths = units.slice();
+    for (const w of this.watch) w.deadRun = w.noGradRun = 0;
   }
 
   /**
@@ -108,7 +128,10 @@ export class DeadAlarm {
     const H = this.units.length;
     if (s.deadUnits.length < H || s.gradNorm.length < H) return [];
     const frac = this.units.map((u, h) => s.deadUnits[h] / u);
-    this.first ??= this.units.map((u, h) => (s.batchDead[h] ?? s.deadUnits[h]) / u);
+    if (!this.first) {
+      this.first = this.units.map((u, h) => (s.batchDead[h] ?? s.deadUnits[h]) / u);
+      this.firstStep = s.step;
+    }
     const raised: DeadLayerAlarm[] = [];
     for (let h = 0; h < H; h++) {
       const w = this.watch[h];
@@ -170,7 +193,9 @@ export class DeadAlarm {
       reason === 'no-gradient' && frac[h] < this.threshold && blocker >= 0
         ? 'blocked'
         : (this.first?.[h] ?? 0) >= this.threshold
-          ? 'initialisation'
+          ? this.firstStep === 1
+            ? 'initialisation'
+            : 'earlier'
           : 'learning-rate';
     const pct = (f: number) => `${(100 * f).toFixed(f > 0 && f < 0.01 ? 2 : 0)}%`;
     const what =
@@ -184,7 +209,9 @@ export class DeadAlarm {
         ? `hidden layer ${blocker + 1} is entirely dead and blocks every path back`
         : cause === 'initialisation'
           ? `initialisation: ${pct(this.first![h])} of its units were already silent in the first batch (check the init scale, the input centring and the biases)`
-          : `learning rate too high: the units died during training${w.peakAtOnset.norm > 0 ? ` (before that the gradient norm peaked at ${w.peakAtOnset.norm.toPrecision(3)} at step ${w.peakAtOnset.step})` : ''}; lower the learning rate or clip the gradient`;
+          : cause === 'earlier'
+            ? `it was already dead when watching began at step ${this.firstStep} (${pct(this.first![h])} of its units silent in that batch, e.g. a resumed run): it died before then, most often from a learning rate too high`
+            : `learning rate too high: the units died during training${w.peakAtOnset.norm > 0 ? ` (before that the gradient norm peaked at ${w.peakAtOnset.norm.toPrecision(3)} at step ${w.peakAtOnset.step})` : ''}; lower the learning rate or clip the gradient`;
     return {
       layer: h + 1,
       step: s.step,

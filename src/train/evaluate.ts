@@ -25,7 +25,22 @@ export class Evaluator {
   private constructor(
     readonly backend: Backend,
     readonly plan: EvalPlan,
+    readonly model: ModelSpec,
+    readonly data: Dataset,
+    private readonly prefix: string,
+    private readonly batch: number,
   ) {}
+
+  /**
+   * The same set evaluated for another model of the same inputs (a trainer's model after
+   * pruning): this evaluator's arenas are freed and a new one made with the same names.
+   * This one must not be used afterwards.
+   */
+  async remake(model: ModelSpec): Promise<Evaluator> {
+    if (!this.backend.free) throw new Error(`the ${this.backend.kind} backend cannot free buffers, so the evaluation cannot be remade for another model`);
+    this.backend.free(Object.keys(this.plan.arenas));
+    return Evaluator.create(this.backend, model, this.data, this.prefix, this.batch);
+  }
 
   /**
    * Uploads the dataset once. The parameters are read from the backend's `params` arena;
@@ -48,7 +63,7 @@ export class Evaluator {
       Uint32Array.from({ length: data.examples }, (_, i) => i),
     );
     await backend.prepare([...plan.full, ...(plan.remainder?.steps ?? []), ...plan.resetWindow]);
-    return new Evaluator(backend, plan);
+    return new Evaluator(backend, plan, model, data, prefix, batch);
   }
 
   async evaluate(): Promise<EvalResult> {

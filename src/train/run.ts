@@ -5,6 +5,7 @@ import type { Backend } from '../backend/backend.ts';
 import type { Dataset } from '../data/dataset.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
 import type { ModelSpec } from '../model/spec.ts';
+import type { DeadUnitCheck, DeadUnitsReport } from './dead-units.ts';
 import { Evaluator } from './evaluate.ts';
 import type { StepStats } from './telemetry.ts';
 import { Trainer, type TrainerOptions } from './trainer.ts';
@@ -21,6 +22,8 @@ export interface EpochRecord {
   sparsity: number[];
   /** Per hidden layer, units exactly zero for every training example of the epoch so far. */
   deadUnits: number[];
+  /** Hidden layer widths at the epoch's end (smaller than at the start once units are pruned). */
+  widths: number[];
   /** Per dense layer, mean over the epoch's steps. */
   gradNorm: number[];
   deltaNorm: number[];
@@ -30,6 +33,8 @@ export interface EpochRecord {
 }
 
 export interface RunHooks {
+  /** Once the trainer is made (and restored), before the first step: e.g. to keep it for a save on an error. */
+  onStart?(trainer: Trainer): Promise<void> | void;
   /** After each step's stats; a returned promise is awaited (e.g. to let signals in). */
   onStep?(s: StepStats): Promise<void> | void;
   /** After each epoch's evaluation: e.g. save a checkpoint (the trainer holds the state). */
@@ -56,6 +61,10 @@ export interface RunResult {
   aborted: boolean;
   /** Seconds of training (evaluation excluded) in this call. */
   seconds: number;
+  /** What was done about dead units: per-layer revived, pruned and re-died totals, alarms. */
+  deadUnits: DeadUnitsReport;
+  /** Every dead-unit check of this call, in order (deadUnits revive or prune). */
+  checks: DeadUnitCheck[];
 }
 
 const meanCols = (rows: number[][]): number[] => (rows.length ? rows[0].map((_, j) => rows.reduce((s, r) => s + r[j], 0) / rows.length) : []);
@@ -80,7 +89,9 @@ export async function trainRun(
 ): Promise<RunResult> {
   const trainer = await Trainer.create(backend, model, options, train);
   if (plan.resume) trainer.restore(plan.resume);
-  const testSet = await Evaluator.create(backend, model, test);
+  let testSet = await Evaluator.create(backend, model, test);
+  await hooks.onStart?.(trainer);
+  const checks: DeadUnitCheck[] = [];
   const per = trainer.stepsPerEpoch;
   const sampleEvery = plan.sampleEvery ?? 1;
   const epochs: EpochRecord[] = [];
@@ -90,6 +101,8 @@ export async function trainRun(
   const remaining = plan.steps - trainer.step;
 
   const closeEpoch = async (epoch: number, seconds: number, stepsRun: number) => {
+    // Pruned during the epoch: the test set is evaluated with the smaller model's plan.
+    if (testSet.model !== trainer.model) testSet = await testSet.remake(trainer.model);
     const ev = await testSet.evaluate();
     const last = bucket[bucket.length - 1];
     const rec: EpochRecord = {
@@ -101,6 +114,7 @@ export async function trainRun(
       testError: ev.error,
       sparsity: meanCols(bucket.map((s) => s.sparsity)),
       deadUnits: last.deadUnits,
+      widths: trainer.model.hidden.slice(),
       gradNorm: meanCols(bucket.map((s) => s.gradNorm)),
       deltaNorm: meanCols(bucket.map((s) => s.deltaNorm)),
       examplesPerSecond: (stepsRun * options.batch) / seconds,
@@ -128,6 +142,7 @@ export async function trainRun(
       for await (const s of trainer.run(n, { signal: plan.signal })) {
         bucket.push(s);
         if (s.step % sampleEvery === 0) steps.push(s);
+        if (s.deadCheck) checks.push(s.deadCheck);
         await hooks.onStep?.(s);
         if (hooks.shouldStop?.()) {
           stopped = true;
@@ -150,5 +165,17 @@ export async function trainRun(
     if (bucket.length) await closeEpoch(epoch, seconds, ran);
   }
   const aborted = plan.signal?.aborted === true && stopped;
-  return { epochs, steps, final: epochs[epochs.length - 1], trainer, testSet, stopped, aborted, seconds: trainSeconds };
+  if (testSet.model !== trainer.model) testSet = await testSet.remake(trainer.model);
+  return {
+    epochs,
+    steps,
+    final: epochs[epochs.length - 1],
+    trainer,
+    testSet,
+    stopped,
+    aborted,
+    seconds: trainSeconds,
+    deadUnits: trainer.deadUnitsReport,
+    checks,
+  };
 }

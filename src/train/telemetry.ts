@@ -2,6 +2,8 @@
 // telemetry definitions.
 import type { View } from '../ops/op.ts';
 import type { TrainPlan } from '../plan/plan.ts';
+import type { DeadLayerAlarm } from './dead-alarm.ts';
+import type { DeadUnitCheck } from './dead-units.ts';
 
 export interface StepStats {
   /** 1-based global step. */
@@ -25,6 +27,10 @@ export interface StepStats {
   deltaNorm: number[];
   /** Throughput measured over the steps since the previous stats arrived. */
   examplesPerSecond: number;
+  /** Dead-layer alarms raised at this step (each hidden layer at most once per trainer). */
+  alarms?: DeadLayerAlarm[];
+  /** The dead-unit check run after this step (the last of a window, with deadUnits revive or prune). */
+  deadCheck?: DeadUnitCheck;
 }
 
 export function decodeStats(plan: TrainPlan, v: View, step: number, epoch: number, examplesPerSecond: number): StepStats {

@@ -1,6 +1,8 @@
 // The trainer: uploads the model and data once, then runs the step plan, one command
 // buffer per step, reading each step's stats back through the backend's staging ring
-// while the following steps are already queued.
+// while the following steps are already queued. It also looks after dead units
+// (dead-units.ts): the alarm on every step's stats and, with revive or prune, a check at
+// each dead-unit window's end; pruning swaps in a plan for the smaller model.
 import type { Backend } from '../backend/backend.ts';
 import { dataShape, validateDataset, type Dataset } from '../data/dataset.ts';
 import { packBytes } from '../ops/gather.ts';
@@ -8,20 +10,39 @@ import type { StepValues, View } from '../ops/op.ts';
 import { initialParams } from '../model/init.ts';
 import { validateModel, widths as widthsOf, type ModelSpec } from '../model/spec.ts';
 import { matmulProducts, planTraining, type TrainConfig, type TrainPlan } from '../plan/plan.ts';
+import { isSplit } from '../plan/split.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
 import { scheduledLr, validateSchedule, type LrSchedule } from '../ops/lr-schedule.ts';
 import { Rng } from '../util/rng.ts';
+import { sampleDataset } from '../data/dataset.ts';
+import { DeadAlarm, DeadLayerError, type DeadLayerAlarm } from './dead-alarm.ts';
+import {
+  DeadUnitLedger,
+  deadUnitSettings,
+  targetUnits,
+  type DeadUnitCheck,
+  type DeadUnitOptions,
+  type DeadUnitSettings,
+  type DeadUnitsReport,
+} from './dead-units.ts';
 import { Predictor, type PredictOptions, type Prediction } from './predict.ts';
+import { pruneUnits } from './prune.ts';
+import { reviveUnits, type UnitsByLayer } from './revive.ts';
 import { decodeStats, firstNonFinite, type StepStats } from './telemetry.ts';
+import { UnitScanner } from './unit-scan.ts';
 
-export interface TrainerOptions extends TrainConfig {
+export interface TrainerOptions extends TrainConfig, DeadUnitOptions {
   /** Learning rate (constant, or a function of the 1-based step); with `lrSchedule`, the base rate it scales. */
   lr: number | ((step: number) => number);
   /** How the rate changes with the step (default constant); needs a numeric `lr`. */
   lrSchedule?: LrSchedule;
   /** Seed of the per-epoch shuffle. */
   shuffleSeed: number;
-  /** Dead-unit window in examples; default: one epoch. */
+  /**
+   * Dead-unit window in examples (rounded up to whole steps; default: one epoch). The
+   * telemetry's dead count covers it; at its end, with deadUnits revive or prune, the
+   * trainer scans this many training examples with the weights frozen and applies the policy.
+   */
   deadWindow?: number;
   /** With telemetry off, read the loss back every this many steps (default 50). */
   readEvery?: number;
@@ -43,19 +64,29 @@ export class TrainingDivergedError extends Error {
 }
 
 export class Trainer {
-  readonly plan: TrainPlan;
   /** Steps completed (enqueued). */
   step = 0;
   readonly stepsPerEpoch: number;
+  /** Training examples each dead-unit check scans (with a policy other than keep). */
+  readonly scanExamples: number;
+  private currentPlan: TrainPlan;
+  private currentModel: ModelSpec;
   private values: StepValues = { lr: 0, t: 0, batchStart: 0 };
   private orderBuf: Uint32Array;
   private windowSteps: number;
   private orderEpoch = -1;
   private readonly lag: number;
+  private readonly dead: DeadUnitSettings;
+  private readonly alarm: DeadAlarm;
+  private readonly ledger: DeadUnitLedger;
+  private scanner?: Promise<UnitScanner>;
+  /** Per hidden layer: revived units spared the L1 penalty, and the last step they are spared. */
+  private spared: Map<number, number>[];
+  private nextRelease = Infinity;
 
   private constructor(
     readonly backend: Backend,
-    readonly model: ModelSpec,
+    model: ModelSpec,
     readonly options: TrainerOptions,
     readonly data: Dataset,
   ) {
@@ -78,11 +109,40 @@ export class Trainer {
     }
     this.lag = options.runAhead ?? LAG;
     if (!Number.isInteger(this.lag) || this.lag < 0) throw new Error(`runAhead must be a whole number ≥ 0, got ${options.runAhead}`);
+    this.dead = deadUnitSettings(options);
+    if (this.dead.policy !== 'keep' && model.hidden.length === 0) throw new Error(`deadUnits '${this.dead.policy}' needs hidden layers: the model has none`);
+    if (this.dead.policy === 'prune' && !backend.free)
+      throw new Error(`deadUnits 'prune' rebuilds the plan, and the ${backend.kind} backend cannot free buffers`);
     backend.reserveSnapshots?.(this.lag + 1);
-    this.plan = planTraining(model, options, dataShape(data), backend.tuning, backend.limits);
+    this.currentModel = model;
+    this.currentPlan = planTraining(model, this.planConfig(), dataShape(data), backend.tuning, backend.limits);
+    // The scan binds each layer's weights whole (plan/scan-plan.ts): not a layer split across bindings.
+    if (this.dead.policy !== 'keep' && isSplit(this.currentPlan.layout)) {
+      throw new Error(
+        `deadUnits '${this.dead.policy}' scans with each layer's weights in one binding, and this model has a layer too large for that on ${backend.adapter}: use deadUnits 'keep'`,
+      );
+    }
     this.stepsPerEpoch = Math.floor(data.examples / batch);
     this.windowSteps = options.deadWindow ? Math.max(1, Math.ceil(options.deadWindow / batch)) : this.stepsPerEpoch;
+    this.scanExamples = Math.min(options.deadWindow ?? data.examples, data.examples);
     this.orderBuf = new Uint32Array(data.examples);
+    this.alarm = new DeadAlarm(model.hidden.slice(), { threshold: this.dead.threshold });
+    this.ledger = new DeadUnitLedger(model);
+    this.spared = model.hidden.map(() => new Map());
+  }
+
+  /** The model being trained: after pruning, the smaller one. */
+  get model(): ModelSpec {
+    return this.currentModel;
+  }
+
+  /** The step plan of the current model (a new one after pruning: do not keep regions across a check). */
+  get plan(): TrainPlan {
+    return this.currentPlan;
+  }
+
+  private planConfig(): TrainConfig {
+    return { ...this.options, l1Mask: this.dead.l1Mask };
   }
 
   static async create(backend: Backend, model: ModelSpec, options: TrainerOptions, data: Dataset): Promise<Trainer> {
@@ -93,14 +153,18 @@ export class Trainer {
     return t;
   }
 
-  private async upload(): Promise<void> {
+  private async upload(keep: string[] = []): Promise<void> {
     const { backend, plan, data } = this;
-    backend.allocate(plan.arenas, plan.chunks);
-    if (data.images instanceof Float32Array) backend.writeF(plan.regions.images, data.images);
-    else backend.writeU(plan.regions.images, packBytes(data.images));
-    backend.writeU(plan.regions.labels, Uint32Array.from(data.labels));
+    const fresh = Object.fromEntries(Object.entries(plan.arenas).filter(([name]) => !keep.includes(name)));
+    backend.allocate(fresh, plan.chunks);
+    if (!keep.includes(plan.regions.images.arena)) {
+      if (data.images instanceof Float32Array) backend.writeF(plan.regions.images, data.images);
+      else backend.writeU(plan.regions.images, packBytes(data.images));
+    }
+    if (!keep.includes(plan.regions.labels.arena)) backend.writeU(plan.regions.labels, Uint32Array.from(data.labels));
     backend.writeF(plan.regions.params, initialParams(this.model));
     for (const t of plan.segTables) backend.writeU(t.range, t.data);
+    this.writeMask();
     await backend.prepare([...plan.step, ...plan.resetWindow]);
   }
 
@@ -127,6 +191,7 @@ export class Trainer {
       backend.writeU(plan.regions.order, order);
     }
     if (step % this.windowSteps === 0) backend.run(plan.resetWindow, this.values);
+    if (step >= this.nextRelease) this.writeMask();
     this.values.lr = this.lrAt(step + 1);
     this.values.t = step + 1;
     this.values.batchStart = inEpoch * this.options.batch;
@@ -143,6 +208,11 @@ export class Trainer {
    * queued are still handed out (the last of them always, telemetry off too) and the
    * generator then ends normally — an aborted run never throws for the abort, and no
    * device work is left in flight. `trainer.step` says how far it got.
+   *
+   * Dead units: a step whose stats raised the dead-layer alarm carries it in `alarms`;
+   * the last step of a dead-unit window, with a policy other than keep, carries the
+   * window's `deadCheck` (run before the next step is queued). With stopOnDeadLayer the
+   * first alarm stops the run as an abort does, then throws a DeadLayerError.
    */
   async *run(steps: number, opts: { signal?: AbortSignal } = {}): AsyncGenerator<StepStats> {
     const { signal } = opts;
@@ -153,6 +223,7 @@ export class Trainer {
     // handed out, which lags by up to runAhead steps and bunches up at the end of a run.
     const recent: { step: number; time: number }[] = [{ step: this.step, time: performance.now() }];
     const end = this.step + steps;
+    let stop: DeadLayerAlarm | undefined;
     const settle = async (): Promise<StepStats> => {
       const p = pending.shift()!;
       const view = await p.view;
@@ -163,6 +234,11 @@ export class Trainer {
       const s = decodeStats(this.plan, view, p.step, p.epoch, eps);
       const bad = firstNonFinite(s);
       if (bad) throw new TrainingDivergedError(p.step, bad);
+      const raised = this.alarm.observe(s);
+      if (raised.length) {
+        s.alarms = raised;
+        if (this.dead.stop) stop ??= raised[0];
+      }
       return s;
     };
     let lastRead = this.step;
@@ -176,15 +252,156 @@ export class Trainer {
       pending.push(entry);
     };
     let lastEpoch = this.epoch;
-    while (this.step < end && !signal?.aborted) {
+    while (this.step < end && !signal?.aborted && !stop) {
       const epoch = (lastEpoch = this.epoch);
       this.enqueueStep();
-      if (this.step % every === 0 || this.step === end) read(epoch);
-      if (pending.length > this.lag) yield await settle();
+      const check = this.dead.policy !== 'keep' && this.step % this.windowSteps === 0;
+      if (this.step % every === 0 || this.step === end || check) read(epoch);
+      if (check) {
+        // The window is complete: its steps finish, then the scan and the policy, before
+        // the next step is queued (revive and prune rewrite the state on the device).
+        const done: StepStats[] = [];
+        while (pending.length) done.push(await settle());
+        if (!stop) {
+          const c = await this.deadCheck();
+          const last = done[done.length - 1];
+          last.deadCheck = c;
+          if (c.alarms.length) {
+            last.alarms = [...(last.alarms ?? []), ...c.alarms];
+            if (this.dead.stop) stop = c.alarms[0];
+          }
+        }
+        for (const s of done) yield s;
+      } else if (pending.length > this.lag) yield await settle();
     }
-    // Aborted between reads: the last step queued is still reported.
-    if (signal?.aborted && this.step !== lastRead) read(lastEpoch);
+    // Aborted (or stopping) between reads: the last step queued is still reported.
+    if ((signal?.aborted || stop) && this.step !== lastRead) read(lastEpoch);
     while (pending.length) yield await settle();
+    if (stop) throw new DeadLayerError(stop);
+  }
+
+  /**
+   * One dead-unit check (policy revive or prune), between steps with nothing in flight:
+   * scan the sample with the live weights, let the alarm judge the scan, then act on the
+   * dead (and at τ > 0 dormant) units. With stopOnDeadLayer an alarm leaves the units as
+   * they are, so that what is saved shows the layer as it died.
+   */
+  private async deadCheck(): Promise<DeadUnitCheck> {
+    this.scanner ??= UnitScanner.create(
+      this.backend,
+      this.model,
+      // A fixed sample (the permutation of "epoch −1", which no shuffle uses), so each check judges the same examples.
+      sampleDataset(this.data, this.scanExamples, this.options.shuffleSeed * 1000003 - 1, `${this.data.name} (dead-unit sample)`),
+      { prefix: 'dead.' },
+    );
+    const scan = await (await this.scanner).scan({ tau: this.dead.tau });
+    const alarms = this.alarm.observeScan(scan, this.step);
+    const zeros = () => scan.layers.map(() => 0);
+    const check: DeadUnitCheck = {
+      step: this.step,
+      examples: scan.examples,
+      dead: scan.layers.map((l) => l.dead),
+      dormant: scan.layers.map((l) => l.dormant),
+      revived: zeros(),
+      pruned: zeros(),
+      redied: zeros(),
+      widths: this.model.hidden.slice(),
+      alarms,
+    };
+    this.ledger.checks++;
+    if (this.dead.stop && alarms.length) return check;
+    const units = targetUnits(scan);
+    if (!units.some((l) => l.length)) return check;
+    if (this.dead.policy === 'revive') {
+      check.redied = this.ledger.countRedied(units);
+      // reviveUnits zeroes the optimiser state of exactly the entries it rewrites (incoming
+      // row, bias, outgoing column): momentum's m, and for Adam both m and v; Adam's bias
+      // correction stays global (its step count is not reset; see revive.ts for the bound).
+      await reviveUnits(this, units, { seed: (this.model.seed * 1000003 + this.step) >>> 0 });
+      check.revived = this.ledger.recordRevived(units);
+      this.spare(units);
+    } else if (this.dead.policy === 'prune') {
+      const pruned = pruneUnits(await this.state(), units);
+      await this.rebuild(pruned.model);
+      this.restore(pruned.state);
+      this.ledger.recordPruned(pruned.removed);
+      check.pruned = pruned.removed;
+      check.widths = pruned.model.hidden.slice();
+    }
+    return check;
+  }
+
+  /** Revived units skip the L1 penalty for the next reviveGrace steps (with l1 > 0). */
+  private spare(units: UnitsByLayer): void {
+    if (!this.plan.regions.l1Mask) return;
+    const last = this.step + this.dead.grace;
+    units.forEach((list, h) => list.forEach((j) => this.spared[h].set(j, last)));
+    this.writeMask();
+  }
+
+  /** Writes the per-unit L1 factors: 0 for units still in their grace period, 1 for the rest. */
+  private writeMask(): void {
+    const mask = this.plan.regions.l1Mask;
+    if (!mask) return;
+    const host = new Float32Array(mask.all.length).fill(1);
+    let next = Infinity;
+    this.spared.forEach((units, h) => {
+      for (const [j, last] of units) {
+        // Spared for steps up to `last`: the step queued next is this.step + 1.
+        if (last <= this.step) units.delete(j);
+        else {
+          host[mask.layers[h].offset + j] = 0;
+          next = Math.min(next, last);
+        }
+      }
+    });
+    this.nextRelease = next;
+    this.backend.writeF(mask.all, host);
+  }
+
+  /**
+   * A new plan for a smaller model (pruned): the arenas whose sizes change are freed and
+   * made again, the dataset stays on the device, and every other plan that read the old
+   * parameters (predictor, scanner) is dropped, to be remade on demand. The caller restores
+   * the state right after.
+   */
+  private async rebuild(model: ModelSpec): Promise<void> {
+    const { backend } = this;
+    const old = this.plan;
+    const gone: string[] = [];
+    const dropped = await Promise.all([this.predictor, this.scanner]);
+    for (const p of dropped) if (p) gone.push(...Object.keys(p.plan.arenas));
+    this.predictor = this.scanner = undefined;
+    await backend.tune?.(matmulProducts(model, this.options.batch));
+    const plan = planTraining(model, this.planConfig(), dataShape(this.data), backend.tuning, backend.limits);
+    const same = (n: string) => old.arenas[n] === plan.arenas[n] && JSON.stringify(old.chunks[n]) === JSON.stringify(plan.chunks[n]);
+    const keep = [plan.regions.images.arena, plan.regions.labels.arena, plan.regions.order.arena].filter(same);
+    gone.push(...Object.keys(old.arenas).filter((n) => !keep.includes(n)));
+    backend.free!(gone);
+    this.currentModel = model;
+    this.currentPlan = plan;
+    this.orderEpoch = -1;
+    await this.upload(keep);
+    this.alarm.resize(model.hidden.slice());
+  }
+
+  /** What the trainer has done about dead units so far: per-layer totals and every alarm. */
+  get deadUnitsReport(): DeadUnitsReport {
+    const { dead, ledger } = this;
+    return {
+      policy: dead.policy,
+      window: this.windowSteps * this.options.batch,
+      scanned: dead.policy === 'keep' ? 0 : this.scanExamples,
+      tau: dead.tau,
+      grace: dead.grace,
+      threshold: dead.threshold,
+      checks: ledger.checks,
+      revived: ledger.revived.slice(),
+      pruned: ledger.pruned.slice(),
+      redied: ledger.redied.slice(),
+      widths: this.model.hidden.slice(),
+      alarms: this.alarm.alarms.slice(),
+    };
   }
 
   private predictor?: Promise<Predictor>;

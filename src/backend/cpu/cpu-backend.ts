@@ -193,6 +193,16 @@ export class CpuBackend implements Backend {
     }
   }
 
+  /** Drops arenas no longer needed (their regions must not be used again); their memory is reused by later arenas. */
+  free(names: string[]): void {
+    for (const name of names) {
+      const a = this.arenas.get(name);
+      if (!a) continue;
+      this.arenas.delete(name);
+      if (a.at >= 0) this.heap?.giveBack(a.at, a.length * 4);
+    }
+  }
+
   /** An arena's views, re-made if the heap grew since they were. */
   private arena(name: string): View {
     const a = this.arenas.get(name);

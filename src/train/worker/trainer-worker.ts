@@ -87,6 +87,8 @@ async function handle(req: Request): Promise<unknown> {
       switch (req.method) {
         case 'evaluate':
           if (!evaluator) throw new Error('no test set was given: pass `test` when creating the WorkerTrainer');
+          // Pruned since (deadUnits 'prune'): the test set is evaluated with the smaller model.
+          if (evaluator.model !== t.model) evaluator = await evaluator.remake(t.model);
           return evaluator.evaluate();
         case 'setLearningRate':
           if (!(typeof args[0] === 'number' && Number.isFinite(args[0]) && args[0] > 0))

@@ -142,6 +142,8 @@ export class WasmHeap {
   /** Large products still to run on one thread before trying the helpers again. */
   private pause = 0;
   private top: number;
+  /** Regions given back (freed arenas), reused by later reservations before the memory grows. */
+  private holes: { at: number; bytes: number }[] = [];
   private readonly scratch: number[] = [];
   private released = false;
   private readonly gemmFn: (...args: GemmArgs) => void;
@@ -194,12 +196,26 @@ export class WasmHeap {
     }
   }
 
-  /** Reserves zeroed regions of these byte sizes (each 64-byte aligned), growing once. */
+  /**
+   * Reserves zeroed regions of these byte sizes (each 64-byte aligned), growing once. A
+   * region given back (giveBack) that is large enough is reused first, the smallest such.
+   */
   reserve(bytes: number[]): number[] {
     if (this.released) throw new Error('the WebAssembly heap was released');
     const at: number[] = [];
     let top = this.top;
     for (const n of bytes) {
+      const need = alignUp(Math.max(n, 1), ALIGN);
+      let best = -1;
+      this.holes.forEach((h, i) => h.bytes >= need && (best < 0 || h.bytes < this.holes[best].bytes) && (best = i));
+      if (best >= 0) {
+        const h = this.holes[best];
+        at.push(h.at);
+        new Uint8Array(this.memory.buffer, h.at, need).fill(0);
+        if (h.bytes > need) this.holes[best] = { at: h.at + need, bytes: h.bytes - need };
+        else this.holes.splice(best, 1);
+        continue;
+      }
       top = alignUp(top, ALIGN);
       at.push(top);
       top += Math.max(n, 1);
@@ -216,6 +232,24 @@ export class WasmHeap {
     }
     this.top = top;
     return at;
+  }
+
+  /**
+   * Takes back a region reserve() handed out (an arena no longer used), for later
+   * reservations: the memory never shrinks, but freeing and re-making arenas (a model
+   * pruned during training) does not grow it each time.
+   */
+  giveBack(at: number, bytes: number): void {
+    const size = alignUp(Math.max(bytes, 1), ALIGN);
+    this.holes.push({ at, bytes: size });
+    // Neighbours merge, so a run of freed arenas can hold one larger one.
+    this.holes.sort((a, b) => a.at - b.at);
+    this.holes = this.holes.reduce<{ at: number; bytes: number }[]>((out, h) => {
+      const last = out[out.length - 1];
+      if (last && last.at + last.bytes === h.at) last.bytes += h.bytes;
+      else out.push({ ...h });
+      return out;
+    }, []);
   }
 
   /** Float32 and Uint32 views of `n` elements at byte offset `at` (valid until the next grow). */
