@@ -1,13 +1,19 @@
 // Soak: a long run on each backend, watching for leaks. Trains a small network for
-// --steps steps (default 10,000) with an evaluation every epoch and a checkpoint-style
+// --steps steps (default 20,000) with an evaluation every epoch and a checkpoint-style
 // readback of the whole state every --every steps (default 1,000); at each of those
 // points it samples the backend's creation counters (buffers, pipelines, bind groups:
 // the live GPU objects, since nothing is created after the first step), Node's RSS and
 // heap (after a full GC), and checks that no staging buffer is still mapped or pending.
-// Passes when the counters do not move after the first sample and RSS and heap grow by
-// less than 5% over it.
+// Passes when the counters do not move after the first sample, the heap grows by less
+// than 5% over it, and RSS by less than 5% over the second half of the run. RSS gets the
+// longer warm-up because Dawn's and SwiftShader's own pools fill over the first few
+// thousand submits and then stop (about +20 MiB in steps somewhere between step 3,000 and
+// 8,000, flat after; the memory V8 counts outside its heap stays flat, a bare Dawn loop of
+// compute passes without rectigrad climbs the same way, and MALLOC_ARENA_MAX=2 does not
+// change it): a leak keeps growing through the second half, a pool does not.
+// The growth over the whole run is reported beside it.
 //
-//   npm run soak [-- --steps 10000 --every 1000 --backend webgpu,cpu --json soak.json]
+//   npm run soak [-- --steps 20000 --every 1000 --backend webgpu,cpu --json soak.json]
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { createBackend, type BackendChoice } from '../src/backend/create.ts';
@@ -29,6 +35,8 @@ export interface Sample {
   bindGroups: number;
   rssMiB: number;
   heapMiB: number;
+  /** Memory held outside the JS heap by JS objects (ArrayBuffers, native wrappers), as V8 counts it. */
+  externalMiB: number;
   /** Staging buffers still busy once the pipeline is drained (must be 0). */
   stagingPending: number;
 }
@@ -52,7 +60,7 @@ export interface SoakResult {
 const MiB = 1 / (1024 * 1024);
 const LIMIT = 0.05;
 
-async function memory(): Promise<{ rssMiB: number; heapMiB: number }> {
+async function memory(): Promise<{ rssMiB: number; heapMiB: number; externalMiB: number }> {
   // Collect, let the finalisers of native wrappers (Dawn's objects) run on the event
   // loop, and collect again, so that what is measured is what is still referenced.
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -61,7 +69,7 @@ async function memory(): Promise<{ rssMiB: number; heapMiB: number }> {
     await new Promise((r) => setTimeout(r, 20));
   }
   const m = process.memoryUsage();
-  return { rssMiB: m.rss * MiB, heapMiB: m.heapUsed * MiB };
+  return { rssMiB: m.rss * MiB, heapMiB: m.heapUsed * MiB, externalMiB: m.external * MiB };
 }
 
 /**
@@ -126,7 +134,7 @@ export async function soak(choice: BackendChoice, steps: number, every: number):
   const rssGrowth = last.rssMiB / first.rssMiB - 1;
   const heapGrowth = last.heapMiB / first.heapMiB - 1;
   const rssGrowthSecondHalf = last.rssMiB / samples[Math.floor((samples.length - 1) / 2)].rssMiB - 1;
-  if (rssGrowth >= LIMIT) problems.push(`RSS grew ${(100 * rssGrowth).toFixed(1)}% after warm-up`);
+  if (rssGrowthSecondHalf >= LIMIT) problems.push(`RSS grew ${(100 * rssGrowthSecondHalf).toFixed(1)}% over the second half of the run`);
   if (heapGrowth >= LIMIT) problems.push(`the JS heap grew ${(100 * heapGrowth).toFixed(1)}% after warm-up`);
   return { backend: choice, adapter, steps, seconds, samples, rssGrowth, heapGrowth, rssGrowthSecondHalf, countersFlat, pass: problems.length === 0, problems };
 }
@@ -135,14 +143,14 @@ export function formatSoak(r: SoakResult): string {
   const rows = r.samples.map(
     (s) =>
       `${String(s.step).padStart(7)}  ${String(s.buffers).padStart(7)} ${String(s.pipelines).padStart(9)} ${String(s.bindGroups).padStart(10)}` +
-      `  ${s.rssMiB.toFixed(1).padStart(8)} ${s.heapMiB.toFixed(2).padStart(8)}  ${String(s.stagingPending).padStart(7)}`,
+      `  ${s.rssMiB.toFixed(1).padStart(8)} ${s.heapMiB.toFixed(2).padStart(8)} ${s.externalMiB.toFixed(2).padStart(8)}  ${String(s.stagingPending).padStart(7)}`,
   );
   return [
     `${r.backend} (${r.adapter}): ${r.steps} steps in ${r.seconds.toFixed(1)} s`,
-    `   step  buffers pipelines bindGroups   RSS MiB heap MiB  pending`,
+    `   step  buffers pipelines bindGroups   RSS MiB heap MiB  ext MiB  pending`,
     ...rows,
     `after warm-up (step ${r.samples[0].step}): RSS ${(100 * r.rssGrowth).toFixed(2)}% ` +
-      `(second half alone ${(100 * r.rssGrowthSecondHalf).toFixed(2)}%), heap ${(100 * r.heapGrowth).toFixed(2)}%, ` +
+      `(second half, the RSS criterion: ${(100 * r.rssGrowthSecondHalf).toFixed(2)}%), heap ${(100 * r.heapGrowth).toFixed(2)}%, ` +
       `GPU objects ${r.countersFlat ? 'flat' : 'GROWING'} → ${r.pass ? 'PASS' : `FAIL: ${r.problems.join('; ')}`}`,
   ].join('\n');
 }
@@ -150,7 +158,7 @@ export function formatSoak(r: SoakResult): string {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      steps: { type: 'string', default: '10000' },
+      steps: { type: 'string', default: '20000' },
       every: { type: 'string', default: '1000' },
       backend: { type: 'string', default: 'webgpu,cpu' },
       json: { type: 'string' },
