@@ -1,13 +1,14 @@
 // The run config a checkpoint carries: one schema, built by runConfig(), checked field by
 // field by parseRunConfig(), used by `train --resume` and `eval`.
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseRunConfig, runConfig } from '../src/io/checkpoint-config.ts';
-import { saveCheckpoint } from '../src/io/checkpoint-file.ts';
+import { loadCheckpoint, saveCheckpoint } from '../src/io/checkpoint-file.ts';
+import { paramLayout } from '../src/model/layout.ts';
 import { initialParams } from '../src/model/init.ts';
 import { PAPER_MODEL, validateModel } from '../src/model/spec.ts';
 import { DEFAULT_LR, DEFAULT_OPTIMIZER } from '../src/ops/optimizer.ts';
@@ -55,6 +56,58 @@ describe('run config', () => {
     expect(bad({ alarm: 2 })).toThrow(/deadUnits\.alarm = 2 \(expected a fraction in \(0, 1\]\)/);
     expect(bad({ grace: -1 })).toThrow(/deadUnits\.grace = -1/);
     expect(bad({ stop: 'no' })).toThrow(/deadUnits\.stop = "no" \(expected true or false\)/);
+  });
+
+  it('carries maxNorm when on (0 is off, the same as absent), and names a wrong one', () => {
+    const c = runConfig({ data: 'mnist', maxNorm: 3.5 });
+    expect(parseRunConfig(JSON.parse(JSON.stringify(c))).maxNorm).toBe(3.5);
+    expect(runConfig({ data: 'mnist' })).not.toHaveProperty('maxNorm');
+    expect(runConfig({ data: 'mnist', maxNorm: 0 })).not.toHaveProperty('maxNorm');
+    expect(() => parseRunConfig({ ...JSON.parse(JSON.stringify(c)), maxNorm: -1 }, 'ck')).toThrow(
+      /^ck: its run config has maxNorm = -1 \(expected a number ≥ 0 \(0 = off\)\)$/,
+    );
+  });
+
+  it('train --max-norm is recorded in the checkpoint and kept on --resume; a bad value is one clear line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rectigrad-maxnorm-'));
+    const ck = join(dir, 'm.safetensors');
+    const json = join(dir, 'r.json');
+    const args = [
+      'bin/rectigrad.js',
+      'train',
+      '--data',
+      'synthetic',
+      '--layers',
+      '16',
+      '--train-limit',
+      '256',
+      '--test-limit',
+      '64',
+      '--backend',
+      'cpu',
+      '--quiet',
+    ];
+    await run(process.execPath, [...args, '--lr', '0.5', '--max-norm', '0.4', '--steps', '8', '--save', ck], { timeout: 120_000 });
+    expect(loadCheckpoint(ck).config.maxNorm).toBe(0.4);
+    await run(process.execPath, [...args, '--resume', ck, '--steps', '16', '--save', ck, '--json', json], { timeout: 120_000 });
+    expect(JSON.parse(readFileSync(json, 'utf8')).config.maxNorm).toBe(0.4);
+    const saved = loadCheckpoint(ck);
+    expect(saved.step).toBe(16);
+    expect(saved.config.maxNorm).toBe(0.4);
+    // Every unit's incoming weights within the bound after the resumed steps too.
+    for (const l of paramLayout(saved.model).layers) {
+      for (let o = 0; o < l.outputs; o++) {
+        const row = saved.params.subarray(l.weight + o * l.inputs, l.weight + (o + 1) * l.inputs);
+        expect(Math.hypot(...row)).toBeLessThanOrEqual(0.4 * (1 + 1e-6));
+      }
+    }
+    const e = await run(process.execPath, [...args, '--max-norm', '-2'], { timeout: 120_000 }).then(
+      () => expect.unreachable('should have failed'),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(e.code).not.toBe(0);
+    expect(e.stderr).not.toMatch(/\n\s+at /);
+    expect(e.stderr).toMatch(/--max-norm takes a number ≥ 0, got "-2"/);
   });
 
   it('reads what the demo page writes', () => {

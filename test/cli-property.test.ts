@@ -148,6 +148,7 @@ const FLAGS: Record<string, string[] | undefined> = {
   '--momentum': ['0.9', '-0.9'],
   '--weight-decay': ['0', '1e-4', 'NaN'],
   '--clip': ['0', '5', 'Infinity'],
+  '--max-norm': ['0', '3.5', '-1', 'x'],
   '--batch': ['64', '0', '1.5', '1e3', ' 32 '],
   '--epochs': ['1', '3', '0', '-2'],
   '--steps': ['100', '0', 'ten'],
@@ -235,7 +236,7 @@ describe('train command line, property-based', () => {
         if (f.lrStepEvery !== undefined) expect(length(f.lrStepEvery, 1)).toBe(true);
         if (f.warmup !== undefined) expect(length(f.warmup, 0)).toBe(true);
         expect(BACKENDS).toContain(f.backend);
-        for (const k of ['l1', 'momentum', 'weightDecay', 'clip']) expect(Number.isFinite(f[k]) && f[k] >= 0).toBe(true);
+        for (const k of ['l1', 'momentum', 'weightDecay', 'clip', 'maxNorm']) expect(Number.isFinite(f[k]) && f[k] >= 0).toBe(true);
         if (f.lr !== undefined) expect(Number.isFinite(f.lr) && f.lr > 0).toBe(true);
         for (const k of ['batch', 'epochs']) expect(posInt(f[k])).toBe(true);
         for (const k of ['steps', 'trainLimit', 'testLimit']) if (f[k] !== undefined) expect(posInt(f[k])).toBe(true);

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { loadCheckpoint } from '../src/io/checkpoint-file.ts';
+import { paramLayout } from '../src/model/layout.ts';
 
 const run = promisify(execFile);
 const cli = (args: string[]) => run(process.execPath, ['bin/rectigrad.js', ...args], { timeout: 240_000 });
@@ -142,4 +144,84 @@ describe('rectigrad experiment glorot2011 --recipe best', () => {
     expect(stderr).toMatch(/rectifier_lr0\.02_l1_0\.0001_seed1_e3: resuming after epoch [12] \(step [12]0\)/);
     expect(untimed(results(cut))).toEqual(untimed(r));
   });
+});
+
+describe('rectigrad experiment glorot2011 --recipe best --max-norm', () => {
+  it('labels every row with the constraint, keeps the best-validation weights, and eval on them gives the reported row', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'rectigrad-maxnorm-'));
+    // The CPU backend picks its sparse or dense matmul per process by a timing, and the two
+    // sum in different orders: off in both processes, so the comparison below is exact.
+    const env = { ...process.env, RECTIGRAD_CPU_SPARSE: 'off' };
+    const args = [
+      'bin/rectigrad.js',
+      'experiment',
+      'glorot2011',
+      '--recipe',
+      'best',
+      '--out',
+      out,
+      '--models',
+      'rectifier',
+      '--layers',
+      '16,16',
+      '--train-limit',
+      '640',
+      '--test-limit',
+      '300',
+      '--epochs',
+      '4',
+      '--lr-grid',
+      '0.05',
+      '--l1-grid',
+      '1e-4',
+      '--seeds',
+      '1',
+      '--backend',
+      'cpu',
+    ];
+    await run(process.execPath, [...args, '--max-norm', '1.5', '--quiet'], { timeout: 240_000, env });
+    const r = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    const p = r.runs[0];
+    expect(p.key).toBe('rectifier_lr0.05_l1_0.0001_seed1_e4_maxnorm1.5');
+    expect(p.maxNorm).toBe(1.5);
+    const md = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(md).toMatch(/^# .* — recipe `best \+ max-norm 1\.5`/);
+    expect(md).toMatch(/\*\*Not the paper's recipe: max-norm 1\.5\*\*/);
+    expect(md).toMatch(/\| rectifier \| best \+ max-norm 1\.5 \| 0\.0001 \| 0\.05 \| 1 \|/);
+    expect(md).not.toMatch(/\| rectifier \| best \|/);
+
+    // The best-validation checkpoint: named by the report, of the best epoch, weights and config only.
+    const best = p.epochs.reduce((b: any, e: any) => (e.valid.error < b.valid.error ? e : b));
+    expect(p.bestCheckpointEpoch).toBe(best.epoch);
+    const file = join(out, 'checkpoints', `${p.key}.best.safetensors`);
+    expect(md).toContain(`its weights are in \`${file}\``);
+    expect(md).toContain(`\`rectigrad eval --checkpoint ${file} --test-limit 300\``);
+    const ck = loadCheckpoint(file);
+    expect(ck.step).toBe(best.epoch * 10);
+    expect(ck.m).toBeUndefined();
+    expect(ck.config.maxNorm).toBe(1.5);
+    for (const l of paramLayout(ck.model).layers) {
+      for (let o = 0; o < l.outputs; o++)
+        expect(Math.hypot(...ck.params.subarray(l.weight + o * l.inputs, l.weight + (o + 1) * l.inputs))).toBeLessThanOrEqual(1.5 * (1 + 1e-6));
+    }
+    // eval on that file: the row's test error, sparsity and dead units, exactly.
+    const evJson = join(out, 'eval.json');
+    await run(process.execPath, ['bin/rectigrad.js', 'eval', '--checkpoint', file, '--test-limit', '300', '--backend', 'cpu', '--json', evJson, '--quiet'], {
+      timeout: 120_000,
+      env,
+    });
+    const ev = JSON.parse(readFileSync(evJson, 'utf8'));
+    expect(ev.examples).toBe(300);
+    expect(ev.error).toBe(best.test.error);
+    expect(ev.sparsity).toEqual(best.test.sparsity);
+    expect(ev.deadUnits).toEqual(best.test.deadUnits);
+    expect(md).toContain(`gives this row's test error ${(100 * best.test.error).toFixed(2)}%`);
+
+    // The same --out without the constraint is refused, naming both recipes.
+    const e = await run(process.execPath, args, { timeout: 120_000, env }).then(
+      () => expect.unreachable('should have failed'),
+      (err: { stderr: string }) => err,
+    );
+    expect(e.stderr).toMatch(/holds a run of recipe best \+ max-norm 1\.5, not best: use another --out/);
+  }, 240_000);
 });

@@ -15,6 +15,7 @@ import {
   progressKey,
   RECIPE_NAMES,
   RECIPES,
+  recipeLabel,
   VARIANTS,
   VariantRun,
   variantModel,
@@ -31,7 +32,7 @@ import {
 import { runGrid, searchesL1, summarize, type GridState } from '../experiment/grid.ts';
 import { gridReport } from '../experiment/grid-report.ts';
 import { report, type ReportContext } from '../experiment/report.ts';
-import { numberList, oneOf, positiveInt, widthList } from './options.ts';
+import { nonNegative, numberList, oneOf, positiveInt, widthList } from './options.ts';
 
 interface ExperimentFlags {
   epochs?: number;
@@ -47,6 +48,7 @@ interface ExperimentFlags {
   lrGrid?: number[];
   l1Grid?: number[];
   seeds?: number;
+  maxNorm?: number;
   seed: number;
   quiet: boolean;
 }
@@ -86,6 +88,11 @@ export function experimentCommand(): Command {
     )
     .option('--seeds <n>', 'best: seeds trained with each chosen setting (default 2)', positiveInt('--seeds'))
     .option('--seed <n>', 'seed of initialisation and shuffling (recipe best: the first seed)', positiveInt('--seed'), 1)
+    .option(
+      '--max-norm <x>',
+      "not the paper's: after each update, rescale every unit's incoming weights whose L2 norm exceeds x to norm x, in every model (0: off); the report names the recipe e.g. best + max-norm 3.5",
+      nonNegative('--max-norm'),
+    )
     .option('--quiet', 'print only the final line', false)
     .action(async (name: string, flags: ExperimentFlags) => {
       if (name !== 'glorot2011') throw new Error(`unknown experiment "${name}": the one available is glorot2011`);
@@ -108,6 +115,7 @@ export function recipeFromFlags(flags: Omit<ExperimentFlags, 'out' | 'backend' |
       l1Grid: flags.l1Grid ?? base.l1Grid,
       sweepEpochs: flags.sweepEpochs ?? epochs,
       seeds: flags.seeds ?? base.seeds,
+      maxNorm: flags.maxNorm || undefined,
     };
     if (r.warmupEpochs >= Math.min(r.epochs, r.sweepEpochs)) {
       throw new Error(`recipe best warms up for ${r.warmupEpochs} epoch: --epochs and --sweep-epochs must be at least ${r.warmupEpochs + 1}`);
@@ -121,7 +129,13 @@ export function recipeFromFlags(flags: Omit<ExperimentFlags, 'out' | 'backend' |
   ] as const) {
     if (v !== undefined) throw new Error(`${flag} applies to --recipe best only (this run's recipe is ${base.name})`);
   }
-  const r: SweepRecipe = { ...base, lrGrid, epochs: flags.epochs ?? base.epochs, sweepExamples: flags.sweepExamples ?? base.sweepExamples };
+  const r: SweepRecipe = {
+    ...base,
+    lrGrid,
+    epochs: flags.epochs ?? base.epochs,
+    sweepExamples: flags.sweepExamples ?? base.sweepExamples,
+    maxNorm: flags.maxNorm || undefined,
+  };
   return r;
 }
 
@@ -152,7 +166,14 @@ async function glorot2011(flags: ExperimentFlags): Promise<void> {
   // Each recipe keeps its own files, but one report and results.json per --out: one recipe per --out.
   if (meta.recipe !== undefined && meta.recipe !== recipe.name)
     throw new Error(`${out} holds a run of recipe ${meta.recipe}, not ${recipe.name}: use another --out`);
+  // Likewise one max-norm setting per --out, so that its report never mixes runs with and without it.
+  if (meta.recipe !== undefined && (meta.maxNorm ?? 0) !== (recipe.maxNorm ?? 0)) {
+    throw new Error(
+      `${out} holds a run of recipe ${recipeLabel(meta.recipe, meta.maxNorm)}, not ${recipeLabel(recipe.name, recipe.maxNorm)}: use another --out`,
+    );
+  }
   meta.recipe = recipe.name;
+  if (recipe.maxNorm) meta.maxNorm = recipe.maxNorm;
   mkdirSync(join(out, 'checkpoints'), { recursive: true });
   mkdirSync(join(out, 'progress'), { recursive: true });
   const command = `rectigrad experiment glorot2011 ${process.argv.slice(4).join(' ')}`.trim();
@@ -206,12 +227,17 @@ async function glorot2011(flags: ExperimentFlags): Promise<void> {
   console.log(`report: ${join(out, 'report.md')} (${(meta.wallSeconds / 60).toFixed(1)} min in all)`);
 }
 
+/** Where a run's best-validation checkpoint is kept: weights and run config, no optimiser state. */
+export const bestCheckpointPath = (out: string, key: string): string => join(out, 'checkpoints', `${key}.best.safetensors`);
+
 /** Progress and checkpoint files under --out, named by the run. */
 function fileHooks(out: string, log: (s: string) => void): Hooks {
   return {
     log,
-    save: (p: Progress, ck?: CheckpointState) => {
+    save: (p: Progress, ck?: CheckpointState, best?: CheckpointState) => {
       if (ck) saveCheckpoint(join(out, 'checkpoints', `${progressKey(p)}.safetensors`), ck);
+      // Before the progress that names its epoch: a kill in between redoes the epoch.
+      if (best) saveCheckpoint(bestCheckpointPath(out, progressKey(p)), best);
       writeFileAtomic(join(out, 'progress', `${progressKey(p)}.json`), JSON.stringify(p) + '\n');
     },
   };
@@ -226,7 +252,7 @@ async function sweepExperiment(setup: Setup, recipe: SweepRecipe, wall: () => nu
     const progressFile = join(out, 'progress', `${v.name}.json`);
     const ckFile = join(out, 'checkpoints', `${v.name}.safetensors`);
     const model = variantModel(v, flags.layers, flags.seed);
-    let p: Progress = { variant: v, recipe: recipe.name, model, sweep: [], epochs: [], samples: [] };
+    let p: Progress = { variant: v, recipe: recipe.name, model, sweep: [], epochs: [], samples: [], ...(recipe.maxNorm ? { maxNorm: recipe.maxNorm } : {}) };
     let resume;
     if (existsSync(progressFile)) {
       const saved = JSON.parse(readFileSync(progressFile, 'utf8')) as Progress;
@@ -293,7 +319,13 @@ async function gridExperiment(setup: Setup, recipe: GridRecipe, wall: () => numb
       join(out, 'sparsity-error.svg'),
       await sparsityErrorChart(points, recipe.sparsityBand, { sparsity: rect.paperSparsity!, error: rect.paperError }, others),
     );
-    const ctx = { ...setup.context(wallSeconds), recipe, variants: variants.map((v) => v.name), seed: flags.seed };
+    const ctx = {
+      ...setup.context(wallSeconds),
+      recipe,
+      variants: variants.map((v) => v.name),
+      seed: flags.seed,
+      bestCheckpoint: (key: string) => bestCheckpointPath(out, key),
+    };
     writeFileAtomic(join(out, 'report.md'), gridReport(state, ctx));
     writeFileAtomic(
       join(out, 'results.json'),

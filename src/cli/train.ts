@@ -45,6 +45,7 @@ interface TrainFlags {
   momentum: number;
   weightDecay: number;
   clip: number;
+  maxNorm: number;
   batch: number;
   epochs: number;
   steps?: number;
@@ -98,6 +99,12 @@ export function trainCommand(): Command {
     .option('--momentum <x>', 'momentum coefficient', nonNegative('--momentum'), DEFAULT_OPTIMIZER.momentum)
     .option('--weight-decay <x>', 'L2 weight decay', nonNegative('--weight-decay'), 0)
     .option('--clip <x>', 'clip the global gradient norm to this (0: off)', nonNegative('--clip'), 0)
+    .option(
+      '--max-norm <x>',
+      "after each update, rescale every unit's incoming weights whose L2 norm exceeds x to norm x (biases untouched; 0: off)",
+      nonNegative('--max-norm'),
+      0,
+    )
     .option('--batch <n>', 'examples per step', positiveInt('--batch'), 64)
     .option('--epochs <n>', 'train until this many epochs in total', positiveInt('--epochs'), 1)
     .option('--steps <n>', 'train until this many steps in total (overrides --epochs)', positiveInt('--steps'))
@@ -154,6 +161,7 @@ function ignoredOnResume(flags: TrainFlags, given: (key: string) => boolean, cfg
     ['momentum', '--momentum', cfg.optimizer.momentum],
     ['weightDecay', '--weight-decay', cfg.optimizer.weightDecay],
     ['clip', '--clip', cfg.optimizer.clipNorm],
+    ['maxNorm', '--max-norm', cfg.maxNorm ?? 0],
     ['seed', '--seed', cfg.seed],
     ['layers', '--layers', model.hidden],
     ['activation', '--activation', model.activation],
@@ -220,6 +228,7 @@ function runConfigFrom(flags: TrainFlags): RunConfig {
     lr: flags.lr,
     l1: flags.l1,
     optimizer: { kind: flags.optimizer, momentum: flags.momentum, weightDecay: flags.weightDecay, clipNorm: flags.clip },
+    maxNorm: flags.maxNorm || undefined,
     seed: flags.seed,
     telemetry: flags.telemetry,
   });
@@ -315,6 +324,7 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
     l1: cfg.l1,
     telemetry: cfg.telemetry,
     optimizer: cfg.optimizer,
+    maxNorm: cfg.maxNorm ?? 0,
     lr: cfg.lr,
     lrSchedule: cfg.lrSchedule,
     shuffleSeed: cfg.seed,
@@ -333,7 +343,7 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
   log(
     `model ${describeModel(model)}, ${(flopsPerEx / 1e6).toFixed(2)} MFLOP per training example; ` +
       `${trainSet.name}: ${trainSet.examples} examples, ${testSet.name}: ${testSet.examples}; ` +
-      `${cfg.optimizer.kind} lr ${cfg.lr}${cfg.lrSchedule.kind === 'constant' ? '' : ` (${describeSchedule(cfg.lrSchedule)})`}, batch ${cfg.batch}${cfg.l1 ? `, L1 ${cfg.l1}` : ''}; ` +
+      `${cfg.optimizer.kind} lr ${cfg.lr}${cfg.lrSchedule.kind === 'constant' ? '' : ` (${describeSchedule(cfg.lrSchedule)})`}, batch ${cfg.batch}${cfg.l1 ? `, L1 ${cfg.l1}` : ''}${cfg.maxNorm ? `, max-norm ${cfg.maxNorm}` : ''}; ` +
       (startStep ? `steps ${startStep + 1}–${steps} of ${steps}` : `${steps} steps`),
   );
   if (resume && resume.step >= steps) throw new Error(`the checkpoint is already at step ${resume.step} ≥ ${steps}: ask for more --epochs or --steps`);

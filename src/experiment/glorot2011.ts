@@ -23,7 +23,15 @@ interface RecipeBase {
   lrGrid: number[];
   epochs: number;
   describe: string;
+  /**
+   * Not the paper's: a max-norm bound on every unit's incoming weights, applied after each
+   * update to every model of the run (TrainerOptions.maxNorm); absent or 0: off.
+   */
+  maxNorm?: number;
 }
+
+/** The recipe as reports name it: e.g. `best`, or `best + max-norm 3.5` when the constraint is on. */
+export const recipeLabel = (name: RecipeName, maxNorm?: number): string => (maxNorm ? `${name} + max-norm ${maxNorm}` : name);
 
 /** Each candidate learning rate trains `sweepExamples` examples from the same init; the best on validation trains `epochs` at a constant rate. */
 export interface SweepRecipe extends RecipeBase {
@@ -139,6 +147,10 @@ export interface Progress {
   lrSchedule?: LrSchedule;
   /** Training stopped on a non-finite value at this step. */
   diverged?: { step: number; detail: string };
+  /** The recipe's max-norm bound, when on (not the paper's). */
+  maxNorm?: number;
+  /** The epoch whose weights the run's best-validation checkpoint (`<key>.best.safetensors`) holds. */
+  bestCheckpointEpoch?: number;
 }
 
 /** The name a run's progress and checkpoint files carry. */
@@ -166,7 +178,7 @@ export function variantModel(v: ModelVariant, hidden = PAPER_MODEL.hidden, seed 
 }
 
 export function trainerOptions(recipe: Recipe, v: ModelVariant, lr: number, seed: number, lrSchedule: LrSchedule = CONSTANT_LR): TrainerOptions {
-  return { batch: recipe.batch, l1: v.l1, telemetry: true, optimizer: recipe.optimizer, lr, lrSchedule, shuffleSeed: seed };
+  return { batch: recipe.batch, l1: v.l1, telemetry: true, optimizer: recipe.optimizer, maxNorm: recipe.maxNorm ?? 0, lr, lrSchedule, shuffleSeed: seed };
 }
 
 /** Recipe `best`'s schedule for a run of `epochs` epochs: warm-up, then cosine to 0 at its last step. */
@@ -177,8 +189,13 @@ export function gridSchedule(recipe: GridRecipe, epochs: number, stepsPerEpoch: 
 
 export interface Hooks {
   log(line: string): void;
-  /** After each epoch (with the state to resume from) and when a run diverged (without). */
-  save(p: Progress, checkpoint?: CheckpointState): void;
+  /**
+   * After each epoch (with the state to resume from) and when a run diverged (without).
+   * `best`: this epoch's validation error is the run's lowest so far: its weights and run
+   * config (no optimiser state), to be kept as the run's best-validation checkpoint — saved
+   * before the progress that names its epoch.
+   */
+  save(p: Progress, checkpoint?: CheckpointState, best?: CheckpointState): void;
 }
 
 /** One model's state while the experiment runs. */
@@ -277,8 +294,13 @@ export class VariantRun {
       seconds,
       examplesPerSecond: (n * this.recipe.batch) / seconds,
     };
+    // Strictly lower than every earlier epoch: the epoch bestEpoch() picks (the first of equals).
+    const isBest = p.epochs.every((e) => r.valid.error < e.valid.error);
     p.epochs.push(r);
-    hooks.save(p, await t.state({ ...this.runConfig(), recipe: this.recipe.name, variant: p.variant.name }));
+    const state = await t.state({ ...this.runConfig(), recipe: this.recipe.name, variant: p.variant.name });
+    if (isBest) p.bestCheckpointEpoch = r.epoch;
+    const best = isBest ? { model: state.model, step: state.step, config: state.config, params: state.params } : undefined;
+    hooks.save(p, state, best);
     hooks.log(
       `${progressKey(p)} epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)}, validation error ${(100 * r.valid.error).toFixed(2)}%, ` +
         `test error ${(100 * r.test.error).toFixed(2)}%, sparsity ${r.test.sparsity.map((x) => (100 * x).toFixed(1) + '%').join(' ')}, ` +
@@ -300,6 +322,7 @@ export class VariantRun {
       lrSchedule: p.lrSchedule ?? CONSTANT_LR,
       l1: p.variant.l1,
       optimizer: this.recipe.optimizer,
+      maxNorm: this.recipe.maxNorm || undefined,
       seed: this.seed,
       telemetry: true,
     });

@@ -1,14 +1,23 @@
 // The markdown report of recipe `best`: the chosen settings' runs (every seed) beside the
 // paper, how each was chosen, the whole grid, and the claims.
-import { bestEpoch, VARIANTS, type GridRecipe, type Progress } from './glorot2011.ts';
+import { bestEpoch, recipeLabel, VARIANTS, type GridRecipe, type Progress } from './glorot2011.ts';
 import { searchesL1, standardError, summarize, sweepSpecs, type GridState } from './grid.ts';
-import { claims, type ReportContext } from './report.ts';
+import { claims, maxNormNote, type ReportContext } from './report.ts';
 
 const pct = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? '–' : `${(100 * x).toFixed(d)}%`);
 const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / Math.max(1, a.length);
 
-export function gridReport(state: GridState, ctx: ReportContext & { recipe: GridRecipe; variants: string[]; seed: number }): string {
+export interface GridReportContext extends ReportContext {
+  recipe: GridRecipe;
+  variants: string[];
+  seed: number;
+  /** Where a run's best-validation checkpoint is written (as the reader should type it). */
+  bestCheckpoint?: (key: string) => string;
+}
+
+export function gridReport(state: GridState, ctx: GridReportContext): string {
   const { recipe } = ctx;
+  const label = recipeLabel(recipe.name, recipe.maxNorm);
   const lines: string[] = [];
   const variants = VARIANTS.filter((v) => ctx.variants.includes(v.name));
   const planned = variants.reduce((n, v) => n + sweepSpecs(recipe, v, ctx.seed).length, 0);
@@ -18,14 +27,15 @@ export function gridReport(state: GridState, ctx: ReportContext & { recipe: Grid
   const done = state.selections.length === variants.length && finalsDone === variants.length * recipe.seeds;
   const [lo, hi] = recipe.sparsityBand;
 
-  lines.push(`# Glorot, Bordes & Bengio (2011), Table 1, MNIST column — recipe \`best\``, '');
+  lines.push(`# Glorot, Bordes & Bengio (2011), Table 1, MNIST column — recipe \`${label}\``, '');
   lines.push(
     `Network ${[784, ...ctx.hidden, 10].join('-')}, no pre-training, ${ctx.trainExamples.toLocaleString('en')} training images ` +
       `(the last ${ctx.validExamples.toLocaleString('en')} of MNIST's training set are the validation split), tested on ${ctx.testExamples.toLocaleString('en')} MNIST test images. ` +
-      `Recipe \`best\`: ${recipe.describe}. Each setting of the grid is a complete run of ${recipe.sweepEpochs} epochs with ${recipe.warmupEpochs} epoch${recipe.warmupEpochs === 1 ? '' : 's'} of warm-up; ` +
+      `Recipe \`${label}\`: ${recipe.describe}. Each setting of the grid is a complete run of ${recipe.sweepEpochs} epochs with ${recipe.warmupEpochs} epoch${recipe.warmupEpochs === 1 ? '' : 's'} of warm-up; ` +
       `learning rates {${recipe.lrGrid.join(', ')}}; the rectifier's L1 activation penalty λ ∈ {${recipe.l1Grid.join(', ')}}. ` +
       `The rectifier's setting is the lowest validation error among those whose mean fraction of exact zeros (validation set, best-validation epoch) lies in ${pct(lo, 0)}–${pct(hi, 0)}; ` +
-      `tanh's and softplus's is the lowest validation error. The chosen settings train with ${recipe.seeds} seeds for ${recipe.epochs} epochs each.`,
+      `tanh's and softplus's is the lowest validation error. The chosen settings train with ${recipe.seeds} seeds for ${recipe.epochs} epochs each.` +
+      (recipe.maxNorm ? ` ${maxNormNote(recipe.maxNorm)}` : ''),
     '',
   );
   lines.push(`- Command: \`${ctx.command}\``);
@@ -53,7 +63,7 @@ export function gridReport(state: GridState, ctx: ReportContext & { recipe: Grid
       const secs = p.epochs.reduce((s, e) => s + e.seconds, 0);
       const se = b ? standardError(b.test.error, b.test.examples) : undefined;
       lines.push(
-        `| ${v.name} | ${p.recipe} | ${p.variant.l1 || '–'} | ${p.lr} | ${p.seed} | ${b ? `${pct(b.test.error)} ± ${pct(se)} (${b.epoch}${finished(p) ? '' : `, ${p.epochs.length} of ${p.plannedEpochs} done`})` : '–'} | ` +
+        `| ${v.name} | ${recipeLabel(p.recipe, p.maxNorm)} | ${p.variant.l1 || '–'} | ${p.lr} | ${p.seed} | ${b ? `${pct(b.test.error)} ± ${pct(se)} (${b.epoch}${finished(p) ? '' : `, ${p.epochs.length} of ${p.plannedEpochs} done`})` : '–'} | ` +
           `${pct(v.paperError)} | ${b ? pct(mean(b.test.sparsity), 1) : '–'} | ${pct(v.paperSparsity, 1)} | ${b ? b.test.sparsity.map((x) => pct(x, 1)).join(' / ') : '–'} | ` +
           `${b ? b.test.deadUnits.join(' / ') : '–'} | ${(secs / 60).toFixed(1)} min |`,
       );
@@ -64,7 +74,7 @@ export function gridReport(state: GridState, ctx: ReportContext & { recipe: Grid
       const m = mean(errs);
       const spread = (Math.max(...errs) - Math.min(...errs)) / 2;
       lines.push(
-        `| **${v.name}, mean** | ${recipe.name} | | | ${bests.length} seeds | **${pct(m)}** ± ${pct(standardError(m, bests[0].test.examples))} (seeds ± ${pct(spread)}) | ${pct(v.paperError)} | ` +
+        `| **${v.name}, mean** | ${label} | | | ${bests.length} seeds | **${pct(m)}** ± ${pct(standardError(m, bests[0].test.examples))} (seeds ± ${pct(spread)}) | ${pct(v.paperError)} | ` +
           `${pct(mean(bests.map((b) => mean(b.test.sparsity))), 1)} | ${pct(v.paperSparsity, 1)} | | | |`,
       );
     }
@@ -74,6 +84,8 @@ export function gridReport(state: GridState, ctx: ReportContext & { recipe: Grid
     'Sparsity is the fraction of exact zeros in each hidden layer over the whole test set at the best-validation epoch; dead units output exactly zero for every test image.',
     '',
   );
+  const kept = bestWeightsLine(state, ctx);
+  if (kept) lines.push(kept, '');
 
   lines.push('## How each setting was chosen', '');
   for (const { variant, selection } of state.selections) {
@@ -125,6 +137,8 @@ export function gridReport(state: GridState, ctx: ReportContext & { recipe: Grid
     '',
   );
   lines.push('## Where this recipe differs from the paper', '');
+  if (recipe.maxNorm)
+    lines.push(`- Max-norm ${recipe.maxNorm} on every unit's incoming weights, in every model: not in the paper, which constrains no weights.`);
   lines.push(
     `- Optimiser: momentum 0.9, mini-batches of ${recipe.batch}, warm-up then cosine decay to 0 over ${recipe.epochs} epochs; the paper used ${ctx.paperRecipe.describe.replace(/, \d+ epochs$/, '')} (available as \`--recipe paper\`).`,
     `- λ: the paper reports 0.001; here λ is chosen on the validation split for a sparsity near the paper's 83.4%.`,
@@ -133,4 +147,24 @@ export function gridReport(state: GridState, ctx: ReportContext & { recipe: Grid
     '',
   );
   return lines.join('\n');
+}
+
+/**
+ * Which file holds the best-validation weights of the rectifier's chosen setting (first
+ * seed), and the command that reproduces its row's test error and sparsity from them.
+ */
+function bestWeightsLine(state: GridState, ctx: GridReportContext): string | undefined {
+  const p = state.finals.find((f) => searchesL1(f.variant) && f.seed === ctx.seed);
+  const b = p && bestEpoch(p);
+  if (!p || !b || !ctx.bestCheckpoint) return undefined;
+  const who = `The ${p.variant.name}'s chosen setting (seed ${p.seed}, best-validation epoch ${b.epoch})`;
+  if (p.bestCheckpointEpoch !== b.epoch) {
+    return `${who}: its best-validation weights were not kept (that epoch was trained before the experiment kept them); \`checkpoints/${p.key}.safetensors\` holds its last epoch.`;
+  }
+  const file = ctx.bestCheckpoint(p.key ?? p.variant.name);
+  const limit = ctx.testExamples < 10_000 ? ` --test-limit ${ctx.testExamples}` : '';
+  return (
+    `${who}: its weights are in \`${file}\`. On the same backend, \`rectigrad eval --checkpoint ${file}${limit}\` gives this row's ` +
+    `test error ${pct(b.test.error)} and sparsity ${pct(mean(b.test.sparsity), 1)} (by layer ${b.test.sparsity.map((x) => pct(x, 1)).join(' / ')}).`
+  );
 }

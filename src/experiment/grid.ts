@@ -5,7 +5,18 @@
 // in the run and epoch where it stopped and never redoes a finished run.
 import type { Backend } from '../backend/backend.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
-import { bestEpoch, progressKey, VariantRun, variantModel, type GridRecipe, type Hooks, type ModelVariant, type Progress, type Splits } from './glorot2011.ts';
+import {
+  bestEpoch,
+  progressKey,
+  recipeLabel,
+  VariantRun,
+  variantModel,
+  type GridRecipe,
+  type Hooks,
+  type ModelVariant,
+  type Progress,
+  type Splits,
+} from './glorot2011.ts';
 
 /** One run of the grid. */
 export interface TrialSpec {
@@ -13,10 +24,13 @@ export interface TrialSpec {
   lr: number;
   seed: number;
   epochs: number;
+  /** The recipe's max-norm bound, when on. */
+  maxNorm?: number;
 }
 
-/** File-name-safe and unique per setting: e.g. rectifier_lr0.03_l1_0.0003_seed1_e30. */
-export const trialKey = (s: TrialSpec): string => `${s.variant.name}_lr${s.lr}_l1_${s.variant.l1}_seed${s.seed}_e${s.epochs}`;
+/** File-name-safe and unique per setting: e.g. rectifier_lr0.03_l1_0.0003_seed1_e30 (…_maxnorm3.5 with the constraint). */
+export const trialKey = (s: TrialSpec): string =>
+  `${s.variant.name}_lr${s.lr}_l1_${s.variant.l1}_seed${s.seed}_e${s.epochs}${s.maxNorm ? `_maxnorm${s.maxNorm}` : ''}`;
 
 /** What the selection and the report read of one finished (or diverged) run. */
 export interface TrialSummary {
@@ -132,7 +146,9 @@ export const searchesL1 = (v: ModelVariant): boolean => v.activation === 'relu' 
 /** The grid's settings of one model, in the order they run: λ by λ, each over the learning rates. */
 export function sweepSpecs(recipe: GridRecipe, v: ModelVariant, seed: number): TrialSpec[] {
   const l1s = searchesL1(v) ? recipe.l1Grid : [v.l1];
-  return l1s.flatMap((l1) => recipe.lrGrid.map((lr) => ({ variant: { ...v, l1 }, lr, seed, epochs: recipe.sweepEpochs })));
+  return l1s.flatMap((l1) =>
+    recipe.lrGrid.map((lr) => ({ variant: { ...v, l1 }, lr, seed, epochs: recipe.sweepEpochs, maxNorm: recipe.maxNorm || undefined })),
+  );
 }
 
 /** Train (or resume, or just read back) one run of the grid to its end. */
@@ -140,9 +156,15 @@ export async function ensureTrial(ctx: GridContext, spec: TrialSpec): Promise<Pr
   const key = trialKey(spec);
   const model = variantModel(spec.variant, ctx.hidden, spec.seed);
   const saved = ctx.store.load(key);
-  if (saved && (saved.recipe !== ctx.recipe.name || JSON.stringify(saved.model) !== JSON.stringify(model) || saved.plannedEpochs !== spec.epochs)) {
+  if (
+    saved &&
+    (saved.recipe !== ctx.recipe.name ||
+      JSON.stringify(saved.model) !== JSON.stringify(model) ||
+      saved.plannedEpochs !== spec.epochs ||
+      (saved.maxNorm ?? 0) !== (spec.maxNorm ?? 0))
+  ) {
     throw new Error(
-      `the saved run ${key} was trained with another recipe, model or length (${saved.recipe}, ${saved.model.hidden.join('-')}): use another --out`,
+      `the saved run ${key} was trained with another recipe, model, length or max-norm (${recipeLabel(saved.recipe, saved.maxNorm)}, ${saved.model.hidden.join('-')}): use another --out`,
     );
   }
   const p: Progress = saved ?? {
@@ -156,6 +178,7 @@ export async function ensureTrial(ctx: GridContext, spec: TrialSpec): Promise<Pr
     key,
     seed: spec.seed,
     plannedEpochs: spec.epochs,
+    ...(spec.maxNorm ? { maxNorm: spec.maxNorm } : {}),
   };
   if (p.epochs.length >= spec.epochs || p.diverged) return p;
   const { hooks } = ctx.store;
@@ -195,7 +218,13 @@ export async function runGrid(ctx: GridContext, variants: ModelVariant[], state:
         `${(100 * c.validSparsity).toFixed(1)}% exact zeros${selection.inBand ? '' : ', outside the sparsity band: none reached it'})`,
     );
     for (let k = 0; k < recipe.seeds; k++) {
-      const p = await ensureTrial(ctx, { variant: { ...v, l1: c.l1 }, lr: c.lr, seed: ctx.seed + k, epochs: recipe.epochs });
+      const p = await ensureTrial(ctx, {
+        variant: { ...v, l1: c.l1 },
+        lr: c.lr,
+        seed: ctx.seed + k,
+        epochs: recipe.epochs,
+        maxNorm: recipe.maxNorm || undefined,
+      });
       state.finals.push(p);
     }
   }

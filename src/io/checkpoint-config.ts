@@ -25,6 +25,8 @@ export interface RunConfig {
   /** L1 activation penalty λ. */
   l1: number;
   optimizer: OptimizerConfig;
+  /** Max-norm bound on each unit's incoming weights, applied after every update (present only when on, > 0). */
+  maxNorm?: number;
   /** Seed of initialisation, shuffling and synthetic data. */
   seed: number;
   telemetry: boolean;
@@ -122,6 +124,8 @@ export function parseRunConfig(value: unknown, name = 'checkpoint'): RunConfig {
     trainLimit: optional('trainLimit', () => num(o, 'trainLimit', 'trainLimit', 'a positive whole number', posInt)),
     testLimit: optional('testLimit', () => num(o, 'testLimit', 'testLimit', 'a positive whole number', posInt)),
     epochs: optional('epochs', () => num(o, 'epochs', 'epochs', 'a positive whole number', posInt)),
+    // 0 is off, the same as absent: recorded only when on.
+    maxNorm: optional('maxNorm', () => num(o, 'maxNorm', 'maxNorm', 'a number ≥ 0 (0 = off)', nonNeg)) || undefined,
   };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) (c as unknown as Record<string, unknown>)[k] = v;
   const dead = optional('deadUnits', () => parseDeadUnits(o.deadUnits, fail));

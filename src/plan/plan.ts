@@ -27,7 +27,7 @@ import { SOFTWARE_TUNING, type KernelTuning } from '../ops/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
 import { checkLimits, planMemory, UNLIMITED, type PlanLimits, type PlanMemory } from './limits.ts';
 import { matmulScratch, matmulSteps } from './matmul-choice.ts';
-import { arenaChunks, backwardSplit, forwardSplit, gradNormsSplit, isSplit, optimizerSplit, splitScratch, type SplitScratch } from './split.ts';
+import { arenaChunks, backwardSplit, forwardSplit, gradNormsSplit, isSplit, maxNormSplit, optimizerSplit, splitScratch, type SplitScratch } from './split.ts';
 
 export interface TrainConfig {
   batch: number;
@@ -42,6 +42,11 @@ export interface TrainConfig {
    * with l1 > 0; off by default (the plain kernel, no extra binding).
    */
   l1Mask?: boolean;
+  /**
+   * After each update, rescale every unit's incoming weights (a row of its layer's weight)
+   * whose L2 norm exceeds this to this norm; biases untouched. 0 or absent: off.
+   */
+  maxNorm?: number;
 }
 
 export interface DataShape {
@@ -118,6 +123,8 @@ export function planTraining(
   const stats = statsLayout(H, L);
   const act = activationId(model.activation);
   const kind = config.optimizer.kind;
+  const maxNorm = config.maxNorm ?? 0;
+  if (!(maxNorm >= 0 && Number.isFinite(maxNorm))) throw new Error(`maxNorm must be a finite number ≥ 0 (0 = off), got ${config.maxNorm}`);
 
   const arenas: Record<string, number> = {};
   const arena = (name: string, length: number): BufRange => {
@@ -258,6 +265,8 @@ export function planTraining(
       },
     ),
   );
+  // The constraint acts on the updated weights, so every step ends with the rows within it.
+  if (maxNorm > 0) step.push(...maxNormSplit(layout, maxNorm, params));
 
   // Every binding, buffer and dispatch within the adapter's limits, before anything is allocated.
   const chunks = arenaChunks(layout, kind, mLen);

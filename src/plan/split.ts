@@ -11,6 +11,7 @@ import { biasGrad } from '../ops/bias-grad.ts';
 import { copyBlock, sumTerms } from '../ops/blocks.ts';
 import { matmul, matmulBiasAct } from '../ops/matmul.ts';
 import type { BufRange, PlanStep } from '../ops/op.ts';
+import { maxNormStep } from '../ops/max-norm.ts';
 import { optimizerStep, type OptimizerConfig } from '../ops/optimizer.ts';
 import { sumsq, type Segment } from '../ops/sumsq.ts';
 import { align, biasRange, weightChunkRange, type DenseLayer, type ParamLayout } from '../model/layout.ts';
@@ -165,6 +166,23 @@ export function optimizerSplit(
       m: cfg.kind === 'sgd' ? io.m : part(io.m, b),
       v: cfg.kind === 'adam' ? part(io.v, b) : io.v,
       stats: io.stats,
+    }),
+  );
+}
+
+/**
+ * The max-norm constraint on every dense layer's weight rows (unit o's incoming weights),
+ * one dispatch per run of rows that one binding holds: rows are never cut, so a split layer
+ * is constrained exactly as a whole one. Biases are left alone.
+ */
+export function maxNormSplit(layout: ParamLayout, maxNorm: number, params: BufRange): PlanStep[] {
+  return layout.layers.flatMap((l) =>
+    l.chunks.map((c, k) => {
+      const w = weightChunkRange(params.arena, l, c);
+      return maxNormStep(l.chunks.length > 1 ? `max-norm ${l.index}.${k}` : `max-norm ${l.index}`, c.rows, l.inputs, maxNorm, {
+        ...w,
+        offset: params.offset + w.offset,
+      });
     }),
   );
 }
