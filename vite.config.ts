@@ -58,6 +58,31 @@ function mnistData(): Plugin {
   };
 }
 
+// The paper's network, trained (docs/glorot2011/rectifier.safetensors): the page's
+// "trained network" button fetches it from trained/. Served from docs/ by the dev server
+// and copied into the build; a checkout without it builds a page that says so.
+const TRAINED = { source: 'docs/glorot2011/rectifier.safetensors', url: 'trained/glorot2011-rectifier.safetensors' };
+
+function trainedNetwork(): Plugin {
+  const file = fileURLToPath(new URL(TRAINED.source, import.meta.url));
+  return {
+    name: 'rectigrad-trained-network',
+    configureServer(server) {
+      server.middlewares.use(`/${TRAINED.url}`, (req, res, next) => {
+        if (!/^\/?(\?.*)?$/.test(req.url ?? '')) return next();
+        // A plain 404 (not the page's HTML fallback), which the page reports as a missing file.
+        if (!existsSync(file)) return void res.writeHead(404, { 'content-type': 'text/plain' }).end(`${TRAINED.source} is missing`);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': statSync(file).size, 'cache-control': 'no-cache' });
+        createReadStream(file).pipe(res);
+      });
+    },
+    generateBundle() {
+      if (existsSync(file)) this.emitFile({ type: 'asset', fileName: TRAINED.url, source: readFileSync(file) });
+      else this.warn(`${TRAINED.source} is missing: the page's trained-network button will say it is not there`);
+    },
+  };
+}
+
 // Cross-origin isolation (SharedArrayBuffer): the CPU backend's WebAssembly matmul then
 // splits products across Web Workers. Whoever hosts the built page should send these too.
 const ISOLATION_HEADERS = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
@@ -67,7 +92,7 @@ export default defineConfig({
   root: 'demo',
   // Relative asset URLs: the static build works from any sub-path (e.g. GitHub Pages).
   base: './',
-  plugins: [mnistData()],
+  plugins: [mnistData(), trainedNetwork()],
   server: { host: '127.0.0.1', headers: ISOLATION_HEADERS },
   preview: { host: '127.0.0.1', headers: ISOLATION_HEADERS },
   build: { outDir: '../dist/demo', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 1024 },

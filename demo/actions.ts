@@ -1,5 +1,6 @@
 // What the buttons do: build runs, start, pause, reset, save and load checkpoints.
-import { decodeCheckpoint } from '../src/io/checkpoint.ts';
+import { scheduledLr } from '../src/index.ts';
+import { decodeCheckpoint, type CheckpointState } from '../src/io/checkpoint.ts';
 import { backendSelect, compare, forms, showCompare, updateButtons } from './controls.ts';
 import { reportLoss, showLossBanner } from './device-loss.ts';
 import { $, errorText, IDS } from './dom.ts';
@@ -8,6 +9,7 @@ import { charts, rebuildLayerSelect, stopDrawing } from './render.ts';
 import { configFromCheckpoint, Run, type BackendKind, type RunConfig, type RunId } from './run.ts';
 import { page, presentRuns, running } from './state.ts';
 import { heartbeat } from './test-hook.ts';
+import { loadTrained } from './trained.ts';
 
 async function buildRun(id: RunId, config: RunConfig, resume?: Parameters<typeof Run.create>[4]): Promise<Run> {
   const kind = backendSelect.value as BackendKind;
@@ -19,6 +21,15 @@ async function buildRun(id: RunId, config: RunConfig, resume?: Parameters<typeof
   const run = await Run.create(id, config, kind, page.data!, resume);
   run.onChange = () => {
     page.dirty = true;
+  };
+  run.onDeadUnits = ({ alarm, check }) => {
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    if (alarm) say(`Run ${id}: dead-layer alarm: ${alarm.message}.`);
+    if (check && sum(check.pruned) > 0)
+      say(
+        `Run ${id}: the check at step ${check.step} pruned ${check.pruned.join(' / ')} dead units: the network is now ${[784, ...check.widths, 10].join('-')}.`,
+      );
+    else if (check) say(`Run ${id}: the check at step ${check.step} revived ${check.revived.join(' / ')} dead units.`);
   };
   say(
     `Run ${id}: ${run.description}, ${(run.flopsPerExample / 1e6).toFixed(2)} MFLOP per example, ${run.trainer.stepsPerEpoch} steps per epoch; ready in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${run.adapter}.`,
@@ -100,6 +111,7 @@ export async function reset() {
     delete page.runs[id];
     await r?.destroy();
   }
+  page.trained = { state: 'idle' };
   showLossBanner();
   stopDrawing();
   for (const c of Object.values(charts)) c.clear();
@@ -141,14 +153,40 @@ export async function save(id: RunId) {
 }
 
 export async function load(id: RunId, file: File) {
-  if (page.busy) return;
+  if (id === 'A' && !page.busy) page.trained = { state: 'idle' };
+  await loadInto(id, file.name, async () => new Uint8Array(await file.arrayBuffer()));
+}
+
+/**
+ * A checkpoint whose optimiser keeps moments but that holds none (weights only, as the
+ * trained network the page offers): training it on starts the moments from zero.
+ */
+function withMoments(state: CheckpointState, kind: RunConfig['optimizer']['kind']): { state: CheckpointState; note?: string } {
+  const needM = kind !== 'sgd' && !state.m;
+  const needV = kind === 'adam' && !state.v;
+  if (!needM && !needV) return { state };
+  const zeros = () => new Float32Array(state.params.length);
+  return {
+    state: { ...state, m: state.m ?? (needM ? zeros() : undefined), v: state.v ?? (needV ? zeros() : undefined) },
+    note: `it holds no ${kind} state, so training it on starts the optimiser's moments from zero`,
+  };
+}
+
+/**
+ * Make a checkpoint run `id`: read its bytes, decode them, pause the runs, end the old run
+ * `id` and build the new one in its place. Failures are said on the page; returns the
+ * run, or undefined when it could not be loaded.
+ */
+export async function loadInto(id: RunId, name: string, read: () => Promise<Uint8Array>): Promise<Run | undefined> {
+  if (page.busy) return undefined;
   page.busy = true;
   updateButtons();
   try {
     if (!page.data) throw new Error('MNIST is still loading; try again in a moment');
-    let state;
+    const bytes = await read();
+    let decoded;
     try {
-      state = decodeCheckpoint(new Uint8Array(await file.arrayBuffer()), file.name);
+      decoded = decodeCheckpoint(bytes, name);
     } catch (e) {
       throw new Error(`${errorText(e)}. Choose a .safetensors checkpoint saved by this page or by \`rectigrad train --save\`.`);
     }
@@ -156,10 +194,11 @@ export async function load(id: RunId, file: File) {
       try {
         return forms[id].read();
       } catch {
-        return configFromCheckpoint(state, forms.A.read());
+        return configFromCheckpoint(decoded, forms.A.read());
       }
     })();
-    const config = configFromCheckpoint(state, base);
+    const config = configFromCheckpoint(decoded, base);
+    const { state, note } = withMoments(decoded, config.optimizer.kind);
     await pause();
     const old = page.runs[id];
     delete page.runs[id];
@@ -172,13 +211,24 @@ export async function load(id: RunId, file: File) {
     if (id === 'B' && !compare.checked) compare.checked = true;
     showCompare();
     rebuildLayerSelect();
+    // A schedule that has run its course (cosine to 0) leaves nothing to train with.
+    const ended = config.lrSchedule && scheduledLr(config.lrSchedule, config.lr, run.step + 1) === 0;
+    const notes = [
+      note,
+      ended ? 'its learning-rate schedule has ended (rate 0 from here), so training on shows it on training batches without changing it' : '',
+    ]
+      .filter(Boolean)
+      .map((n) => `; ${n}`)
+      .join('');
     say(
-      `Run ${id}: loaded ${file.name}: ${run.description} at step ${run.step} (epoch ${run.epoch}). Press ${presentRuns().some((r) => r.step > 0) ? 'Resume' : 'Start'} to continue training it.`,
+      `Run ${id}: loaded ${name}: ${run.description} at step ${run.step} (epoch ${run.epoch})${notes}. Press ${presentRuns().some((r) => r.step > 0) ? 'Resume' : 'Start'} to continue training it.`,
     );
-    page.loadedFrom[id] = { name: file.name, step: run.step };
+    page.loadedFrom[id] = { name, step: run.step };
+    return run;
   } catch (e) {
-    say(`Run ${id}: could not load ${file.name}: ${errorText(e)}`, true);
+    say(`Run ${id}: could not load ${name}: ${errorText(e)}`, true);
     page.lastLoadError = errorText(e);
+    return undefined;
   } finally {
     page.busy = false;
     showLossBanner();
@@ -192,6 +242,7 @@ export function wireActions() {
   $('start').addEventListener('click', () => void start());
   $('pause').addEventListener('click', () => void pause());
   $('reset').addEventListener('click', () => void reset());
+  $('trained-net').addEventListener('click', () => void loadTrained());
   for (const id of IDS) {
     $('save-' + id).addEventListener('click', () => void save(id));
     const input = $<HTMLInputElement>('load-' + id);

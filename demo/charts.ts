@@ -67,6 +67,46 @@ export const fmtTick = (v: number): string => {
   return String(Number(v.toPrecision(3)));
 };
 
+/** A vertical line at step `x` with a short label (a revive, a prune, an alarm). */
+export interface Marker {
+  x: number;
+  label: string;
+  color: string;
+  dash?: readonly number[];
+}
+
+/** Draws the markers inside the plot area, labels stacked from the top so neighbours stay legible. */
+function drawMarkers(u: uPlot, markers: Marker[]) {
+  if (!markers.length) return;
+  const { ctx } = u;
+  const { left, top, width, height } = u.bbox;
+  const px = devicePixelRatio || 1;
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(left, top, width, height);
+  ctx.clip();
+  ctx.font = `${Math.round(10.5 * px)}px system-ui, sans-serif`;
+  ctx.textBaseline = 'top';
+  let lastX = -Infinity;
+  let row = 0;
+  for (const m of markers) {
+    const x = Math.round(u.valToPos(m.x, 'x', true)) + 0.5;
+    if (x < left || x > left + width) continue;
+    ctx.strokeStyle = m.color;
+    ctx.lineWidth = 1.5 * px;
+    ctx.setLineDash(m.dash ? m.dash.map((d) => d * px) : []);
+    ctx.beginPath();
+    ctx.moveTo(x, top);
+    ctx.lineTo(x, top + height);
+    ctx.stroke();
+    row = x - lastX < 60 * px ? (row + 1) % 4 : 0;
+    lastX = x;
+    ctx.fillStyle = m.color;
+    ctx.fillText(m.label, x + 3 * px, top + (3 + 13 * row) * px);
+  }
+  ctx.restore();
+}
+
 const INTEGER_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 1e5, 2e5, 5e5, 1e6];
 
 export class LiveChart {
@@ -77,6 +117,8 @@ export class LiveChart {
   points = 0;
   /** Labels of the series last set. */
   labels: string[] = [];
+  /** Vertical markers drawn over the data last set. */
+  markers: Marker[] = [];
 
   constructor(
     readonly host: HTMLElement,
@@ -145,12 +187,14 @@ export class LiveChart {
           value: (_u, v) => (v == null ? '–' : fmt(v)),
         })),
       ],
+      hooks: { draw: [(u) => drawMarkers(u, this.markers)] },
     };
     this.plot = new uPlot(opts, data, this.host);
   }
 
-  /** Show these series with this data (x first, then one array per series). */
-  set(series: SeriesSpec[], data: (number | null)[][]) {
+  /** Show these series with this data (x first, then one array per series), and these markers. */
+  set(series: SeriesSpec[], data: (number | null)[][], markers: Marker[] = []) {
+    this.markers = markers;
     const sig = JSON.stringify(series);
     const aligned = data as uPlot.AlignedData;
     if (this.options.log) {
@@ -186,5 +230,6 @@ export class LiveChart {
     this.signature = '';
     this.points = 0;
     this.labels = [];
+    this.markers = [];
   }
 }

@@ -86,9 +86,11 @@ export function updateButtons() {
   const canTrain =
     presentRuns().some((r) => !r.finished && r.state !== 'error' && r.state !== 'lost') || IDS.some((id) => !page.runs[id] && (id === 'A' || compare.checked));
   const backendOk = backendSelect.value === 'cpu' || page.gpu.available;
-  $<HTMLButtonElement>('start').disabled = page.busy || running() || !page.data || !canTrain || !backendOk;
+  const measuring = page.trained.state === 'loading' || page.trained.state === 'measuring';
+  $<HTMLButtonElement>('start').disabled = page.busy || running() || !page.data || !canTrain || !backendOk || measuring;
   $<HTMLButtonElement>('pause').disabled = !running() || page.stopRequested;
   $<HTMLButtonElement>('reset').disabled = page.busy || (!any && !running());
+  $<HTMLButtonElement>('trained-net').disabled = page.busy || running() || !page.data || !backendOk || measuring;
   $<HTMLButtonElement>('start').textContent = any && !running() && presentRuns().some((r) => r.step > 0) ? 'Resume' : 'Start';
   for (const id of IDS) {
     $<HTMLButtonElement>(`save-${id}`).disabled = !page.runs[id] || page.busy;

@@ -1,7 +1,7 @@
 // The settings of a run as a form: built from one description for runs A and B, read into
 // a RunConfig with every value checked, filled from a config (presets, checkpoints), and
 // settable from the URL (?A.hidden=1000,1000,1000&compare=1&B.activation=tanh …).
-import { ACTIVATIONS, DEFAULT_OPTIMIZER } from '../src/index.ts';
+import { ACTIVATIONS, DEAD_UNIT_POLICIES, DEFAULT_OPTIMIZER, type DeadUnitPolicy } from '../src/index.ts';
 import { INITS } from '../src/model/spec.ts';
 import { DEFAULT_CONFIG, DEFAULT_LR, type RunConfig, type RunId } from './run.ts';
 
@@ -56,6 +56,18 @@ const FIELDS: Field[] = [
     options: [
       ['1000', '1,000 images'],
       ['10000', 'all 10,000'],
+    ],
+  },
+  {
+    key: 'deadUnits',
+    label: 'Dead units',
+    title:
+      'What the trainer does about dead units at the end of each epoch (its dead-unit window): keep only watches and raises the alarm; revive re-initialises the units dead on a scan of the training images (ReDo); prune removes them, and the network shrinks',
+    kind: 'select',
+    options: [
+      ['keep', 'keep (watch, alarm)'],
+      ['revive', 'revive each epoch'],
+      ['prune', 'prune each epoch'],
     ],
   },
   { key: 'epochs', label: 'Epochs', title: 'Stop after this many epochs; can be raised while training', kind: 'number', min: 1, step: '1', live: true },
@@ -160,6 +172,7 @@ export class RunForm {
     set('testExamples', String(c.testExamples));
     set('epochs', String(c.epochs));
     set('seed', String(c.seed));
+    set('deadUnits', c.deadUnits);
     this.optimizerExtra = { ...c.optimizer };
   }
 
@@ -180,6 +193,11 @@ export class RunForm {
       throw new Error(`${name('hidden')} must be 1 to 12 whole numbers from 1 to 8192, comma-separated (e.g. 1000,1000,1000), not “${v('hidden')}”`);
     }
     const kind = v('optimizerKind') as RunConfig['optimizer']['kind'];
+    const policy = (p: string): DeadUnitPolicy => {
+      if (!(DEAD_UNIT_POLICIES as readonly string[]).includes(p))
+        throw new Error(`${name('deadUnits')} must be one of ${DEAD_UNIT_POLICIES.join(', ')}, not “${p}”`);
+      return p as DeadUnitPolicy;
+    };
     return {
       hidden,
       activation: v('activation') as RunConfig['activation'],
@@ -192,6 +210,7 @@ export class RunForm {
       testExamples: num('testExamples', (x) => Number.isInteger(x) && x > 0, 'a positive whole number'),
       epochs: num('epochs', (x) => Number.isInteger(x) && x >= 1, 'a whole number ≥ 1'),
       seed: num('seed', (x) => Number.isInteger(x) && x >= 0, 'a whole number ≥ 0'),
+      deadUnits: policy(v('deadUnits')),
     };
   }
 

@@ -1,8 +1,9 @@
 // The demo page: train on real MNIST (WebGPU, or the CPU backend, each in a Web Worker)
 // and plot, live, what every layer of the network does. The parts: state.ts (the page's
 // state), controls.ts (settings and buttons), actions.ts (what the buttons do), render.ts
-// (charts and status), messages.ts (the log), device-loss.ts (a lost GPU device),
-// startup.ts (adapter and data), test-hook.ts.
+// (charts and status), dead-panel.ts and unit-activity.ts (the unit maps and alarms),
+// trained.ts (the paper's network, trained), messages.ts (the log), device-loss.ts (a lost
+// GPU device), startup.ts (adapter and data), test-hook.ts.
 import { pause, start, wireActions } from './actions.ts';
 import { applyPreset, backendSelect, compare, forms, preset, showCompare, updateButtons, weightsMode, wireControls } from './controls.ts';
 import { wireDeviceLoss } from './device-loss.ts';

@@ -1,12 +1,14 @@
 // Drawing: the charts from every run's history, the histogram and weight views from the
 // latest read-back, the run status cards, spread over animation frames.
-import { fmtNumber, layerColor, LiveChart, RUN_COLORS, RUN_DASH, type SeriesSpec } from './charts.ts';
+import { fmtNumber, layerColor, LiveChart, RUN_COLORS, RUN_DASH, type Marker, type SeriesSpec } from './charts.ts';
 import { forms, histLayer, updateButtons, weightsMode } from './controls.ts';
+import { renderDeadUnits } from './dead-panel.ts';
 import { $, errorText, IDS, pct } from './dom.ts';
 import { Buckets } from './history.ts';
 import { say } from './messages.ts';
 import type { Run } from './run.ts';
 import { page, presentRuns, running } from './state.ts';
+import { renderTrained } from './trained.ts';
 import { drawWeightTiles, histogram } from './views.ts';
 
 export const charts = {
@@ -40,6 +42,7 @@ function tag(run: Run, all: Run[]): string {
   if (a.lr !== b.lr) diffs.push(`lr ${a.lr}`);
   if (a.batch !== b.batch) diffs.push(`batch ${a.batch}`);
   if (a.init !== b.init) diffs.push(a.init);
+  if (a.deadUnits !== b.deadUnits) diffs.push(a.deadUnits);
   return diffs.length ? `${run.id} ${diffs.join(' ')}` : run.id;
 }
 
@@ -60,6 +63,24 @@ export function wireViews() {
   });
 }
 
+/** Marker colours: revive green, prune purple, alarm red. */
+const MARKER_COLORS = { revive: '#15803d', prune: '#7c3aed', alarm: '#dc2626' } as const;
+
+/** Every run's revives, prunes and alarms as vertical chart markers at their steps. */
+function markers(all: Run[]): Marker[] {
+  const multi = all.length > 1;
+  return all
+    .flatMap((r) =>
+      r.events.map((e) => ({
+        x: e.step,
+        label: multi ? `${r.id}: ${e.label}` : e.label,
+        color: MARKER_COLORS[e.kind],
+        dash: e.kind === 'alarm' ? [4, 3] : undefined,
+      })),
+    )
+    .sort((a, b) => a.x - b.x);
+}
+
 /** Draws the charts one at a time: the caller spreads the steps over frames, so no frame is long. */
 function* renderCharts(): Generator<void> {
   const all = presentRuns();
@@ -69,6 +90,7 @@ function* renderCharts(): Generator<void> {
 
   if (buckets) {
     const x = buckets.x;
+    const marks = markers(all);
     // Loss and accuracy: one colour per run; faint batch values under the moving average.
     const lossS: SeriesSpec[] = [];
     const lossD: (number | null)[][] = [x];
@@ -88,7 +110,7 @@ function* renderCharts(): Generator<void> {
       );
       accD.push(buckets.mean(r.history, r.history.accuracy, 100), buckets.lastOf(r.history, r.history.accuracyEma, 100));
     }
-    charts.loss.set(lossS, lossD);
+    charts.loss.set(lossS, lossD, marks);
     yield;
     charts.accuracy.set(accS, accD);
     yield;
@@ -109,9 +131,9 @@ function* renderCharts(): Generator<void> {
     };
     const hiddenNames = (r: Run) => r.model.hidden.map((w, h) => `layer ${h + 1} (${w})`);
     const denseNames = (r: Run) => [...r.model.hidden.map((_, h) => `layer ${h + 1}`), 'output'];
-    charts.sparsity.set(...perLayer((r) => r.history.sparsity, hiddenNames, 100));
+    charts.sparsity.set(...perLayer((r) => r.history.sparsity, hiddenNames, 100), marks);
     yield;
-    charts.dead.set(...perLayer((r) => r.history.dead, hiddenNames));
+    charts.dead.set(...perLayer((r) => r.history.dead, hiddenNames), marks);
     yield;
     charts.grad.set(...perLayer((r) => r.history.grad, denseNames));
     yield;
@@ -177,7 +199,7 @@ function* renderCharts(): Generator<void> {
     page.drawnWeights[id] = ins.step;
     const dead = ins.dead ? ins.dead.reduce((s, x) => s + x, 0) : 0;
     $(`weights-run-${id}`).querySelector('h4')!.lastChild!.textContent =
-      `Run ${id}: ${ins.units} of ${r.model.hidden[0]} units at step ${ins.step}${delta ? `, change since step ${r.startStep}` : ''}${ins.dead ? `, ${dead} dead so far this epoch` : ''}`;
+      `Run ${id}: ${ins.units} of ${r.model.hidden[0]} units at step ${ins.step}${delta && r.initialWeights ? `, change since step ${r.startStep}` : delta ? ' (pruned since it began: shown as they are)' : ''}${ins.dead ? `, ${dead} dead so far this epoch` : ''}`;
     yield;
   }
 }
@@ -218,7 +240,15 @@ export function renderStatus() {
       metric('test error', e ? pct(e.testError, 2) : '–') +
       metric('examples/s', eps ? Math.round(eps).toLocaleString('en') : '–') +
       metric('GFLOP/s', eps ? ((eps * r.flopsPerExample) / 1e9).toFixed(2) : '–') +
-      metric('sparsity', s ? s.sparsity.map((x) => `${Math.round(100 * x)}`).join(' · ') + '%' : '–') +
+      // Before any step here: the sparsity measured on the test set, if it was (a loaded network).
+      metric(
+        'sparsity',
+        s
+          ? s.sparsity.map((x) => `${Math.round(100 * x)}`).join(' · ') + '%'
+          : r.testMeasure
+            ? r.testMeasure.sparsity.map((x) => `${Math.round(100 * x)}`).join(' · ') + '% test'
+            : '–',
+      ) +
       `</div>` +
       (r.error || r.lost ? `<div class="err"></div>` : '');
     if (r.error || r.lost) el.querySelector('.err')!.textContent = r.error ?? `GPU device lost after step ${r.step} (${r.lost})`;
@@ -232,6 +262,8 @@ let lastRender = 0;
 let drawing: Generator<void> | undefined;
 function* renderAll(): Generator<void> {
   yield* renderCharts();
+  yield* renderDeadUnits();
+  renderTrained();
   renderStatus();
 }
 /** The animation loop: started once. */

@@ -18,13 +18,17 @@ import {
   type OptimizerConfig,
   type RunConfig as CheckpointRunConfig,
   type StepStats,
+  type DeadLayerAlarm,
+  type DeadUnitPolicy,
 } from '../src/index.ts';
+import { DEFAULT_DEAD_ALARM } from '../src/train/dead-alarm.ts';
 import { limitDataset } from '../src/data/dataset.ts';
 import type { Init } from '../src/model/spec.ts';
 import { encodeCheckpoint, type CheckpointState } from '../src/io/checkpoint.ts';
 import { DeviceLostError } from '../src/backend/webgpu/lost.ts';
 import { WorkerTrainer } from '../src/train/worker/worker-trainer.ts';
 import { History } from './history.ts';
+import { TestTally, windowActivity, type TestMeasure, type UnitActivity } from './unit-activity.ts';
 
 export type RunId = 'A' | 'B';
 export type BackendKind = 'webgpu' | 'cpu';
@@ -46,6 +50,8 @@ export interface RunConfig {
   testExamples: number;
   epochs: number;
   seed: number;
+  /** What the trainer does about dead units at the end of each dead-unit window (an epoch). */
+  deadUnits: DeadUnitPolicy;
 }
 
 export { DEFAULT_LR };
@@ -62,6 +68,7 @@ export const DEFAULT_CONFIG: RunConfig = {
   testExamples: 10000,
   epochs: 10,
   seed: 1,
+  deadUnits: 'keep',
 };
 
 /** What the read-back views show: the latest batch's activations and layer 1's weights. */
@@ -75,6 +82,23 @@ export interface Inspection {
   inputs: number;
   /** Per shown unit: 1 when it has been exactly 0 for every example of the window so far. */
   dead?: Uint8Array;
+}
+
+/** A revive, a prune or an alarm, at the step whose stats carried it (marked on the charts). */
+export interface RunEvent {
+  step: number;
+  kind: 'revive' | 'prune' | 'alarm';
+  /** Short label for the chart marker. */
+  label: string;
+}
+
+/** What one dead-unit check found and did (the stats' deadCheck, per hidden layer). */
+export interface CheckSummary {
+  step: number;
+  dead: number[];
+  revived: number[];
+  pruned: number[];
+  widths: number[];
 }
 
 /** 'lost': the GPU device went away; reopen() continues on a new one from the kept state. */
@@ -102,14 +126,27 @@ export class Run {
   kept?: CheckpointState;
   latest?: StepStats;
   inspection?: Inspection;
+  /** Per-unit activity of every hidden layer (window flags and latest batch, or test images): the unit maps. */
+  unitActivity?: UnitActivity;
+  /** Alarms raised so far (at most one per hidden layer), in order. */
+  alarms: DeadLayerAlarm[] = [];
+  /** What each dead-unit check found and did (deadUnits revive or prune). */
+  checks: CheckSummary[] = [];
+  /** Revives, prunes and alarms, for the chart markers. */
+  events: RunEvent[] = [];
+  /** The latest measurement on the test set (measureTest). */
+  testMeasure?: TestMeasure;
+  /** The model as the trainer has it now: after a prune, the smaller one. */
+  model: ModelSpec;
   /** The shown units' weights when the run was built (or loaded), for the change view. */
   initialWeights?: Float32Array;
   readonly history: History;
-  readonly flopsPerExample: number;
   /** Steps per slice: adapted so a slice takes ~250 ms (the worker trains; the page only draws). */
   slice: number;
   /** Called when stats, views or the state change. */
   onChange: () => void = () => {};
+  /** Called for each alarm and each check that revived or pruned units, as their stats arrive. */
+  onDeadUnits: (what: { alarm?: DeadLayerAlarm; check?: CheckSummary }) => void = () => {};
   private chain: Promise<unknown> = Promise.resolve();
   /** Steps and milliseconds of the latest slices (evaluation and read-backs excluded). */
   private timing: { steps: number; ms: number }[] = [];
@@ -119,15 +156,15 @@ export class Run {
   private constructor(
     readonly id: RunId,
     readonly config: RunConfig,
-    readonly model: ModelSpec,
+    /** The model the run was built (or loaded) with. */
+    readonly initialModel: ModelSpec,
     /** Replaced by reopen() after a lost device. */
     public trainer: WorkerTrainer,
     readonly startStep: number,
     private readonly data: { train: Dataset; test: Dataset },
   ) {
-    this.history = new History(startStep, model.hidden.length, model.hidden.length + 1);
-    const f = flopsPerExample(paramLayout(model));
-    this.flopsPerExample = f.forward + f.backward;
+    this.model = initialModel;
+    this.history = new History(startStep, initialModel.hidden.length, initialModel.hidden.length + 1);
     this.slice = trainer.info.backend === 'cpu' ? 1 : 4;
   }
 
@@ -181,6 +218,10 @@ export class Run {
   }
   get description() {
     return describeModel(this.model);
+  }
+  get flopsPerExample(): number {
+    const f = flopsPerExample(paramLayout(this.model));
+    return f.forward + f.backward;
   }
 
   /** The learning rate from the next step on (the worker reads it every step). */
@@ -236,10 +277,17 @@ export class Run {
   async reopen(): Promise<void> {
     const old = this.trainer;
     const from = this.kept?.step ?? this.startStep;
-    this.trainer = await startTrainer(this.backendKind, this.model, this.config, this.data, this.kept);
+    // A pruned run's kept state holds the smaller model.
+    const model = this.kept?.model ?? this.initialModel;
+    this.trainer = await startTrainer(this.backendKind, model, this.config, this.data, this.kept);
     // The old worker's device is gone; it should answer at once, but never wait on it long.
     await Promise.race([old.destroy(), new Promise((r) => setTimeout(r, 2000))]);
+    this.model = model;
     this.history.truncate(from);
+    this.alarms = this.alarms.filter((a) => a.step <= from);
+    this.checks = this.checks.filter((c) => c.step <= from);
+    this.events = this.events.filter((e) => e.step <= from);
+    this.unitActivity = undefined;
     this.latest = undefined;
     this.timing = [];
     this.lastInspect = { step: -1, time: 0 };
@@ -259,6 +307,7 @@ export class Run {
     for await (const s of t.run(n, { signal })) {
       this.history.push(s);
       this.latest = s;
+      this.observeDeadUnits(s);
       this.onChange();
     }
     const ran = t.step - from;
@@ -283,6 +332,28 @@ export class Run {
     this.onChange();
   }
 
+  /** The alarms and the dead-unit check a step's stats carry: kept, marked, and after a prune the smaller model. */
+  private observeDeadUnits(s: StepStats): void {
+    for (const alarm of s.alarms ?? []) {
+      this.alarms.push(alarm);
+      this.events.push({ step: s.step, kind: 'alarm', label: `layer ${alarm.layer} dead` });
+      this.onDeadUnits({ alarm });
+    }
+    const c = s.deadCheck;
+    if (!c) return;
+    const check: CheckSummary = { step: s.step, dead: c.dead, revived: c.revived, pruned: c.pruned, widths: c.widths };
+    this.checks.push(check);
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    if (sum(c.revived) > 0) this.events.push({ step: s.step, kind: 'revive', label: `revived ${sum(c.revived)}` });
+    if (sum(c.pruned) > 0) {
+      this.events.push({ step: s.step, kind: 'prune', label: `pruned ${sum(c.pruned)}` });
+      this.model = { ...this.model, hidden: c.widths.slice() };
+      // Rows moved: the change view has nothing to compare with any more.
+      this.initialWeights = undefined;
+    }
+    if (sum(c.revived) > 0 || sum(c.pruned) > 0) this.onDeadUnits({ check });
+  }
+
   /** Read back the latest activations of every hidden layer and the first layer's weights. */
   private async inspect(): Promise<void> {
     const { trainer } = this;
@@ -292,14 +363,52 @@ export class Run {
     const acts = trainer.step > 0 && this.latest ? await trainer.activations() : [];
     const units = Math.min(WEIGHT_UNITS, this.model.hidden[0] ?? this.model.classes);
     const weights = await trainer.weights(0, units);
-    // Layer 1's window flags say something once a step ran in the window.
+    // The window flags say something once a step ran in the window: every hidden layer's
+    // for the unit maps, layer 1's also for the weight tiles.
     let dead: Uint8Array | undefined;
     if (this.latest && H > 0) {
-      const active = await trainer.activeInWindow(0);
-      dead = Uint8Array.from(active.subarray(0, units), (a) => 1 - a);
+      const flags = await Promise.all(this.model.hidden.map((_, h) => trainer.activeInWindow(h)));
+      dead = Uint8Array.from(flags[0].subarray(0, units), (a) => 1 - a);
+      this.unitActivity = windowActivity(trainer.step, flags, acts);
     }
     this.inspection = { step: trainer.step, acts, weights, units, inputs, dead };
     this.lastInspect = { step: trainer.step, time: performance.now() };
+  }
+
+  /**
+   * Measure the network as it is on the first `limit` test images, in passes of `rows`
+   * (predictions with the hidden activations, in the worker): test error, loss, sparsity,
+   * and per unit how many images it fired on. `unitActivity` and `testMeasure` follow
+   * each pass, so the page shows the figures as they build up. A complete measurement
+   * becomes the test-error point of the current epoch.
+   */
+  measureTest(limit: number, rows = 500): Promise<TestMeasure> {
+    return this.exclusive(async () => {
+      const test = this.data.test;
+      const n = Math.min(limit, test.examples);
+      const model = this.model;
+      const F = model.inputs;
+      const tally = new TestTally(model.hidden.slice(), n);
+      const x = new Float32Array(rows * F);
+      let measure = tally.measure(this.step);
+      for (let r0 = 0; r0 < n && !this.destroyed; r0 += rows) {
+        const k = Math.min(rows, n - r0);
+        const px = test.images.subarray(r0 * F, (r0 + k) * F);
+        const inputs = k === rows ? x : x.subarray(0, k * F);
+        for (let i = 0; i < inputs.length; i++) inputs[i] = px[i] * test.scale + test.shift;
+        const p = await this.trainer.predict(inputs, { hidden: true });
+        tally.add(k, p.classes, p.probabilities, p.hidden!, test.labels.subarray(r0, r0 + k));
+        measure = tally.measure(this.step);
+        this.testMeasure = measure;
+        this.unitActivity = tally.activity(this.step);
+        this.onChange();
+      }
+      if (measure.done && !this.history.epochs.some((e) => e.step === this.step)) {
+        this.history.epochs.push({ epoch: this.epoch, step: this.step, testError: measure.error, testLoss: measure.loss });
+        this.onChange();
+      }
+      return measure;
+    });
   }
 
   /** The training settings as the CLI's checkpoints hold them (so `rectigrad train --resume` continues a page's run). */
@@ -318,6 +427,8 @@ export class Run {
       seed: c.seed,
       epochs: c.epochs,
       telemetry: true,
+      // Recorded only when not the default, as the CLI does.
+      deadUnits: c.deadUnits === 'keep' ? undefined : { policy: c.deadUnits, tau: 0, grace: 0, alarm: DEFAULT_DEAD_ALARM.threshold, stop: false },
     });
   }
 
@@ -349,7 +460,16 @@ function startTrainer(
   return WorkerTrainer.create({
     backend: kind,
     model,
-    options: { batch: cfg.batch, l1: cfg.l1, telemetry: true, optimizer: cfg.optimizer, lr: cfg.lr, lrSchedule: cfg.lrSchedule, shuffleSeed: cfg.seed },
+    options: {
+      batch: cfg.batch,
+      l1: cfg.l1,
+      telemetry: true,
+      optimizer: cfg.optimizer,
+      lr: cfg.lr,
+      lrSchedule: cfg.lrSchedule,
+      shuffleSeed: cfg.seed,
+      deadUnits: cfg.deadUnits,
+    },
     train: limitDataset(data.train, cfg.trainExamples),
     test: limitDataset(data.test, cfg.testExamples),
     resume,
@@ -376,6 +496,7 @@ export function configFromCheckpoint(s: CheckpointState, fallback: RunConfig): R
       seed: s.model.seed,
       optimizer,
       lr: DEFAULT_LR[optimizer.kind],
+      deadUnits: 'keep',
     };
   }
   const c = parseRunConfig(s.config, 'the checkpoint');
@@ -392,5 +513,6 @@ export function configFromCheckpoint(s: CheckpointState, fallback: RunConfig): R
     trainExamples: c.trainLimit ?? 60000,
     testExamples: c.testLimit ?? 10000,
     epochs: Math.max(c.epochs ?? fallback.epochs, 1),
+    deadUnits: c.deadUnits?.policy ?? 'keep',
   };
 }

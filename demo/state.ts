@@ -31,6 +31,8 @@ export const page = {
   lastSaved: {} as Partial<Record<RunId, { name: string; step: number; bytes: number }>>,
   loadedFrom: {} as Partial<Record<RunId, { name: string; step: number }>>,
   lastLoadError: undefined as string | undefined,
+  /** The trained network offered by the page (trained.ts): loading it, measuring it, done. */
+  trained: { state: 'idle' } as { state: 'idle' | 'loading' | 'measuring' | 'done' | 'error'; error?: string },
 };
 
 export const presentRuns = () => IDS.map((id) => page.runs[id]).filter((r): r is Run => !!r);

@@ -3,6 +3,7 @@
 import { pause, reset, start } from './actions.ts';
 import { backendSelect } from './controls.ts';
 import { messages } from './messages.ts';
+import { unitMapSnapshot } from './dead-panel.ts';
 import { charts } from './render.ts';
 import { page, presentRuns, running } from './state.ts';
 
@@ -56,8 +57,17 @@ export function installTestHook() {
         epochs: r.history.epochs,
         inspectedStep: r.inspection?.step ?? null,
         weightsDrawnAtStep: page.drawnWeights[r.id],
+        widths: r.model.hidden,
+        alarms: r.alarms,
+        checks: r.checks,
+        events: r.events,
+        unitMap: unitMapSnapshot(r),
+        testMeasure: r.testMeasure ?? null,
       })),
-      charts: Object.fromEntries(Object.entries(charts).map(([k, c]) => [k, { points: c.points, series: c.labels }])),
+      trained: page.trained,
+      charts: Object.fromEntries(
+        Object.entries(charts).map(([k, c]) => [k, { points: c.points, series: c.labels, markers: c.markers.map((m) => ({ x: m.x, label: m.label })) }]),
+      ),
       messages: messages.map((m) => `${m.error ? 'ERROR ' : ''}${m.text}`),
       errors: messages.filter((m) => m.error).map((m) => m.text),
       saved: page.lastSaved,
