@@ -254,7 +254,7 @@ describe('demo page: dead units', () => {
       expect(partial.runs[0].testMeasure!.of).toBe(10000);
       expect(r.model).toBe('784-1000-1000-1000-10 relu');
       expect(r.backend).toBe('cpu');
-      expect(r.step).toBe(23430);
+      expect(r.step).toBe(8591);
       expect(m.done).toBe(true);
       expect(m.examples).toBe(10000);
       expect(m.error).toBeLessThan(0.02);
@@ -267,7 +267,7 @@ describe('demo page: dead units', () => {
       expect(summary.text).toContain(`Test error ${(100 * m.error).toFixed(2)}% on 10,000 MNIST test images`);
       expect(summary.text).toContain(`Sparsity (exact zeros) ${m.sparsity.map((x) => `${(100 * x).toFixed(1)}%`).join(' / ')}`);
       expect(summary.text).toContain(`dead units ${m.deadUnits.join(' / ')}`);
-      expect(r.epochs).toContainEqual({ epoch: 30, step: 23430, testError: m.error, testLoss: expect.any(Number) });
+      expect(r.epochs).toContainEqual({ epoch: 11, step: 8591, testError: m.error, testLoss: expect.any(Number) });
       expect(await page.$eval('#status-A', (e) => e.textContent)).toContain(`${(100 * m.error).toFixed(2)}%`);
       // Its unit maps: every unit of the three layers, on the test images.
       expect(r.unitMap.source).toBe('test');
