@@ -21,6 +21,7 @@ import {
 } from '../src/ops/matmul-candidates.ts';
 import type { PlanStep, View } from '../src/ops/op.ts';
 import { Rng } from '../src/util/rng.ts';
+import { tuningFor } from '../src/backend/webgpu/tuning.ts';
 import { gpuBackend } from './support/gpu.ts';
 import { maxRelErr, regions, runBoth } from './support/op-harness.ts';
 
@@ -183,6 +184,20 @@ describe('the heuristic kernel per shape (a GPU before measuring)', () => {
     expect(pick(2048, 2048, 2048)).toBe('tiled 128x128 k8 t8x8');
     expect(pick(1024, 4096, 4096)).toBe('tiled 128x128 k8 t8x8'); // the wide network
   });
+  it("is used on a GPU only where its workgroup fits the device's limits", () => {
+    const gpu = { vendor: 'v', architecture: 'a', device: 'd', description: 'a GPU', isFallback: false };
+    const small = {
+      maxComputeWorkgroupStorageSize: 16384,
+      maxComputeInvocationsPerWorkgroup: 256,
+      maxComputeWorkgroupSizeX: 256,
+      maxComputeWorkgroupSizeY: 256,
+    };
+    const large = { ...small, maxComputeWorkgroupStorageSize: 32768 };
+    const dwB256 = { M: 1000, N: 1000, K: 256, transA: true, transB: false }; // the heuristic: tiled 64x64 BK 32, 17 KiB
+    expect(tuningFor(gpu, large).matmulChoice?.(dwB256)?.name).toBe('tiled 64x64 k32 t4x4');
+    expect(tuningFor(gpu, small).matmulChoice?.(dwB256)).toBeUndefined(); // the register kernel
+    expect(tuningFor({ ...gpu, isFallback: true }, large).matmulChoice).toBeUndefined();
+  });
   it('always answers a candidate of the list, for any shape', () => {
     for (let i = 0; i < 200; i++) {
       const c = heuristicCandidate({ M: 1 + rng.int(5000), N: 1 + rng.int(5000), K: 1 + rng.int(5000) });
@@ -204,11 +219,12 @@ describe('matmul candidate configs', () => {
     maxComputeWorkgroupSizeX: 256,
     maxComputeWorkgroupSizeY: 256,
   };
-  it('every listed candidate is valid and fits SwiftShader; those with BK ≤ 16 fit the WebGPU default limits too', () => {
+  it('every listed candidate is valid and fits SwiftShader; those within 16 KiB of workgroup memory fit the WebGPU default limits too', () => {
+    const tooBigForDefault = ['tiled 64x64 k32 t4x4', 'tiled 128x128 k16 t8x8', 'splitk8 64x64 k32 t4x4']; // 17 KiB, 16.5 KiB, 17 KiB
     for (const c of MATMUL_CANDIDATES) {
       expect(candidateProblem(c)).toBeUndefined();
       expect(candidateFits(c, swiftshader)).toBe(true);
-      if (c.kind === 'register' || c.tile.BK <= 16) expect(candidateFits(c, webgpuDefault)).toBe(true);
+      expect(candidateFits(c, webgpuDefault)).toBe(!tooBigForDefault.includes(c.name));
     }
   });
   it('rejects workgroups beyond the limits and invalid tiles', () => {

@@ -71,7 +71,7 @@ export class WebGpuBackend implements Backend {
     this.device = ctx.device;
     this.adapter = adapterName(ctx.adapter);
     // A copy: measured choices are added to it per shape (tune()).
-    this.tuning = { ...(tuning ?? tuningFor(ctx.adapter)) };
+    this.tuning = { ...(tuning ?? tuningFor(ctx.adapter, ctx.device.limits)) };
     this.baseChoice = this.tuning.matmulChoice;
     // RECTIGRAD_MAX_BINDING_BYTES lowers the binding budget (tests split networks with it).
     const env = typeof process !== 'undefined' ? process.env?.RECTIGRAD_MAX_BINDING_BYTES : undefined;
