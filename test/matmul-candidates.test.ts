@@ -1,5 +1,5 @@
 // The matmul candidates (src/ops/matmul-candidates.ts) beyond the sweep of
-// test/matmul-sweep.test.ts (every candidate on 20 shapes of each training layout): the
+// test/matmul-sweep-*.test.ts (every candidate on 20 shapes of each training layout): the
 // other entry point of each layout against the CPU twin, split-K's determinism and its
 // twins, and which configurations fit which limits.
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 // Every matmul candidate against a float64 reference on random shapes of each layout, on
-// one WebGPU backend: the kernel tests of test/matmul-sweep.test.ts, and the same sweep
+// one WebGPU backend: the kernel tests of test/matmul-sweep-*.test.ts, and the same sweep
 // that gpu-check runs on a real GPU (where compiling a pipeline takes milliseconds, not
 // the second SwiftShader needs).
 import type { WebGpuBackend } from '../../src/backend/webgpu/webgpu-backend.ts';
