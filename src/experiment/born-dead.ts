@@ -31,8 +31,9 @@ export interface BornDead {
 
 /**
  * One bias-free relu network's death on a set of inputs (`inputs`: examples × model.inputs,
- * row-major). `params` is the engine's flat layout (model/layout.ts); biases are used as
- * they are, so this is exact for zero biases and still correct (just not prefix-nested) for others.
+ * row-major). `params` is the engine's flat layout (model/layout.ts); its hidden biases
+ * must be 0 (as initialisation leaves them): only then does an image stay dead once a
+ * layer is all 0 at it, which is what lets the pass drop it.
  */
 export function bornDead(model: ModelSpec, params: Float32Array, inputs: Float32Array): BornDead {
   if (model.activation !== 'relu') throw new Error(`born-dead counts relu networks, not ${model.activation}`);
@@ -40,6 +41,11 @@ export function bornDead(model: ModelSpec, params: Float32Array, inputs: Float32
   const H = model.hidden.length;
   const n = inputs.length / model.inputs;
   if (!Number.isInteger(n)) throw new Error(`${inputs.length} input values are not a whole number of rows of ${model.inputs}`);
+  for (let h = 0; h < H; h++) {
+    const l = layers[h];
+    const j = params.subarray(l.bias, l.bias + l.outputs).findIndex((b) => b !== 0);
+    if (j >= 0) throw new Error(`born-dead counts bias-free networks, but unit ${j} of hidden layer ${h + 1} has bias ${params[l.bias + j]}`);
+  }
   const deadUnits = new Array<number>(H).fill(0);
   const diedAt = new Array<number>(H).fill(0);
   let deadLayer = 0;
@@ -58,13 +64,12 @@ export function bornDead(model: ModelSpec, params: Float32Array, inputs: Float32
     // Weights transposed (inputs × outputs), so the inner loop runs over contiguous outputs.
     const wt = new Float32Array(width * out);
     for (let j = 0; j < out; j++) for (let k = 0; k < width; k++) wt[k * out + j] = params[l.weight + j * width + k];
-    const bias = params.subarray(l.bias, l.bias + out);
     const maxZ = new Float64Array(out).fill(-Infinity);
     const next = new Float32Array(live * out);
     const z = new Float64Array(out);
     let kept = 0;
     for (let i = 0; i < live; i++) {
-      for (let j = 0; j < out; j++) z[j] = bias[j];
+      z.fill(0);
       const row = i * width;
       for (let k = 0; k < width; k++) {
         const a = act[row + k];

@@ -102,7 +102,7 @@ export function deadErrorChart(res: DeadUnitsResults): Promise<string> {
       x: { field: 'dead', type: 'quantitative', title: 'hidden units dead on the training sample', axis: { format: '%' } },
       y: { field: 'error', type: 'quantitative', title: 'test error', axis: { format: '.1%' }, scale: { type: 'log' } },
       color: { field: 'setting', type: 'nominal', title: 'optimiser, lr', sort: res.config.e1.settings.map(settingName) },
-      shape: { field: 'column', type: 'nominal', title: 'cell' },
+      shape: { field: 'column', type: 'nominal', title: 'cell', legend: { labelLimit: 300 } },
     },
   } as TopLevelSpec);
 }
