@@ -41,11 +41,12 @@ export async function deadUnitsExperiment(flags: DeadUnitsFlags): Promise<void> 
   saveMeta();
 
   const command = `rectigrad experiment dead-units ${process.argv.slice(4).join(' ')}`.trim();
-  let adapter = '';
+  // The adapter is kept in experiment.json: a resumed run that trains nothing still names it.
+  let adapter: string = meta.adapter ?? '';
   const makeBackend = async () => {
     const { backend, note } = await createBackend(flags.backend);
-    if (!adapter) log(note);
-    adapter = backend.adapter;
+    if (adapter !== backend.adapter) log(note);
+    adapter = meta.adapter = backend.adapter;
     return backend;
   };
   const cpu = cpus();

@@ -120,8 +120,6 @@ export interface BornDeadCell {
   bornDead: number;
   /** Mean over seeds and images of "some hidden layer is all 0 at this image". */
   deadAtImage: number;
-  /** Its standard error over the seeds (the images of one network are far from independent). */
-  deadAtImageSE: number;
   /** pointDeathProbability(width, depth): the exact expectation of deadAtImage. */
   theory: number;
   /** Per hidden layer: mean over seeds of the fraction of its units dead on every image. */
@@ -132,7 +130,7 @@ export interface BornDeadCell {
 
 /** Accumulates the bornDead results of seeds, each network read at every depth of `depths` (its first `depth` layers). */
 export class BornDeadTally {
-  private readonly cells: { bornDead: number; deadAt: number; deadAtSq: number; dead: number[]; deadAlive: number[]; alive: number }[];
+  private readonly cells: { bornDead: number; deadAt: number; dead: number[]; deadAlive: number[]; alive: number }[];
   private seeds = 0;
 
   constructor(
@@ -140,7 +138,7 @@ export class BornDeadTally {
     readonly width: number,
     readonly depths: number[],
   ) {
-    this.cells = depths.map((d) => ({ bornDead: 0, deadAt: 0, deadAtSq: 0, dead: new Array(d).fill(0), deadAlive: new Array(d).fill(0), alive: 0 }));
+    this.cells = depths.map((d) => ({ bornDead: 0, deadAt: 0, dead: new Array(d).fill(0), deadAlive: new Array(d).fill(0), alive: 0 }));
   }
 
   add(r: BornDead): void {
@@ -159,24 +157,19 @@ export class BornDeadTally {
         if (!dead) cell.deadAlive[h] += f;
       }
       cell.deadAt += diedAt / r.examples;
-      cell.deadAtSq += (diedAt / r.examples) ** 2;
     });
   }
 
   result(): BornDeadCell[] {
     return this.depths.map((depth, c) => {
       const cell = this.cells[c];
-      const n = Math.max(1, this.seeds);
-      const m = cell.deadAt / n;
-      const variance = this.seeds > 1 ? Math.max(0, (cell.deadAtSq - n * m * m) / (n - 1)) : 0;
       return {
         init: this.init,
         width: this.width,
         depth,
         seeds: this.seeds,
         bornDead: cell.bornDead,
-        deadAtImage: m,
-        deadAtImageSE: Math.sqrt(variance / n),
+        deadAtImage: cell.deadAt / Math.max(1, this.seeds),
         theory: pointDeathProbability(this.width, depth),
         deadFraction: cell.dead.map((x) => x / Math.max(1, this.seeds)),
         deadFractionAlive: cell.deadAlive.map((x) => (cell.alive ? x / cell.alive : null)),

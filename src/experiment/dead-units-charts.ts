@@ -130,7 +130,7 @@ export function policyChart(res: DeadUnitsResults, part: 'e2' | 'e3', title: str
       encoding: {
         x: { field: 'epoch', type: 'quantitative', title: 'epoch' },
         y: { field: 'n', type: 'quantitative', title: 'units' },
-        color: { field: 'policy', type: 'nominal', title: 'policy', sort: null },
+        color: { field: 'policy', type: 'nominal', title: 'policy', sort: null, legend: { labelLimit: 300 } },
       },
     },
   } as TopLevelSpec);
@@ -155,7 +155,7 @@ export function continualAccuracyChart(res: DeadUnitsResults): Promise<string> {
       encoding: {
         x: { field: 'task', type: 'quantitative', title: 'task' },
         y: { field: 'acc', type: 'quantitative', title: 'online accuracy', axis: { format: '%' }, scale: { zero: false } },
-        color: { field: 'policy', type: 'nominal', title: 'policy', sort: null },
+        color: { field: 'policy', type: 'nominal', title: 'policy', sort: null, legend: { labelLimit: 300 } },
       },
     },
   } as TopLevelSpec);
@@ -182,7 +182,7 @@ export function continualUnitsChart(res: DeadUnitsResults): Promise<string> {
       encoding: {
         x: { field: 'task', type: 'quantitative', title: 'task' },
         y: { field: 'n', type: 'quantitative', title: 'units' },
-        color: { field: 'policy', type: 'nominal', title: 'policy', sort: null },
+        color: { field: 'policy', type: 'nominal', title: 'policy', sort: null, legend: { labelLimit: 300 } },
       },
     },
   } as TopLevelSpec);

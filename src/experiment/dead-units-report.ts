@@ -26,8 +26,10 @@ const pct = (x: number | undefined, d = 1) => (x === undefined || !Number.isFini
 const sum = (a: number[]) => a.reduce((s, x) => s + x, 0);
 const mean = (a: number[]) => (a.length ? sum(a) / a.length : NaN);
 const net = (hidden: number[]) => [784, ...hidden, 10].join('-');
+/** Multiply-adds of one forward pass (training costs about three times as many). */
+const macs = (hidden: number[]) => [784, ...hidden, 10].reduce((s, w, i, a) => (i ? s + a[i - 1] * w : 0), 0);
 const n0 = (x: number) => Math.round(x).toLocaleString('en');
-const secs = (s: number) => (s >= 120 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(1)} s`);
+const secs = (s: number) => `${s.toFixed(s >= 100 ? 0 : 1)} s`;
 
 /** Spearman's rank correlation (average ranks for ties). */
 export function spearman(x: number[], y: number[]): number {
@@ -149,15 +151,19 @@ function e0Section(res: DeadUnitsResults, lines: string[]): string[] {
         ` (the one-image bound 1 − (1 − 2^−w)^L is ${pointDeathBound(Math.min(...neverWidths), deepest)} at width ${Math.min(...neverWidths)}, depth ${deepest}).`,
     );
   }
-  // Dead at one image: its expectation is the bound exactly, so the gaps are noise if the code is right.
-  const z = cells.map((x) => Math.abs(x.deadAtImage - x.theory) / Math.max(x.deadAtImageSE, 1e-12)).map((v, i) => (cells[i].deadAtImageSE > 0 ? v : 0));
+  // Dead at one image: its expectation is the bound exactly. The images of one network die
+  // together or not at all to an unknown degree, so the yardstick is the largest standard
+  // error a mean over the seeds of values in [0, 1] with mean p can have: √(p(1 − p)/seeds).
+  const gap = (x: (typeof cells)[number]) => Math.abs(x.deadAtImage - x.theory);
+  const yard = (x: (typeof cells)[number]) => Math.sqrt((x.theory * (1 - x.theory)) / x.seeds);
+  const z = cells.map((x) => (yard(x) > 0 ? gap(x) / yard(x) : gap(x) > 0 ? Infinity : 0));
   const far = z.filter((v) => v > 3).length;
-  const worst = cells[z.indexOf(Math.max(...z))];
+  const worst = cells.reduce((a, b) => (gap(b) > gap(a) ? b : a));
   findings.push(
     `E0: the fraction of images at which a network is dead ${far ? 'departs from' : 'agrees with'} its exact expectation 1 − (1 − 2^−width)^depth: ` +
-      `${far} of ${cells.length} cells lie more than 3 standard errors (over the seeds) away; the largest gap is ${Math.abs(worst.deadAtImage - worst.theory).toFixed(3)} ` +
-      `(${Math.max(...z).toFixed(1)} s.e.; width ${worst.width}, depth ${worst.depth}, ${worst.init}). Dead on *all* ${n0(c.images)} images can only be rarer than dead at one; ` +
-      `the first table shows by how much.`,
+      `the largest gap is ${gap(worst).toFixed(3)} (width ${worst.width}, depth ${worst.depth}, ${worst.init}: ${worst.deadAtImage.toFixed(3)} against ${worst.theory.toFixed(3)}), ` +
+      `and ${far} of ${cells.length} cells lie more than 3 × √(p(1 − p)/seeds) away, the largest standard error a mean over the seeds can have. ` +
+      `Dead on *all* ${n0(c.images)} images can only be rarer than dead at one; the first table shows by how much.`,
   );
   if (c.inits.length === 2) {
     const diffs = cells
@@ -268,10 +274,16 @@ function e1Section(res: DeadUnitsResults, lines: string[]): string[] {
   const dying = finite.filter((r) => finalDeadFraction(r) >= 0.1);
   if (dying.length) {
     const early = mean(dying.map((r) => deadFrac(at(r, 0.25)) / Math.max(1e-9, finalDeadFraction(r))));
+    const w = Math.ceil(e.window / c.batch);
     const first = dying.map((r) => r.windows.find((w) => w.dead.some((d, h) => d >= 0.1 * r.spec.hidden[h]))?.step).filter((s): s is number => s !== undefined);
     findings.push(
       `E1, when: in the ${dying.length} runs that ended with ≥ 10% of their units dead, ${pct(early, 0)} of those units (mean over the runs) were already dead after the first quarter epoch` +
-        (first.length ? `; the ${n0(e.window)}-example window first counted ≥ 10% of a layer silent by step ${Math.min(...first)}–${Math.max(...first)}` : '') +
+        (first.length
+          ? `; the telemetry first counted ≥ 10% of a layer silent for a whole ${n0(e.window)}-example window (${w} steps) in the window ending at step ` +
+            (Math.min(...first) === Math.max(...first)
+              ? `${first[0]} (steps ${first[0] - w + 1}–${first[0]}) in every one of them`
+              : `${Math.min(...first)}–${Math.max(...first)}`)
+          : '') +
         (early >= 0.5 ? ': most units die in the first steps, not gradually.' : ': the units die gradually over training.'),
     );
   } else if (finite.length) findings.push('E1, when: no run ended with 10% of its units dead.');
@@ -288,6 +300,22 @@ function e1Section(res: DeadUnitsResults, lines: string[]): string[] {
             ? ': runs with more dead units tend to end *better*'
             : ': no clear relation') +
         ' (across settings; the learning rate drives both).',
+    );
+  }
+  const layerDead = (r: TrainResult) => r.final!.deadTrain.some((d, h) => d === r.final!.widths[h]);
+  const whole = finite.filter(layerDead);
+  const partial = finite.filter((r) => !layerDead(r));
+  if (partial.length) {
+    const worstPartial = partial.reduce((a, b) => (b.final!.testError > a.final!.testError ? b : a));
+    const mostDead = partial.reduce((a, b) => (finalDeadFraction(b) > finalDeadFraction(a) ? b : a));
+    const best = Math.min(...partial.map((r) => r.final!.testError));
+    findings.push(
+      `E1, cost: in the ${partial.length} finite runs where no layer died entirely, test error lies between ${pct(best, 2)} and ${pct(worstPartial.final!.testError, 2)} ` +
+        `(${column(c, worstPartial)}, ${settingName(worstPartial.spec)}); the run with most dead units among them (${column(c, mostDead)}, ${settingName(mostDead.spec)}: ${pct(finalDeadFraction(mostDead))} dead) ` +
+        `ends at ${pct(mostDead.final!.testError, 2)}` +
+        (whole.length
+          ? `. In ${whole.length} run${whole.length === 1 ? '' : 's'} a whole layer died (${whole.map((r) => `${column(c, r)}, ${settingName(r.spec)}`).join('; ')}): the output is then constant and the test error ${whole.map((r) => pct(r.final!.testError, 2)).join(', ')}.`
+          : '.'),
     );
   }
   // relu against leaky_relu at the same setting.
@@ -324,15 +352,14 @@ function policyTable(res: DeadUnitsResults, runs: TrainResult[], part: 'e2' | 'e
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of runs) {
     const name = policyName(res.config, r.spec, part);
-    if (r.diverged) {
-      lines.push(`| ${name} | diverged at step ${r.diverged.step} | | | | | | | | | | | |`);
-      continue;
-    }
-    const f = r.final!;
+    const f = r.final;
     const e = r.epochs;
+    // A diverged run still shows what it did before: its epochs and the last scan.
+    const last = r.trace[r.trace.length - 1];
     lines.push(
-      `| ${name} | **${pct(f.testError, 2)}** | ${e.map((x) => pct(x.testError, 2)).join(', ')} | ${layers(f.deadTrain)} | ${layers(f.dormantTrain)} | ${sum(r.totals.revived)} | ` +
-        `${sum(r.totals.redied)} | ${sum(r.totals.pruned)} | ${layers(f.widths)} | ${n0(f.params)} | ${secs(r.trainSeconds)} | ` +
+      `| ${name} | ${f ? `**${pct(f.testError, 2)}**` : `**diverged at step ${r.diverged?.step}**`} | ${e.map((x) => pct(x.testError, 2)).join(', ') || '–'} | ` +
+        `${layers(f?.deadTrain ?? last.dead)} | ${layers(f?.dormantTrain ?? last.dormant)} | ${sum(r.totals.revived)} | ` +
+        `${sum(r.totals.redied)} | ${sum(r.totals.pruned)} | ${layers(f?.widths ?? last.widths)} | ${f ? n0(f.params) : '–'} | ${secs(r.trainSeconds)} | ` +
         `${e.length ? `${n0(e[0].examplesPerSecond)} → ${n0(e[e.length - 1].examplesPerSecond)}` : '–'} | ${n0(r.examplesPerSecond)} |`,
     );
   }
@@ -348,18 +375,30 @@ function policyFindings(res: DeadUnitsResults, runs: TrainResult[], part: 'e2' |
     if (r === keep) continue;
     const name = policyName(res.config, r.spec, part);
     if (!r.final) {
-      out.push(`${tag}, ${name}: diverged at step ${r.diverged?.step}.`);
+      const e = r.epochs[r.epochs.length - 1];
+      out.push(
+        `${tag}, ${name}: diverged at step ${r.diverged?.step} (${r.diverged?.detail}) after reviving ${sum(r.totals.revived)} units` +
+          (e
+            ? `; its test error was ${pct(e.testError, 2)} after epoch ${e.epoch}, against keep's ${pct(keep.epochs.find((k) => k.epoch === e.epoch)?.testError, 2)}`
+            : '') +
+          '.',
+      );
       continue;
     }
     const d = r.final.testError - keep.final!.testError;
     const what =
       r.spec.policy === 'revive'
-        ? `revived ${sum(r.totals.revived)} units over ${r.checks.length} checks, ${sum(r.totals.redied)} of them found dead again at a later check; `
+        ? `revived ${sum(r.totals.revived)} units over ${r.checks.length} checks; ${sum(r.totals.redied)} times a check found a unit revived before dead${r.spec.tau > 0 ? ' or dormant' : ''} again; `
         : `removed ${sum(r.totals.pruned)} units (widths ${layers(keep.final!.widths)} → ${layers(r.final.widths)}, parameters ${n0(keep.final!.params)} → ${n0(r.final.params)}); `;
+    const lastEps = (x: TrainResult) => x.epochs[x.epochs.length - 1]?.examplesPerSecond ?? NaN;
+    // Revive pays the same checks as prune: the fair comparison of speed.
+    const revive = runs.find((x) => x.spec.policy === 'revive' && x.epochs.length === r.epochs.length);
     const speed =
       r.spec.policy === 'prune' && r.epochs.length && keep.epochs.length
-        ? `last epoch ${n0(r.epochs[r.epochs.length - 1].examplesPerSecond)} examples/s against keep's ${n0(keep.epochs[keep.epochs.length - 1].examplesPerSecond)} ` +
-          `(×${(r.epochs[r.epochs.length - 1].examplesPerSecond / keep.epochs[keep.epochs.length - 1].examplesPerSecond).toFixed(2)}); whole run ${secs(r.trainSeconds)} against ${secs(keep.trainSeconds)}; `
+        ? `multiply-adds per example ${pct(macs(r.final.widths) / macs(keep.final!.widths), 0)} of keep's; last epoch ${n0(lastEps(r))} examples/s against keep's ${n0(lastEps(keep))} ` +
+          `(×${(lastEps(r) / lastEps(keep)).toFixed(2)}` +
+          (revive ? `; revive, which pays the same checks: ${n0(lastEps(revive))}, ×${(lastEps(r) / lastEps(revive)).toFixed(2)}` : '') +
+          `); whole run ${secs(r.trainSeconds)} against keep's ${secs(keep.trainSeconds)}; `
         : `training time ${secs(r.trainSeconds)} against keep's ${secs(keep.trainSeconds)} (checks included); `;
     out.push(
       `${tag}, ${name}: ${what}${speed}test error ${pct(r.final.testError, 2)} against keep's ${pct(keep.final!.testError, 2)} (${d <= 0 ? '' : '+'}${(100 * d).toFixed(2)} points; ` +
@@ -377,7 +416,7 @@ function e2Section(res: DeadUnitsResults, lines: string[]): string[] {
       (res.e2.cell ? ` — **${res.e2.cell}** (${res.e2.why})` : '') +
       ` — trained again from the same seed under each policy: keep; revive (the ReDo rule: incoming weights redrawn, outgoing weights and optimiser state zeroed) the units dead (τ = 0) or ` +
       `also dormant (τ = 0.025) at each check; prune the dead units for good (the plan is rebuilt with the smaller widths). A check runs every ${n0(c.e2.window)} training examples and scans as many ` +
-      `(a fixed seeded sample), so it costs about a third more arithmetic; its time is in the training time. "Re-died": revived units found dead again at a later check.`,
+      `(a fixed seeded sample), so it costs about a third more arithmetic; its time is in the training time. "Re-died": how many times a check found a unit it had revived before dead again (with τ > 0: dead or dormant).`,
     '',
   );
   if (!res.e2.runs.length) {
@@ -386,7 +425,20 @@ function e2Section(res: DeadUnitsResults, lines: string[]): string[] {
   }
   policyTable(res, res.e2.runs, 'e2', lines);
   lines.push('![the policies on the worst cell](e2-policies.svg)', '');
-  return policyFindings(res, res.e2.runs, 'e2');
+  const out = policyFindings(res, res.e2.runs, 'e2');
+  const ends = res.e2.runs.filter((r) => r.final).map((r) => r.final!.testError);
+  const during = res.e2.runs.flatMap((r) => r.epochs.map((e) => e.testError));
+  if (ends.length && during.length) {
+    out.push(
+      `E2: the best test error any policy reached at an epoch's end is ${pct(Math.min(...during), 2)}, the best at the end of training ${pct(Math.min(...ends), 2)}` +
+        (Math.min(...ends) > 0.5
+          ? Math.min(...during) < 0.5
+            ? ': no policy leaves this cell a working network at the end of training; reviving buys time (revived units die again, or training diverges once the network is alive enough to blow up) — the dead units are a symptom of the learning rate.'
+            : ': no policy turns this cell into a working network at any point.'
+          : '.'),
+    );
+  }
+  return out;
 }
 
 function e3Section(res: DeadUnitsResults, lines: string[]): string[] {
@@ -394,8 +446,8 @@ function e3Section(res: DeadUnitsResults, lines: string[]): string[] {
   lines.push(`## E3 — the paper's network (${net(e.hidden)}) with the L1 penalty`, '');
   lines.push(
     `Glorot, Bordes & Bengio (2011)'s MNIST network with its L1 activation penalty λ = ${e.l1}, trained ${e.epochs} epoch${e.epochs === 1 ? '' : 's'} with ${settingName(e.setting)} ` +
-      `(batch ${res.config.batch}), under keep, revive and prune. The penalty makes most activations exact zeros without killing units outright, so revive and prune act on dormant units ` +
-      `(τ = 0.025, dead ones included); revived units are spared the penalty for ${e.grace} steps. A check every ${n0(e.window)} examples.`,
+      `(batch ${res.config.batch}), under keep, revive and prune. Revive and prune act on the dead and the dormant units (τ = 0.025): ` +
+      `with the penalty, units tend to become rare rather than dead (see the keep row). Revived units are spared the penalty for ${e.grace} steps. A check every ${n0(e.window)} examples.`,
     '',
   );
   if (!res.e3.length) {
@@ -458,7 +510,7 @@ function e4Section(res: DeadUnitsResults, lines: string[]): string[] {
     const late = e4Mean(r, a, b);
     lines.push(
       `| ${settingName(r.spec)} | ${name} | ${pct(t1.onlineAccuracy)} | ${pct(early)} | ${pct(late)} | **${late - early >= 0 ? '+' : ''}${(100 * (late - early)).toFixed(1)} points** | ` +
-        `${pct(last.testAccuracy)} | ${layers(last.deadEnd)} | ${layers(last.dormantEnd)} | ${sum(r.tasks.map((t) => sum(t.revived)))} | ${sum(r.tasks.map((t) => sum(t.redied)))} | ` +
+        `${pct(last.testAccuracy)} | ${layers(last.deadEnd)} | ${layers(last.dormantEnd)} | ${sum(r.tasks.map((t) => sum(t.revived)))} | ${r.spec.policy === 'switch' ? sum(r.tasks.map((t) => sum(t.redied))) : '–'} | ` +
         `${secs(r.trainSeconds)} | ${n0(r.examplesPerSecond)} |` +
         (r.diverged ? ` diverged in task ${r.diverged.task}` : ''),
     );
@@ -502,7 +554,9 @@ function contrastFindings(res: DeadUnitsResults): string[] {
   const grows = grow.every((g) => g.last > 1.1 * g.mid);
   out.push(
     `Stationary against non-stationary: in E1 the runs that lost units had on average ${pct(mean(half), 0)} of their final dead count halfway through training` +
-      (settles ? ' (the count settles early)' : ' (the count still grows in the second half)') +
+      (settles
+        ? ' (the count settles early' + (mean(half) > 1 ? '; above 100%: some dead units come back as the layers below them change)' : ')')
+        : ' (the count still grows in the second half)') +
       `; under permuted MNIST with keep the dead + dormant units went ${grow.map((g) => `${g.mid} (task ${g.midTask}) → ${g.last} (task ${g.lastTask}) with ${settingName(g.r.spec)}`).join('; ')}` +
       (grows ? ': they keep accumulating as the tasks change.' : '.'),
   );
@@ -560,7 +614,7 @@ export function deadUnitsReport(res: DeadUnitsResults, ctx: DeadUnitsReportConte
     `- E1: ${net(c.e1.hidden)}, ${c.e1.epochs} epoch${c.e1.epochs === 1 ? '' : 's'} of ${c.trainLimit ? n0(c.trainLimit) : '60,000'} images, ${c.e1.settings.length} settings × ${c.e1.columns.length} columns + ${e1Specs(c).length - c.e1.settings.length * c.e1.columns.length} extra cells; scans of ${n0(c.sample)} training images every ${n0(c.e1.scanEvery)} examples.`,
     `- E2: as its E1 cell, a check every ${n0(c.e2.window)} examples.`,
     `- E3: ${net(c.e3.hidden)}, ${c.e3.epochs} epoch${c.e3.epochs === 1 ? '' : 's'} of ${c.trainLimit ? n0(c.trainLimit) : '60,000'} images (the paper trained to convergence; on two CPU cores an epoch of this network takes about a minute), a check every ${n0(c.e3.window)} examples.`,
-    `- E4: ${c.e4.tasks} tasks × ${n0(c.e4.examplesPerTask)} images (Dohare et al. train hundreds of tasks of 60,000 images on 2,000-unit layers; the loss of plasticity they report builds over many more tasks than these).`,
+    `- E4: ${c.e4.tasks} tasks × ${n0(c.e4.examplesPerTask)} images (Dohare et al. train hundreds of tasks of 60,000 images on layers of 2,000 units: this is the beginning of such a run, at a smaller scale).`,
     `- Test set: ${c.testLimit ? `the first ${n0(c.testLimit)}` : 'all 10,000'} MNIST test images (E4: ${n0(c.e4.testImages)} per task). One seed per run: differences in test error under about ±0.2–0.3 points are within noise.`,
     '',
   );
