@@ -36,7 +36,8 @@ import { nonNegative, numberList, oneOf, positiveInt, widthList } from './option
 
 interface ExperimentFlags {
   epochs?: number;
-  out: string;
+  out?: string;
+  quick: boolean;
   backend: BackendChoice;
   recipe: RecipeName;
   models: string;
@@ -55,10 +56,12 @@ interface ExperimentFlags {
 
 export function experimentCommand(): Command {
   return new Command('experiment')
-    .description('reproduce a paper’s comparison; glorot2011: rectifier vs tanh vs softplus on MNIST (Glorot, Bordes & Bengio 2011, Table 1)')
-    .argument('<name>', 'glorot2011')
+    .description(
+      'reproduce a paper’s comparison; glorot2011: rectifier vs tanh vs softplus on MNIST (Glorot, Bordes & Bengio 2011, Table 1); dead-units: when relu units die, what it costs, what reviving or pruning buys',
+    )
+    .argument('<name>', 'glorot2011 or dead-units')
     .option('--epochs <n>', 'epochs per model (default: the recipe’s: fast 10, paper 50, best 30)', positiveInt('--epochs'))
-    .option('--out <dir>', 'where the report, figures, checkpoints and progress go', 'runs/glorot2011')
+    .option('--out <dir>', 'where the report, figures, checkpoints and progress go (default runs/<name>)')
     .option('--backend <name>', 'auto|webgpu|cpu', oneOf('--backend', BACKENDS), 'auto')
     .option(
       '--recipe <name>',
@@ -93,15 +96,28 @@ export function experimentCommand(): Command {
       "not the paper's: after each update, rescale every unit's incoming weights whose L2 norm exceeds x to norm x, in every model (0: off); the report names the recipe e.g. best + max-norm 3.5",
       nonNegative('--max-norm'),
     )
+    .option('--quick', 'dead-units: every part at toy sizes (seconds), to check the machinery', false)
     .option('--quiet', 'print only the final line', false)
-    .action(async (name: string, flags: ExperimentFlags) => {
-      if (name !== 'glorot2011') throw new Error(`unknown experiment "${name}": the one available is glorot2011`);
-      await glorot2011(flags);
+    .action(async (name: string, flags: ExperimentFlags, cmd: Command) => {
+      if (name === 'dead-units') {
+        // dead-units takes --out, --backend, --quick and --quiet; the rest are glorot2011's.
+        const theirs = cmd.options.filter(
+          (o) => !['out', 'backend', 'quick', 'quiet'].includes(o.attributeName()) && cmd.getOptionValueSource(o.attributeName()) === 'cli',
+        );
+        if (theirs.length)
+          throw new Error(`${theirs.map((o) => o.long).join(', ')} applies to glorot2011 only: dead-units takes --out, --backend, --quick and --quiet`);
+        const { deadUnitsExperiment } = await import('./dead-units.ts');
+        await deadUnitsExperiment({ out: flags.out ?? 'runs/dead-units', backend: flags.backend, quick: flags.quick, quiet: flags.quiet });
+        return;
+      }
+      if (name !== 'glorot2011') throw new Error(`unknown experiment "${name}": choose glorot2011 or dead-units`);
+      if (flags.quick) throw new Error('--quick applies to dead-units only');
+      await glorot2011({ ...flags, out: flags.out ?? 'runs/glorot2011' });
     });
 }
 
 /** The recipe with the flags' overrides; a flag of another recipe is an error naming it. */
-export function recipeFromFlags(flags: Omit<ExperimentFlags, 'out' | 'backend' | 'models' | 'layers' | 'seed' | 'quiet'>): Recipe {
+export function recipeFromFlags(flags: Omit<ExperimentFlags, 'out' | 'backend' | 'models' | 'layers' | 'seed' | 'quiet' | 'quick'>): Recipe {
   const base = RECIPES[flags.recipe];
   const lrGrid = flags.lrGrid ?? base.lrGrid;
   if (base.name === 'best') {
@@ -140,7 +156,7 @@ export function recipeFromFlags(flags: Omit<ExperimentFlags, 'out' | 'backend' |
 }
 
 interface Setup {
-  flags: ExperimentFlags;
+  flags: ExperimentFlags & { out: string };
   recipe: Recipe;
   variants: ModelVariant[];
   splits: Splits;
@@ -150,7 +166,7 @@ interface Setup {
   context: (wallSeconds: number) => ReportContext;
 }
 
-async function glorot2011(flags: ExperimentFlags): Promise<void> {
+async function glorot2011(flags: ExperimentFlags & { out: string }): Promise<void> {
   const started = performance.now();
   const log = (s: string) => flags.quiet || console.error(s);
   const recipe = recipeFromFlags(flags);

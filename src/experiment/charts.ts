@@ -3,14 +3,15 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { Progress } from './glorot2011.ts';
 
-async function svg(spec: TopLevelSpec): Promise<string> {
+/** A Vega-Lite spec drawn as SVG. */
+export async function svg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   const out = await view.toSVG();
   view.finalize();
   return out;
 }
 
-const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 const layerName = (i: number, n: number) => (i === n - 1 ? 'output' : `hidden ${i + 1}`);
 
 /** Fraction of exact zeros per hidden layer over training, one panel per model. */
