@@ -4,6 +4,9 @@
 # (autograd, relu, softmax cross-entropy) for scale. Examples/s of a step's matmuls.
 #   /usr/bin/python3 bench/cpu-sparse-torch.py            (Debian's python3-torch)
 #   THREADS=2 BATCHES=10,64,256 /usr/bin/python3 bench/cpu-sparse-torch.py
+# OpenBLAS picks its kernels from the CPU it detects; on a CPU it does not recognise (some
+# virtual machines) it falls back to a generic one: OPENBLAS_CORETYPE=SkylakeX (or the
+# CPU's family) names it.
 import os
 import time
 
@@ -37,8 +40,9 @@ def fastest(f):
 
 
 print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fastest call of {rounds} rounds of >= {seconds} s")
+# STEP_ONLY=1: only the whole training step (bench/sparse-sweep.ts times it beside rectigrad).
 with torch.no_grad():
-    for B in batches:
+    for B in [] if os.environ.get("STEP_ONLY") == "1" else batches:
         calls = []
         for l in range(4):
             n_in, n_out = widths[l], widths[l + 1]

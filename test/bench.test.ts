@@ -52,6 +52,8 @@ describe('rectigrad bench', () => {
       expect(row.reps).toBe(2);
       expect(row.reduced).toBe(true);
       expect(row.adapter?.kind).toBe(row.engine.includes('webgpu') ? 'gpu' : 'cpu');
+      // The bench page runs the CPU backend in a worker, where it has helper threads.
+      if (row.engine === 'rectigrad-cpu@chromium' && r.machine.cores >= 2) expect(row.adapter?.description).toMatch(/ [2-9] threads of /);
       // rectigrad-webgpu times its op groups with timestamp queries (SwiftShader has them).
       if (
         row.engine.startsWith('rectigrad-webgpu') &&

@@ -148,3 +148,29 @@ export function sparsityErrorChart(
     ],
   } as TopLevelSpec);
 }
+
+/** One measured throughput of the sparsity sweep (bench/sparse-sweep.ts). */
+export interface ThroughputPoint {
+  /** Fraction of exact zeros in every hidden layer at the start of the timed steps. */
+  sparsity: number;
+  examplesPerSecond: number;
+  /** e.g. "rectigrad-cpu sparse path", "PyTorch (OpenBLAS)". */
+  engine: string;
+}
+
+/** Training examples/s against the hidden layers' sparsity, one line per engine. */
+export function sparsityThroughputChart(points: ThroughputPoint[], title: string): Promise<string> {
+  return svg({
+    $schema: SCHEMA,
+    title,
+    width: 420,
+    height: 260,
+    data: { values: points },
+    mark: { type: 'line', point: true, strokeWidth: 1.5 },
+    encoding: {
+      x: { field: 'sparsity', type: 'quantitative', title: 'exact zeros in the hidden layers', axis: { format: '%' }, scale: { domain: [0, 1] } },
+      y: { field: 'examplesPerSecond', type: 'quantitative', title: 'training examples/s', scale: { zero: true } },
+      color: { field: 'engine', type: 'nominal', title: null, legend: { orient: 'bottom', direction: 'vertical', labelLimit: 400 } },
+    },
+  } as TopLevelSpec);
+}

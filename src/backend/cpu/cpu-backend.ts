@@ -13,6 +13,7 @@ import { isClear, type PlanItem } from '../../ops/op.ts';
 import { SOFTWARE_TUNING } from '../../ops/tuning.ts';
 import { fastMatmul, fastMatmulBiasAct, type CpuKernel } from './matmul-fast.ts';
 import { isMatmulStep, SPARSE_MODES, SparseMatmul, type SparseMode, type SparsePathStat } from './sparse-matmul.ts';
+import { fastSumsq, TelemetryFusion } from './fusion.ts';
 import { initWasm, wasmModules, WasmHeap } from './wasm/runtime.ts';
 import { availableCores, threadsSupported, threadsUnavailable } from './wasm/threads.ts';
 
@@ -98,6 +99,10 @@ export class CpuBackend implements Backend {
   /** The sparse-path mode in force (the option, else RECTIGRAD_CPU_SPARSE, else 'auto'). */
   readonly sparseMode: SparseMode;
   private sparse: SparseMatmul | undefined;
+  /** Per item list run: the telemetry folded into other passes (WebAssembly mode, not reference). */
+  private fusions = new WeakMap<PlanItem[], TelemetryFusion>();
+  /** Their scratch in the heap (zero counts), one region for all lists, grown when a list needs more. */
+  private fusionScratch = { at: 0, bytes: 0 };
 
   /**
    * float64: floats live in Float64Arrays with integers in separate Uint32Arrays (every
@@ -270,7 +275,25 @@ export class CpuBackend implements Backend {
     return h && { threads: h.threads, ...h.stats };
   }
 
+  /** The telemetry folded into other passes for this item list (found on its first run; may reserve scratch). */
+  private fusionFor(items: PlanItem[]): TelemetryFusion | undefined {
+    const heap = this.heap;
+    if (!heap || this.options.reference) return undefined;
+    let f = this.fusions.get(items);
+    if (!f) {
+      f = new TelemetryFusion(items, heap, (bytes) => {
+        if (bytes > this.fusionScratch.bytes) this.fusionScratch = { at: heap.reserve([bytes])[0], bytes };
+        return this.fusionScratch.at;
+      });
+      this.fusions.set(items, f);
+    }
+    return f;
+  }
+
   run(items: PlanItem[], values: StepValues): void {
+    // Before any view: the first run of a list may reserve scratch (grow the memory).
+    const fusion = this.fusionFor(items);
+    const view = (r: BufRange) => this.view(r);
     for (const item of items) {
       if (isClear(item)) {
         const v = this.view(item.clear);
@@ -278,13 +301,25 @@ export class CpuBackend implements Backend {
         v.u.fill(0);
         continue;
       }
+      if (fusion?.skips(item)) continue;
       const sparse = this.sparse && isMatmulStep(item) ? this.sparse : undefined;
       // Before the views: the first product of a shape may reserve scratch (grow the memory).
       sparse?.prepare([item]);
       const views: Record<string, View> = {};
       for (const [name, r] of Object.entries(item.bindings)) views[name] = this.view(r);
+      const key = `${item.op.shader}:${item.op.entry}`;
+      if (fusion && this.heap) {
+        const counts = fusion.countsFor(item);
+        if (counts) {
+          if (!sparse?.run(item, views, counts)) fastMatmulBiasAct(item.constants, views, values, counts);
+          fusion.finishForward(item, counts, view);
+          continue;
+        }
+        if (key === 'sumsq:main' && (fusion.defers(item, views, view) || fastSumsq(this.heap, item.constants, views))) continue;
+        if (key === 'optimizer:main' && fusion.update(item, views, values)) continue;
+      }
       if (sparse?.run(item, views)) continue;
-      const fast = this.options.reference ? undefined : FAST[`${item.op.shader}:${item.op.entry}`];
+      const fast = this.options.reference ? undefined : FAST[key];
       (fast ?? item.op.cpu)(item.constants, views, values);
     }
   }

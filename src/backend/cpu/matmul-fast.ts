@@ -134,18 +134,28 @@ export const fastMatmul: CpuKernel = ({ M, N, K, TRANS_A, TRANS_B }, { a, b, c }
   product(M, N, K, TRANS_A !== 0, TRANS_B !== 0, a.f, b.f, c.f);
 };
 
-/** matmul:main_bias_act — same contract as the twin. */
-export const fastMatmulBiasAct: CpuKernel = ({ M, N, K, TRANS_A, TRANS_B, ACT, ALPHA }, { a, b, bias, z, out }) => {
+/** matmul:main_bias_act — same contract as the twin; `zeros` as in biasActFast. */
+export function fastMatmulBiasAct(
+  { M, N, K, TRANS_A, TRANS_B, ACT, ALPHA }: Constants,
+  { a, b, bias, z, out }: Record<string, View>,
+  _step?: StepValues,
+  zeros?: Int32Array,
+): void {
   product(M, N, K, TRANS_A !== 0, TRANS_B !== 0, a.f, b.f, z.f);
-  biasActFast(M, N, ACT, ALPHA, z.f, bias.f, out.f);
-};
+  biasActFast(M, N, ACT, ALPHA, z.f, bias.f, out.f, zeros);
+}
 
-/** The fused epilogue z += bias, out = act(z), as the twin's biasActCpu computes it. */
-export function biasActFast(M: number, N: number, ACT: number, ALPHA: number, zf: FloatArray, bf: FloatArray, of: FloatArray): void {
+/**
+ * The fused epilogue z += bias, out = act(z), as the twin's biasActCpu computes it. With
+ * `zeros`, each column's exact zeros in out are added to zeros[column] in the same pass
+ * (the telemetry's zero counts and active flags come from them).
+ */
+export function biasActFast(M: number, N: number, ACT: number, ALPHA: number, zf: FloatArray, bf: FloatArray, of: FloatArray, zeros?: Int32Array): void {
   // Linear and relu in wasm SIMD (branch-free: relu's branch mispredicts on real data).
-  if (wasmBiasAct(M, N, ACT, zf, bf, of)) return;
+  if (wasmBiasAct(M, N, ACT, zf, bf, of, zeros)) return;
   if (zf instanceof Float32Array && bf instanceof Float32Array && of instanceof Float32Array) biasAct32(M, N, ACT, ALPHA, zf, bf, of);
   else biasActCpu(M, N, ACT, ALPHA, zf, bf, of);
+  if (zeros) for (let i = 0; i < M; i++) for (let j = 0, k = i * N; j < N; j++, k++) zeros[j] += +(of[k] === 0);
 }
 
 /**

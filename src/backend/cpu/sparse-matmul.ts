@@ -217,9 +217,10 @@ export class SparseMatmul {
   /**
    * Runs a matmul step on the sparse path when its density is below the crossover: true
    * when done, false when the caller should run the dense path. Call prepare([step])
-   * first (before making the views).
+   * first (before making the views). `zeros`: the fused step's per-column zero counts, as
+   * in biasActFast.
    */
-  run(step: PlanStep, views: Record<string, View>): boolean {
+  run(step: PlanStep, views: Record<string, View>, zeros?: Int32Array): boolean {
     const s = shapeOf(step.constants);
     const heap = this.heap;
     const fused = step.op.entry === 'main_bias_act';
@@ -245,7 +246,7 @@ export class SparseMatmul {
     if (!sparse) return false;
     if (fused) {
       const { M, N, ACT, ALPHA } = step.constants;
-      biasActFast(M, N, ACT, ALPHA, c, views.bias.f, views.out.f);
+      biasActFast(M, N, ACT, ALPHA, c, views.bias.f, views.out.f, zeros);
     }
     return true;
   }

@@ -18,7 +18,9 @@ interface Modules {
 
 interface KernelExports {
   gemm(...args: GemmArgs): void;
-  biasAct(m: number, n: number, z: number, bias: number, out: number, relu: number): void;
+  biasAct(m: number, n: number, z: number, bias: number, out: number, relu: number, zeros: number): void;
+  sumsq(x: number, n: number): number;
+  update(p: number, g: number, m: number, n: number, lr: number, mu: number, wd: number, clip: number, sq: number): number;
   scratchBytes(): number;
   compactRows(transA: number, m: number, k: number, a: number, lda: number, cnt: number, idx: number, val: number): number;
   transposeInto(rows: number, cols: number, src: number, ld: number, dst: number, ldDst: number): void;
@@ -324,9 +326,26 @@ export class WasmHeap {
     }
   }
 
-  /** z += bias (per column), out = relu(z) or z, on byte offsets into this memory (M × N, row-major). */
-  biasAct(M: number, N: number, z: number, bias: number, out: number, relu: boolean): void {
-    this.kernel.biasAct(M, N, z, bias, out, relu ? 1 : 0);
+  /**
+   * z += bias (per column), out = relu(z) or z, on byte offsets into this memory (M × N,
+   * row-major); with zeros (non-zero offset), each column's exact zeros in out are added
+   * to the i32 at zeros + 4·column.
+   */
+  biasAct(M: number, N: number, z: number, bias: number, out: number, relu: boolean, zeros = 0): void {
+    this.kernel.biasAct(M, N, z, bias, out, relu ? 1 : 0, zeros);
+  }
+
+  /** Σ x² over n floats at byte offset x, summed in f64. */
+  sumsq(x: number, n: number): number {
+    return this.kernel.sumsq(x, n);
+  }
+
+  /**
+   * SGD (m = 0) or momentum (moment at byte offset m) over n parameters, as the optimiser
+   * twin computes them; returns Σ g² of the gradients read when sq, else 0.
+   */
+  update(p: number, g: number, m: number, n: number, lr: number, mu: number, wd: number, clip: number, sq: boolean): number {
+    return this.kernel.update(p, g, m, n, lr, mu, wd, clip, sq ? 1 : 0);
   }
 
   /**
@@ -441,13 +460,23 @@ export function wasmMatmul(
  * activations, when z, bias and out are Float32Arrays in one heap's memory: z += bias,
  * out = act(z), bit for bit as the TypeScript twin. False (nothing done) otherwise.
  */
-export function wasmBiasAct(M: number, N: number, act: number, z: ArrayBufferView, bias: ArrayBufferView, out: ArrayBufferView): boolean {
+export function wasmBiasAct(
+  M: number,
+  N: number,
+  act: number,
+  z: ArrayBufferView,
+  bias: ArrayBufferView,
+  out: ArrayBufferView,
+  /** Per-column zero counts of out to add to (N i32 in the same memory), if wanted. */
+  zeros?: Int32Array,
+): boolean {
   if (act !== 0 && act !== 1) return false;
   if (!(z instanceof Float32Array && bias instanceof Float32Array && out instanceof Float32Array)) return false;
   const heap = heapOf(z);
   if (!heap || heapOf(bias) !== heap || heapOf(out) !== heap) return false;
+  if (zeros && (heapOf(zeros) !== heap || zeros.length < N)) return false;
   if (z.length < M * N || out.length < M * N || bias.length < N) throw new Error(`wasm bias+activation: views too short for ${M}×${N}`);
-  heap.biasAct(M, N, z.byteOffset, bias.byteOffset, out.byteOffset, act === 1);
+  heap.biasAct(M, N, z.byteOffset, bias.byteOffset, out.byteOffset, act === 1, zeros ? zeros.byteOffset : 0);
   return true;
 }
 

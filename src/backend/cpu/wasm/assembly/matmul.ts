@@ -301,7 +301,7 @@ export function gemm(
  * rounded once more, is the correctly rounded float sum), and relu keeps z > 0 ? z : 0
  * (NaN and −0 give +0).
  */
-export function biasAct(m: i32, n: i32, z: usize, bias: usize, out: usize, relu: i32): void {
+export function biasAct(m: i32, n: i32, z: usize, bias: usize, out: usize, relu: i32, zeros: usize): void {
   const zero = f32x4.splat(0);
   const rowBytes = <usize>n << 2;
   for (let i = 0; i < m; i++) {
@@ -310,17 +310,107 @@ export function biasAct(m: i32, n: i32, z: usize, bias: usize, out: usize, relu:
       const o = <usize>j << 2;
       const v = f32x4.add(v128.load(z + o), v128.load(bias + o));
       v128.store(z + o, v);
-      v128.store(out + o, relu ? v128.and(v, f32x4.gt(v, zero)) : v);
+      const r = relu ? v128.and(v, f32x4.gt(v, zero)) : v;
+      v128.store(out + o, r);
+      // eq is −1 in the lanes that are exactly zero: subtracting it counts them.
+      if (zeros) v128.store(zeros + o, i32x4.sub(v128.load(zeros + o), f32x4.eq(r, zero)));
     }
     for (; j < n; j++) {
       const o = <usize>j << 2;
       const v: f32 = load<f32>(z + o) + load<f32>(bias + o);
       store<f32>(z + o, v);
-      store<f32>(out + o, relu ? (v > 0 ? v : 0) : v);
+      const r: f32 = relu ? (v > 0 ? v : 0) : v;
+      store<f32>(out + o, r);
+      if (zeros && r == 0) store<i32>(zeros + o, load<i32>(zeros + o) + 1);
     }
     z += rowBytes;
     out += rowBytes;
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Telemetry's sums of squares and the parameter update, which the CPU backend fuses where
+// they read the same data (src/backend/cpu/fusion.ts). Floats are widened to f64, as the
+// TypeScript twins' numbers are: the updates are the twins' bit for bit, and the sums
+// differ from theirs only in the order of summation (each square is exact in f64).
+
+/** Σ x[i]² over n floats at x (byte offset), summed in f64. */
+export function sumsq(x: usize, n: i32): f64 {
+  let s0 = f64x2.splat(0);
+  let s1 = f64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(x + (<usize>i << 2));
+    const lo = f64x2.promote_low_f32x4(v);
+    const hi = f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
+    s0 = f64x2.add(s0, f64x2.mul(lo, lo));
+    s1 = f64x2.add(s1, f64x2.mul(hi, hi));
+  }
+  let s = f64x2.extract_lane(s0, 0) + f64x2.extract_lane(s1, 0) + (f64x2.extract_lane(s0, 1) + f64x2.extract_lane(s1, 1));
+  for (; i < n; i++) {
+    const v = <f64>load<f32>(x + (<usize>i << 2));
+    s += v * v;
+  }
+  return s;
+}
+
+/** Two f64x2 halves back into one f32x4 (each rounded to f32, as a Float32Array store rounds). */
+// @ts-ignore: decorator
+@inline function demote2(lo: v128, hi: v128): v128 {
+  return i32x4.shuffle(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
+/**
+ * Plain SGD (m = 0) or momentum (m ≠ 0, the moment at m) over n parameters at p with
+ * gradients at g: g' = g·clip + wd·p; momentum: m = mu·m + g', p −= lr·m; SGD: p −= lr·g'.
+ * Returns Σ g² (the raw gradients) when sq, else 0.
+ */
+export function update(p: usize, g: usize, m: usize, n: i32, lr: f64, mu: f64, wd: f64, clip: f64, sq: i32): f64 {
+  const vlr = f64x2.splat(lr);
+  const vmu = f64x2.splat(mu);
+  const vwd = f64x2.splat(wd);
+  const vclip = f64x2.splat(clip);
+  let s0 = f64x2.splat(0);
+  let s1 = f64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const gv = v128.load(g + o);
+    const pv = v128.load(p + o);
+    const gl = f64x2.promote_low_f32x4(gv);
+    const gh = f64x2.promote_low_f32x4(i32x4.shuffle(gv, gv, 2, 3, 0, 1));
+    let pl = f64x2.promote_low_f32x4(pv);
+    let ph = f64x2.promote_low_f32x4(i32x4.shuffle(pv, pv, 2, 3, 0, 1));
+    let tl = f64x2.add(f64x2.mul(gl, vclip), f64x2.mul(vwd, pl));
+    let th = f64x2.add(f64x2.mul(gh, vclip), f64x2.mul(vwd, ph));
+    if (m) {
+      const mv = v128.load(m + o);
+      tl = f64x2.add(f64x2.mul(vmu, f64x2.promote_low_f32x4(mv)), tl);
+      th = f64x2.add(f64x2.mul(vmu, f64x2.promote_low_f32x4(i32x4.shuffle(mv, mv, 2, 3, 0, 1))), th);
+      v128.store(m + o, demote2(tl, th));
+    }
+    pl = f64x2.sub(pl, f64x2.mul(vlr, tl));
+    ph = f64x2.sub(ph, f64x2.mul(vlr, th));
+    v128.store(p + o, demote2(pl, ph));
+    if (sq) {
+      s0 = f64x2.add(s0, f64x2.mul(gl, gl));
+      s1 = f64x2.add(s1, f64x2.mul(gh, gh));
+    }
+  }
+  let s = f64x2.extract_lane(s0, 0) + f64x2.extract_lane(s1, 0) + (f64x2.extract_lane(s0, 1) + f64x2.extract_lane(s1, 1));
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const gi = <f64>load<f32>(g + o);
+    const pi = <f64>load<f32>(p + o);
+    let t = gi * clip + wd * pi;
+    if (m) {
+      t = mu * <f64>load<f32>(m + o) + t;
+      store<f32>(m + o, <f32>t);
+    }
+    store<f32>(p + o, <f32>(pi - lr * t));
+    if (sq) s += gi * gi;
+  }
+  return s;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,0 +1,257 @@
+// Telemetry fused into passes the CPU backend makes anyway. The plan computes telemetry in
+// reduction steps of their own (the GPU's way); on the CPU each is one more trip through
+// memory, so the backend folds them into the passes that already touch the same data:
+//   layer_stats (zeros, batch-dead and dead units, active flags) into the forward
+//     epilogue that writes the layer's output (per-column zero counts as it is written);
+//   the gradient norms (a sumsq over the gradients) into the SGD or momentum update that
+//     reads the same gradients (not with clipping: it needs the norms before the update).
+// What cannot be folded (delta norms, gradient norms beside Adam or clipping) and the
+// update itself run in WebAssembly SIMD. The results are the plain twins' bit for bit
+// (counts, updates) or up to the order of summation (sums of squares, summed in f64).
+import { isClear, type BufRange, type Constants, type PlanItem, type PlanStep, type StepValues, type View } from '../../ops/op.ts';
+import { OPTIMIZER_KINDS } from '../../ops/optimizer.ts';
+import { heapOf, type WasmHeap } from './wasm/runtime.ts';
+
+const SGD = OPTIMIZER_KINDS.indexOf('sgd');
+const MOMENTUM = OPTIMIZER_KINDS.indexOf('momentum');
+
+const is = (item: PlanItem, shader: string, entry?: string): item is PlanStep =>
+  !isClear(item) && item.op.shader === shader && (entry === undefined || item.op.entry === entry);
+
+/** Bindings that only read their region, by op: a region bound otherwise may be written. */
+function readsOnly(step: PlanStep, name: string): boolean {
+  switch (step.op.shader) {
+    case 'matmul':
+      return name === 'a' || name === 'b';
+    case 'activation_backward':
+      return name === 'a' || name === 'z';
+    case 'layer_stats':
+      return name === 'a';
+    case 'sumsq':
+      return name === 'x' || name === 'segs';
+    default:
+      return false;
+  }
+}
+
+/** Whether some item in items[from, to) may write to `arena` (clears it, or binds it other than read-only). */
+function mayWrite(items: PlanItem[], from: number, to: number, arena: string): boolean {
+  for (let i = from; i < to; i++) {
+    const it = items[i];
+    if (isClear(it)) {
+      if (it.clear.arena === arena) return true;
+      continue;
+    }
+    for (const [name, r] of Object.entries(it.bindings)) if (r.arena === arena && !readsOnly(it, name)) return true;
+  }
+  return false;
+}
+
+const f32In = (v: View, heap: WasmHeap) => v.f instanceof Float32Array && heapOf(v.f) === heap;
+
+/** sumsq:main in WebAssembly (f64 sums) when x lies in the heap; false otherwise. */
+export function fastSumsq(heap: WasmHeap, { SEGMENTS }: Constants, { x, segs, stats }: Record<string, View>): boolean {
+  if (!f32In(x, heap)) return false;
+  const t = segs.u;
+  for (let s = 0; s < SEGMENTS; s++) {
+    const offset = t[3 * s];
+    const length = t[3 * s + 1];
+    if (offset + length > x.f.length) throw new Error(`sumsq: segment ${s} [${offset}, +${length}] exceeds its buffer (${x.f.length})`);
+    stats.f[t[3 * s + 2]] = heap.sumsq(x.f.byteOffset + 4 * offset, length);
+  }
+  return true;
+}
+
+/** The gradients' sums of squares the update computes: [from, from + length) of its gradients → stats slot. */
+interface Piece {
+  from: number;
+  length: number;
+  slot: number;
+}
+
+/**
+ * optimizer:main for SGD and momentum in WebAssembly (Adam stays with the twin: false),
+ * with the sums of squares of `pieces` of the gradients taken as they are read.
+ */
+export function fastUpdate(heap: WasmHeap, c: Constants, { params, grads, m, stats }: Record<string, View>, step: StepValues, pieces: Piece[] = []): boolean {
+  const { COUNT, KIND, MOMENTUM: MU, WEIGHT_DECAY, CLIP_NORM, CLIP_SLOT0, CLIP_COUNT } = c;
+  if (KIND !== SGD && KIND !== MOMENTUM) return false;
+  if (!f32In(params, heap) || !f32In(grads, heap) || (KIND === MOMENTUM && !f32In(m, heap))) return false;
+  // The twin's clipping factor, from the norms written earlier in the step.
+  let clip = 1;
+  if (CLIP_NORM > 0) {
+    let ss = 0;
+    for (let k = 0; k < CLIP_COUNT; k++) ss += stats.f[CLIP_SLOT0 + k];
+    clip = Math.min(1, CLIP_NORM / (Math.sqrt(ss) + 1e-6));
+  }
+  const p = params.f.byteOffset;
+  const g = grads.f.byteOffset;
+  const mm = KIND === MOMENTUM ? m.f.byteOffset : 0;
+  const run = (from: number, n: number, sq: boolean) =>
+    n > 0 ? heap.update(p + 4 * from, g + 4 * from, mm && mm + 4 * from, n, step.lr, MU, WEIGHT_DECAY, clip, sq) : 0;
+  let at = 0;
+  for (const piece of pieces) {
+    run(at, piece.from - at, false);
+    stats.f[piece.slot] = run(piece.from, piece.length, true);
+    at = piece.from + piece.length;
+  }
+  run(at, COUNT - at, false);
+  return true;
+}
+
+interface Folded {
+  /** The layer_stats step whose work the forward step does. */
+  stats: PlanStep;
+}
+
+/**
+ * Which telemetry steps of one item list the backend folds into other passes (found once
+ * per list), and the state that carries a folded result from one step to another.
+ */
+export class TelemetryFusion {
+  /** Forward step → the layer_stats step its epilogue does. */
+  private readonly forward = new Map<PlanStep, Folded>();
+  private readonly folded = new Set<PlanStep>();
+  /** Gradient-norm sumsq step → the updates that follow it and can take its sums. */
+  private readonly gradNorms = new Map<PlanStep, PlanStep[]>();
+  /** This run's pieces, per update step, of a gradient-norm step left to the updates. */
+  private readonly pending = new Map<PlanStep, Piece[]>();
+  /** i32 per-column zero counts in the heap (byte offset), for the widest folded layer. */
+  private countsAt = 0;
+
+  /**
+   * `scratch(bytes)`: the byte offset of a region of the heap of at least that many
+   * bytes, shared by every list the backend runs (called here, before any view is made).
+   */
+  constructor(
+    items: PlanItem[],
+    private readonly heap: WasmHeap,
+    scratch: (bytes: number) => number,
+  ) {
+    let cols = 0;
+    items.forEach((it, i) => {
+      if (is(it, 'layer_stats', 'main')) {
+        const a = it.bindings.a;
+        for (let j = i - 1; j >= 0; j--) {
+          const f = items[j];
+          if (!is(f, 'matmul', 'main_bias_act')) continue;
+          const out = f.bindings.out;
+          if (out.arena !== a.arena || out.offset !== a.offset) continue;
+          const ok = f.constants.M === it.constants.ROWS && f.constants.N === it.constants.COLS && !this.forward.has(f) && !mayWrite(items, j + 1, i, a.arena);
+          if (ok) {
+            this.forward.set(f, { stats: it });
+            this.folded.add(it);
+            cols = Math.max(cols, it.constants.COLS);
+          }
+          break;
+        }
+      }
+      if (is(it, 'sumsq', 'main')) {
+        const x = it.bindings.x;
+        const updates = items.slice(i + 1).filter((u): u is PlanStep => is(u, 'optimizer', 'main') && u.bindings.grads.arena === x.arena);
+        const first = updates.length ? items.indexOf(updates[0]) : -1;
+        const ok =
+          first > i &&
+          updates.every(
+            (u) =>
+              u.constants.CLIP_NORM === 0 && (u.constants.KIND === SGD || u.constants.KIND === MOMENTUM) && u.bindings.stats.arena === it.bindings.stats.arena,
+          ) &&
+          !mayWrite(items, i + 1, first, x.arena);
+        if (ok) this.gradNorms.set(it, updates);
+      }
+    });
+    if (cols > 0) this.countsAt = scratch(cols * 4);
+  }
+
+  /** Labels of the steps folded: layer stats into forward steps, gradient norms into updates. */
+  get folds(): { stats: string[]; gradNorms: string[] } {
+    return { stats: [...this.folded].map((s) => s.label), gradNorms: [...this.gradNorms.keys()].map((s) => s.label) };
+  }
+
+  /** A layer_stats step done by its forward step: skip it. */
+  skips(step: PlanStep): boolean {
+    return this.folded.has(step);
+  }
+
+  /** For a forward step that does a layer's stats: zeroed per-column counts for its epilogue. */
+  countsFor(step: PlanStep): Int32Array | undefined {
+    const f = this.forward.get(step);
+    if (!f) return undefined;
+    // Through the heap's views: they are on the buffer the heap knows (a shared memory's
+    // `buffer` is a new object at each access, which the wasm epilogue would not recognise).
+    const u = this.heap.views(this.countsAt, f.stats.constants.COLS).u;
+    const counts = new Int32Array(u.buffer, u.byteOffset, u.length);
+    counts.fill(0);
+    return counts;
+  }
+
+  /** After the forward step: its layer's telemetry from the counts, as layer_stats computes it. */
+  finishForward(step: PlanStep, counts: Int32Array, view: (r: BufRange) => View): void {
+    const s = this.forward.get(step)!.stats;
+    const { ROWS, COLS, SLOT_ZEROS, SLOT_BATCH_DEAD, SLOT_DEAD } = s.constants;
+    const active = view(s.bindings.flags).u;
+    let zeros = 0;
+    let batchDead = 0;
+    let dead = 0;
+    for (let j = 0; j < COLS; j++) {
+      const z = counts[j];
+      const flag = active[j] | (z < ROWS ? 1 : 0);
+      active[j] = flag;
+      zeros += z;
+      if (z === ROWS) batchDead++;
+      if (flag === 0) dead++;
+    }
+    const st = view(s.bindings.stats).u;
+    st[SLOT_ZEROS] += zeros;
+    st[SLOT_BATCH_DEAD] += batchDead;
+    st[SLOT_DEAD] += dead;
+  }
+
+  /**
+   * A gradient-norm step: true when its segments are left to the updates that follow
+   * (each segment within one update's gradients), false when it must run now.
+   */
+  defers(step: PlanStep, views: Record<string, View>, view: (r: BufRange) => View): boolean {
+    const updates = this.gradNorms.get(step);
+    if (!updates) return false;
+    const x = step.bindings.x;
+    const st = step.bindings.stats;
+    const t = views.segs.u;
+    const pieces = new Map<PlanStep, Piece[]>(updates.map((u) => [u, []]));
+    for (let s = 0; s < step.constants.SEGMENTS; s++) {
+      const from = x.offset + t[3 * s];
+      const length = t[3 * s + 1];
+      const slot = st.offset + t[3 * s + 2];
+      const u = updates.find((u) => {
+        const g = u.bindings.grads;
+        return (
+          from >= g.offset &&
+          from + length <= g.offset + u.constants.COUNT &&
+          slot >= u.bindings.stats.offset &&
+          slot < u.bindings.stats.offset + u.bindings.stats.length
+        );
+      });
+      if (!u) return false;
+      pieces.get(u)!.push({ from: from - u.bindings.grads.offset, length, slot: slot - u.bindings.stats.offset });
+    }
+    for (const [u, list] of pieces) {
+      list.sort((a, b) => a.from - b.from);
+      // Overlapping segments would be summed over only once: run them unfused.
+      if (list.some((p, k) => k > 0 && p.from < list[k - 1].from + list[k - 1].length)) return false;
+      // The update must see the heap: otherwise the step runs as it is.
+      const inHeap = ['grads', 'params', ...(u.constants.KIND === MOMENTUM ? ['m'] : [])].every((name) => f32In(view(u.bindings[name]), this.heap));
+      if (!inHeap) return false;
+    }
+    for (const [u, list] of pieces) this.pending.set(u, list);
+    return true;
+  }
+
+  /** An update step: runs it with any gradient-norm pieces left to it; false when the caller should run it. */
+  update(step: PlanStep, views: Record<string, View>, values: StepValues): boolean {
+    const pieces = this.pending.get(step);
+    this.pending.delete(step);
+    if (fastUpdate(this.heap, step.constants, views, values, pieces)) return true;
+    if (pieces?.length) throw new Error(`${step.label}: the gradient norms were left to this update, which cannot take them`);
+    return false;
+  }
+}
