@@ -63,7 +63,7 @@ export interface TuneOptions {
   /** Measure even what the cache holds. */
   force?: boolean;
   /** The candidate measured first for a shape (always measured, whatever the budget); default: the list's first. */
-  first?: (shape: MatmulShape) => MatmulCandidate;
+  first?: (shape: MatmulShape) => MatmulCandidate | undefined;
   /** Builds a candidate's plan steps (default: matmulWith). */
   build?: (c: MatmulCandidate, label: string, shape: MatmulShape, io: { a: BufRange; b: BufRange; c: BufRange; scratch?: BufRange }) => PlanStep[];
 }
@@ -158,7 +158,7 @@ export async function autotuneMatmul(backend: TunableBackend, products: TuneProd
       const order = lead ? [lead, ...candidates.filter((c) => c.name !== lead.name)] : candidates;
       for (const [ci, cand] of order.entries()) {
         const config = cand.name;
-        // The first candidate (the adapter's default) is always measured, whatever the budget.
+        // The first in order (`first`'s pick, else the list's first) is always measured, whatever the budget.
         if (ci > 0 && now() > shapeDeadline) {
           results.push({ config, error: `not measured: the tuning budget (${opts.budgetMs ?? 2000} ms) ran out` });
           continue;
@@ -178,15 +178,11 @@ export async function autotuneMatmul(backend: TunableBackend, products: TuneProd
             results.push({ config, error: `failed the correctness probe: output ${wrong.at} is ${c[wrong.at]}, expected ${wrong.ref.toPrecision(6)}` });
             continue;
           }
-          // One dispatch timed alone is mostly submit and wait latency on a fast GPU (a
-          // 1024×1000×784 product read 3.4 TFLOP/s that way on an H200, 17 timed at length):
-          // time command buffers of r dispatches, doubling r until one runs TARGET_MS, and
-          // keep the best per-dispatch time of those runs.
           // One untimed run first: the first run after the probe carried a one-off cost of
           // 20 ms and more on an H200 (a single 4096³ product read 5 TFLOP/s, 27 when timed
           // again). Then time command buffers of r dispatches, multiplying r until one runs
-          // TARGET_MS (submit and wait latency is then small beside it), at least twice, and
-          // keep the best per-dispatch time.
+          // TARGET_MS (one dispatch alone is mostly submit and wait latency on a fast GPU),
+          // at least twice, and keep the best per-dispatch time.
           backend.run(steps, STEP);
           await backend.finish();
           let r = 1;

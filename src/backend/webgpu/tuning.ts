@@ -1,6 +1,6 @@
 // Which kernel configuration an adapter gets: the software table on SwiftShader and its
-// kin, the hardware table with a per-shape heuristic choice elsewhere. RECTIGRAD_MATMUL_TILES=TMxTN@WG_XxWG_Y (e.g. 8x8@8x8)
-// forces one, for comparisons.
+// kin, the hardware table with a per-shape heuristic choice elsewhere.
+// RECTIGRAD_MATMUL_TILES=TMxTN@WG_XxWG_Y (e.g. 8x8@8x8) forces one, for comparisons.
 import { candidateFits, heuristicCandidate, type WorkgroupLimits } from '../../ops/matmul-candidates.ts';
 import { HARDWARE_TUNING, parseTiles, SOFTWARE_TUNING, type KernelTuning } from '../../ops/tuning.ts';
 import type { AdapterDescription } from './device.ts';

@@ -9,7 +9,7 @@ import { adapterName, type AdapterDescription, type GpuContext } from './device.
 import { Profiler, type GpuProfile } from './profiler.ts';
 import { reflectEntry, type ReflectedBinding } from './reflect.ts';
 import { STAGING_RING, StagingRings } from './staging-ring.ts';
-import { heuristicCandidate, MATMUL_CANDIDATES, type MatmulCandidate } from '../../ops/matmul-candidates.ts';
+import { MATMUL_CANDIDATES, type MatmulCandidate } from '../../ops/matmul-candidates.ts';
 import { registerCandidate, shapeKey, type KernelTuning } from '../../ops/tuning.ts';
 import { autotuneMatmul, type TuneOptions, type TuneProduct, type TuneReport } from './autotune.ts';
 import { tuningFor } from './tuning.ts';
@@ -114,13 +114,14 @@ export class WebGpuBackend implements Backend {
     const mode = opts.mode ?? 'auto';
     const forced = typeof process !== 'undefined' && !!process.env?.RECTIGRAD_MATMUL_TILES;
     if (mode === 'off' || (mode === 'auto' && (this.ctx.adapter.isFallback || forced))) return undefined;
-    // The adapter's default configuration first: it is always measured, whatever the budget.
+    // The adapter's register configuration heads the list (measured first where no heuristic applies).
     const base = registerCandidate(this.tuning.matmul);
     const candidates = opts.candidates ?? [base, ...MATMUL_CANDIDATES.filter((c) => c.name !== base.name)];
-    // On a GPU the heuristic's pick for each shape is measured first: a budget cut short
-    // still leaves a good kernel (the wide network's 4096-wide products ran 2.8× faster so).
+    // On a GPU the heuristic's pick for each shape (where it fits the device) is measured
+    // first: a budget cut short still leaves a good kernel (the wide network's 4096-wide
+    // products ran 2.8× faster so).
     const report = await autotuneMatmul(this, products, {
-      first: this.ctx.adapter.isFallback ? undefined : heuristicCandidate,
+      first: this.baseChoice,
       ...opts,
       candidates,
     });
