@@ -12,8 +12,10 @@
 //   split.*                 scratch of layers split over several dispatches (src/plan/split.ts)
 //   stats, flags, segs      telemetry words, per-unit "was active" flags, sumsq segment tables
 //   l1mask                  per-unit L1 factors (config.l1Mask only; the host writes 1s first)
+//   x dropped, a{l} dropped the next layer's input under dropout (config.dropout only)
 import { activationId } from '../ops/activations.ts';
 import { activationBackward, activationBackwardMasked } from '../ops/activation-backward.ts';
+import { checkDropRate, dropoutBackwardStep, dropoutStep } from '../ops/dropout.ts';
 import { gather } from '../ops/gather.ts';
 import type { MatmulShape } from '../ops/matmul.ts';
 import type { BufRange, PlanItem, PlanStep } from '../ops/op.ts';
@@ -47,6 +49,27 @@ export interface TrainConfig {
    * whose L2 norm exceeds this to this norm; biases untouched. 0 or absent: off.
    */
   maxNorm?: number;
+  /** Inverted dropout while training (evaluation never drops); absent: off. */
+  dropout?: DropoutConfig;
+}
+
+export interface DropoutConfig {
+  /** Drop probability of each hidden layer's output, as the next layer reads it; 0 = off. */
+  hidden: number;
+  /** Drop probability of the network's input; 0 or absent = off. */
+  input?: number;
+  /** Seed of the masks (default: the model's seed). Each mask also depends on the step and the layer. */
+  seed?: number;
+}
+
+/** The dropout settings checked, with the defaults filled in; rates of 0 mean off. */
+export function dropoutSettings(d: DropoutConfig | undefined, modelSeed: number): { hidden: number; input: number; seed: number } {
+  if (d === undefined) return { hidden: 0, input: 0, seed: modelSeed };
+  const hidden = checkDropRate(d.hidden, 'dropout.hidden');
+  const input = checkDropRate(d.input ?? 0, 'dropout.input');
+  const seed = d.seed ?? modelSeed;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`dropout.seed must be a whole number ≥ 0, got ${seed}`);
+  return { hidden, input, seed };
 }
 
 export interface DataShape {
@@ -76,8 +99,8 @@ export interface TrainPlan {
   segTables: { range: BufRange; data: Uint32Array }[];
   /** Every region a caller reads or writes: no one else builds ranges into these arenas. */
   regions: TrainRegions;
-  /** The activations, deltas and batch of the step, for tests and inspection. */
-  tensors: { x: BufRange; y: BufRange; z: BufRange[]; a: BufRange[]; d: BufRange[] };
+  /** The activations, deltas and batch of the step, and what each layer multiplies (x or a{l−1}, or its dropped copy), for tests and inspection. */
+  tensors: { x: BufRange; y: BufRange; z: BufRange[]; a: BufRange[]; d: BufRange[]; inputs: BufRange[] };
 }
 
 /** One dense layer's weight ([outputs × inputs], row-major) and bias in some flat buffer. */
@@ -125,6 +148,7 @@ export function planTraining(
   const kind = config.optimizer.kind;
   const maxNorm = config.maxNorm ?? 0;
   if (!(maxNorm >= 0 && Number.isFinite(maxNorm))) throw new Error(`maxNorm must be a finite number ≥ 0 (0 = off), got ${config.maxNorm}`);
+  const drop = dropoutSettings(config.dropout, model.seed);
 
   const arenas: Record<string, number> = {};
   const arena = (name: string, length: number): BufRange => {
@@ -134,6 +158,23 @@ export function planTraining(
 
   const { images, labels, order, x, y, z, a, flags, flagRanges } = batchArenas(arena, layout, B, data);
   const d = layout.layers.map((l) => arena(`d${l.index}`, B * l.outputs));
+  // Dropout: what dense layer i multiplies is x or a{i−1} times the mask / (1 − p), in an
+  // arena of its own rather than fused into the products' reads. Every product path (the
+  // tiled, vec4 and split-K kernels, split layers, the CPU's WebAssembly and sparse paths)
+  // then runs unchanged on the tensor it multiplies, and the sparse path's lists see the
+  // dropped zeros; a stays undropped for the telemetry and the L1 term. The cost is one
+  // elementwise pass per layer, small beside the product it feeds.
+  const rate = (i: number) => (i === 0 ? drop.input : drop.hidden);
+  const inputs = layout.layers.map((l, i) => {
+    const plain = i === 0 ? x : a[i - 1];
+    return rate(i) > 0 ? arena(i === 0 ? 'x dropped' : `a${i - 1} dropped`, B * l.inputs) : plain;
+  });
+  // One mask per layer input and step: id i for dense layer i's input (0 = the pixels).
+  const maskOf = (i: number) => ({ count: B * layout.layers[i].inputs, p: rate(i), seed: drop.seed, layer: i });
+  const dropped = {
+    inputs,
+    before: (i: number): PlanStep[] => (rate(i) > 0 ? [dropoutStep(`dropout ${i}`, maskOf(i), { src: i === 0 ? x : a[i - 1], dst: inputs[i] })] : []),
+  };
   const params = arena('params', layout.size);
   const grads = arena('grads', layout.size);
   // Moments share the parameters' layout. SGD keeps none and momentum no second moment:
@@ -201,7 +242,7 @@ export function planTraining(
   const step: PlanItem[] = [{ clear: statsRange }];
   step.push(gather('gather', B, data.features, data.examples, data.scale, data.shift, { images, labels, order, x, y }, data.format));
 
-  step.push(...forwardPass(model, layout, B, x, z, a, '', tuning, split, mmScratch));
+  step.push(...forwardPass(model, layout, B, x, z, a, '', tuning, split, mmScratch, dropped));
   step.push(
     softmaxXent(
       'softmax cross-entropy',
@@ -220,7 +261,7 @@ export function planTraining(
   // Backward, last layer first: d[l] holds ∂L/∂z_l on entry.
   for (let i = L - 1; i >= 0; i--) {
     const l = layout.layers[i];
-    const input = i === 0 ? x : a[i - 1];
+    const input = inputs[i];
     // A layer split by rows (larger than one binding) gets its dW, db and dX from split.ts.
     const inOne = l.chunks.length === 1;
     if (!inOne) step.push(...backwardSplit(l, B, { d: d[i], input, dInput: i > 0 ? d[i - 1] : undefined }, split!, tuning));
@@ -228,6 +269,8 @@ export function planTraining(
     if (inOne) step.push(...reduce.biasGrad(`db ${i}`, B, l.outputs, d[i], biasRange('grads', l)));
     if (i > 0) {
       if (inOne) step.push(...mm.plain(`dX ${i}`, dxShape(l, B), { a: d[i], b: weightRange('params', l), c: d[i - 1] }));
+      // ∂L/∂(dropped a) → ∂L/∂a: the forward step's mask and scale, before the activation's derivative.
+      if (rate(i) > 0) step.push(dropoutBackwardStep(`dropout backward ${i}`, maskOf(i), d[i - 1]));
       const io = { z: z[i - 1], a: a[i - 1], d: d[i - 1] };
       step.push(
         maskRanges
@@ -300,7 +343,7 @@ export function planTraining(
       layerFlags: flagRanges,
       l1Mask: maskAll && { all: maskAll, layers: maskRanges! },
     },
-    tensors: { x, y, z, a, d },
+    tensors: { x, y, z, a, d, inputs },
   };
 }
 
@@ -362,6 +405,8 @@ export function gatherForward(
 /**
  * z = input·Wᵀ + b, a = f(z) for every layer; the output layer is linear into the softmax.
  * `scratch` serves split-K kernels chosen by tuning.matmulChoice (without it they run in one pass).
+ * `dropped` (training under dropout): what each layer multiplies instead of x or a{l−1},
+ * and the steps that fill it, run just before the layer.
  */
 export function forwardPass(
   model: ModelSpec,
@@ -374,29 +419,26 @@ export function forwardPass(
   tuning: KernelTuning = SOFTWARE_TUNING,
   split?: SplitScratch,
   scratch?: BufRange,
+  dropped?: { inputs: BufRange[]; before: (layer: number) => PlanStep[] },
 ): PlanStep[] {
   const L = layout.layers.length;
   const mm = matmulSteps(tuning, scratch);
-  return layout.layers.flatMap((l) =>
-    l.chunks.length > 1
-      ? forwardSplit(
-          `${prefix}forward ${l.index}`,
-          l,
-          rows,
-          activationId(l.index === L - 1 ? 'linear' : model.activation),
-          model.alpha,
-          { input: l.index === 0 ? x : a[l.index - 1], z: z[l.index], a: a[l.index] },
-          split!,
-          tuning,
-        )
-      : mm.biasAct(`${prefix}forward ${l.index}`, forwardShape(l, rows), activationId(l.index === L - 1 ? 'linear' : model.activation), model.alpha, {
-          a: l.index === 0 ? x : a[l.index - 1],
-          b: weightRange('params', l),
-          bias: biasRange('params', l),
-          z: z[l.index],
-          out: a[l.index],
-        }),
-  );
+  return layout.layers.flatMap((l) => {
+    const input = dropped?.inputs[l.index] ?? (l.index === 0 ? x : a[l.index - 1]);
+    const act = activationId(l.index === L - 1 ? 'linear' : model.activation);
+    return [
+      ...(dropped?.before(l.index) ?? []),
+      ...(l.chunks.length > 1
+        ? forwardSplit(`${prefix}forward ${l.index}`, l, rows, act, model.alpha, { input, z: z[l.index], a: a[l.index] }, split!, tuning)
+        : mm.biasAct(`${prefix}forward ${l.index}`, forwardShape(l, rows), act, model.alpha, {
+            a: input,
+            b: weightRange('params', l),
+            bias: biasRange('params', l),
+            z: z[l.index],
+            out: a[l.index],
+          })),
+    ];
+  });
 }
 
 // The three products of dense layer l over a batch of B rows.
