@@ -68,6 +68,66 @@ describe('run config', () => {
     );
   });
 
+  it('carries dropout when on (rates of 0 are off, the same as absent), and names a wrong rate', () => {
+    const c = runConfig({ data: 'mnist', dropout: { hidden: 0.5, input: 0.2 } });
+    expect(parseRunConfig(JSON.parse(JSON.stringify(c))).dropout).toEqual({ hidden: 0.5, input: 0.2 });
+    expect(runConfig({ data: 'mnist', dropout: { hidden: 0.5, input: 0 } }).dropout).toEqual({ hidden: 0.5 });
+    expect(runConfig({ data: 'mnist', dropout: { hidden: 0, input: 0.2 } }).dropout).toEqual({ hidden: 0, input: 0.2 });
+    expect(runConfig({ data: 'mnist' })).not.toHaveProperty('dropout');
+    expect(runConfig({ data: 'mnist', dropout: { hidden: 0 } })).not.toHaveProperty('dropout');
+    const bad = (dropout: unknown) => () => parseRunConfig({ ...JSON.parse(JSON.stringify(c)), dropout }, 'ck');
+    expect(bad({ hidden: 1 })).toThrow(/^ck: its run config has dropout\.hidden = 1 \(expected a drop probability in \[0, 1\)\)$/);
+    expect(bad({ hidden: 0.5, input: -0.1 })).toThrow(/dropout\.input = -0\.1/);
+    expect(bad({})).toThrow(/lacks dropout\.hidden/);
+    expect(bad(0.5)).toThrow(/dropout = 0\.5 \(expected an object\)/);
+  });
+
+  it('train --dropout and --input-dropout are recorded in the checkpoint and kept on --resume, which continues exactly; a bad rate is one clear line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rectigrad-dropout-'));
+    const ck = join(dir, 'd.safetensors');
+    const whole = join(dir, 'w.safetensors');
+    const json = join(dir, 'r.json');
+    const args = [
+      'bin/rectigrad.js',
+      'train',
+      '--data',
+      'synthetic',
+      '--layers',
+      '16,12',
+      '--train-limit',
+      '256',
+      '--test-limit',
+      '64',
+      '--backend',
+      'cpu',
+      '--quiet',
+    ];
+    const drop = ['--dropout', '0.5', '--input-dropout', '0.2'];
+    await run(process.execPath, [...args, ...drop, '--steps', '16', '--save', whole], { timeout: 120_000 });
+    await run(process.execPath, [...args, ...drop, '--steps', '6', '--save', ck], { timeout: 120_000 });
+    expect(loadCheckpoint(ck).config.dropout).toEqual({ hidden: 0.5, input: 0.2 });
+    await run(process.execPath, [...args, '--resume', ck, '--steps', '16', '--save', ck, '--json', json], { timeout: 120_000 });
+    expect(JSON.parse(readFileSync(json, 'utf8')).config.dropout).toEqual({ hidden: 0.5, input: 0.2 });
+    const saved = loadCheckpoint(ck);
+    expect(saved.step).toBe(16);
+    expect(saved.config.dropout).toEqual({ hidden: 0.5, input: 0.2 });
+    // The resumed run drew the masks the uninterrupted one did: the same weights, bit for bit.
+    expect(Array.from(saved.params)).toEqual(Array.from(loadCheckpoint(whole).params));
+    for (const [flag, value, message] of [
+      ['--dropout', '1', /--dropout takes a drop probability in \[0, 1\), e\.g\. 0\.5 \(0: off\), got "1"/],
+      ['--input-dropout', '-0.2', /--input-dropout takes a drop probability in \[0, 1\).*got "-0\.2"/],
+      ['--dropout', 'NaN', /--dropout takes a drop probability.*got "NaN"/],
+    ] as const) {
+      const e = await run(process.execPath, [...args, flag, value], { timeout: 120_000 }).then(
+        () => expect.unreachable('should have failed'),
+        (err: { code: number; stderr: string }) => err,
+      );
+      expect(e.code).not.toBe(0);
+      expect(e.stderr).not.toMatch(/\n\s+at /);
+      expect(e.stderr).toMatch(message);
+    }
+  });
+
   it('train --max-norm is recorded in the checkpoint and kept on --resume; a bad value is one clear line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rectigrad-maxnorm-'));
     const ck = join(dir, 'm.safetensors');

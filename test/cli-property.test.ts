@@ -149,6 +149,8 @@ const FLAGS: Record<string, string[] | undefined> = {
   '--weight-decay': ['0', '1e-4', 'NaN'],
   '--clip': ['0', '5', 'Infinity'],
   '--max-norm': ['0', '3.5', '-1', 'x'],
+  '--dropout': ['0', '0.5', '1', '-0.1', 'NaN'],
+  '--input-dropout': ['0.2', '0.99', '1.5'],
   '--batch': ['64', '0', '1.5', '1e3', ' 32 '],
   '--epochs': ['1', '3', '0', '-2'],
   '--steps': ['100', '0', 'ten'],
@@ -237,6 +239,7 @@ describe('train command line, property-based', () => {
         if (f.warmup !== undefined) expect(length(f.warmup, 0)).toBe(true);
         expect(BACKENDS).toContain(f.backend);
         for (const k of ['l1', 'momentum', 'weightDecay', 'clip', 'maxNorm']) expect(Number.isFinite(f[k]) && f[k] >= 0).toBe(true);
+        for (const k of ['dropout', 'inputDropout']) expect(f[k] >= 0 && f[k] < 1).toBe(true);
         if (f.lr !== undefined) expect(Number.isFinite(f.lr) && f.lr > 0).toBe(true);
         for (const k of ['batch', 'epochs']) expect(posInt(f[k])).toBe(true);
         for (const k of ['steps', 'trainLimit', 'testLimit']) if (f[k] !== undefined) expect(posInt(f[k])).toBe(true);

@@ -42,6 +42,16 @@ export function positive(flag: string) {
   };
 }
 
+/** A drop probability in [0, 1): 0 is off, 1 would drop everything. */
+export function dropRate(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1)
+      throw new InvalidArgumentError(`${flag} takes a drop probability in [0, 1), e.g. 0.5 (0: off), got ${quote(v)}`);
+    return n;
+  };
+}
+
 /** A fraction in (0, 1]: a share of something, where 0 would mean nothing at all. */
 export function fraction(flag: string) {
   return (v: string): number => {

@@ -9,7 +9,7 @@ import { limitDataset } from '../data/dataset.ts';
 import { DATASETS, loadDataset, type DatasetName } from '../data/load.ts';
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from '../io/checkpoint-file.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
-import { parseRunConfig, runConfig, type RunConfig, type RunDeadUnits } from '../io/checkpoint-config.ts';
+import { parseRunConfig, runConfig, type RunConfig, type RunDeadUnits, type RunDropout } from '../io/checkpoint-config.ts';
 import { ACTIVATIONS, type Activation } from '../ops/activations.ts';
 import { DEFAULT_LR, DEFAULT_OPTIMIZER, type OptimizerKind } from '../ops/optimizer.ts';
 import { describeSchedule, LR_SCHEDULES, type LrSchedule, type LrScheduleKind } from '../ops/lr-schedule.ts';
@@ -24,7 +24,7 @@ import { trainRun, type EpochRecord, type RunResult } from '../train/run.ts';
 import type { StepStats } from '../train/telemetry.ts';
 import { TrainingDivergedError, type Trainer } from '../train/trainer.ts';
 import { catchInterrupts } from './interrupt.ts';
-import { checkOutputPath, fraction, nonNegative, nonNegativeInt, oneOf, positive, positiveInt, stepsOrEpochs, widthList } from './options.ts';
+import { checkOutputPath, dropRate, fraction, nonNegative, nonNegativeInt, oneOf, positive, positiveInt, stepsOrEpochs, widthList } from './options.ts';
 import { formatDuration, progress, wrapParts } from './progress.ts';
 import { decayFactor, DEFAULT_GAMMA, scheduleFromFlags, stepsOrEpochsFrom0, type Length } from './schedule-flags.ts';
 import { sparseProductReport } from './sparse-report.ts';
@@ -46,6 +46,8 @@ interface TrainFlags {
   weightDecay: number;
   clip: number;
   maxNorm: number;
+  dropout: number;
+  inputDropout: number;
   batch: number;
   epochs: number;
   steps?: number;
@@ -105,6 +107,13 @@ export function trainCommand(): Command {
       nonNegative('--max-norm'),
       0,
     )
+    .option(
+      '--dropout <p>',
+      "inverted dropout while training: drop each hidden unit's output with probability p as the next layer reads it (evaluation never drops; 0: off)",
+      dropRate('--dropout'),
+      0,
+    )
+    .option('--input-dropout <q>', 'inverted dropout of the input pixels while training, with probability q (0: off)', dropRate('--input-dropout'), 0)
     .option('--batch <n>', 'examples per step', positiveInt('--batch'), 64)
     .option('--epochs <n>', 'train until this many epochs in total', positiveInt('--epochs'), 1)
     .option('--steps <n>', 'train until this many steps in total (overrides --epochs)', positiveInt('--steps'))
@@ -162,6 +171,8 @@ function ignoredOnResume(flags: TrainFlags, given: (key: string) => boolean, cfg
     ['weightDecay', '--weight-decay', cfg.optimizer.weightDecay],
     ['clip', '--clip', cfg.optimizer.clipNorm],
     ['maxNorm', '--max-norm', cfg.maxNorm ?? 0],
+    ['dropout', '--dropout', cfg.dropout?.hidden ?? 0],
+    ['inputDropout', '--input-dropout', cfg.dropout?.input ?? 0],
     ['seed', '--seed', cfg.seed],
     ['layers', '--layers', model.hidden],
     ['activation', '--activation', model.activation],
@@ -172,6 +183,9 @@ function ignoredOnResume(flags: TrainFlags, given: (key: string) => boolean, cfg
     .filter(([key, , theirs]) => given(key) && !same(flags[key], theirs))
     .map(([key, flag, theirs]) => `--resume ignores ${flag} ${show(flags[key])}: the checkpoint's ${show(theirs)} is used`);
 }
+
+/** e.g. "dropout 0.5, input dropout 0.2". */
+const describeDropout = (d: RunDropout) => [d.hidden ? `dropout ${d.hidden}` : '', d.input ? `input dropout ${d.input}` : ''].filter(Boolean).join(', ');
 
 /** Exit code of a run stopped by --stop-on-dead-layer (1 is any other error, 130 an interrupt). */
 export const DEAD_LAYER_EXIT = 3;
@@ -229,6 +243,7 @@ function runConfigFrom(flags: TrainFlags): RunConfig {
     l1: flags.l1,
     optimizer: { kind: flags.optimizer, momentum: flags.momentum, weightDecay: flags.weightDecay, clipNorm: flags.clip },
     maxNorm: flags.maxNorm || undefined,
+    dropout: flags.dropout || flags.inputDropout ? { hidden: flags.dropout, ...(flags.inputDropout ? { input: flags.inputDropout } : {}) } : undefined,
     seed: flags.seed,
     telemetry: flags.telemetry,
   });
@@ -325,6 +340,7 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
     telemetry: cfg.telemetry,
     optimizer: cfg.optimizer,
     maxNorm: cfg.maxNorm ?? 0,
+    dropout: cfg.dropout,
     lr: cfg.lr,
     lrSchedule: cfg.lrSchedule,
     shuffleSeed: cfg.seed,
@@ -343,7 +359,7 @@ async function train(flags: TrainFlags, given: (key: string) => boolean = () => 
   log(
     `model ${describeModel(model)}, ${(flopsPerEx / 1e6).toFixed(2)} MFLOP per training example; ` +
       `${trainSet.name}: ${trainSet.examples} examples, ${testSet.name}: ${testSet.examples}; ` +
-      `${cfg.optimizer.kind} lr ${cfg.lr}${cfg.lrSchedule.kind === 'constant' ? '' : ` (${describeSchedule(cfg.lrSchedule)})`}, batch ${cfg.batch}${cfg.l1 ? `, L1 ${cfg.l1}` : ''}${cfg.maxNorm ? `, max-norm ${cfg.maxNorm}` : ''}; ` +
+      `${cfg.optimizer.kind} lr ${cfg.lr}${cfg.lrSchedule.kind === 'constant' ? '' : ` (${describeSchedule(cfg.lrSchedule)})`}, batch ${cfg.batch}${cfg.l1 ? `, L1 ${cfg.l1}` : ''}${cfg.maxNorm ? `, max-norm ${cfg.maxNorm}` : ''}${cfg.dropout ? `, ${describeDropout(cfg.dropout)}` : ''}; ` +
       (startStep ? `steps ${startStep + 1}–${steps} of ${steps}` : `${steps} steps`),
   );
   if (resume && resume.step >= steps) throw new Error(`the checkpoint is already at step ${resume.step} ≥ ${steps}: ask for more --epochs or --steps`);

@@ -27,11 +27,19 @@ export interface RunConfig {
   optimizer: OptimizerConfig;
   /** Max-norm bound on each unit's incoming weights, applied after every update (present only when on, > 0). */
   maxNorm?: number;
+  /** Inverted dropout while training (present only when on): drop probabilities of hidden outputs and of the input. */
+  dropout?: RunDropout;
   /** Seed of initialisation, shuffling and synthetic data. */
   seed: number;
   telemetry: boolean;
   /** What the run does about dead units (recorded when not the defaults), so a resumed run carries on alike. */
   deadUnits?: RunDeadUnits;
+}
+
+/** A run's dropout: `hidden` for every hidden layer's output, `input` (when on) for the pixels; masks seeded by the run's seed. */
+export interface RunDropout {
+  hidden: number;
+  input?: number;
 }
 
 /** The dead-unit settings of a run (the trainer's deadUnits … stopOnDeadLayer options). */
@@ -128,6 +136,8 @@ export function parseRunConfig(value: unknown, name = 'checkpoint'): RunConfig {
     maxNorm: optional('maxNorm', () => num(o, 'maxNorm', 'maxNorm', 'a number ≥ 0 (0 = off)', nonNeg)) || undefined,
   };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) (c as unknown as Record<string, unknown>)[k] = v;
+  const dropout = optional('dropout', () => parseDropout(o.dropout, fail));
+  if (dropout) c.dropout = dropout;
   const dead = optional('deadUnits', () => parseDeadUnits(o.deadUnits, fail));
   if (dead) c.deadUnits = dead;
   return c;
@@ -158,6 +168,20 @@ function parseSchedule(value: unknown, fail: (field: string, what: string, got: 
   }
   const problem = scheduleProblem(s);
   return problem ? fail('lrSchedule', problem, value) : s;
+}
+
+/** Off (both rates 0) reads as absent, so that only a run with dropout records it. */
+function parseDropout(value: unknown, fail: (field: string, what: string, got: unknown) => never): RunDropout | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('dropout', 'an object', value);
+  const d = value as Record<string, unknown>;
+  const rate = (field: string): number => {
+    const v = d[field];
+    return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v < 1 ? v : fail(`dropout.${field}`, 'a drop probability in [0, 1)', v);
+  };
+  const hidden = rate('hidden');
+  const input = d.input === undefined || d.input === null ? 0 : rate('input');
+  if (hidden === 0 && input === 0) return undefined;
+  return input > 0 ? { hidden, input } : { hidden };
 }
 
 function parseDeadUnits(value: unknown, fail: (field: string, what: string, got: unknown) => never): RunDeadUnits {
