@@ -225,3 +225,86 @@ describe('rectigrad experiment glorot2011 --recipe best --max-norm', () => {
     expect(e.stderr).toMatch(/holds a run of recipe best \+ max-norm 1\.5, not best: use another --out/);
   }, 240_000);
 });
+
+describe('rectigrad experiment glorot2011 --recipe best --dropout', () => {
+  it('names the recipe and runs by the dropout (with max-norm beside it), and eval of the best weights, undropped, gives the reported row', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'rectigrad-dropout-'));
+    const env = { ...process.env, RECTIGRAD_CPU_SPARSE: 'off' };
+    const args = [
+      'bin/rectigrad.js',
+      'experiment',
+      'glorot2011',
+      '--recipe',
+      'best',
+      '--out',
+      out,
+      '--models',
+      'rectifier',
+      '--layers',
+      '16,16',
+      '--train-limit',
+      '640',
+      '--test-limit',
+      '300',
+      '--epochs',
+      '3',
+      '--lr-grid',
+      '0.05',
+      '--l1-grid',
+      '1e-4',
+      '--seeds',
+      '1',
+      '--backend',
+      'cpu',
+      '--max-norm',
+      '3',
+    ];
+    await run(process.execPath, [...args, '--dropout', '0.5', '--input-dropout', '0.2', '--quiet'], { timeout: 240_000, env });
+    const r = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    const p = r.runs[0];
+    expect(p.key).toBe('rectifier_lr0.05_l1_0.0001_seed1_e3_dropout0.5_in0.2_maxnorm3');
+    expect(p.dropout).toEqual({ hidden: 0.5, input: 0.2 });
+    expect(p.maxNorm).toBe(3);
+    const md = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(md).toMatch(/^# .* — recipe `best \+ dropout 0\.5 \(input 0\.2\) \+ max-norm 3`/);
+    expect(md).toMatch(/\*\*Not the paper's recipe: dropout 0\.5 \(input 0\.2\)\*\*/);
+    expect(md).toMatch(/\*\*Not the paper's recipe: max-norm 3\*\*/);
+    expect(md).toMatch(/\| rectifier \| best \+ dropout 0\.5 \(input 0\.2\) \+ max-norm 3 \| 0\.0001 \| 0\.05 \| 1 \|/);
+    expect(md).toMatch(/- Dropout 0\.5 \(input 0\.2\) while training, in every model: not in the paper/);
+
+    const best = p.epochs.reduce((b: any, e: any) => (e.valid.error < b.valid.error ? e : b));
+    const file = join(out, 'checkpoints', `${p.key}.best.safetensors`);
+    const ck = loadCheckpoint(file);
+    expect(ck.config.dropout).toEqual({ hidden: 0.5, input: 0.2 });
+    expect(ck.config.maxNorm).toBe(3);
+    // The experiment's test evaluation and eval of the saved weights are both undropped: equal, exactly.
+    const evJson = join(out, 'eval.json');
+    await run(process.execPath, ['bin/rectigrad.js', 'eval', '--checkpoint', file, '--test-limit', '300', '--backend', 'cpu', '--json', evJson, '--quiet'], {
+      timeout: 120_000,
+      env,
+    });
+    const ev = JSON.parse(readFileSync(evJson, 'utf8'));
+    expect(ev.error).toBe(best.test.error);
+    expect(ev.sparsity).toEqual(best.test.sparsity);
+
+    // The same --out with another dropout setting (or none) is refused, naming both recipes.
+    for (const other of [[], ['--dropout', '0.5']]) {
+      const e = await run(process.execPath, [...args, ...other], { timeout: 120_000, env }).then(
+        () => expect.unreachable('should have failed'),
+        (err: { stderr: string }) => err,
+      );
+      expect(e.stderr).toMatch(
+        new RegExp(
+          `holds a run of recipe best \\+ dropout 0\\.5 \\(input 0\\.2\\) \\+ max-norm 3, not best${other.length ? ' \\+ dropout 0\\.5' : ''} \\+ max-norm 3: use another --out`,
+        ),
+      );
+    }
+    // A rate that is no probability: one line naming the flag.
+    const bad = await run(process.execPath, [...args, '--dropout', '1'], { timeout: 120_000, env }).then(
+      () => expect.unreachable('should have failed'),
+      (err: { stderr: string }) => err,
+    );
+    expect(bad.stderr).toMatch(/--dropout takes a drop probability in \[0, 1\)/);
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+  }, 240_000);
+});

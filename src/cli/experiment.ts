@@ -9,6 +9,7 @@ import { BACKENDS, createBackend, type BackendChoice } from '../backend/create.t
 import { loadIdxSplit, mnistDir } from '../data/idx-files.ts';
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from '../io/checkpoint-file.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
+import type { RunDropout } from '../io/checkpoint-config.ts';
 import { PAPER_MODEL } from '../model/spec.ts';
 import {
   paperSplits,
@@ -16,6 +17,8 @@ import {
   RECIPE_NAMES,
   RECIPES,
   recipeLabel,
+  sameExtras,
+  extrasOf,
   VARIANTS,
   VariantRun,
   variantModel,
@@ -32,7 +35,7 @@ import {
 import { runGrid, searchesL1, summarize, type GridState } from '../experiment/grid.ts';
 import { gridReport } from '../experiment/grid-report.ts';
 import { report, type ReportContext } from '../experiment/report.ts';
-import { nonNegative, numberList, oneOf, positiveInt, widthList } from './options.ts';
+import { dropRate, nonNegative, numberList, oneOf, positiveInt, widthList } from './options.ts';
 
 interface ExperimentFlags {
   epochs?: number;
@@ -50,6 +53,8 @@ interface ExperimentFlags {
   l1Grid?: number[];
   seeds?: number;
   maxNorm?: number;
+  dropout?: number;
+  inputDropout?: number;
   seed: number;
   quiet: boolean;
 }
@@ -96,6 +101,16 @@ export function experimentCommand(): Command {
       "not the paper's: after each update, rescale every unit's incoming weights whose L2 norm exceeds x to norm x, in every model (0: off); the report names the recipe e.g. best + max-norm 3.5",
       nonNegative('--max-norm'),
     )
+    .option(
+      '--dropout <p>',
+      "not the paper's: inverted dropout of every hidden unit's output with probability p while training, in every model (evaluation never drops; 0: off); the report names the recipe e.g. best + dropout 0.5",
+      dropRate('--dropout'),
+    )
+    .option(
+      '--input-dropout <q>',
+      "not the paper's: inverted dropout of the input pixels with probability q while training (0: off)",
+      dropRate('--input-dropout'),
+    )
     .option('--quick', 'dead-units: every part at toy sizes (seconds), to check the machinery', false)
     .option('--quiet', 'print only the final line', false)
     .action(async (name: string, flags: ExperimentFlags, cmd: Command) => {
@@ -132,6 +147,7 @@ export function recipeFromFlags(flags: Omit<ExperimentFlags, 'out' | 'backend' |
       sweepEpochs: flags.sweepEpochs ?? epochs,
       seeds: flags.seeds ?? base.seeds,
       maxNorm: flags.maxNorm || undefined,
+      dropout: dropoutFromFlags(flags),
     };
     if (r.warmupEpochs >= Math.min(r.epochs, r.sweepEpochs)) {
       throw new Error(`recipe best warms up for ${r.warmupEpochs} epoch: --epochs and --sweep-epochs must be at least ${r.warmupEpochs + 1}`);
@@ -151,8 +167,17 @@ export function recipeFromFlags(flags: Omit<ExperimentFlags, 'out' | 'backend' |
     epochs: flags.epochs ?? base.epochs,
     sweepExamples: flags.sweepExamples ?? base.sweepExamples,
     maxNorm: flags.maxNorm || undefined,
+    dropout: dropoutFromFlags(flags),
   };
   return r;
+}
+
+/** --dropout and --input-dropout as a recipe carries them: absent when both are off. */
+function dropoutFromFlags(flags: { dropout?: number; inputDropout?: number }): RunDropout | undefined {
+  const hidden = flags.dropout ?? 0;
+  const input = flags.inputDropout ?? 0;
+  if (!hidden && !input) return undefined;
+  return input ? { hidden, input } : { hidden };
 }
 
 interface Setup {
@@ -182,14 +207,12 @@ async function glorot2011(flags: ExperimentFlags & { out: string }): Promise<voi
   // Each recipe keeps its own files, but one report and results.json per --out: one recipe per --out.
   if (meta.recipe !== undefined && meta.recipe !== recipe.name)
     throw new Error(`${out} holds a run of recipe ${meta.recipe}, not ${recipe.name}: use another --out`);
-  // Likewise one max-norm setting per --out, so that its report never mixes runs with and without it.
-  if (meta.recipe !== undefined && (meta.maxNorm ?? 0) !== (recipe.maxNorm ?? 0)) {
-    throw new Error(
-      `${out} holds a run of recipe ${recipeLabel(meta.recipe, meta.maxNorm)}, not ${recipeLabel(recipe.name, recipe.maxNorm)}: use another --out`,
-    );
+  // Likewise one max-norm and dropout setting per --out, so that its report never mixes runs with and without them.
+  if (meta.recipe !== undefined && !sameExtras(meta, recipe)) {
+    throw new Error(`${out} holds a run of recipe ${recipeLabel(meta.recipe, meta)}, not ${recipeLabel(recipe.name, recipe)}: use another --out`);
   }
   meta.recipe = recipe.name;
-  if (recipe.maxNorm) meta.maxNorm = recipe.maxNorm;
+  Object.assign(meta, extrasOf(recipe));
   mkdirSync(join(out, 'checkpoints'), { recursive: true });
   mkdirSync(join(out, 'progress'), { recursive: true });
   const command = `rectigrad experiment glorot2011 ${process.argv.slice(4).join(' ')}`.trim();
@@ -268,7 +291,7 @@ async function sweepExperiment(setup: Setup, recipe: SweepRecipe, wall: () => nu
     const progressFile = join(out, 'progress', `${v.name}.json`);
     const ckFile = join(out, 'checkpoints', `${v.name}.safetensors`);
     const model = variantModel(v, flags.layers, flags.seed);
-    let p: Progress = { variant: v, recipe: recipe.name, model, sweep: [], epochs: [], samples: [], ...(recipe.maxNorm ? { maxNorm: recipe.maxNorm } : {}) };
+    let p: Progress = { variant: v, recipe: recipe.name, model, sweep: [], epochs: [], samples: [], ...extrasOf(recipe) };
     let resume;
     if (existsSync(progressFile)) {
       const saved = JSON.parse(readFileSync(progressFile, 'utf8')) as Progress;

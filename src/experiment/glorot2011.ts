@@ -8,7 +8,7 @@
 import type { Backend } from '../backend/backend.ts';
 import { sliceDataset, type Dataset } from '../data/dataset.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
-import { runConfig } from '../io/checkpoint-config.ts';
+import { runConfig, type RunDropout } from '../io/checkpoint-config.ts';
 import type { Activation } from '../ops/activations.ts';
 import { CONSTANT_LR, type LrSchedule } from '../ops/lr-schedule.ts';
 import { DEFAULT_OPTIMIZER, type OptimizerConfig } from '../ops/optimizer.ts';
@@ -28,10 +28,32 @@ interface RecipeBase {
    * update to every model of the run (TrainerOptions.maxNorm); absent or 0: off.
    */
   maxNorm?: number;
+  /**
+   * Not the paper's: inverted dropout while training, in every model of the run
+   * (TrainerOptions.dropout; masks seeded by the run's seed); absent: off.
+   */
+  dropout?: RunDropout;
 }
 
-/** The recipe as reports name it: e.g. `best`, or `best + max-norm 3.5` when the constraint is on. */
-export const recipeLabel = (name: RecipeName, maxNorm?: number): string => (maxNorm ? `${name} + max-norm ${maxNorm}` : name);
+/** The settings beyond the paper's that a recipe, a run's progress or an --out's record carry. */
+export interface RecipeExtras {
+  maxNorm?: number;
+  dropout?: RunDropout;
+}
+
+/** e.g. `dropout 0.5 (input 0.2)`, or `input dropout 0.2` with the hidden units left alone. */
+export const dropoutLabel = (d: RunDropout): string => (d.hidden ? `dropout ${d.hidden}${d.input ? ` (input ${d.input})` : ''}` : `input dropout ${d.input}`);
+
+/** The recipe as reports name it: e.g. `best`, `best + max-norm 3.5`, `best + dropout 0.5 (input 0.2) + max-norm 3`. */
+export const recipeLabel = (name: RecipeName, extras: RecipeExtras = {}): string =>
+  [name, ...(extras.dropout ? [dropoutLabel(extras.dropout)] : []), ...(extras.maxNorm ? [`max-norm ${extras.maxNorm}`] : [])].join(' + ');
+
+/** Whether two records carry the same settings beyond the paper's (absent = off). */
+export const sameExtras = (a: RecipeExtras, b: RecipeExtras): boolean =>
+  (a.maxNorm ?? 0) === (b.maxNorm ?? 0) && (a.dropout?.hidden ?? 0) === (b.dropout?.hidden ?? 0) && (a.dropout?.input ?? 0) === (b.dropout?.input ?? 0);
+
+/** The extras as a record stores them: only those that are on. */
+export const extrasOf = (r: RecipeExtras): RecipeExtras => ({ ...(r.maxNorm ? { maxNorm: r.maxNorm } : {}), ...(r.dropout ? { dropout: r.dropout } : {}) });
 
 /** Each candidate learning rate trains `sweepExamples` examples from the same init; the best on validation trains `epochs` at a constant rate. */
 export interface SweepRecipe extends RecipeBase {
@@ -149,6 +171,8 @@ export interface Progress {
   diverged?: { step: number; detail: string };
   /** The recipe's max-norm bound, when on (not the paper's). */
   maxNorm?: number;
+  /** The recipe's dropout, when on (not the paper's). */
+  dropout?: RunDropout;
   /** The epoch whose weights the run's best-validation checkpoint (`<key>.best.safetensors`) holds. */
   bestCheckpointEpoch?: number;
 }
@@ -178,7 +202,17 @@ export function variantModel(v: ModelVariant, hidden = PAPER_MODEL.hidden, seed 
 }
 
 export function trainerOptions(recipe: Recipe, v: ModelVariant, lr: number, seed: number, lrSchedule: LrSchedule = CONSTANT_LR): TrainerOptions {
-  return { batch: recipe.batch, l1: v.l1, telemetry: true, optimizer: recipe.optimizer, maxNorm: recipe.maxNorm ?? 0, lr, lrSchedule, shuffleSeed: seed };
+  return {
+    batch: recipe.batch,
+    l1: v.l1,
+    telemetry: true,
+    optimizer: recipe.optimizer,
+    maxNorm: recipe.maxNorm ?? 0,
+    dropout: recipe.dropout,
+    lr,
+    lrSchedule,
+    shuffleSeed: seed,
+  };
 }
 
 /** Recipe `best`'s schedule for a run of `epochs` epochs: warm-up, then cosine to 0 at its last step. */
@@ -323,6 +357,7 @@ export class VariantRun {
       l1: p.variant.l1,
       optimizer: this.recipe.optimizer,
       maxNorm: this.recipe.maxNorm || undefined,
+      dropout: this.recipe.dropout,
       seed: this.seed,
       telemetry: true,
     });

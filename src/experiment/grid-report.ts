@@ -2,7 +2,7 @@
 // paper, how each was chosen, the whole grid, and the claims.
 import { bestEpoch, recipeLabel, VARIANTS, type GridRecipe, type Progress } from './glorot2011.ts';
 import { searchesL1, standardError, summarize, sweepSpecs, type GridState } from './grid.ts';
-import { claims, maxNormNote, type ReportContext } from './report.ts';
+import { claims, extrasDifferences, extrasNotes, type ReportContext } from './report.ts';
 
 const pct = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? '–' : `${(100 * x).toFixed(d)}%`);
 const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / Math.max(1, a.length);
@@ -17,7 +17,7 @@ export interface GridReportContext extends ReportContext {
 
 export function gridReport(state: GridState, ctx: GridReportContext): string {
   const { recipe } = ctx;
-  const label = recipeLabel(recipe.name, recipe.maxNorm);
+  const label = recipeLabel(recipe.name, recipe);
   const lines: string[] = [];
   const variants = VARIANTS.filter((v) => ctx.variants.includes(v.name));
   const planned = variants.reduce((n, v) => n + sweepSpecs(recipe, v, ctx.seed).length, 0);
@@ -35,7 +35,7 @@ export function gridReport(state: GridState, ctx: GridReportContext): string {
       `learning rates {${recipe.lrGrid.join(', ')}}; the rectifier's L1 activation penalty λ ∈ {${recipe.l1Grid.join(', ')}}. ` +
       `The rectifier's setting is the lowest validation error among those whose mean fraction of exact zeros (validation set, best-validation epoch) lies in ${pct(lo, 0)}–${pct(hi, 0)}; ` +
       `tanh's and softplus's is the lowest validation error. The chosen settings train with ${recipe.seeds} seeds for ${recipe.epochs} epochs each.` +
-      (recipe.maxNorm ? ` ${maxNormNote(recipe.maxNorm)}` : ''),
+      extrasNotes(recipe),
     '',
   );
   lines.push(`- Command: \`${ctx.command}\``);
@@ -63,7 +63,7 @@ export function gridReport(state: GridState, ctx: GridReportContext): string {
       const secs = p.epochs.reduce((s, e) => s + e.seconds, 0);
       const se = b ? standardError(b.test.error, b.test.examples) : undefined;
       lines.push(
-        `| ${v.name} | ${recipeLabel(p.recipe, p.maxNorm)} | ${p.variant.l1 || '–'} | ${p.lr} | ${p.seed} | ${b ? `${pct(b.test.error)} ± ${pct(se)} (${b.epoch}${finished(p) ? '' : `, ${p.epochs.length} of ${p.plannedEpochs} done`})` : '–'} | ` +
+        `| ${v.name} | ${recipeLabel(p.recipe, p)} | ${p.variant.l1 || '–'} | ${p.lr} | ${p.seed} | ${b ? `${pct(b.test.error)} ± ${pct(se)} (${b.epoch}${finished(p) ? '' : `, ${p.epochs.length} of ${p.plannedEpochs} done`})` : '–'} | ` +
           `${pct(v.paperError)} | ${b ? pct(mean(b.test.sparsity), 1) : '–'} | ${pct(v.paperSparsity, 1)} | ${b ? b.test.sparsity.map((x) => pct(x, 1)).join(' / ') : '–'} | ` +
           `${b ? b.test.deadUnits.join(' / ') : '–'} | ${(secs / 60).toFixed(1)} min |`,
       );
@@ -137,8 +137,7 @@ export function gridReport(state: GridState, ctx: GridReportContext): string {
     '',
   );
   lines.push('## Where this recipe differs from the paper', '');
-  if (recipe.maxNorm)
-    lines.push(`- Max-norm ${recipe.maxNorm} on every unit's incoming weights, in every model: not in the paper, which constrains no weights.`);
+  lines.push(...extrasDifferences(recipe));
   lines.push(
     `- Optimiser: momentum 0.9, mini-batches of ${recipe.batch}, warm-up then cosine decay to 0 over ${recipe.epochs} epochs; the paper used ${ctx.paperRecipe.describe.replace(/, \d+ epochs$/, '')} (available as \`--recipe paper\`).`,
     `- λ: the paper reports 0.001; here λ is chosen on the validation split for a sparsity near the paper's 83.4%.`,

@@ -5,10 +5,13 @@
 // in the run and epoch where it stopped and never redoes a finished run.
 import type { Backend } from '../backend/backend.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
+import type { RunDropout } from '../io/checkpoint-config.ts';
 import {
   bestEpoch,
   progressKey,
+  extrasOf,
   recipeLabel,
+  sameExtras,
   VariantRun,
   variantModel,
   type GridRecipe,
@@ -26,11 +29,18 @@ export interface TrialSpec {
   epochs: number;
   /** The recipe's max-norm bound, when on. */
   maxNorm?: number;
+  /** The recipe's dropout, when on. */
+  dropout?: RunDropout;
 }
 
-/** File-name-safe and unique per setting: e.g. rectifier_lr0.03_l1_0.0003_seed1_e30 (…_maxnorm3.5 with the constraint). */
+/**
+ * File-name-safe and unique per setting: e.g. rectifier_lr0.03_l1_0.0003_seed1_e30
+ * (…_dropout0.5_in0.2 with dropout, …_maxnorm3.5 with the constraint).
+ */
 export const trialKey = (s: TrialSpec): string =>
-  `${s.variant.name}_lr${s.lr}_l1_${s.variant.l1}_seed${s.seed}_e${s.epochs}${s.maxNorm ? `_maxnorm${s.maxNorm}` : ''}`;
+  `${s.variant.name}_lr${s.lr}_l1_${s.variant.l1}_seed${s.seed}_e${s.epochs}` +
+  (s.dropout ? `_dropout${s.dropout.hidden}${s.dropout.input ? `_in${s.dropout.input}` : ''}` : '') +
+  (s.maxNorm ? `_maxnorm${s.maxNorm}` : '');
 
 /** What the selection and the report read of one finished (or diverged) run. */
 export interface TrialSummary {
@@ -146,9 +156,7 @@ export const searchesL1 = (v: ModelVariant): boolean => v.activation === 'relu' 
 /** The grid's settings of one model, in the order they run: λ by λ, each over the learning rates. */
 export function sweepSpecs(recipe: GridRecipe, v: ModelVariant, seed: number): TrialSpec[] {
   const l1s = searchesL1(v) ? recipe.l1Grid : [v.l1];
-  return l1s.flatMap((l1) =>
-    recipe.lrGrid.map((lr) => ({ variant: { ...v, l1 }, lr, seed, epochs: recipe.sweepEpochs, maxNorm: recipe.maxNorm || undefined })),
-  );
+  return l1s.flatMap((l1) => recipe.lrGrid.map((lr) => ({ variant: { ...v, l1 }, lr, seed, epochs: recipe.sweepEpochs, ...extrasOf(recipe) })));
 }
 
 /** Train (or resume, or just read back) one run of the grid to its end. */
@@ -161,10 +169,10 @@ export async function ensureTrial(ctx: GridContext, spec: TrialSpec): Promise<Pr
     (saved.recipe !== ctx.recipe.name ||
       JSON.stringify(saved.model) !== JSON.stringify(model) ||
       saved.plannedEpochs !== spec.epochs ||
-      (saved.maxNorm ?? 0) !== (spec.maxNorm ?? 0))
+      !sameExtras(saved, spec))
   ) {
     throw new Error(
-      `the saved run ${key} was trained with another recipe, model, length or max-norm (${recipeLabel(saved.recipe, saved.maxNorm)}, ${saved.model.hidden.join('-')}): use another --out`,
+      `the saved run ${key} was trained with another recipe, model, length, dropout or max-norm (${recipeLabel(saved.recipe, saved)}, ${saved.model.hidden.join('-')}): use another --out`,
     );
   }
   const p: Progress = saved ?? {
@@ -178,7 +186,7 @@ export async function ensureTrial(ctx: GridContext, spec: TrialSpec): Promise<Pr
     key,
     seed: spec.seed,
     plannedEpochs: spec.epochs,
-    ...(spec.maxNorm ? { maxNorm: spec.maxNorm } : {}),
+    ...extrasOf(spec),
   };
   if (p.epochs.length >= spec.epochs || p.diverged) return p;
   const { hooks } = ctx.store;
@@ -223,7 +231,7 @@ export async function runGrid(ctx: GridContext, variants: ModelVariant[], state:
         lr: c.lr,
         seed: ctx.seed + k,
         epochs: recipe.epochs,
-        maxNorm: recipe.maxNorm || undefined,
+        ...extrasOf(recipe),
       });
       state.finals.push(p);
     }

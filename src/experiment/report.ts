@@ -1,6 +1,7 @@
 // The experiment's markdown report: the table beside the paper's numbers, and which of
 // the paper's claims this run confirms.
-import { bestEpoch, recipeLabel, type Progress, type Recipe } from './glorot2011.ts';
+import type { RunDropout } from '../io/checkpoint-config.ts';
+import { bestEpoch, dropoutLabel, recipeLabel, type Progress, type Recipe, type RecipeExtras } from './glorot2011.ts';
 
 const pct = (x: number | undefined, d = 2) => (x === undefined ? '–' : `${(100 * x).toFixed(d)}%`);
 const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / Math.max(1, a.length);
@@ -22,6 +23,32 @@ export interface ReportContext {
 /** What a max-norm bound does, said where the recipe is described: it is not the paper's. */
 export const maxNormNote = (maxNorm: number): string =>
   `**Not the paper's recipe: max-norm ${maxNorm}** — after every update, each unit's incoming weights (a row of its layer's weight matrix, every layer of every model) are rescaled to L2 norm ${maxNorm} when their norm exceeds it; biases are left alone.`;
+
+/** What dropout does, said where the recipe is described: it is not the paper's. */
+export const dropoutNote = (d: RunDropout): string =>
+  `**Not the paper's recipe: ${dropoutLabel(d)}** — while training, ` +
+  [
+    d.hidden ? `each hidden unit's output is dropped with probability ${d.hidden} as the next layer reads it` : '',
+    d.input ? `each input pixel with probability ${d.input}` : '',
+  ]
+    .filter(Boolean)
+    .join(', and ') +
+  ` (inverted dropout, Srivastava et al. 2014: kept values are scaled by 1/(1 − p), so evaluation, which never drops, needs no rescaling), in every model. ` +
+  `Sparsity, dead units and the L1 penalty are measured on the undropped activations.`;
+
+/** The notes on every setting beyond the paper's that the recipe carries. */
+export const extrasNotes = (r: RecipeExtras): string =>
+  [...(r.dropout ? [dropoutNote(r.dropout)] : []), ...(r.maxNorm ? [maxNormNote(r.maxNorm)] : [])].map((n) => ` ${n}`).join('');
+
+/** Bullet lines for "Where this recipe differs from the paper". */
+export const extrasDifferences = (r: RecipeExtras): string[] => [
+  ...(r.dropout
+    ? [
+        `- ${dropoutLabel(r.dropout)[0].toUpperCase()}${dropoutLabel(r.dropout).slice(1)} while training, in every model: not in the paper, which does not drop units.`,
+      ]
+    : []),
+  ...(r.maxNorm ? [`- Max-norm ${r.maxNorm} on every unit's incoming weights, in every model: not in the paper, which constrains no weights.`] : []),
+];
 
 /** The paper's claims checked against the runs; several runs of a model (seeds) count by their mean test error. */
 export function claims(runs: Progress[]): { claim: string; verdict: string; evidence: string }[] {
@@ -81,8 +108,8 @@ export function report(runs: Progress[], ctx: ReportContext): string {
   lines.push(
     `Network ${[784, ...ctx.hidden, 10].join('-')}, no pre-training, ${ctx.trainExamples.toLocaleString('en')} training images ` +
       `(the last ${ctx.validExamples.toLocaleString('en')} of MNIST's training set are the validation split), tested on ${ctx.testExamples.toLocaleString('en')} MNIST test images. ` +
-      `Recipe \`${recipeLabel(ctx.recipe.name, ctx.recipe.maxNorm)}\`: ${ctx.recipe.describe}. The rectifier network carries the paper's L1 activation penalty of 0.001.` +
-      (ctx.recipe.maxNorm ? ` ${maxNormNote(ctx.recipe.maxNorm)}` : ''),
+      `Recipe \`${recipeLabel(ctx.recipe.name, ctx.recipe)}\`: ${ctx.recipe.describe}. The rectifier network carries the paper's L1 activation penalty of 0.001.` +
+      extrasNotes(ctx.recipe),
     '',
   );
   lines.push(`- Command: \`${ctx.command}\``);
@@ -99,7 +126,7 @@ export function report(runs: Progress[], ctx: ReportContext): string {
     const last = r.epochs[r.epochs.length - 1];
     const secs = r.epochs.reduce((s, e) => s + e.seconds, 0);
     lines.push(
-      `| ${r.variant.name} | ${recipeLabel(r.recipe, r.maxNorm)} | ${r.variant.l1 || '–'} | ${r.lr ?? '–'} | ${pct(best?.test.error)}${best ? ` (epoch ${best.epoch})` : ''} | ${pct(last?.test.error)} | ${pct(r.variant.paperError)} | ` +
+      `| ${r.variant.name} | ${recipeLabel(r.recipe, r)} | ${r.variant.l1 || '–'} | ${r.lr ?? '–'} | ${pct(best?.test.error)}${best ? ` (epoch ${best.epoch})` : ''} | ${pct(last?.test.error)} | ${pct(r.variant.paperError)} | ` +
         `${last ? last.test.sparsity.map((x) => pct(x, 1)).join(' / ') : '–'} | ${last ? pct(mean(last.test.sparsity), 1) : '–'} | ${pct(r.variant.paperSparsity, 1)} | ` +
         `${last ? last.test.deadUnits.join(' / ') : '–'} | ${(secs / 60).toFixed(1)} min | ${last ? mean(r.epochs.map((e) => e.examplesPerSecond)).toFixed(0) : '–'} |`,
     );
@@ -125,9 +152,10 @@ export function report(runs: Progress[], ctx: ReportContext): string {
     '',
   );
   lines.push('## Where this recipe differs from the paper', '');
-  if (ctx.recipe.maxNorm) lines.push(`- Max-norm ${ctx.recipe.maxNorm} on every unit's incoming weights: not in the paper.`);
+  const extras = extrasDifferences(ctx.recipe);
+  lines.push(...extras);
   if (ctx.recipe.name === 'paper') {
-    lines.push(`${ctx.recipe.maxNorm ? '- Otherwise this' : 'This'} is the paper's recipe as rectigrad runs it (${ctx.paperRecipe.describe}).`);
+    lines.push(`${extras.length ? '- Otherwise this' : 'This'} is the paper's recipe as rectigrad runs it (${ctx.paperRecipe.describe}).`);
   } else {
     lines.push(
       `- Optimiser: ${ctx.recipe.describe}; the paper used ${ctx.paperRecipe.describe.replace(/, \d+ epochs$/, '')} (available as \`--recipe paper\`).`,
