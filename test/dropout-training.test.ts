@@ -110,6 +110,12 @@ describe('training with dropout', () => {
     const c = await trainer(new CpuBackend(), smallModel(), trainerOptions({ dropout }));
     await collect(c.run(40));
     expect(bits(await c.getParams())).not.toEqual(bits(await a.getParams()));
+    // The telemetry reads the activations undropped: with the pixels kept, the first step's
+    // first hidden layer is what it is without dropout (only the layer after it reads a dropped input).
+    const h = await trainer(new CpuBackend(), smallModel(), trainerOptions({ dropout: { hidden: 0.5 } }));
+    const [first] = await collect(h.run(1));
+    expect(first.sparsity[0]).toBe(sa[0].sparsity[0]);
+    expect(first.sparsity[1]).not.toBe(sa[0].sparsity[1]);
   });
 
   it('a resumed run follows the uninterrupted one exactly (CPU and WebGPU, momentum, mid-epoch)', async () => {

@@ -35,7 +35,8 @@ export const dropoutOp: OpDef = {
     const s = src.f;
     const o = dst.f;
     const scale = scaleFor(SCALE, o);
-    const key = maskKey(SEED, step.t, LAYER);
+    // The kernel reads t as the f32 of the step uniform.
+    const key = maskKey(SEED, Math.fround(step.t), LAYER);
     for (let i = 0; i < COUNT; i++) o[i] = kept(key, i, THRESHOLD) ? s[i] * scale : 0;
   },
 };
@@ -47,7 +48,7 @@ export const dropoutBackwardOp: OpDef = {
   cpu({ COUNT, SEED, LAYER, THRESHOLD, SCALE }, { d }, step) {
     const x = d.f;
     const scale = scaleFor(SCALE, x);
-    const key = maskKey(SEED, step.t, LAYER);
+    const key = maskKey(SEED, Math.fround(step.t), LAYER);
     for (let i = 0; i < COUNT; i++) x[i] = kept(key, i, THRESHOLD) ? x[i] * scale : 0;
   },
 };
