@@ -6,7 +6,7 @@ import { writeFileAtomic } from '../src/io/checkpoint-file.ts';
 import { checkReport, formatTable } from './report.ts';
 import { runBench } from './run.ts';
 import { BENCH_CHROMIUM_FLAGS, HARDWARE_GPU_FLAGS } from './hosts.ts';
-import { ALL_ENGINES, LIBRARIES, parseEngineList, WORKLOADS, type EngineId, type WorkloadName } from './spec.ts';
+import { ALL_ENGINES, LIBRARIES, parseEngineList, PYTORCH, WORKLOADS, type EngineId, type WorkloadName } from './spec.ts';
 import { positiveInt } from '../src/cli/options.ts';
 
 interface BenchFlags {
@@ -57,7 +57,10 @@ export function benchCommand(): Command {
       'throughput of rectigrad (cpu, webgpu) and its peers (TensorFlow.js cpu/wasm/webgpu, jax-js wasm/webgpu), in Node and in headless Chromium, on the same weights and batch: examples/s, ms/step, GFLOP/s, first-step time, loss before and after',
     )
     .addOption(
-      new Option('--engines <ids>', `comma-separated: ${LIBRARIES.join(', ')}, each @node or @chromium; a bare name means both; also all, node, chromium`)
+      new Option(
+        '--engines <ids>',
+        `comma-separated: ${LIBRARIES.join(', ')}, each @node or @chromium; a bare name means both; also all, node, chromium; and ${PYTORCH} (PyTorch, training workloads)`,
+      )
         .argParser(engines)
         .default(ALL_ENGINES, 'all'),
     )
@@ -85,6 +88,11 @@ export function benchCommand(): Command {
     .addHelpText(
       'after',
       `
+The sparse workload runs rectigrad-cpu on its sparse path (auto) and its dense path (off)
+side by side, and adds ${PYTORCH} beside rectigrad-cpu@node: PyTorch on as many threads,
+run by $PYTHON or /usr/bin/python3 (its rows say why where that has no torch; OpenBLAS
+settings such as OPENBLAS_CORETYPE pass through, and the row names the kernels it used).
+
 Every Chromium launch is headless with --enable-unsafe-webgpu and ${BENCH_CHROMIUM_FLAGS.join(' ')}.
 Each row names the adapter its engine got; on a machine without a GPU that is SwiftShader,
 a software adapter: its numbers rank kernels, not GPUs.
@@ -93,7 +101,8 @@ Examples:
   rectigrad bench                                          paper b64/b256 and matmul, every engine
   rectigrad bench --quick
   rectigrad bench --engines rectigrad-webgpu,tfjs-webgpu@node --workload paper --batch 256
-  rectigrad bench --workload wide --engines rectigrad-webgpu@chromium --hardware-gpu`,
+  rectigrad bench --workload wide --engines rectigrad-webgpu@chromium --hardware-gpu
+  rectigrad bench --engines rectigrad-cpu@node --workload sparse --batch 10,64,256 --reps 5`,
     )
     .action(async (flags: BenchFlags) => {
       await bench(flags);
