@@ -96,6 +96,16 @@ export function formatTable(rep: BenchReport): string {
   const torch = rep.rows.find((r) => r.engine === PYTORCH && r.status === 'ok');
   if (torch) notes.push('', `PyTorch: ${adapterLabel(torch.adapter)}; ${(torch.notes ?? []).filter((n) => /OPENBLAS|OpenBLAS/.test(n)).join(', ')}.`);
 
+  // Whether rectigrad-cpu's helper threads did their share: products split, pauses (helpers judged a loss).
+  const cpu = rep.rows.filter((r) => r.cpuProducts && r.cpuProducts.gemms > 0);
+  if (cpu.length) {
+    notes.push('', "rectigrad-cpu's WebAssembly products over the timed steps (split across helper threads / all; splitting paused; sparse path):");
+    for (const r of cpu) {
+      const p = r.cpuProducts!;
+      notes.push(`- ${rowLabel(r)} ${r.workload} b${r.batch} ${variantLabel(r)}: ${p.split} / ${p.gemms} split, ${p.pauses} paused, ${p.spmms} sparse`);
+    }
+  }
+
   const host = rep.rows.filter((r) => r.hostUsPerStep !== undefined);
   if (host.length) {
     notes.push('', 'Host time per step spent encoding and submitting it (rectigrad), µs:');

@@ -434,6 +434,16 @@ class BenchRun {
       ...(s.status === 'ok' && s.reps.length && s.reps.every((r) => r.hostMs !== undefined)
         ? { hostUsPerStep: median(s.reps.map((r) => (1000 * r.hostMs!) / r.steps)) }
         : {}),
+      ...(s.status === 'ok' && s.reps.length && s.reps.every((r) => r.cpuProducts)
+        ? {
+            cpuProducts: {
+              gemms: s.reps.reduce((t, r) => t + r.cpuProducts!.gemms, 0),
+              split: s.reps.reduce((t, r) => t + r.cpuProducts!.split, 0),
+              pauses: s.reps.reduce((t, r) => t + r.cpuProducts!.pauses, 0),
+              spmms: s.reps.reduce((t, r) => t + r.cpuProducts!.spmms, 0),
+            },
+          }
+        : {}),
       ...(s.path ? { cpuPath: s.path } : {}),
       ...(s.cell.kind === 'train' && s.cell.startZeros ? { startZeros: s.cell.startZeros } : {}),
       ...(open?.info.notes?.length ? { notes: open.info.notes } : {}),

@@ -230,6 +230,20 @@ export interface MeasureResult {
   lossAfter?: number;
   /** rectigrad: host milliseconds spent encoding and submitting the steps (backend.run), all steps together. */
   hostMs?: number;
+  /** rectigrad-cpu: its WebAssembly products during the timed steps (CpuBackend.wasmStats). */
+  cpuProducts?: CpuProducts;
+}
+
+/**
+ * rectigrad-cpu's WebAssembly products over timed steps: all of them, those split across
+ * helper threads, the times splitting was paused (helpers judged slower than the caller
+ * alone, e.g. busy cores), and those that took the sparse path.
+ */
+export interface CpuProducts {
+  gemms: number;
+  split: number;
+  pauses: number;
+  spmms: number;
 }
 
 /** Per step, GPU milliseconds of each op group (rectigrad-webgpu, timestamp queries). */
@@ -272,6 +286,8 @@ export interface Row {
   gpuMs?: GpuTime;
   /** rectigrad: host µs per step spent encoding and submitting it (median of repetitions). */
   hostUsPerStep?: number;
+  /** rectigrad-cpu: its WebAssembly products over all the timed steps of the row, summed over repetitions. */
+  cpuProducts?: CpuProducts;
   /** rectigrad-cpu on the sparse workload: its sparse path chosen by measurement ('auto') or its dense path ('off'). */
   cpuPath?: CpuPath;
   /** The sparse workload: the zeros the cell starts with (the same for every engine). */

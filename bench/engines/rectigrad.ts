@@ -109,13 +109,23 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
     await t.backend.finish();
     let last = NaN;
     hostMs = 0;
+    const cpu = t.backend instanceof CpuBackend ? t.backend : undefined;
+    const before = cpu?.wasmStats;
     const t0 = now();
     for await (const s of t.run(steps)) last = s.loss;
     const ms = now() - t0;
     const host = hostMs;
+    const stats = cpu?.wasmStats;
+    const cpuProducts = before &&
+      stats && {
+        gemms: stats.gemms - before.gemms,
+        split: stats.split - before.split,
+        pauses: stats.pauses - before.pauses,
+        spmms: stats.spmms - before.spmms,
+      };
     let lossAfter: number | undefined;
     if (after) for await (const s of t.run(1)) lossAfter = s.loss;
-    return { ms, steps, lossLast: last, lossAfter, ...(kind === 'webgpu' ? { hostMs: host } : {}) };
+    return { ms, steps, lossLast: last, lossAfter, ...(kind === 'webgpu' ? { hostMs: host } : {}), ...(cpuProducts ? { cpuProducts } : {}) };
   };
 
   return {
