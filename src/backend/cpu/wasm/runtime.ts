@@ -112,9 +112,16 @@ export const DEFAULT_SPLIT_ABOVE = 1 << 21;
 const CHUNKS_PER_THREAD = 3;
 /** Smallest transpose (floats moved) split across threads. */
 const SPLIT_MOVES = 1 << 18;
-/** Split products this slow in a row pause splitting for PAUSE_PRODUCTS large products. */
+/**
+ * Split products this slow in a row pause splitting for a while: PAUSE_FIRST large
+ * products, doubled up to PAUSE_MOST each time splitting is judged a loss again right
+ * after a pause, back to PAUSE_FIRST once a split pays. A passing burst of other work (a
+ * browser tiering up its WebAssembly in the background, another process) then costs a
+ * step or two on one thread, while lasting oversubscription still ends in long pauses.
+ */
 const SLOW_LIMIT = 3;
-const PAUSE_PRODUCTS = 200;
+const PAUSE_FIRST = 12;
+const PAUSE_MOST = 384;
 /** Products faster than this are not judged (timer and wake-up noise). */
 const MIN_JUDGED_MS = 0.25;
 
@@ -143,6 +150,10 @@ export class WasmHeap {
   private slow = 0;
   /** Large products still to run on one thread before trying the helpers again. */
   private pause = 0;
+  /** The next pause's length (products): doubles while splitting keeps losing. */
+  private pauseNext = PAUSE_FIRST;
+  /** Split products judged since the last pause ended (a loss soon after one doubles the next). */
+  private sincePause = Infinity;
   private top: number;
   /** Regions given back (freed arenas), reused by later reservations before the memory grows. */
   private holes: { at: number; bytes: number }[] = [];
@@ -318,10 +329,16 @@ export class WasmHeap {
     // Other work on the cores (oversubscription) can make helpers a loss: after a few
     // split products in a row that one thread would have done faster, pause splitting.
     if (ms < MIN_JUDGED_MS) return;
-    if (gain >= 1) this.slow = 0;
-    else if (++this.slow >= SLOW_LIMIT) {
+    this.sincePause++;
+    if (gain >= 1) {
       this.slow = 0;
-      this.pause = PAUSE_PRODUCTS;
+      this.pauseNext = PAUSE_FIRST;
+    } else if (++this.slow >= SLOW_LIMIT) {
+      this.slow = 0;
+      // Lost again within a few splits of the last pause: the cores are still busy.
+      if (this.sincePause <= 2 * SLOW_LIMIT) this.pauseNext = Math.min(PAUSE_MOST, this.pauseNext * 2);
+      this.pause = this.pauseNext;
+      this.sincePause = 0;
       this.stats.pauses++;
     }
   }
@@ -410,13 +427,12 @@ export class WasmHeap {
   /** Runs f (timing runs) without counting its products or judging its splits. */
   untracked<T>(f: () => T): T {
     const saved = { ...this.stats };
-    const { slow, pause } = this;
+    const { slow, pause, pauseNext, sincePause } = this;
     try {
       return f();
     } finally {
       Object.assign(this.stats, saved);
-      this.slow = slow;
-      this.pause = pause;
+      Object.assign(this, { slow, pause, pauseNext, sincePause });
     }
   }
 
