@@ -6,7 +6,7 @@ import { writeFileAtomic } from '../src/io/checkpoint-file.ts';
 import { checkReport, formatTable } from './report.ts';
 import { runBench } from './run.ts';
 import { BENCH_CHROMIUM_FLAGS, HARDWARE_GPU_FLAGS } from './hosts.ts';
-import { ALL_ENGINES, LIBRARIES, parseEngineList, PYTORCH, WORKLOADS, type EngineId, type WorkloadName } from './spec.ts';
+import { ALL_ENGINES, CPU_PATHS, LIBRARIES, parseEngineList, PYTORCH, type CpuPath, WORKLOADS, type EngineId, type WorkloadName } from './spec.ts';
 import { positiveInt } from '../src/cli/options.ts';
 
 interface BenchFlags {
@@ -24,6 +24,7 @@ interface BenchFlags {
   hardwareGpu: boolean;
   profile: boolean;
   verbose: boolean;
+  cpuPaths?: CpuPath[];
 }
 
 const list =
@@ -83,6 +84,15 @@ export function benchCommand(): Command {
         .default([] as string[], 'none'),
     )
     .option('--hardware-gpu', `ask headless Chromium for the hardware adapter (adds ${HARDWARE_GPU_FLAGS.join(' ')})`, false)
+    .option(
+      '--cpu-paths <paths>',
+      "rectigrad-cpu's matmul paths to run side by side on every training workload: auto (sparse where measured faster), off (dense), comma-separated (default: auto,off on the sparse workload, the backend's default elsewhere)",
+      (v: string) =>
+        v.split(',').map((p) => {
+          if (!(CPU_PATHS as readonly string[]).includes(p.trim())) throw new InvalidArgumentError(`--cpu-paths takes ${CPU_PATHS.join(',')}; got "${p}"`);
+          return p.trim() as CpuPath;
+        }),
+    )
     .option('--no-profile', 'skip the per-op-group GPU timing (timestamp queries)')
     .option('--verbose', "show the engines' own output", false)
     .addHelpText(
@@ -120,6 +130,7 @@ async function bench(flags: BenchFlags): Promise<void> {
     reps: flags.reps ?? 2,
     budgetSeconds: flags.budget ?? (quick ? 4 : 30),
     profile: flags.profile,
+    cpuPaths: flags.cpuPaths,
     chromium: { executablePath: flags.browser, extraArgs: [...(flags.hardwareGpu ? HARDWARE_GPU_FLAGS : []), ...flags.browserFlags] },
     log: (s) => console.error(s),
     verbose: flags.verbose,

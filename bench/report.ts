@@ -86,10 +86,13 @@ export function formatTable(rep: BenchReport): string {
     for (const [cell, what] of starts) notes.push(`- ${cell}: ${what}`);
   }
   if (rep.ratios?.length) {
-    notes.push('', 'Side by side (same cell and variant, same repetitions): ratio of the medians; in brackets, the median of the per-repetition ratios:');
+    notes.push(
+      '',
+      'Side by side (same cell and variant, same repetitions): ratio of the medians; in brackets, the median of the per-repetition ratios, then each:',
+    );
     for (const q of rep.ratios)
       notes.push(
-        `- ${q.what}, ${q.workload} b${q.batch} ${variantLabel({ variant: q.variant } as Row)}: ${q.numerator} ÷ ${q.denominator} = ${q.ratio.toFixed(2)}×${q.pairedRatio === null ? '' : ` (${q.pairedRatio.toFixed(2)}×)`}`,
+        `- ${q.what}, ${q.workload} b${q.batch} ${variantLabel({ variant: q.variant } as Row)}: ${q.numerator} ÷ ${q.denominator} = ${q.ratio.toFixed(2)}×${q.pairedRatio === null ? '' : ` (${q.pairedRatio.toFixed(2)}×: ${q.repRatios.map((x) => x.toFixed(2)).join(', ')})`}`,
       );
   }
   // Which kernels PyTorch's BLAS ran: OpenBLAS falls back to generic ones on a CPU it does not recognise.
@@ -102,7 +105,9 @@ export function formatTable(rep: BenchReport): string {
     notes.push('', "rectigrad-cpu's WebAssembly products over the timed steps (split across helper threads / all; splitting paused; sparse path):");
     for (const r of cpu) {
       const p = r.cpuProducts!;
-      notes.push(`- ${rowLabel(r)} ${r.workload} b${r.batch} ${variantLabel(r)}: ${p.split} / ${p.gemms} split, ${p.pauses} paused, ${p.spmms} sparse`);
+      notes.push(
+        `- ${rowLabel(r)} ${r.workload} b${r.batch} ${variantLabel(r)}: ${p.split} / ${p.gemms} split (by repetition ${p.repSplit.join(', ')}), ${p.pauses} paused, ${p.spmms} sparse`,
+      );
     }
   }
 

@@ -61,6 +61,8 @@ export interface BenchOptions {
   reps: number;
   /** Seconds each engine may take in all (first steps included); slow engines get fewer steps. */
   budgetSeconds: number;
+  /** rectigrad-cpu's paths, side by side, on every training cell (default: both on the sparse workload only). */
+  cpuPaths?: CpuPath[];
   /** Time op groups with timestamp queries (rectigrad-webgpu). */
   profile: boolean;
   chromium: ChromiumOptions;
@@ -321,7 +323,7 @@ class BenchRun {
     const kind = kindOf(e.id);
     const mine: (Slot & { est: number; priority: number })[] = [];
     for (const cell of this.cells) {
-      const paths = cpuPathsFor(e.id, cell);
+      const paths = cpuPathsFor(e.id, cell, o.cpuPaths);
       variantsFor(kind, cell).forEach((variant, v) => {
         paths.forEach((path, p) => {
           const status = e.unavailable
@@ -441,6 +443,7 @@ class BenchRun {
               split: s.reps.reduce((t, r) => t + r.cpuProducts!.split, 0),
               pauses: s.reps.reduce((t, r) => t + r.cpuProducts!.pauses, 0),
               spmms: s.reps.reduce((t, r) => t + r.cpuProducts!.spmms, 0),
+              repSplit: s.reps.map((r) => r.cpuProducts!.split),
             },
           }
         : {}),
@@ -503,11 +506,8 @@ export function sideBySide(slots: Slot[]): Ratio[] {
   const ok = slots.filter((s) => s.status === 'ok' && s.reps.length && s.cell.kind === 'train');
   // As the rows compute it: the batch over the median step time.
   const eps = (s: Slot) => (cellBatch(s.cell) * 1000) / median(s.reps.map((r) => r.ms / r.steps));
-  const paired = (a: Slot, b: Slot) => {
-    const n = Math.min(a.reps.length, b.reps.length);
-    if (!n) return null;
-    return median(Array.from({ length: n }, (_, i) => b.reps[i].ms / b.reps[i].steps / (a.reps[i].ms / a.reps[i].steps)));
-  };
+  const perRep = (a: Slot, b: Slot) =>
+    Array.from({ length: Math.min(a.reps.length, b.reps.length) }, (_, i) => b.reps[i].ms / b.reps[i].steps / (a.reps[i].ms / a.reps[i].steps));
   const push = (what: Ratio['what'], a: Slot, b: Slot) =>
     out.push({
       what,
@@ -517,7 +517,8 @@ export function sideBySide(slots: Slot[]): Ratio[] {
       numerator: rowLabel({ engine: a.engine, cpuPath: a.path }),
       denominator: rowLabel({ engine: b.engine, cpuPath: b.path }),
       ratio: eps(a) / eps(b),
-      pairedRatio: paired(a, b),
+      pairedRatio: perRep(a, b).length ? median(perRep(a, b)) : null,
+      repRatios: perRep(a, b),
     });
   for (const a of ok.filter((s) => s.path === 'auto')) {
     const b = ok.find((s) => s.engine === a.engine && s.cell === a.cell && s.variant === a.variant && s.path === 'off');
@@ -525,6 +526,11 @@ export function sideBySide(slots: Slot[]): Ratio[] {
   }
   for (const t of ok.filter((s) => isPytorch(s.engine))) {
     for (const a of ok.filter((s) => s.engine === 'rectigrad-cpu@node' && s.cell === t.cell && s.variant === t.variant)) push('rectigrad ÷ PyTorch', a, t);
+  }
+  // jax-js's wasm device against rectigrad's CPU backend on the same platform.
+  for (const j of ok.filter((s) => s.engine.startsWith('jax-wasm@'))) {
+    const cpu = j.engine.replace('jax-wasm@', 'rectigrad-cpu@');
+    for (const a of ok.filter((s) => s.engine === cpu && s.cell === j.cell && s.variant === j.variant)) push('rectigrad ÷ jax-js', a, j);
   }
   return out;
 }

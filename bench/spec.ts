@@ -183,8 +183,9 @@ export type CpuPath = (typeof CPU_PATHS)[number];
 export const rowLabel = (r: { engine: EngineId; cpuPath?: CpuPath }) =>
   r.cpuPath ? `${r.engine}, ${r.cpuPath === 'auto' ? 'sparse path (auto)' : 'dense path (off)'}` : r.engine;
 
-export const cpuPathsFor = (engine: EngineId, c: Cell): readonly (CpuPath | undefined)[] =>
-  engine.startsWith('rectigrad-cpu@') && c.kind === 'train' && c.startZeros ? CPU_PATHS : [undefined];
+/** The paths rectigrad-cpu runs a cell on: `paths` where given, both on the sparse workload, else its default (no path). */
+export const cpuPathsFor = (engine: EngineId, c: Cell, paths?: readonly CpuPath[]): readonly (CpuPath | undefined)[] =>
+  engine.startsWith('rectigrad-cpu@') && c.kind === 'train' ? (paths ?? (c.startZeros ? CPU_PATHS : [undefined])) : [undefined];
 
 // ---------------------------------------------------------------------------------------
 // What engines answer, and the rows of the report
@@ -286,8 +287,8 @@ export interface Row {
   gpuMs?: GpuTime;
   /** rectigrad: host µs per step spent encoding and submitting it (median of repetitions). */
   hostUsPerStep?: number;
-  /** rectigrad-cpu: its WebAssembly products over all the timed steps of the row, summed over repetitions. */
-  cpuProducts?: CpuProducts;
+  /** rectigrad-cpu: its WebAssembly products over all the timed steps of the row, summed over repetitions; and those split, per repetition. */
+  cpuProducts?: CpuProducts & { repSplit: number[] };
   /** rectigrad-cpu on the sparse workload: its sparse path chosen by measurement ('auto') or its dense path ('off'). */
   cpuPath?: CpuPath;
   /** The sparse workload: the zeros the cell starts with (the same for every engine). */
@@ -301,7 +302,7 @@ export interface Row {
  * ratios of repetitions run back to back (less moved by drift of a shared machine).
  */
 export interface Ratio {
-  what: 'sparse ÷ dense' | 'rectigrad ÷ PyTorch';
+  what: 'sparse ÷ dense' | 'rectigrad ÷ PyTorch' | 'rectigrad ÷ jax-js';
   workload: WorkloadName;
   batch: number;
   variant: Variant;
@@ -310,6 +311,8 @@ export interface Ratio {
   denominator: string;
   ratio: number;
   pairedRatio: number | null;
+  /** The per-repetition ratios (examples/s of the numerator's repetition i over the denominator's). */
+  repRatios: number[];
 }
 
 export interface Machine {

@@ -52,7 +52,8 @@ describe('rectigrad bench --workload sparse', () => {
     for (const q of ratios) {
       const [auto, off] = (['auto', 'off'] as const).map((p) => cpu.find((x) => x.variant === q.variant && x.cpuPath === p)!);
       expect(q.ratio).toBeCloseTo(auto.examplesPerSecond! / off.examplesPerSecond!, 6);
-      expect(q.pairedRatio).toBeGreaterThan(0);
+      expect(q.repRatios).toHaveLength(2);
+      expect(q.pairedRatio).toBeCloseTo((q.repRatios[0] + q.repRatios[1]) / 2, 10);
     }
     expect(stdout).toMatch(/rectigrad-cpu@node, sparse path \(auto\)\s+\| sparse/);
     expect(stdout).toMatch(/rectigrad-cpu@node, dense path \(off\)\s+\| sparse/);
@@ -82,5 +83,24 @@ describe('rectigrad bench --workload sparse', () => {
     for (const row of torch) expect(row.status).toMatch(/^skipped: .*no-such-python cannot be started.*set PYTHON/);
     expect(r.rows.filter((x) => x.engine === 'rectigrad-cpu@node').every((x) => x.status === 'ok')).toBe(true);
     expect(r.ratios!.some((q) => q.what === 'rectigrad ÷ PyTorch')).toBe(false);
+  });
+
+  it('--cpu-paths runs both paths side by side on any training workload, and names what it takes', { timeout: 120_000 }, async () => {
+    const json = join(dir, 'tiny.json');
+    const args = ['bench', '--engines', 'rectigrad-cpu@node', '--workload', 'tiny', '--batch', '8', '--cpu-paths', 'auto,off'];
+    await run(process.execPath, ['bin/rectigrad.js', ...args, '--steps', '1', '--reps', '1', '--no-profile', '--json', json], { timeout: 100_000 });
+    const r = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
+    expect(r.rows.map((x) => `${x.variant}:${x.cpuPath}:${x.status}`).sort()).toEqual(
+      ['readback', 'telemetry', 'no-readback'].flatMap((v) => [`${v}:auto:ok`, `${v}:off:ok`]).sort(),
+    );
+    // Not the sparse workload: no start zeros, no PyTorch unless asked for.
+    expect(r.rows.every((x) => x.startZeros === undefined && x.engine === 'rectigrad-cpu@node')).toBe(true);
+    expect(r.ratios!.map((q) => q.what)).toEqual(['sparse ÷ dense', 'sparse ÷ dense', 'sparse ÷ dense']);
+    const bad = await run(process.execPath, ['bin/rectigrad.js', 'bench', '--cpu-paths', 'fast']).then(
+      () => expect.unreachable('should have failed'),
+      (e: { stderr: string }) => e.stderr,
+    );
+    expect(bad).toMatch(/--cpu-paths takes auto,off; got "fast"/);
+    expect(bad).not.toMatch(/\n\s+at /);
   });
 });
