@@ -67,6 +67,7 @@ BLAS = blas()
 openblas_version = BLAS["config"].split()[1] if BLAS["config"] and BLAS["config"].startswith("OpenBLAS ") else None
 kernels = f" ({BLAS['core']} kernels)" if BLAS["core"] else ""
 coretype = os.environ.get("OPENBLAS_CORETYPE")
+wait_policy = os.environ.get("OMP_WAIT_POLICY")
 INFO = {
     "adapter": {
         "kind": "cpu",
@@ -77,7 +78,10 @@ INFO = {
         "threads": torch.get_num_threads(),
     },
     "versions": {"torch": torch.__version__, "python": platform.python_version(), **({"OpenBLAS": openblas_version} if openblas_version else {})},
-    "notes": [f"OPENBLAS_CORETYPE={coretype}" if coretype else "OPENBLAS_CORETYPE unset"] + ([f"OpenBLAS core {BLAS['core']}"] if BLAS["core"] else []),
+    # Set but empty is not unset: OpenBLAS then forces a core of its own choosing.
+    "notes": [f"OPENBLAS_CORETYPE={coretype}" if coretype else "OPENBLAS_CORETYPE unset" if coretype is None else "OPENBLAS_CORETYPE set but empty"]
+    + ([f"OpenBLAS core {BLAS['core']}"] if BLAS["core"] else [])
+    + [f"OMP_WAIT_POLICY={wait_policy}" if wait_policy is not None else "OMP_WAIT_POLICY unset"],
 }
 
 

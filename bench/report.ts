@@ -97,7 +97,7 @@ export function formatTable(rep: BenchReport): string {
   }
   // Which kernels PyTorch's BLAS ran: OpenBLAS falls back to generic ones on a CPU it does not recognise.
   const torch = rep.rows.find((r) => r.engine === PYTORCH && r.status === 'ok');
-  if (torch) notes.push('', `PyTorch: ${adapterLabel(torch.adapter)}; ${(torch.notes ?? []).filter((n) => /OPENBLAS|OpenBLAS/.test(n)).join(', ')}.`);
+  if (torch) notes.push('', `PyTorch: ${adapterLabel(torch.adapter)}; ${(torch.notes ?? []).filter((n) => /OPENBLAS|OpenBLAS|OMP_/.test(n)).join(', ')}.`);
 
   // Whether rectigrad-cpu's helper threads did their share: products split, pauses (helpers judged a loss).
   const cpu = rep.rows.filter((r) => r.cpuProducts && r.cpuProducts.gemms > 0);

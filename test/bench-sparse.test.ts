@@ -70,6 +70,8 @@ describe('rectigrad bench --workload sparse', () => {
         // On as many threads as rectigrad-cpu, saying which BLAS kernels it ran.
         expect(row.adapter?.threads).toBe(cpu[0].adapter?.threads);
         expect(row.notes?.join(' ')).toMatch(/OPENBLAS_CORETYPE/);
+        // torch's OpenMP threads wait passively unless the environment says otherwise.
+        expect(row.notes?.join(' ')).toMatch(process.env.OMP_WAIT_POLICY ? /OMP_WAIT_POLICY=/ : /OMP_WAIT_POLICY=PASSIVE/);
       }
       expect(r.ratios!.filter((q) => q.what === 'rectigrad ÷ PyTorch')).toHaveLength(4);
       expect(stdout).toMatch(/rectigrad ÷ PyTorch, sparse b8 loss read every step: rectigrad-cpu@node, sparse path \(auto\) ÷ pytorch-cpu@python = [\d.]+×/);
