@@ -8,7 +8,7 @@
 // whose three views lie in a heap's memory runs in wasm; anything else (float64 views,
 // no WebAssembly SIMD) stays with the TypeScript twin.
 import { MATMUL_WASM, MATMUL_WASM_SHARED } from './matmul-wasm.ts';
-import { JOB_SPMM, JOB_TRANSPOSE, pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
+import { JOB_SPMM, JOB_SPMMT, JOB_TRANSPOSE, pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
 
 interface Modules {
   plain: WebAssembly.Module;
@@ -37,6 +37,22 @@ interface KernelExports {
     ldb: number,
     c: number,
     ldc: number,
+  ): void;
+  spmmT(
+    i0: number,
+    i1: number,
+    j0: number,
+    j1: number,
+    cnt: number,
+    idx: number,
+    val: number,
+    cap: number,
+    bt: number,
+    ldbt: number,
+    k: number,
+    c: number,
+    ldc: number,
+    scratch: number,
   ): void;
 }
 
@@ -110,6 +126,8 @@ export const DEFAULT_SPLIT_ABOVE = 1 << 21;
  * panels of the other operand: 1–4 measured alike on two idle cores, 3 is kept.
  */
 const CHUNKS_PER_THREAD = 3;
+/** Columns of C per panel of spmmT (the kernel's P): a panel of Bᵀ takes 4 · P · k bytes of scratch. */
+const SPMMT_PANEL = 32;
 /** Smallest transpose (floats moved) split across threads. */
 const SPLIT_MOVES = 1 << 18;
 /**
@@ -158,6 +176,8 @@ export class WasmHeap {
   /** Regions given back (freed arenas), reused by later reservations before the memory grows. */
   private holes: { at: number; bytes: number }[] = [];
   private readonly scratch: number[] = [];
+  /** Bytes of each thread's scratch (gemm's packing; spmmT's panels of Bᵀ). */
+  private readonly scratchBytes: number;
   private released = false;
   private readonly gemmFn: (...args: GemmArgs) => void;
 
@@ -174,6 +194,7 @@ export class WasmHeap {
     this.top = HEADER;
     this.gemmFn = kernel.gemm;
     const bytes = alignUp(kernel.scratchBytes(), ALIGN);
+    this.scratchBytes = bytes;
     for (let t = 0; t < threads; t++) this.scratch.push(this.reserve([bytes])[0]);
     byBuffer.set(memory.buffer, this);
   }
@@ -422,6 +443,39 @@ export class WasmHeap {
       (i) => kern.spmm(0, m, i * size, Math.min(n, (i + 1) * size), cnt, idx, val, k, b, n, c, n),
       () => kern.spmm(0, m, 0, n, cnt, idx, val, k, b, n, c, n),
     );
+  }
+
+  /**
+   * spmm with B stored transposed (bt: n × k row-major): each thread transposes the panels
+   * of B its columns of C need into its own scratch as it goes (results as spmm's on a
+   * transposed copy). False, computing nothing, where k is too long for the scratch.
+   */
+  spmmT(m: number, n: number, k: number, cnt: number, idx: number, val: number, bt: number, c: number): boolean {
+    if (k * SPMMT_PANEL * 4 > this.scratchBytes) return false;
+    this.stats.gemms++;
+    this.stats.spmms++;
+    const kern = this.kernel;
+    const s = this.scratch;
+    const helpers = m * n * k >= this.splitAbove && n >= 64 && this.pause === 0 ? this.helpers() : [];
+    const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), SPMMT_PANEL);
+    const count = Math.ceil(n / size);
+    const whole = () => kern.spmmT(0, m, 0, n, cnt, idx, val, k, bt, k, k, c, n, s[0]);
+    if (helpers.length === 0 || count < 2) {
+      whole();
+      return true;
+    }
+    this.stats.split++;
+    pool.runJob(
+      helpers,
+      JOB_SPMMT,
+      [m, n, cnt, idx, val, k, bt, k, c, n, k],
+      size,
+      count,
+      (i) => kern.spmmT(0, m, i * size, Math.min(n, (i + 1) * size), cnt, idx, val, k, bt, k, k, c, n, s[0]),
+      whole,
+      s,
+    );
+    return true;
   }
 
   /** Runs f (timing runs) without counting its products or judging its splits. */
