@@ -2,12 +2,12 @@
 // Chromium page, answering the orchestrator's requests. Each engine runs alone in its
 // process or page, so libraries with global state (tfjs's backend, jax-js's default
 // device) never share one.
-import type { Cell, EngineKind, MeasureResult, OpenResult, Variant } from './spec.ts';
+import type { Cell, CpuPath, EngineKind, MeasureResult, OpenResult, Variant } from './spec.ts';
 import { now, type Session } from './engines/common.ts';
 
 export type AgentRequest =
-  | { op: 'open'; session: string; engine: EngineKind; cell: Cell }
-  | { op: 'measure'; session: string; variant: Variant; steps: number; after?: boolean }
+  | { op: 'open'; session: string; engine: EngineKind | 'pytorch-cpu'; cell: Cell }
+  | { op: 'measure'; session: string; variant: Variant; steps: number; after?: boolean; cpuPath?: CpuPath }
   | { op: 'profile'; session: string; variant: Variant; steps: number }
   | { op: 'close'; session: string };
 
@@ -15,8 +15,10 @@ export type AgentResponse = OpenResult | MeasureResult | Record<string, number> 
 
 const sessions = new Map<string, Session>();
 
-async function create(engine: EngineKind, cell: Cell): Promise<Session> {
+async function create(engine: EngineKind | 'pytorch-cpu', cell: Cell): Promise<Session> {
   switch (engine) {
+    case 'pytorch-cpu':
+      throw new Error('PyTorch runs in its own Python process (bench/pytorch-agent.py), not in a JavaScript agent');
     case 'rectigrad-cpu':
     case 'rectigrad-webgpu':
       return (await import('./engines/rectigrad.ts')).rectigradSession(engine === 'rectigrad-cpu' ? 'cpu' : 'webgpu', cell);
@@ -51,7 +53,7 @@ export async function handle(req: AgentRequest): Promise<AgentResponse> {
       return { info: { ...s.info, notes: [...(s.info.notes ?? []), `set-up ${(t1 - t0).toFixed(0)} ms`] }, firstStepMs, ...r };
     }
     case 'measure':
-      return get(req.session).measure(req.variant, req.steps, req.after);
+      return get(req.session).measure(req.variant, req.steps, req.after, req.cpuPath);
     case 'profile': {
       const s = get(req.session);
       return s.profile ? ((await s.profile(req.variant, req.steps)) ?? null) : null;

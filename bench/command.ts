@@ -6,7 +6,7 @@ import { writeFileAtomic } from '../src/io/checkpoint-file.ts';
 import { checkReport, formatTable } from './report.ts';
 import { runBench } from './run.ts';
 import { BENCH_CHROMIUM_FLAGS, HARDWARE_GPU_FLAGS } from './hosts.ts';
-import { ALL_ENGINES, LIBRARIES, parseEngineList, WORKLOADS, type EngineId, type WorkloadName } from './spec.ts';
+import { ALL_ENGINES, CPU_PATHS, LIBRARIES, parseEngineList, PYTORCH, type CpuPath, WORKLOADS, type EngineId, type WorkloadName } from './spec.ts';
 import { positiveInt } from '../src/cli/options.ts';
 
 interface BenchFlags {
@@ -24,6 +24,7 @@ interface BenchFlags {
   hardwareGpu: boolean;
   profile: boolean;
   verbose: boolean;
+  cpuPaths?: CpuPath[];
 }
 
 const list =
@@ -57,7 +58,10 @@ export function benchCommand(): Command {
       'throughput of rectigrad (cpu, webgpu) and its peers (TensorFlow.js cpu/wasm/webgpu, jax-js wasm/webgpu), in Node and in headless Chromium, on the same weights and batch: examples/s, ms/step, GFLOP/s, first-step time, loss before and after',
     )
     .addOption(
-      new Option('--engines <ids>', `comma-separated: ${LIBRARIES.join(', ')}, each @node or @chromium; a bare name means both; also all, node, chromium`)
+      new Option(
+        '--engines <ids>',
+        `comma-separated: ${LIBRARIES.join(', ')}, each @node or @chromium; a bare name means both; also all, node, chromium; and ${PYTORCH} (PyTorch, training workloads)`,
+      )
         .argParser(engines)
         .default(ALL_ENGINES, 'all'),
     )
@@ -80,11 +84,25 @@ export function benchCommand(): Command {
         .default([] as string[], 'none'),
     )
     .option('--hardware-gpu', `ask headless Chromium for the hardware adapter (adds ${HARDWARE_GPU_FLAGS.join(' ')})`, false)
+    .option(
+      '--cpu-paths <paths>',
+      "rectigrad-cpu's matmul paths to run side by side on every training workload: auto (sparse where measured faster), off (dense), comma-separated (default: auto,off on the sparse workload, the backend's default elsewhere)",
+      (v: string) =>
+        v.split(',').map((p) => {
+          if (!(CPU_PATHS as readonly string[]).includes(p.trim())) throw new InvalidArgumentError(`--cpu-paths takes ${CPU_PATHS.join(',')}; got "${p}"`);
+          return p.trim() as CpuPath;
+        }),
+    )
     .option('--no-profile', 'skip the per-op-group GPU timing (timestamp queries)')
     .option('--verbose', "show the engines' own output", false)
     .addHelpText(
       'after',
       `
+The sparse workload runs rectigrad-cpu on its sparse path (auto) and its dense path (off)
+side by side, and adds ${PYTORCH} beside rectigrad-cpu@node: PyTorch on as many threads,
+run by $PYTHON or /usr/bin/python3 (its rows say why where that has no torch; OpenBLAS
+settings such as OPENBLAS_CORETYPE pass through, and the row names the kernels it used).
+
 Every Chromium launch is headless with --enable-unsafe-webgpu and ${BENCH_CHROMIUM_FLAGS.join(' ')}.
 Each row names the adapter its engine got; on a machine without a GPU that is SwiftShader,
 a software adapter: its numbers rank kernels, not GPUs.
@@ -93,7 +111,8 @@ Examples:
   rectigrad bench                                          paper b64/b256 and matmul, every engine
   rectigrad bench --quick
   rectigrad bench --engines rectigrad-webgpu,tfjs-webgpu@node --workload paper --batch 256
-  rectigrad bench --workload wide --engines rectigrad-webgpu@chromium --hardware-gpu`,
+  rectigrad bench --workload wide --engines rectigrad-webgpu@chromium --hardware-gpu
+  rectigrad bench --engines rectigrad-cpu@node --workload sparse --batch 10,64,256 --reps 5`,
     )
     .action(async (flags: BenchFlags) => {
       await bench(flags);
@@ -111,6 +130,7 @@ async function bench(flags: BenchFlags): Promise<void> {
     reps: flags.reps ?? 2,
     budgetSeconds: flags.budget ?? (quick ? 4 : 30),
     profile: flags.profile,
+    cpuPaths: flags.cpuPaths,
     chromium: { executablePath: flags.browser, extraArgs: [...(flags.hardwareGpu ? HARDWARE_GPU_FLAGS : []), ...flags.browserFlags] },
     log: (s) => console.error(s),
     verbose: flags.verbose,

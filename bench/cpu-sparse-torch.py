@@ -6,7 +6,8 @@
 #   THREADS=2 BATCHES=10,64,256 /usr/bin/python3 bench/cpu-sparse-torch.py
 # OpenBLAS picks its kernels from the CPU it detects; on a CPU it does not recognise (some
 # virtual machines) it falls back to a generic one: OPENBLAS_CORETYPE=SkylakeX (or the
-# CPU's family) names it.
+# CPU's family) names it. On busy cores run it with OMP_WAIT_POLICY=PASSIVE: torch's
+# OpenMP threads otherwise spin and starve OpenBLAS's own (4-8x slower steps here).
 import os
 import time
 

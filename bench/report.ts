@@ -1,5 +1,5 @@
 // The benchmark's table (Markdown, readable in a terminal too) and the check of its JSON.
-import type { AdapterInfo, BenchReport, Row } from './spec.ts';
+import { PYTORCH, rowLabel, type AdapterInfo, type BenchReport, type Row } from './spec.ts';
 
 const num = (x: number | null, digits: number) => (x === null || !Number.isFinite(x) ? '–' : x.toFixed(digits));
 const ms = (x: number | null) => (x === null ? '–' : x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : x >= 100 ? x.toFixed(0) : x.toFixed(x >= 10 ? 1 : 2));
@@ -26,12 +26,12 @@ export function formatTable(rep: BenchReport): string {
   const notes: string[] = [];
   for (const r of rep.rows) {
     if (r.status !== 'ok') {
-      lines.push([r.engine, r.workload, String(r.batch), variantLabel(r), '–', '–', '–', '–', ms(r.firstStepMs), r.status]);
+      lines.push([rowLabel(r), r.workload, String(r.batch), variantLabel(r), '–', '–', '–', '–', ms(r.firstStepMs), r.status]);
       continue;
     }
     const loss = r.workload === 'matmul' ? `check ${r.check === null ? '–' : r.check.toPrecision(6)}` : `${num(r.lossBefore, 4)} → ${num(r.lossAfter, 4)}`;
     lines.push([
-      r.engine,
+      rowLabel(r),
       r.workload,
       String(r.batch),
       variantLabel(r),
@@ -70,10 +70,51 @@ export function formatTable(rep: BenchReport): string {
   notes.push('', 'Adapters and versions:');
   for (const [a, list] of adapters) notes.push(`- ${a}: ${list.join('; ')}`);
 
+  // The sparse workload's start: the same for every engine on a cell.
+  const starts = new Map<string, string>();
+  for (const r of rep.rows) {
+    const z = r.startZeros;
+    if (!z) continue;
+    const pc = (x: number) => `${(100 * x).toFixed(0)} %`;
+    starts.set(
+      `${r.workload} b${r.batch}`,
+      `${z.hidden.map(pc).join(' / ')} of the hidden layers' outputs zero (mean ${pc(z.hiddenMean)}), ${pc(z.pixels)} of the pixels`,
+    );
+  }
+  if (starts.size) {
+    notes.push('', 'Zeros at the start (initial weights, on the batch):');
+    for (const [cell, what] of starts) notes.push(`- ${cell}: ${what}`);
+  }
+  if (rep.ratios?.length) {
+    notes.push(
+      '',
+      'Side by side (same cell and variant, same repetitions): ratio of the medians; in brackets, the median of the per-repetition ratios, then each:',
+    );
+    for (const q of rep.ratios)
+      notes.push(
+        `- ${q.what}, ${q.workload} b${q.batch} ${variantLabel({ variant: q.variant } as Row)}: ${q.numerator} ÷ ${q.denominator} = ${q.ratio.toFixed(2)}×${q.pairedRatio === null ? '' : ` (${q.pairedRatio.toFixed(2)}×: ${q.repRatios.map((x) => x.toFixed(2)).join(', ')})`}`,
+      );
+  }
+  // Which kernels PyTorch's BLAS ran: OpenBLAS falls back to generic ones on a CPU it does not recognise.
+  const torch = rep.rows.find((r) => r.engine === PYTORCH && r.status === 'ok');
+  if (torch) notes.push('', `PyTorch: ${adapterLabel(torch.adapter)}; ${(torch.notes ?? []).filter((n) => /OPENBLAS|OpenBLAS|OMP_/.test(n)).join(', ')}.`);
+
+  // Whether rectigrad-cpu's helper threads did their share: products split, pauses (helpers judged a loss).
+  const cpu = rep.rows.filter((r) => r.cpuProducts && r.cpuProducts.gemms > 0);
+  if (cpu.length) {
+    notes.push('', "rectigrad-cpu's WebAssembly products over the timed steps (split across helper threads / all; splitting paused; sparse path):");
+    for (const r of cpu) {
+      const p = r.cpuProducts!;
+      notes.push(
+        `- ${rowLabel(r)} ${r.workload} b${r.batch} ${variantLabel(r)}: ${p.split} / ${p.gemms} split (by repetition ${p.repSplit.join(', ')}), ${p.pauses} paused, ${p.spmms} sparse`,
+      );
+    }
+  }
+
   const host = rep.rows.filter((r) => r.hostUsPerStep !== undefined);
   if (host.length) {
     notes.push('', 'Host time per step spent encoding and submitting it (rectigrad), µs:');
-    for (const r of host) notes.push(`- ${r.engine} ${r.workload} b${r.batch} ${variantLabel(r)}: ${r.hostUsPerStep!.toFixed(0)}`);
+    for (const r of host) notes.push(`- ${rowLabel(r)} ${r.workload} b${r.batch} ${variantLabel(r)}: ${r.hostUsPerStep!.toFixed(0)}`);
   }
 
   const prof = rep.rows.filter((r) => r.gpuMs);
@@ -95,8 +136,10 @@ export function formatTable(rep: BenchReport): string {
   const readback: string[] = [];
   for (const r of rep.rows) {
     if (r.variant !== 'readback' || r.msPerStep === null || r.steps < 5) continue;
-    const nr = rep.rows.find((x) => x.engine === r.engine && x.workload === r.workload && x.batch === r.batch && x.variant === 'no-readback');
-    if (nr?.msPerStep != null && nr.steps >= 5) readback.push(`${r.engine} ${r.workload} b${r.batch} ${ms(r.msPerStep - nr.msPerStep)}`);
+    const nr = rep.rows.find(
+      (x) => x.engine === r.engine && x.cpuPath === r.cpuPath && x.workload === r.workload && x.batch === r.batch && x.variant === 'no-readback',
+    );
+    if (nr?.msPerStep != null && nr.steps >= 5) readback.push(`${rowLabel(r)} ${r.workload} b${r.batch} ${ms(r.msPerStep - nr.msPerStep)}`);
   }
   if (readback.length)
     notes.push(

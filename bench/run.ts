@@ -18,11 +18,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadIdxSplit, mnistDir } from '../src/data/idx-files.ts';
 import type { AgentRequest } from './agent.ts';
-import { biasShifts } from './sparse-workload.ts';
+import { sparseStart } from './sparse-workload.ts';
 import { BenchPageServer, NodeHost, startChromiumEngine, type ChromiumOptions, type Host } from './hosts.ts';
+import { PythonHost } from './python-host.ts';
 import {
   cellBatch,
   cellName,
+  cpuPathsFor,
+  isPytorch,
+  PYTORCH,
+  rowLabel,
   flopsPerStep,
   median,
   parseEngineId,
@@ -32,6 +37,8 @@ import {
   variantsFor,
   type BenchReport,
   type Cell,
+  type CpuPath,
+  type Ratio,
   type EngineId,
   type EngineInfo,
   type GpuTime,
@@ -54,6 +61,8 @@ export interface BenchOptions {
   reps: number;
   /** Seconds each engine may take in all (first steps included); slow engines get fewer steps. */
   budgetSeconds: number;
+  /** rectigrad-cpu's paths, side by side, on every training cell (default: both on the sparse workload only). */
+  cpuPaths?: CpuPath[];
   /** Time op groups with timestamp queries (rectigrad-webgpu). */
   profile: boolean;
   chromium: ChromiumOptions;
@@ -70,6 +79,8 @@ interface Slot {
   engine: EngineId;
   cell: Cell;
   variant: Variant;
+  /** rectigrad-cpu on the sparse workload: the path these steps take. */
+  path?: CpuPath;
   steps: number;
   status: string;
   reps: MeasureResult[];
@@ -80,6 +91,8 @@ interface EngineState {
   id: EngineId;
   host?: Host;
   error?: string;
+  /** Why an optional engine (PyTorch) did not run: its rows say so as skipped, not failed. */
+  unavailable?: string;
   /** Milliseconds of engine work so far (requests' wall time). */
   spent: number;
   info?: EngineInfo;
@@ -101,6 +114,7 @@ export function makeCells(o: Pick<BenchOptions, 'workloads' | 'batches' | 'sizes
         if (batch > mnist.examples) throw new Error(`batch ${batch} is larger than MNIST's ${mnist.examples} training examples`);
         const pixels = mnist.images.subarray(0, batch * mnist.features);
         const x = Float32Array.from(pixels, (v) => v * mnist.scale + mnist.shift);
+        const start = wl.hiddenDensity && sparseStart(wl.model, x, batch, wl.hiddenDensity);
         cells.push({
           kind: 'train',
           workload: w,
@@ -113,7 +127,7 @@ export function makeCells(o: Pick<BenchOptions, 'workloads' | 'batches' | 'sizes
           classes: wl.model.classes,
           scale: mnist.scale,
           shift: mnist.shift,
-          ...(wl.hiddenDensity && { biasShift: biasShifts(wl.model, x, batch, wl.hiddenDensity) }),
+          ...(start && { biasShift: start.shifts, startZeros: start.zeros }),
         });
       }
     }
@@ -138,7 +152,19 @@ function libraryVersions(): Record<string, string> {
   return out;
 }
 
+const kindOf = (id: EngineId) => (isPytorch(id) ? 'pytorch-cpu' : parseEngineId(id).kind);
+
+/**
+ * The engines the run starts: those asked for and, where the sparse workload runs beside
+ * rectigrad-cpu@node, PyTorch as the reference (its rows say why where it cannot run).
+ */
+export function enginesFor(o: Pick<BenchOptions, 'engines' | 'workloads'>): EngineId[] {
+  const add = o.workloads.includes('sparse') && o.engines.includes('rectigrad-cpu@node') && !o.engines.includes(PYTORCH);
+  return add ? [...o.engines, PYTORCH] : o.engines;
+}
+
 function versionsFor(engine: EngineId, libs: Record<string, string>, info?: EngineInfo, browser?: string): Record<string, string> {
+  if (isPytorch(engine)) return { ...(info?.versions ?? {}) };
   const { kind, platform } = parseEngineId(engine);
   const v: Record<string, string> = { ...(info?.versions ?? {}) };
   // The user agent hides the browser's minor version: take it from the browser itself.
@@ -183,7 +209,7 @@ class BenchRun {
 
   constructor(readonly o: BenchOptions) {
     this.cells = makeCells(o);
-    this.engines = o.engines.map((id) => ({ id, spent: 0, open: new Map(), failed: new Map(), skipped: new Map() }));
+    this.engines = enginesFor(o).map((id) => ({ id, spent: 0, open: new Map(), failed: new Map(), skipped: new Map() }));
   }
 
   /** One session per engine and cell, named once. */
@@ -206,6 +232,18 @@ class BenchRun {
   /** 1a. The engine's host: a Node process, or a page in headless Chromium. False if it cannot run. */
   async startHost(e: EngineState): Promise<boolean> {
     const o = this.o;
+    if (isPytorch(e.id)) {
+      // The threads rectigrad-cpu computes on, where it ran before; else its default.
+      const cpu = this.engines.find((x) => x.id === 'rectigrad-cpu@node')?.info?.adapter.threads;
+      const started = await PythonHost.start(cpu ?? Math.min(availableParallelism(), 4), o.verbose);
+      if (typeof started === 'string') {
+        e.unavailable = started;
+        o.log(`${e.id}: skipped: ${started}`);
+        return false;
+      }
+      e.host = started;
+      return true;
+    }
     try {
       if (parseEngineId(e.id).platform === 'node') e.host = await NodeHost.start(e.id, o.verbose);
       else {
@@ -237,6 +275,10 @@ class BenchRun {
     // The pace of the last cell opened per workload predicts the next (larger) one's.
     const last = new Map<string, { cell: Cell; est: number }>();
     for (const cell of this.cells) {
+      if (isPytorch(e.id) && cell.kind !== 'train') {
+        e.skipped.set(cell, 'skipped: PyTorch runs the training workloads only');
+        continue;
+      }
       const prev = last.get(cell.workload);
       if (prev) {
         const pace = (prev.est * flopsPerStep(cell)) / flopsPerStep(prev.cell);
@@ -249,7 +291,7 @@ class BenchRun {
         }
       }
       try {
-        const kind = parseEngineId(e.id).kind;
+        const kind = kindOf(e.id);
         const r = await this.call<OpenResult>(e, { op: 'open', session: this.sid(e, cell), engine: kind, cell }, OPEN_TIMEOUT_MS);
         e.info ??= r.info;
         const warm = await this.call<MeasureResult>(
@@ -278,13 +320,24 @@ class BenchRun {
   /** 2. What is left of the engine's budget, shared among its rows (cell × variant). */
   shareBudget(e: EngineState): Slot[] {
     const o = this.o;
-    const kind = parseEngineId(e.id).kind;
+    const kind = kindOf(e.id);
     const mine: (Slot & { est: number; priority: number })[] = [];
     for (const cell of this.cells) {
-      variantsFor(kind, cell).forEach((variant, priority) => {
-        const status = e.error ? `error: ${e.error}` : e.failed.has(cell) ? `error: ${e.failed.get(cell)}` : (e.skipped.get(cell) ?? 'ok');
-        const open = e.open.get(cell);
-        mine.push({ engine: e.id, cell, variant, steps: o.steps, status, reps: [], est: Math.max(0.01, open?.estimateMs ?? 0), priority });
+      const paths = cpuPathsFor(e.id, cell, o.cpuPaths);
+      variantsFor(kind, cell).forEach((variant, v) => {
+        paths.forEach((path, p) => {
+          const status = e.unavailable
+            ? `skipped: ${e.unavailable}`
+            : e.error
+              ? `error: ${e.error}`
+              : e.failed.has(cell)
+                ? `error: ${e.failed.get(cell)}`
+                : (e.skipped.get(cell) ?? 'ok');
+          const open = e.open.get(cell);
+          // Budget cuts drop the last variants first, each variant's dense path before its sparse one.
+          const priority = v * paths.length + p;
+          mine.push({ engine: e.id, cell, variant, path, steps: o.steps, status, reps: [], est: Math.max(0.01, open?.estimateMs ?? 0), priority });
+        });
       });
     }
     const left = Math.max(0, o.budgetSeconds * 1000 - e.spent);
@@ -309,12 +362,20 @@ class BenchRun {
     const rot = order.map((_, i) => order[(i + rep) % order.length]);
     for (const cell of this.cells) {
       for (const e of rot) {
-        for (const s of slots.filter((x) => x.engine === e.id && x.cell === cell && x.status === 'ok')) {
+        const mine = slots.filter((x) => x.engine === e.id && x.cell === cell && x.status === 'ok');
+        // Paths of one variant run back to back, their order turning each repetition too.
+        for (const s of rep % 2 === 0 ? mine : pairsSwapped(mine)) {
           try {
             const timeout = Math.max(60_000, 20 * s.steps * (e.open.get(cell)?.estimateMs ?? 1000));
             // The last repetition also reads the loss its steps leave (one more, untimed step).
             const after = rep === o.reps - 1 && cell.kind === 'train';
-            s.reps.push(await this.call<MeasureResult>(e, { op: 'measure', session: this.sid(e, cell), variant: s.variant, steps: s.steps, after }, timeout));
+            s.reps.push(
+              await this.call<MeasureResult>(
+                e,
+                { op: 'measure', session: this.sid(e, cell), variant: s.variant, steps: s.steps, after, ...(s.path && { cpuPath: s.path }) },
+                timeout,
+              ),
+            );
           } catch (err) {
             s.status = `error: ${(err as Error).message.split('\n')[0]}`;
           }
@@ -328,8 +389,7 @@ class BenchRun {
   async profile(slots: Slot[]): Promise<void> {
     for (const s of slots) {
       const e = this.engines.find((x) => x.id === s.engine)!;
-      if (s.status !== 'ok' || s.cell.kind !== 'train' || parseEngineId(e.id).kind !== 'rectigrad-webgpu' || !e.info?.timestamps || s.variant === 'no-readback')
-        continue;
+      if (s.status !== 'ok' || s.cell.kind !== 'train' || kindOf(e.id) !== 'rectigrad-webgpu' || !e.info?.timestamps || s.variant === 'no-readback') continue;
       try {
         const p = await this.call<Record<string, number> | null>(
           e,
@@ -376,12 +436,26 @@ class BenchRun {
       ...(s.status === 'ok' && s.reps.length && s.reps.every((r) => r.hostMs !== undefined)
         ? { hostUsPerStep: median(s.reps.map((r) => (1000 * r.hostMs!) / r.steps)) }
         : {}),
+      ...(s.status === 'ok' && s.reps.length && s.reps.every((r) => r.cpuProducts)
+        ? {
+            cpuProducts: {
+              gemms: s.reps.reduce((t, r) => t + r.cpuProducts!.gemms, 0),
+              split: s.reps.reduce((t, r) => t + r.cpuProducts!.split, 0),
+              pauses: s.reps.reduce((t, r) => t + r.cpuProducts!.pauses, 0),
+              spmms: s.reps.reduce((t, r) => t + r.cpuProducts!.spmms, 0),
+              repSplit: s.reps.map((r) => r.cpuProducts!.split),
+            },
+          }
+        : {}),
+      ...(s.path ? { cpuPath: s.path } : {}),
+      ...(s.cell.kind === 'train' && s.cell.startZeros ? { startZeros: s.cell.startZeros } : {}),
       ...(open?.info.notes?.length ? { notes: open.info.notes } : {}),
     };
   }
 
   report(slots: Slot[]): BenchReport {
     const o = this.o;
+    const ratios = sideBySide(slots);
     return {
       command: o.command,
       date: new Date().toISOString(),
@@ -396,6 +470,7 @@ class BenchRun {
       },
       settings: { steps: o.steps, reps: o.reps, budgetSeconds: o.budgetSeconds, wallSeconds: Math.round((performance.now() - this.started) / 1000) },
       rows: slots.map((s) => this.row(s)),
+      ...(ratios.length ? { ratios } : {}),
     };
   }
 
@@ -406,4 +481,56 @@ class BenchRun {
     }
     await this.server?.close();
   }
+}
+
+/** [a, b, c, d] → [b, a, d, c]: a variant's two CPU paths swap places (rows without paths keep theirs). */
+function pairsSwapped(slots: Slot[]): Slot[] {
+  const out = [...slots];
+  for (let i = 0; i + 1 < out.length; i++) {
+    const [a, b] = [out[i], out[i + 1]];
+    if (a.path && b.path && a.variant === b.variant) {
+      [out[i], out[i + 1]] = [b, a];
+      i++;
+    }
+  }
+  return out;
+}
+
+/**
+ * The ratios a run makes: rectigrad-cpu's sparse path over its dense path, and each
+ * rectigrad-cpu@node row over PyTorch's on the same cell and variant. Both from medians,
+ * and as the median of per-repetition ratios (the two ran back to back in each).
+ */
+export function sideBySide(slots: Slot[]): Ratio[] {
+  const out: Ratio[] = [];
+  const ok = slots.filter((s) => s.status === 'ok' && s.reps.length && s.cell.kind === 'train');
+  // As the rows compute it: the batch over the median step time.
+  const eps = (s: Slot) => (cellBatch(s.cell) * 1000) / median(s.reps.map((r) => r.ms / r.steps));
+  const perRep = (a: Slot, b: Slot) =>
+    Array.from({ length: Math.min(a.reps.length, b.reps.length) }, (_, i) => b.reps[i].ms / b.reps[i].steps / (a.reps[i].ms / a.reps[i].steps));
+  const push = (what: Ratio['what'], a: Slot, b: Slot) =>
+    out.push({
+      what,
+      workload: a.cell.workload,
+      batch: cellBatch(a.cell),
+      variant: a.variant,
+      numerator: rowLabel({ engine: a.engine, cpuPath: a.path }),
+      denominator: rowLabel({ engine: b.engine, cpuPath: b.path }),
+      ratio: eps(a) / eps(b),
+      pairedRatio: perRep(a, b).length ? median(perRep(a, b)) : null,
+      repRatios: perRep(a, b),
+    });
+  for (const a of ok.filter((s) => s.path === 'auto')) {
+    const b = ok.find((s) => s.engine === a.engine && s.cell === a.cell && s.variant === a.variant && s.path === 'off');
+    if (b) push('sparse ÷ dense', a, b);
+  }
+  for (const t of ok.filter((s) => isPytorch(s.engine))) {
+    for (const a of ok.filter((s) => s.engine === 'rectigrad-cpu@node' && s.cell === t.cell && s.variant === t.variant)) push('rectigrad ÷ PyTorch', a, t);
+  }
+  // jax-js's wasm device against rectigrad's CPU backend on the same platform.
+  for (const j of ok.filter((s) => s.engine.startsWith('jax-wasm@'))) {
+    const cpu = j.engine.replace('jax-wasm@', 'rectigrad-cpu@');
+    for (const a of ok.filter((s) => s.engine === cpu && s.cell === j.cell && s.variant === j.variant)) push('rectigrad ÷ jax-js', a, j);
+  }
+  return out;
 }

@@ -57,7 +57,8 @@ function torchStep(): number | undefined {
   if (torchMissing) return undefined;
   // OpenBLAS picks its kernels from the CPU it detects; where it does not recognise one (a
   // virtual CPU), OPENBLAS_CORETYPE (e.g. SkylakeX) names it, or it runs a generic kernel.
-  const env: NodeJS.ProcessEnv = { ...process.env, BATCHES: String(B), THREADS: '2', STEP_ONLY: '1', OPENBLAS_VERBOSE: '2' };
+  // Passive OpenMP threads unless set, as the bench runs it (spinning ones starve OpenBLAS's on busy cores).
+  const env: NodeJS.ProcessEnv = { OMP_WAIT_POLICY: 'PASSIVE', ...process.env, BATCHES: String(B), THREADS: '2', STEP_ONLY: '1', OPENBLAS_VERBOSE: '2' };
   const r = spawnSync(process.env.PYTHON ?? '/usr/bin/python3', ['bench/cpu-sparse-torch.py'], { env, encoding: 'utf8' });
   const text = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
   const m = /examples\/s \(whole training step, autograd\) (\d+)/.exec(text);

@@ -7,15 +7,24 @@ import { matmulBlocked } from '../src/backend/cpu/matmul-fast.ts';
 import { initialParams } from '../src/model/init.ts';
 import { paramLayout } from '../src/model/layout.ts';
 import type { ModelSpec } from '../src/model/spec.ts';
+import type { StartZeros } from './spec.ts';
 
 /**
  * Per hidden layer, the constant added to its biases so that a fraction `density[h]` of
  * its pre-activations over the batch (x: batch × inputs) stays positive.
  */
 export function biasShifts(model: ModelSpec, x: Float32Array, batch: number, density: number[]): number[] {
+  return sparseStart(model, x, batch, density).shifts;
+}
+
+const zeroFraction = (a: Float32Array) => a.reduce((n, v) => n + (v === 0 ? 1 : 0), 0) / a.length;
+
+/** The bias shifts (above), and the zeros they leave: of the input, and of each hidden layer's outputs. */
+export function sparseStart(model: ModelSpec, x: Float32Array, batch: number, density: number[]): { shifts: number[]; zeros: StartZeros } {
   const layout = paramLayout(model);
   const p = initialParams(model);
   const shifts: number[] = [];
+  const hidden: number[] = [];
   let a = x;
   for (const [h, d] of density.entries()) {
     const l = layout.layers[h];
@@ -28,7 +37,11 @@ export function biasShifts(model: ModelSpec, x: Float32Array, batch: number, den
     const below = k > 0 ? sorted[k - 1] : cut - 1;
     const shift = -(cut + below) / 2;
     shifts.push(shift);
-    a = z.map((v) => Math.max(0, v + shift));
+    // As the engines compute it: the shift stored as a float32 bias.
+    const b = Math.fround(shift);
+    a = z.map((v) => Math.max(0, v + b));
+    hidden.push(zeroFraction(a));
   }
-  return shifts;
+  const zeros = { pixels: zeroFraction(x), hidden, hiddenMean: hidden.reduce((s, v) => s + v, 0) / Math.max(1, hidden.length) };
+  return { shifts, zeros };
 }

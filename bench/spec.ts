@@ -11,18 +11,29 @@ export const LIBRARIES = ['rectigrad-cpu', 'rectigrad-webgpu', 'tfjs-cpu', 'tfjs
 export type EngineKind = (typeof LIBRARIES)[number];
 export const PLATFORMS = ['node', 'chromium'] as const;
 export type Platform = (typeof PLATFORMS)[number];
+/**
+ * The reference outside JavaScript: PyTorch on the CPU, in a Python process of its own
+ * (bench/pytorch-agent.py), training workloads only. Not part of `all`: the sparse workload
+ * adds it beside rectigrad-cpu@node, or --engines names it.
+ */
+export const PYTORCH = 'pytorch-cpu@python' as const;
 /** e.g. `rectigrad-webgpu@chromium`. */
-export type EngineId = `${EngineKind}@${Platform}`;
+export type EngineId = `${EngineKind}@${Platform}` | typeof PYTORCH;
 
 export const ALL_ENGINES: EngineId[] = PLATFORMS.flatMap((p) => LIBRARIES.map((k) => `${k}@${p}` as EngineId));
 
+/** A JavaScript engine's library and platform (not the PyTorch reference: check isPytorch first). */
 export function parseEngineId(id: string): { kind: EngineKind; platform: Platform } {
   const [kind, platform] = id.split('@');
   if (!(LIBRARIES as readonly string[]).includes(kind) || !(PLATFORMS as readonly string[]).includes(platform)) {
-    throw new Error(`unknown engine "${id}": engines are ${LIBRARIES.join(', ')}, each with @node or @chromium (e.g. rectigrad-webgpu@chromium)`);
+    throw new Error(
+      `unknown engine "${id}": engines are ${LIBRARIES.join(', ')}, each with @node or @chromium (e.g. rectigrad-webgpu@chromium), and ${PYTORCH}`,
+    );
   }
   return { kind: kind as EngineKind, platform: platform as Platform };
 }
+
+export const isPytorch = (id: string): id is typeof PYTORCH => id === PYTORCH;
 
 /** Comma-separated ids; a bare kind means both platforms; `all`, `node`, `chromium` select groups. */
 export function parseEngineList(s: string): EngineId[] {
@@ -34,6 +45,7 @@ export function parseEngineList(s: string): EngineId[] {
     if (part === 'all') out.push(...ALL_ENGINES);
     else if ((PLATFORMS as readonly string[]).includes(part)) out.push(...LIBRARIES.map((k) => `${k}@${part}` as EngineId));
     else if ((LIBRARIES as readonly string[]).includes(part)) out.push(...PLATFORMS.map((p) => `${part}@${p}` as EngineId));
+    else if (part === PYTORCH || part === 'pytorch' || part === 'pytorch-cpu') out.push(PYTORCH);
     else {
       parseEngineId(part);
       out.push(part as EngineId);
@@ -103,6 +115,15 @@ export interface TrainCell {
   shift: number;
   /** Added to every bias of hidden layer h at the start (the sparse workload). */
   biasShift?: number[];
+  /** The sparse workload: fractions of exact zeros at the initial weights on the batch. */
+  startZeros?: StartZeros;
+}
+
+/** Fractions of exact zeros a training cell starts with: the input pixels, each hidden layer's outputs, their mean. */
+export interface StartZeros {
+  pixels: number;
+  hidden: number[];
+  hiddenMean: number;
 }
 
 /** The cell's initial flat parameters: the model's seeded initialisation, biases shifted where the cell says. */
@@ -146,10 +167,25 @@ export const VARIANTS = ['readback', 'no-readback', 'telemetry', 'product'] as c
 export type Variant = (typeof VARIANTS)[number];
 
 /** The variants an engine runs for a cell, most important first (budget cuts start at the end). */
-export function variantsFor(kind: EngineKind, c: Cell): Variant[] {
+export function variantsFor(kind: EngineKind | 'pytorch-cpu', c: Cell): Variant[] {
   if (c.kind === 'matmul') return ['product'];
-  return isRectigrad(kind) ? ['readback', 'telemetry', 'no-readback'] : ['readback', 'no-readback'];
+  return kind !== 'pytorch-cpu' && isRectigrad(kind) ? ['readback', 'telemetry', 'no-readback'] : ['readback', 'no-readback'];
 }
+
+/**
+ * rectigrad's CPU backend on the sparse workload runs each variant twice, on its sparse
+ * path chosen by measurement ('auto') and on its dense path ('off'), in the same
+ * repetitions; other rows have no path.
+ */
+export const CPU_PATHS = ['auto', 'off'] as const;
+export type CpuPath = (typeof CPU_PATHS)[number];
+/** A row's engine, with its CPU path where it has one. */
+export const rowLabel = (r: { engine: EngineId; cpuPath?: CpuPath }) =>
+  r.cpuPath ? `${r.engine}, ${r.cpuPath === 'auto' ? 'sparse path (auto)' : 'dense path (off)'}` : r.engine;
+
+/** The paths rectigrad-cpu runs a cell on: `paths` where given, both on the sparse workload, else its default (no path). */
+export const cpuPathsFor = (engine: EngineId, c: Cell, paths?: readonly CpuPath[]): readonly (CpuPath | undefined)[] =>
+  engine.startsWith('rectigrad-cpu@') && c.kind === 'train' ? (paths ?? (c.startZeros ? CPU_PATHS : [undefined])) : [undefined];
 
 // ---------------------------------------------------------------------------------------
 // What engines answer, and the rows of the report
@@ -168,7 +204,7 @@ export interface AdapterInfo {
 
 export interface EngineInfo {
   adapter: AdapterInfo;
-  /** Library name → version, plus the runtime (node or the browser's user agent). */
+  /** Library name → version, plus the runtime (node, python, or the browser's user agent). */
   versions: Record<string, string>;
   /** Timestamp queries are available (rectigrad-webgpu profiles op groups with them). */
   timestamps?: boolean;
@@ -195,6 +231,20 @@ export interface MeasureResult {
   lossAfter?: number;
   /** rectigrad: host milliseconds spent encoding and submitting the steps (backend.run), all steps together. */
   hostMs?: number;
+  /** rectigrad-cpu: its WebAssembly products during the timed steps (CpuBackend.wasmStats). */
+  cpuProducts?: CpuProducts;
+}
+
+/**
+ * rectigrad-cpu's WebAssembly products over timed steps: all of them, those split across
+ * helper threads, the times splitting was paused (helpers judged slower than the caller
+ * alone, e.g. busy cores), and those that took the sparse path.
+ */
+export interface CpuProducts {
+  gemms: number;
+  split: number;
+  pauses: number;
+  spmms: number;
 }
 
 /** Per step, GPU milliseconds of each op group (rectigrad-webgpu, timestamp queries). */
@@ -237,7 +287,32 @@ export interface Row {
   gpuMs?: GpuTime;
   /** rectigrad: host µs per step spent encoding and submitting it (median of repetitions). */
   hostUsPerStep?: number;
+  /** rectigrad-cpu: its WebAssembly products over all the timed steps of the row, summed over repetitions; and those split, per repetition. */
+  cpuProducts?: CpuProducts & { repSplit: number[] };
+  /** rectigrad-cpu on the sparse workload: its sparse path chosen by measurement ('auto') or its dense path ('off'). */
+  cpuPath?: CpuPath;
+  /** The sparse workload: the zeros the cell starts with (the same for every engine). */
+  startZeros?: StartZeros;
   notes?: string[];
+}
+
+/**
+ * One engine's row against another's on the same cell and variant, from the same
+ * interleaved repetitions: the ratio of their examples/s (medians), and the median of the
+ * ratios of repetitions run back to back (less moved by drift of a shared machine).
+ */
+export interface Ratio {
+  what: 'sparse ÷ dense' | 'rectigrad ÷ PyTorch' | 'rectigrad ÷ jax-js';
+  workload: WorkloadName;
+  batch: number;
+  variant: Variant;
+  /** Row labels: engine, and the CPU path where there is one. */
+  numerator: string;
+  denominator: string;
+  ratio: number;
+  pairedRatio: number | null;
+  /** The per-repetition ratios (examples/s of the numerator's repetition i over the denominator's). */
+  repRatios: number[];
 }
 
 export interface Machine {
@@ -256,6 +331,8 @@ export interface BenchReport {
   machine: Machine;
   settings: { steps: number; reps: number; budgetSeconds: number; wallSeconds: number };
   rows: Row[];
+  /** Side-by-side ratios the run makes (sparse ÷ dense path, rectigrad ÷ PyTorch); absent when there are none. */
+  ratios?: Ratio[];
 }
 
 // ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 // chooser's switch at the crossover it measured, and a training run.
 import { afterAll, describe, expect, it } from 'vitest';
 import { CpuBackend, type CpuBackendOptions } from '../src/backend/cpu/cpu-backend.ts';
-import { stopHelpers, wasmModules } from '../src/backend/cpu/wasm/runtime.ts';
+import { stopHelpers, WasmHeap, wasmModules } from '../src/backend/cpu/wasm/runtime.ts';
 import { threadsSupported } from '../src/backend/cpu/wasm/threads.ts';
 import { matmul, matmulBiasAct, type MatmulShape } from '../src/ops/matmul.ts';
 import type { BufRange, PlanStep, StepValues } from '../src/ops/op.ts';
@@ -219,6 +219,35 @@ describe.runIf(wasmModules() !== undefined && threadsSupported())('sparse-aware 
         expect(two.wasm?.spmms).toBe(1);
         expect(two.wasm?.split, `${name} ${M}×${N}×${K}`).toBe(N >= 64 ? 1 : 0);
         expect(Array.from(two.c), `${name} ${M}×${N}×${K}`).toEqual(Array.from(one.c));
+      }
+    }
+  });
+
+  it('B stored transposed: panels transposed in each thread’s scratch give the bits of a full transpose then spmm', async () => {
+    const rng = new Rng(23);
+    // Batch 1, odd sizes, widths around the 32-wide panels, a paper layer; K past one transpose tile.
+    for (const [M, N, K] of [
+      [1, 29, 37],
+      [7, 65, 33],
+      [13, 31, 100],
+      [64, 1000, 784],
+      [5, 96, 130],
+    ] as const) {
+      for (const threads of threadsSupported() ? [1, 2] : [1]) {
+        const heap = WasmHeap.create({ threads, splitAbove: 1 })!;
+        if (threads > 1) expect(await heap.warmUp()).toBe(1);
+        const [a, bt, cnt, idx, val, b, c1, c2] = heap.reserve([M * K * 4, N * K * 4, M * 4, M * K * 4, M * K * 4, K * N * 4, M * N * 4, M * N * 4]);
+        const f = (at: number, n: number) => new Float32Array(heap.memory.buffer, at, n);
+        f(a, M * K).set(sparseData(rng, M * K, 0.2));
+        f(bt, N * K).set(rng.fill(N * K));
+        heap.compactRows(false, M, K, a, cnt, idx, val);
+        heap.transpose(N, K, bt, b);
+        heap.spmm(M, N, K, cnt, idx, val, b, c1);
+        const split = heap.stats.split;
+        expect(heap.spmmT(M, N, K, cnt, idx, val, bt, c2)).toBe(true);
+        if (threads > 1) expect(heap.stats.split - split, `${M}×${N}×${K}`).toBe(N >= 64 ? 1 : 0);
+        expect(Array.from(f(c2, M * N)), `${M}×${N}×${K}, ${threads} threads`).toEqual(Array.from(f(c1, M * N)));
+        heap.release();
       }
     }
   });

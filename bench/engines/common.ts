@@ -12,6 +12,7 @@ import {
   fromBase64,
   type AdapterInfo,
   type Cell,
+  type CpuPath,
   type EngineInfo,
   type MatmulCell,
   type MeasureResult,
@@ -26,8 +27,9 @@ export interface Session {
   /**
    * From the initial weights, `steps` timed steps of one variant (the session times
    * itself); with `after`, one more untimed step then reads the loss the timed steps left.
+   * `cpuPath`: rectigrad-cpu's sparse ('auto') or dense ('off') path (the sparse workload).
    */
-  measure(variant: Variant, steps: number, after?: boolean): Promise<MeasureResult>;
+  measure(variant: Variant, steps: number, after?: boolean, cpuPath?: CpuPath): Promise<MeasureResult>;
   /** GPU ms per step by op group for a few steps, where the engine can tell. */
   profile?(variant: Variant, steps: number): Promise<Record<string, number> | undefined>;
   dispose(): void;

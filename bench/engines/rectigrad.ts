@@ -11,14 +11,15 @@ import { candidateScratch, matmulWith } from '../../src/ops/matmul-candidates.ts
 import { registerCandidate } from '../../src/ops/tuning.ts';
 import type { BufRange, PlanStep, StepValues } from '../../src/ops/op.ts';
 import { Trainer, type TrainerOptions } from '../../src/train/trainer.ts';
-import { cellParams, fromBase64, type AdapterInfo, type Cell, type MatmulCell, type TrainCell, type Variant } from '../spec.ts';
+import { cellParams, fromBase64, type AdapterInfo, type Cell, type CpuPath, type MatmulCell, type TrainCell, type Variant } from '../spec.ts';
 import { cpuThreads, firstRowSum, matmulOperands, now, runtimeVersion, type Session } from './common.ts';
 
 let gpu: Promise<GpuContext> | undefined;
 
-async function backendFor(kind: 'cpu' | 'webgpu'): Promise<{ backend: Backend; adapter: AdapterInfo; timestamps: boolean }> {
+async function backendFor(kind: 'cpu' | 'webgpu', path?: CpuPath): Promise<{ backend: Backend; adapter: AdapterInfo; timestamps: boolean }> {
   if (kind === 'cpu') {
-    const backend = new CpuBackend();
+    // No path: the default (RECTIGRAD_CPU_SPARSE, else 'auto').
+    const backend = new CpuBackend('float32', { sparse: path });
     return {
       backend,
       adapter: { kind: 'cpu', vendor: '', architecture: '', description: backend.adapter, isFallback: false, threads: cpuThreads() },
@@ -63,21 +64,27 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
     deadWindow: Number.MAX_SAFE_INTEGER,
     readEvery: 1,
   });
-  const plainBackend = await backendFor(kind);
-  let plain: Trainer | undefined;
-  let tele: Trainer | undefined;
-  let teleBackend: Backend | undefined;
+  // The sparse workload on the CPU: the sparse path unless a request names the dense one.
+  const defaultPath: CpuPath | undefined = kind === 'cpu' && cell.startZeros ? 'auto' : undefined;
+  const plainBackend = await backendFor(kind, defaultPath);
+  const trainers = new Map<string, Trainer>();
+  const key = (telemetry: boolean, path: CpuPath | undefined) => `${telemetry}|${path ?? ''}`;
 
-  // Telemetry on and off are different plans, so each has its own trainer (and backend),
-  // made when first asked for, with one untimed step: its kernels warmed up like the others'.
-  const trainerFor = async (variant: Variant): Promise<Trainer> => {
-    if (variant !== 'telemetry') return plain!;
-    if (!tele) {
-      teleBackend = timeHost((await backendFor(kind)).backend);
-      tele = await Trainer.create(teleBackend, cell.model, options(true), data);
-      for await (const s of tele.run(1)) void s;
+  // Telemetry on and off are different plans, and each CPU path has its own backend, so
+  // each has its own trainer, made when first asked for, with one untimed step: its
+  // kernels warmed up (and the sparse path's crossovers measured) like the others'.
+  const trainerFor = async (variant: Variant, cpuPath?: CpuPath): Promise<Trainer> => {
+    const path = kind === 'cpu' ? (cpuPath ?? defaultPath) : undefined;
+    const k = key(variant === 'telemetry', path);
+    let t = trainers.get(k);
+    if (!t) {
+      const backend = timeHost((await backendFor(kind, path)).backend);
+      t = await Trainer.create(backend, cell.model, options(variant === 'telemetry'), data);
+      t.setParams(init);
+      for await (const s of t.run(1)) void s;
+      trainers.set(k, t);
     }
-    return tele;
+    return t;
   };
 
   // Host overhead on WebGPU: the time spent in backend.run (encoding a step and submitting
@@ -102,13 +109,23 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
     await t.backend.finish();
     let last = NaN;
     hostMs = 0;
+    const cpu = t.backend instanceof CpuBackend ? t.backend : undefined;
+    const before = cpu?.wasmStats;
     const t0 = now();
     for await (const s of t.run(steps)) last = s.loss;
     const ms = now() - t0;
     const host = hostMs;
+    const stats = cpu?.wasmStats;
+    const cpuProducts = before &&
+      stats && {
+        gemms: stats.gemms - before.gemms,
+        split: stats.split - before.split,
+        pauses: stats.pauses - before.pauses,
+        spmms: stats.spmms - before.spmms,
+      };
     let lossAfter: number | undefined;
     if (after) for await (const s of t.run(1)) lossAfter = s.loss;
-    return { ms, steps, lossLast: last, lossAfter, ...(kind === 'webgpu' ? { hostMs: host } : {}) };
+    return { ms, steps, lossLast: last, lossAfter, ...(kind === 'webgpu' ? { hostMs: host } : {}), ...(cpuProducts ? { cpuProducts } : {}) };
   };
 
   return {
@@ -118,14 +135,20 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
       timestamps: plainBackend.timestamps,
     },
     async first() {
-      plain = await Trainer.create(plainBackend.backend, cell.model, options(false), data);
+      const plain = await Trainer.create(plainBackend.backend, cell.model, options(false), data);
+      trainers.set(key(false, defaultPath), plain);
       plain.setParams(init); // the cell's weights (the sparse workload shifts the biases)
       let loss = NaN;
       for await (const s of plain.run(1)) loss = s.loss;
+      // The threads the backend really computes on (fewer than the cores where threads are refused).
+      if (plainBackend.backend instanceof CpuBackend) {
+        plainBackend.adapter.description = plainBackend.backend.adapter;
+        plainBackend.adapter.threads = plainBackend.backend.wasmStats?.threads ?? 1;
+      }
       return { loss };
     },
-    async measure(variant, steps, after) {
-      return timedRun(await trainerFor(variant), variant, steps, after);
+    async measure(variant, steps, after, cpuPath) {
+      return timedRun(await trainerFor(variant, cpuPath), variant, steps, after);
     },
     async profile(variant, steps) {
       const t = await trainerFor(variant);
@@ -140,8 +163,7 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
       }
     },
     dispose() {
-      plainBackend.backend.destroy();
-      teleBackend?.destroy();
+      for (const t of trainers.values()) t.backend.destroy();
     },
   };
 }

@@ -204,9 +204,11 @@ export class SparseMatmul {
     const at = this.region.at;
     const nnz = heap.compactRows(transA, M, K, a, at + l.cnt, at + l.idx, at + l.val);
     if (!force && decide && !decide(nnz / (M * K))) return nnz;
+    // B stored N × K: each thread transposes the panels it needs into its scratch (in cache)
+    // as it goes; where K is too long for that, a row-major K × N copy of all of B first.
+    if (transB && heap.spmmT(M, N, K, at + l.cnt, at + l.idx, at + l.val, b, c)) return nnz;
     let bm = b;
     if (transB) {
-      // B is stored N × K: a row-major K × N copy makes every listed row contiguous.
       heap.transpose(N, K, b, at + l.bt);
       bm = at + l.bt;
     }

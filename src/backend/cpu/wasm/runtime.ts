@@ -8,7 +8,7 @@
 // whose three views lie in a heap's memory runs in wasm; anything else (float64 views,
 // no WebAssembly SIMD) stays with the TypeScript twin.
 import { MATMUL_WASM, MATMUL_WASM_SHARED } from './matmul-wasm.ts';
-import { JOB_SPMM, JOB_TRANSPOSE, pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
+import { JOB_SPMM, JOB_SPMMT, JOB_TRANSPOSE, pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
 
 interface Modules {
   plain: WebAssembly.Module;
@@ -37,6 +37,22 @@ interface KernelExports {
     ldb: number,
     c: number,
     ldc: number,
+  ): void;
+  spmmT(
+    i0: number,
+    i1: number,
+    j0: number,
+    j1: number,
+    cnt: number,
+    idx: number,
+    val: number,
+    cap: number,
+    bt: number,
+    ldbt: number,
+    k: number,
+    c: number,
+    ldc: number,
+    scratch: number,
   ): void;
 }
 
@@ -110,11 +126,20 @@ export const DEFAULT_SPLIT_ABOVE = 1 << 21;
  * panels of the other operand: 1–4 measured alike on two idle cores, 3 is kept.
  */
 const CHUNKS_PER_THREAD = 3;
+/** Columns of C per panel of spmmT (the kernel's P): a panel of Bᵀ takes 4 · P · k bytes of scratch. */
+const SPMMT_PANEL = 32;
 /** Smallest transpose (floats moved) split across threads. */
 const SPLIT_MOVES = 1 << 18;
-/** Split products this slow in a row pause splitting for PAUSE_PRODUCTS large products. */
+/**
+ * Split products this slow in a row pause splitting for a while: PAUSE_FIRST large
+ * products, doubled up to PAUSE_MOST each time splitting is judged a loss again right
+ * after a pause, back to PAUSE_FIRST once a split pays. A passing burst of other work (a
+ * browser tiering up its WebAssembly in the background, another process) then costs a
+ * step or two on one thread, while lasting oversubscription still ends in long pauses.
+ */
 const SLOW_LIMIT = 3;
-const PAUSE_PRODUCTS = 200;
+const PAUSE_FIRST = 12;
+const PAUSE_MOST = 384;
 /** Products faster than this are not judged (timer and wake-up noise). */
 const MIN_JUDGED_MS = 0.25;
 
@@ -143,10 +168,16 @@ export class WasmHeap {
   private slow = 0;
   /** Large products still to run on one thread before trying the helpers again. */
   private pause = 0;
+  /** The next pause's length (products): doubles while splitting keeps losing. */
+  private pauseNext = PAUSE_FIRST;
+  /** Split products judged since the last pause ended (a loss soon after one doubles the next). */
+  private sincePause = Infinity;
   private top: number;
   /** Regions given back (freed arenas), reused by later reservations before the memory grows. */
   private holes: { at: number; bytes: number }[] = [];
   private readonly scratch: number[] = [];
+  /** Bytes of each thread's scratch (gemm's packing; spmmT's panels of Bᵀ). */
+  private readonly scratchBytes: number;
   private released = false;
   private readonly gemmFn: (...args: GemmArgs) => void;
 
@@ -163,6 +194,7 @@ export class WasmHeap {
     this.top = HEADER;
     this.gemmFn = kernel.gemm;
     const bytes = alignUp(kernel.scratchBytes(), ALIGN);
+    this.scratchBytes = bytes;
     for (let t = 0; t < threads; t++) this.scratch.push(this.reserve([bytes])[0]);
     byBuffer.set(memory.buffer, this);
   }
@@ -318,10 +350,16 @@ export class WasmHeap {
     // Other work on the cores (oversubscription) can make helpers a loss: after a few
     // split products in a row that one thread would have done faster, pause splitting.
     if (ms < MIN_JUDGED_MS) return;
-    if (gain >= 1) this.slow = 0;
-    else if (++this.slow >= SLOW_LIMIT) {
+    this.sincePause++;
+    if (gain >= 1) {
       this.slow = 0;
-      this.pause = PAUSE_PRODUCTS;
+      this.pauseNext = PAUSE_FIRST;
+    } else if (++this.slow >= SLOW_LIMIT) {
+      this.slow = 0;
+      // Lost again within a few splits of the last pause: the cores are still busy.
+      if (this.sincePause <= 2 * SLOW_LIMIT) this.pauseNext = Math.min(PAUSE_MOST, this.pauseNext * 2);
+      this.pause = this.pauseNext;
+      this.sincePause = 0;
       this.stats.pauses++;
     }
   }
@@ -407,16 +445,48 @@ export class WasmHeap {
     );
   }
 
+  /**
+   * spmm with B stored transposed (bt: n × k row-major): each thread transposes the panels
+   * of B its columns of C need into its own scratch as it goes (results as spmm's on a
+   * transposed copy). False, computing nothing, where k is too long for the scratch.
+   */
+  spmmT(m: number, n: number, k: number, cnt: number, idx: number, val: number, bt: number, c: number): boolean {
+    if (k * SPMMT_PANEL * 4 > this.scratchBytes) return false;
+    this.stats.gemms++;
+    this.stats.spmms++;
+    const kern = this.kernel;
+    const s = this.scratch;
+    const helpers = m * n * k >= this.splitAbove && n >= 64 && this.pause === 0 ? this.helpers() : [];
+    const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), SPMMT_PANEL);
+    const count = Math.ceil(n / size);
+    const whole = () => kern.spmmT(0, m, 0, n, cnt, idx, val, k, bt, k, k, c, n, s[0]);
+    if (helpers.length === 0 || count < 2) {
+      whole();
+      return true;
+    }
+    this.stats.split++;
+    pool.runJob(
+      helpers,
+      JOB_SPMMT,
+      [m, n, cnt, idx, val, k, bt, k, c, n, k],
+      size,
+      count,
+      (i) => kern.spmmT(0, m, i * size, Math.min(n, (i + 1) * size), cnt, idx, val, k, bt, k, k, c, n, s[0]),
+      whole,
+      s,
+    );
+    return true;
+  }
+
   /** Runs f (timing runs) without counting its products or judging its splits. */
   untracked<T>(f: () => T): T {
     const saved = { ...this.stats };
-    const { slow, pause } = this;
+    const { slow, pause, pauseNext, sincePause } = this;
     try {
       return f();
     } finally {
       Object.assign(this.stats, saved);
-      this.slow = slow;
-      this.pause = pause;
+      Object.assign(this, { slow, pause, pauseNext, sincePause });
     }
   }
 

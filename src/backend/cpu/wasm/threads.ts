@@ -43,6 +43,8 @@ export const JOB_GEMM = 0;
 export const JOB_SPMM = 1;
 /** transposeInto over chunks of the source's rows; args rows, cols, src, ld, dst, ldDst. */
 export const JOB_TRANSPOSE = 2;
+/** spmmT over chunks of C's columns, in each thread's scratch; args m, n, cnt, idx, val, cap, bt, ldbt, c, ldc, k. */
+export const JOB_SPMMT = 3;
 
 // A helper's control block (Int32 slots).
 const SEQ = 0; // command number, written by the caller
@@ -80,6 +82,11 @@ function chunks(scratch) {
     if (kind === ${JOB_SPMM}) {
       const [m, n, cnt, idx, val, cap, b, ldb, c, ldc] = job.subarray(${J_ARGS}, ${J_ARGS} + 10);
       exports.spmm(0, m, lo, Math.min(n, lo + size), cnt, idx, val, cap, b, ldb, c, ldc);
+      continue;
+    }
+    if (kind === ${JOB_SPMMT}) {
+      const [m, n, cnt, idx, val, cap, bt, ldbt, c, ldc, k] = job.subarray(${J_ARGS}, ${J_ARGS} + 11);
+      exports.spmmT(0, m, lo, Math.min(n, lo + size), cnt, idx, val, cap, bt, ldbt, k, c, ldc, scratch);
       continue;
     }
     if (kind === ${JOB_TRANSPOSE}) {
@@ -477,19 +484,29 @@ class Pool {
   }
 
   /**
-   * A JOB_SPMM or JOB_TRANSPOSE job (args as the worker reads them) cut into `count` chunks
-   * of `size`, shared between the caller, which runs `chunk(i)` for the chunks it claims,
-   * and these helpers. If a helper fails the caller runs `whole()`. Chunks do not change
-   * the result: every element is computed the same way whoever computes it.
+   * A JOB_SPMM, JOB_SPMMT or JOB_TRANSPOSE job (args as the worker reads them) cut into
+   * `count` chunks of `size`, shared between the caller, which runs `chunk(i)` for the
+   * chunks it claims, and these helpers (helper h works in scratch[1 + h] where given). If
+   * a helper fails the caller runs `whole()`. Chunks do not change the result: every
+   * element is computed the same way whoever computes it.
    */
-  runJob(helpers: Helper[], kind: number, args: number[], size: number, count: number, chunk: (i: number) => void, whole: () => void): void {
+  runJob(
+    helpers: Helper[],
+    kind: number,
+    args: number[],
+    size: number,
+    count: number,
+    chunk: (i: number) => void,
+    whole: () => void,
+    scratch?: number[],
+  ): void {
     const job = this.job!;
     job.set(args, J_ARGS);
     job[J_KIND] = kind;
     job[J_SIZE] = size;
     job[J_COUNT] = count;
     Atomics.store(job, J_NEXT, 0);
-    helpers.forEach((h) => h.start(0));
+    helpers.forEach((h, i) => h.start(scratch ? scratch[1 + i] : 0));
     for (;;) {
       const i = Atomics.add(job, J_NEXT, 1);
       if (i >= count) break;

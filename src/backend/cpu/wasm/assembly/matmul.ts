@@ -583,3 +583,35 @@ export function spmm(i0: i32, i1: i32, j0: i32, j1: i32, cnt: usize, idx: usize,
     }
   }
 }
+
+/**
+ * spmm with B given transposed (bt: N × K row-major, ldbt floats per row), C's columns
+ * j0 ≤ j < j1 in panels of 32: each panel's 32 rows of bt are transposed into `scratch`
+ * (K × 32, 128·K bytes, the thread's own) and multiplied there while in cache, instead of
+ * writing all of Bᵀ to memory and reading it back. Each element of C is summed exactly as
+ * spmm sums it (same terms, same order): the results are spmm's on a transposed copy.
+ */
+export function spmmT(
+  i0: i32,
+  i1: i32,
+  j0: i32,
+  j1: i32,
+  cnt: usize,
+  idx: usize,
+  val: usize,
+  cap: i32,
+  bt: usize,
+  ldbt: i32,
+  k: i32,
+  c: usize,
+  ldc: i32,
+  scratch: usize,
+): void {
+  const P: i32 = 32;
+  const ldbtb = <usize>ldbt << 2;
+  for (let j = j0; j < j1; j += P) {
+    const w = min(P, j1 - j);
+    transposeInto(w, k, bt + <usize>j * ldbtb, ldbt, scratch, P);
+    spmm(i0, i1, 0, w, cnt, idx, val, cap, scratch, P, c + (<usize>j << 2), ldc);
+  }
+}
