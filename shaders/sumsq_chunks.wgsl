@@ -16,6 +16,15 @@
 //                                              of an f32 (written, not added)
 //                dispatch  (SEGMENTS, 1, 1), workgroups of 256: thread k takes part[s·GROUPS + k]
 //                          (k < GROUPS), then the same fixed tree.
+// entry finish_segments  bindings  partials : array<f32>  partial sums (read)
+//                          segs : array<u32>  SEGMENTS triples (offset, length, slot) of runs of
+//                                             partials (read)
+//                          stats : as finish
+//                dispatch  (SEGMENTS, 1, 1), workgroups of 256: stats[slot] = the sum (not of
+//                          squares: the partials are sums of squares already, written by
+//                          `partial` or by activation_backward.wgsl `main_stats`) of the run,
+//                          thread k taking elements k, k + 256, … in order, then the fixed tree.
+//                          One dispatch finishes the norms of every layer's gradients and deltas.
 // shapes    SEGMENTS ≥ 1, 1 ≤ GROUPS ≤ 256; a segment may be empty or millions long.
 // The pieces and both trees depend only on the lengths and GROUPS, never on scheduling,
 // and no float atomics are used: the result is deterministic.
@@ -68,6 +77,22 @@ fn finish(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li
   let seg = wid.x;
   var s = 0.0;
   if (lid < GROUPS) { s = partials[seg * GROUPS + lid]; }
+  tree[lid] = s;
+  tree_sum(lid);
+  if (lid == 0u) {
+    stats[segs[3u * seg + 2u]] = bitcast<u32>(tree[0]);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn finish_segments(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let seg = wid.x;
+  let offset = segs[3u * seg];
+  let length = segs[3u * seg + 1u];
+  var s = 0.0;
+  for (var k = lid; k < length; k += WG) {
+    s += partials[offset + k];
+  }
   tree[lid] = s;
   tree_sum(lid);
   if (lid == 0u) {

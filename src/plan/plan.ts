@@ -11,16 +11,27 @@
 //                           into several buffers where one binding cannot hold it (chunks)
 //   split.*                 scratch of layers split over several dispatches (src/plan/split.ts)
 //   stats, flags, segs      telemetry words, per-unit "was active" flags, sumsq segment tables
+//   zero counts, norm parts the telemetry folded into other passes (tuning.fusedTelemetry)
 //   l1mask                  per-unit L1 factors (config.l1Mask only; the host writes 1s first)
 import { activationId } from '../ops/activations.ts';
-import { activationBackward, activationBackwardMasked } from '../ops/activation-backward.ts';
+import { activationBackward, activationBackwardMasked, activationBackwardStats, backwardStatsScratch } from '../ops/activation-backward.ts';
 import { gather } from '../ops/gather.ts';
 import type { MatmulShape } from '../ops/matmul.ts';
 import type { BufRange, PlanItem, PlanStep } from '../ops/op.ts';
 import type { OptimizerConfig } from '../ops/optimizer.ts';
 import { softmaxXent } from '../ops/softmax-xent.ts';
-import { segmentTable, type Segment } from '../ops/sumsq.ts';
-import { reductionScratch, reductionSteps } from '../ops/reductions-tiled.ts';
+import { segmentTable, sumsq, type Segment } from '../ops/sumsq.ts';
+import {
+  layerStatsFinishLayers,
+  layerStatsTable,
+  reductionScratch,
+  reductionSteps,
+  sumSegments,
+  sumsqGroups,
+  sumsqPartials,
+  sumsqScratch,
+  type LayerStatsEntry,
+} from '../ops/reductions-tiled.ts';
 import { align, biasRange, paramLayout, weightRange, type DenseLayer, type ParamLayout } from '../model/layout.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import { SOFTWARE_TUNING, type KernelTuning } from '../ops/tuning.ts';
@@ -152,13 +163,13 @@ export function planTraining(
   // Segment tables for the sums of squares: all gradients in one dispatch, then one per delta.
   const segTables: TrainPlan['segTables'] = [];
   let segsLen = 0;
-  const table = (segments: Segment[]): BufRange => {
-    const data = segmentTable(segments);
+  const put = (data: Uint32Array): BufRange => {
     const range = { arena: 'segs', offset: segsLen, length: data.length };
     segsLen = align(segsLen + data.length);
     segTables.push({ range, data });
     return range;
   };
+  const table = (segments: Segment[]): BufRange => put(segmentTable(segments));
   const split = splitScratch(arena, layout, B, true);
   // Gradient norms: one segmented sum over the gradients, or per chunk when a layer is split.
   const gradSegs = isSplit(layout)
@@ -170,11 +181,15 @@ export function planTraining(
         ]),
       );
   const splitGradNorms = isSplit(layout) ? gradNormsSplit(layout, stats, { grads, stats: statsRange }, arena, table) : undefined;
-  const deltaSegs = layout.layers.map((l) => table([{ offset: 0, length: B * l.outputs, slot: stats.delta[l.index] }]));
-  arena('segs', segsLen);
   // Partials of the two-pass reductions (tuning.twoPassReductions): one region, reused by each in turn.
   const twoPass = tuning.twoPassReductions === true;
   const maxWeights = Math.max(...layout.layers.map((l) => l.inputs * l.outputs));
+  const fused =
+    config.telemetry && tuning.fusedTelemetry === true && !isSplit(layout)
+      ? fusedTelemetry(arena, put, layout, stats, B, twoPass, maxWeights, flagRanges)
+      : undefined;
+  const deltaSegs = fused ? [] : layout.layers.map((l) => table([{ offset: 0, length: B * l.outputs, slot: stats.delta[l.index] }]));
+  arena('segs', segsLen);
   const sums: [number, number][] = [[2 * L, maxWeights], ...layout.layers.map((l): [number, number] => [1, B * l.outputs])];
   const reduce = reductionSteps(
     twoPass,
@@ -207,7 +222,7 @@ export function planTraining(
       'softmax cross-entropy',
       B,
       model.classes,
-      { loss: stats.loss, correct: stats.correct },
+      { loss: stats.loss, correct: stats.correct, norm: fused ? stats.delta[L - 1] : undefined },
       {
         logits: a[L - 1],
         labels: y,
@@ -229,23 +244,28 @@ export function planTraining(
     if (i > 0) {
       if (inOne) step.push(...mm.plain(`dX ${i}`, dxShape(l, B), { a: d[i], b: weightRange('params', l), c: d[i - 1] }));
       const io = { z: z[i - 1], a: a[i - 1], d: d[i - 1] };
+      const mask = maskRanges?.[i - 1];
       step.push(
-        maskRanges
-          ? activationBackwardMasked(`act backward ${i - 1}`, B * l.inputs, l.inputs, act, model.alpha, config.l1 / B, { ...io, mask: maskRanges[i - 1] })
-          : activationBackward(`act backward ${i - 1}`, B * l.inputs, act, model.alpha, config.l1 / B, io),
+        fused
+          ? activationBackwardStats(`act backward ${i - 1}`, B, l.inputs, act, model.alpha, config.l1 / B, { ...io, ...fused.backward[i - 1], mask })
+          : maskRanges
+            ? activationBackwardMasked(`act backward ${i - 1}`, B * l.inputs, l.inputs, act, model.alpha, config.l1 / B, { ...io, mask: maskRanges[i - 1] })
+            : activationBackward(`act backward ${i - 1}`, B * l.inputs, act, model.alpha, config.l1 / B, io),
       );
     }
   }
 
   // Telemetry reductions. Gradient norms are also what clipping needs.
   const clipping = config.optimizer.clipNorm > 0;
-  if (config.telemetry) {
+  if (fused) {
+    step.push(...fused.finish({ grads, stats: statsRange, flags }));
+  } else if (config.telemetry) {
     for (let h = 0; h < H; h++) {
       step.push(...reduce.layerStats(`stats ${h}`, B, layout.layers[h].outputs, stats.hidden[h], { a: a[h], active: flagRanges[h], stats: statsRange }));
     }
   }
-  if (config.telemetry || clipping) step.push(...gradNorms);
-  if (config.telemetry) {
+  if (!fused && (config.telemetry || clipping)) step.push(...gradNorms);
+  if (!fused && config.telemetry) {
     for (const l of layout.layers) {
       step.push(...reduce.sumsq(`delta norm ${l.index}`, 1, { x: d[l.index], segs: deltaSegs[l.index], stats: statsRange }, B * l.outputs));
     }
@@ -301,6 +321,82 @@ export function planTraining(
       l1Mask: maskAll && { all: maskAll, layers: maskRanges! },
     },
     tensors: { x, y, z, a, d },
+  };
+}
+
+/**
+ * The telemetry folded into passes a step makes anyway (tuning.fusedTelemetry, the GPU
+ * tables; the CPU backend folds it its own way, src/backend/cpu/fusion.ts). Each small
+ * reduction dispatch costs a GPU more than its bytes, so: hidden layer h's zero counts and
+ * Σ dZ² per chunk of rows come from its activation backward, which reads a_h and writes
+ * d_h anyway (chosen over the forward epilogue: one kernel instead of the four matmul
+ * families, and the same counts layout the tiled layer stats read); the output layer's
+ * Σ dZ² from the softmax that writes its delta. Then one dispatch finishes every hidden
+ * layer's stats (all flags lie in one arena) and one sums every delta's partials, with the
+ * gradients' (two-pass reductions) in the same dispatch. The gradients' sums of squares
+ * still read them once (a one-pass sumsq, or the first pass of the two-pass one).
+ * Fixed chunks and orders: the same bits every run. Layers split over several bindings
+ * keep the unfused steps.
+ */
+function fusedTelemetry(
+  arena: (name: string, length: number) => BufRange,
+  put: (data: Uint32Array) => BufRange,
+  layout: ParamLayout,
+  stats: StatsLayout,
+  B: number,
+  twoPass: boolean,
+  maxWeights: number,
+  flagRanges: BufRange[],
+) {
+  const L = layout.layers.length;
+  const hidden = layout.layers.slice(0, -1);
+  let countsLen = 0;
+  let partLen = 0;
+  const at = hidden.map((l) => {
+    const n = backwardStatsScratch(B, l.outputs);
+    const r = { counts: countsLen, part: partLen, n };
+    countsLen = align(countsLen + n);
+    partLen = align(partLen + n);
+    return r;
+  });
+  const groups = sumsqGroups(maxWeights);
+  const gradPart = partLen;
+  if (twoPass) partLen += sumsqScratch(2 * L, groups);
+  const counts = arena('zero counts', countsLen);
+  const parts = arena('norm parts', partLen);
+  const gradSegments = layout.layers.flatMap((l) => [
+    { offset: l.weight, length: l.inputs * l.outputs, slot: stats.grad[l.index].weight },
+    { offset: l.bias, length: l.outputs, slot: stats.grad[l.index].bias },
+  ]);
+  const gradSegs = put(segmentTable(gradSegments));
+  // The runs the last pass sums: each hidden delta's partials, then each gradient segment's.
+  const finishSegments = [
+    ...hidden.map((_, h) => ({ offset: at[h].part, length: at[h].n, slot: stats.delta[h] })),
+    ...(twoPass ? gradSegments.map((g, s) => ({ offset: gradPart + s * groups, length: groups, slot: g.slot })) : []),
+  ];
+  const finishSegs = finishSegments.length ? put(segmentTable(finishSegments)) : undefined;
+  const layers: LayerStatsEntry[] = hidden.map((l, h) => ({ cols: l.outputs, counts: at[h].counts, flags: flagRanges[h].offset, slots: stats.hidden[h] }));
+  const layerTable = layers.length ? put(layerStatsTable(layers)) : undefined;
+  return {
+    /** Per hidden layer: where its activation backward writes its zero counts and Σ dZ² partials. */
+    backward: at.map((r) => ({ counts: { arena: counts.arena, offset: r.counts, length: r.n }, part: { arena: parts.arena, offset: r.part, length: r.n } })),
+    /** After the backward pass: the finishing dispatches (layer stats, gradient sums of squares, every norm). */
+    finish(io: { grads: BufRange; stats: BufRange; flags: BufRange }): PlanStep[] {
+      const out: PlanStep[] = [];
+      if (layerTable) out.push(layerStatsFinishLayers('layer stats', B, layers, { counts, flags: io.flags, stats: io.stats, table: layerTable }));
+      out.push(
+        twoPass
+          ? sumsqPartials(
+              'grad norms (partials)',
+              2 * L,
+              { x: io.grads, segs: gradSegs, part: { arena: parts.arena, offset: gradPart, length: sumsqScratch(2 * L, groups) } },
+              groups,
+            )
+          : sumsq('grad norms', 2 * L, { x: io.grads, segs: gradSegs, stats: io.stats }),
+      );
+      if (finishSegs) out.push(sumSegments('norms', finishSegments.length, { partials: parts, segs: finishSegs, stats: io.stats }));
+      return out;
+    },
   };
 }
 
