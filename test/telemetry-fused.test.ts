@@ -9,6 +9,8 @@ import { activationBackward, activationBackwardMasked, activationBackwardStats, 
 import { ACTIVATIONS, activate } from '../src/ops/activations.ts';
 import { isClear, type BufRange, type PlanItem, type PlanStep, type StepValues } from '../src/ops/op.ts';
 import { layerStatsFinishLayers, layerStatsTable, layerStatsTiled, sumSegments, type LayerStatsEntry } from '../src/ops/reductions-tiled.ts';
+import { MATMUL_CANDIDATES } from '../src/ops/matmul-candidates.ts';
+import { DEFAULT_TILES, matmul, matmulSumsq, matmulSumsqScratch, type MatmulTiles } from '../src/ops/matmul.ts';
 import { softmaxXent } from '../src/ops/softmax-xent.ts';
 import { segmentTable } from '../src/ops/sumsq.ts';
 import { SOFTWARE_TUNING, type KernelTuning } from '../src/ops/tuning.ts';
@@ -108,6 +110,41 @@ describe('activation backward with the telemetry folded in', () => {
     expect(() => activationBackwardStats('bwd', 20, 2, 1, 0, 0, io)).toThrow(/counts holds 2 words but needs 4/);
     expect(() => activationBackwardStats('bwd', 0, 2, 1, 0, 0, io)).toThrow(/at least one row/);
   });
+});
+
+describe('matmul with the sum of squares of its product', () => {
+  const shapes: [number, number, number, boolean, boolean, MatmulTiles][] = [
+    [1, 1, 1, true, false, DEFAULT_TILES],
+    [1, 70, 3, true, false, DEFAULT_TILES],
+    [70, 20, 37, true, false, DEFAULT_TILES], // dW at batch 37
+    [64, 64, 64, true, false, DEFAULT_TILES],
+    [65, 129, 1, true, false, DEFAULT_TILES], // batch 1
+    [33, 17, 9, false, false, { TM: 4, TN: 4, WG_X: 16, WG_Y: 16 }],
+    [100, 31, 12, false, true, { TM: 3, TN: 5, WG_X: 4, WG_Y: 8 }],
+    [5, 300, 2, true, false, { TM: 8, TN: 1, WG_X: 8, WG_Y: 2 }],
+  ];
+  for (let k = 0; k < 4; k++) shapes.push([1 + rng.int(200), 1 + rng.int(200), 1 + rng.int(70), rng.next() < 0.5, rng.next() < 0.5, DEFAULT_TILES]);
+  it.each(shapes)(
+    '%i × %i × %i (transA %s, transB %s), tiles %j: GPU = CPU twin; C = the plain kernel; Σ partials = ‖C‖²',
+    async (M, N, K, transA, transB, tiles) => {
+      const shape = { M, N, K, transA, transB };
+      const [a, b] = regions('in', [M * K, K * N]);
+      const [c] = regions('c', [M * N]);
+      const [part] = regions('part', [matmulSumsqScratch(shape, tiles)]);
+      const init = [
+        { range: a, data: rng.fill(M * K, -1, 1) },
+        { range: b, data: rng.fill(K * N, -1, 1) },
+      ];
+      const [cOut, pOut] = await runBoth([matmulSumsq('dW', shape, { a, b, c, part }, tiles)], init, [c, part]);
+      const [plain] = await runBoth([matmul('dW', shape, { a, b, c }, tiles)], init, [c]);
+      expect(Array.from(cOut.gpu.u)).toEqual(Array.from(plain.gpu.u));
+      expect(maxRelErr(pOut.cpu.f, pOut.gpu.f)).toBeLessThan(1e-5);
+      const total = Array.from(cOut.gpu.f).reduce((t, v) => t + v * v, 0);
+      const parts = Array.from(pOut.gpu.f).reduce((t, v) => t + v, 0);
+      expect(total).toBeGreaterThan(0);
+      expect(Math.abs(parts - total)).toBeLessThanOrEqual(1e-5 * total);
+    },
+  );
 });
 
 describe('one finish for every hidden layer', () => {
@@ -275,8 +312,12 @@ describe('training with the telemetry folded in', () => {
       const { fused, plain, a, b } = await both(tuning);
       const shaders = (items: PlanItem[]) => ops(items).map((s) => `${s.op.shader}:${s.op.entry}`);
       expect(shaders(fused.plan.step)).toEqual(
-        expect.arrayContaining(['activation_backward:main_stats', 'layer_stats_tiled:finish_layers', 'sumsq_chunks:finish_segments']),
+        expect.arrayContaining(['activation_backward:main_stats', 'layer_stats_tiled:finish_layers', 'sumsq_chunks:finish_segments', 'matmul:main_sumsq']),
       );
+      // Every dW product folds in its ‖dW‖²: only the biases' sums of squares are read from the gradients.
+      expect(ops(fused.plan.step).filter((s) => s.op.entry === 'main_sumsq').length).toBe(4);
+      const gradNorms = ops(fused.plan.step).find((s) => s.label.startsWith('grad norms'))!;
+      expect(gradNorms.constants.SEGMENTS).toBe(4);
       expect(shaders(fused.plan.step).some((s) => s.startsWith('layer_stats:') || s === 'layer_stats_tiled:count_zeros')).toBe(false);
       // L = 4 dense layers, H = 3 hidden: plain 3 + 1 + 4 (one-pass) or 6 + 2 + 8 telemetry dispatches.
       const off = ops(planTraining(model, { ...fused.plan.config, telemetry: false }, dataShape(), tuning).step).length;
@@ -296,6 +337,21 @@ describe('training with the telemetry folded in', () => {
       expect(a.some((s) => s.sparsity.some((x) => x > 0 && x < 1))).toBe(true);
     });
   }
+
+  it('with another kernel chosen for one dW (no epilogue): its weights are read, the rest folded', async () => {
+    const tiled = MATMUL_CANDIDATES.find((c) => c.name === 'tiled 64x64 k16 t4x4')!;
+    // Layer 1 (70 → 33): its dW is 33 × 70.
+    const tuning: KernelTuning = { ...SOFTWARE_TUNING, matmulChoice: (s) => (s.transA && s.N === 70 ? tiled : undefined) };
+    const { fused, a, b } = await both(tuning);
+    const steps = ops(fused.plan.step);
+    expect(steps.find((s) => s.label === 'dW 1')!.op.shader).toBe('matmul_tiled');
+    expect(steps.filter((s) => s.op.entry === 'main_sumsq').length).toBe(3);
+    expect(steps.find((s) => s.label.startsWith('grad norms'))!.constants.SEGMENTS).toBe(5);
+    for (let i = 0; i < a.length; i++) {
+      expect(a[i].loss).toBe(b[i].loss);
+      a[i].gradNorm.forEach((v, l) => expect(Math.abs(v - b[i].gradNorm[l])).toBeLessThanOrEqual(1e-5 * b[i].gradNorm[l]));
+    }
+  });
 
   it('gives the same bits on every run', async () => {
     const opts = trainerOptions({ batch: 37 });

@@ -4,7 +4,7 @@
 // choices existed).
 import type { KernelTuning } from '../ops/tuning.ts';
 import { candidateScratch, matmulBiasActWith, matmulWith, type MatmulCandidate } from '../ops/matmul-candidates.ts';
-import { matmul, matmulBiasAct, type MatmulShape } from '../ops/matmul.ts';
+import { matmul, matmulBiasAct, matmulSumsq, type MatmulShape } from '../ops/matmul.ts';
 import type { BufRange, PlanStep } from '../ops/op.ts';
 
 /**
@@ -16,6 +16,9 @@ function choose(tuning: KernelTuning, shape: MatmulShape, scratch: BufRange | un
   if (c?.kind === 'splitk' && (!scratch || scratch.length < candidateScratch(c, shape))) return { kind: 'tiled', name: c.name, tile: c.tile };
   return c;
 }
+
+/** Whether the product runs in the register kernel (no candidate chosen for its shape): the one with a sum-of-squares epilogue. */
+export const usesRegisterKernel = (tuning: KernelTuning, shape: MatmulShape): boolean => tuning.matmulChoice?.(shape) === undefined;
 
 /** Floats of scratch the chosen candidates need for these shapes (0 when none uses split-K). */
 export function matmulScratch(tuning: KernelTuning, shapes: MatmulShape[]): number {
@@ -36,6 +39,12 @@ export function matmulSteps(tuning: KernelTuning, scratch?: BufRange) {
     plain(label: string, shape: MatmulShape, io: { a: BufRange; b: BufRange; c: BufRange }): PlanStep[] {
       const c = choose(tuning, shape, scratch);
       return c ? matmulWith(c, label, shape, { ...io, scratch }) : [matmul(label, shape, io, tuning.matmul)];
+    },
+    /** The register kernel with the sum of squares of C into `part` (matmulSumsq); only where usesRegisterKernel. */
+    sumsq(label: string, shape: MatmulShape, io: { a: BufRange; b: BufRange; c: BufRange; part: BufRange }): PlanStep[] {
+      if (!usesRegisterKernel(tuning, shape))
+        throw new Error(`${label}: a kernel other than the register kernel is chosen for this shape; it has no sum-of-squares epilogue`);
+      return [matmulSumsq(label, shape, io, tuning.matmul)];
     },
     biasAct(
       label: string,

@@ -37,7 +37,8 @@ import type { ModelSpec } from '../model/spec.ts';
 import { SOFTWARE_TUNING, type KernelTuning } from '../ops/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
 import { checkLimits, planMemory, UNLIMITED, type PlanLimits, type PlanMemory } from './limits.ts';
-import { matmulScratch, matmulSteps } from './matmul-choice.ts';
+import { matmulScratch, matmulSteps, usesRegisterKernel } from './matmul-choice.ts';
+import { matmulSumsqScratch } from '../ops/matmul.ts';
 import { arenaChunks, backwardSplit, forwardSplit, gradNormsSplit, isSplit, maxNormSplit, optimizerSplit, splitScratch, type SplitScratch } from './split.ts';
 
 export interface TrainConfig {
@@ -186,7 +187,7 @@ export function planTraining(
   const maxWeights = Math.max(...layout.layers.map((l) => l.inputs * l.outputs));
   const fused =
     config.telemetry && tuning.fusedTelemetry === true && !isSplit(layout)
-      ? fusedTelemetry(arena, put, layout, stats, B, twoPass, maxWeights, flagRanges)
+      ? fusedTelemetry(arena, put, layout, stats, B, twoPass, tuning, flagRanges)
       : undefined;
   const deltaSegs = fused ? [] : layout.layers.map((l) => table([{ offset: 0, length: B * l.outputs, slot: stats.delta[l.index] }]));
   arena('segs', segsLen);
@@ -239,7 +240,9 @@ export function planTraining(
     // A layer split by rows (larger than one binding) gets its dW, db and dX from split.ts.
     const inOne = l.chunks.length === 1;
     if (!inOne) step.push(...backwardSplit(l, B, { d: d[i], input, dInput: i > 0 ? d[i - 1] : undefined }, split!, tuning));
-    if (inOne) step.push(...mm.plain(`dW ${i}`, dwShape(l, B), { a: d[i], b: input, c: weightRange('grads', l) }));
+    const dwPart = fused?.dw[i];
+    if (inOne && dwPart) step.push(...mm.sumsq(`dW ${i}`, dwShape(l, B), { a: d[i], b: input, c: weightRange('grads', l), part: dwPart }));
+    else if (inOne) step.push(...mm.plain(`dW ${i}`, dwShape(l, B), { a: d[i], b: input, c: weightRange('grads', l) }));
     if (inOne) step.push(...reduce.biasGrad(`db ${i}`, B, l.outputs, d[i], biasRange('grads', l)));
     if (i > 0) {
       if (inOne) step.push(...mm.plain(`dX ${i}`, dxShape(l, B), { a: d[i], b: weightRange('params', l), c: d[i - 1] }));
@@ -331,10 +334,12 @@ export function planTraining(
  * Σ dZ² per chunk of rows come from its activation backward, which reads a_h and writes
  * d_h anyway (chosen over the forward epilogue: one kernel instead of the four matmul
  * families, and the same counts layout the tiled layer stats read); the output layer's
- * Σ dZ² from the softmax that writes its delta. Then one dispatch finishes every hidden
- * layer's stats (all flags lie in one arena) and one sums every delta's partials, with the
- * gradients' (two-pass reductions) in the same dispatch. The gradients' sums of squares
- * still read them once (a one-pass sumsq, or the first pass of the two-pass one).
+ * Σ dZ² from the softmax that writes its delta; ‖dW‖² partials from the dW product's
+ * epilogue where it runs in the register kernel (always on SwiftShader; elsewhere the
+ * autotuner's kernels have no such epilogue and their weights are read once more, as the
+ * biases always are: a one-pass sumsq, or the first pass of the two-pass one). Then one
+ * dispatch finishes every hidden layer's stats (all flags lie in one arena) and one sums
+ * every norm's partials.
  * Fixed chunks and orders: the same bits every run. Layers split over several bindings
  * keep the unfused steps.
  */
@@ -345,10 +350,9 @@ function fusedTelemetry(
   stats: StatsLayout,
   B: number,
   twoPass: boolean,
-  maxWeights: number,
+  tuning: KernelTuning,
   flagRanges: BufRange[],
 ) {
-  const L = layout.layers.length;
   const hidden = layout.layers.slice(0, -1);
   let countsLen = 0;
   let partLen = 0;
@@ -359,25 +363,36 @@ function fusedTelemetry(
     partLen = align(partLen + n);
     return r;
   });
-  const groups = sumsqGroups(maxWeights);
-  const gradPart = partLen;
-  if (twoPass) partLen += sumsqScratch(2 * L, groups);
-  const counts = arena('zero counts', countsLen);
-  const parts = arena('norm parts', partLen);
+  // ‖dW‖² partials from the dW epilogue (register kernel), per layer; the other gradients are read.
+  const dw = layout.layers.map((l) => {
+    const shape = dwShape(l, B);
+    if (!usesRegisterKernel(tuning, shape)) return undefined;
+    const r = { offset: partLen, length: matmulSumsqScratch(shape, tuning.matmul) };
+    partLen = align(partLen + r.length);
+    return r;
+  });
   const gradSegments = layout.layers.flatMap((l) => [
-    { offset: l.weight, length: l.inputs * l.outputs, slot: stats.grad[l.index].weight },
+    ...(dw[l.index] ? [] : [{ offset: l.weight, length: l.inputs * l.outputs, slot: stats.grad[l.index].weight }]),
     { offset: l.bias, length: l.outputs, slot: stats.grad[l.index].bias },
   ]);
+  const groups = sumsqGroups(Math.max(...gradSegments.map((g) => g.length)));
+  const gradPart = partLen;
+  if (twoPass) partLen += sumsqScratch(gradSegments.length, groups);
+  const counts = arena('zero counts', countsLen);
+  const parts = arena('norm parts', partLen);
   const gradSegs = put(segmentTable(gradSegments));
-  // The runs the last pass sums: each hidden delta's partials, then each gradient segment's.
+  // The runs the last pass sums: each hidden delta's partials, the dW epilogues', then each read gradient segment's.
   const finishSegments = [
     ...hidden.map((_, h) => ({ offset: at[h].part, length: at[h].n, slot: stats.delta[h] })),
+    ...layout.layers.flatMap((l) => (dw[l.index] ? [{ ...dw[l.index]!, slot: stats.grad[l.index].weight }] : [])),
     ...(twoPass ? gradSegments.map((g, s) => ({ offset: gradPart + s * groups, length: groups, slot: g.slot })) : []),
   ];
   const finishSegs = finishSegments.length ? put(segmentTable(finishSegments)) : undefined;
   const layers: LayerStatsEntry[] = hidden.map((l, h) => ({ cols: l.outputs, counts: at[h].counts, flags: flagRanges[h].offset, slots: stats.hidden[h] }));
   const layerTable = layers.length ? put(layerStatsTable(layers)) : undefined;
   return {
+    /** Per dense layer: where its dW product writes its ‖dW‖² partials (register kernel), or undefined. */
+    dw: dw.map((r) => r && { arena: parts.arena, ...r }),
     /** Per hidden layer: where its activation backward writes its zero counts and Σ dZ² partials. */
     backward: at.map((r) => ({ counts: { arena: counts.arena, offset: r.counts, length: r.n }, part: { arena: parts.arena, offset: r.part, length: r.n } })),
     /** After the backward pass: the finishing dispatches (layer stats, gradient sums of squares, every norm). */
@@ -388,11 +403,11 @@ function fusedTelemetry(
         twoPass
           ? sumsqPartials(
               'grad norms (partials)',
-              2 * L,
-              { x: io.grads, segs: gradSegs, part: { arena: parts.arena, offset: gradPart, length: sumsqScratch(2 * L, groups) } },
+              gradSegments.length,
+              { x: io.grads, segs: gradSegs, part: { arena: parts.arena, offset: gradPart, length: sumsqScratch(gradSegments.length, groups) } },
               groups,
             )
-          : sumsq('grad norms', 2 * L, { x: io.grads, segs: gradSegs, stats: io.stats }),
+          : sumsq('grad norms', gradSegments.length, { x: io.grads, segs: gradSegs, stats: io.stats }),
       );
       if (finishSegs) out.push(sumSegments('norms', finishSegments.length, { partials: parts, segs: finishSegs, stats: io.stats }));
       return out;
