@@ -17,12 +17,14 @@
 //                dispatch  (SEGMENTS, 1, 1), workgroups of 256: thread k takes part[s·GROUPS + k]
 //                          (k < GROUPS), then the same fixed tree.
 // entry finish_segments  bindings  partials : array<f32>  partial sums (read)
-//                          segs : array<u32>  SEGMENTS triples (offset, length, slot) of runs of
-//                                             partials (read)
+//                          x    : array<f32>  as partial (read)
+//                          segs : array<u32>  SEGMENTS triples (offset, length, slot): the first
+//                                             SUMS are runs of partials, the others runs of x (read)
 //                          stats : as finish
-//                dispatch  (SEGMENTS, 1, 1), workgroups of 256: stats[slot] = the sum (not of
-//                          squares: the partials are sums of squares already, written by
-//                          `partial` or by activation_backward.wgsl `main_stats`) of the run,
+//                dispatch  (SEGMENTS, 1, 1), workgroups of 256: stats[slot] = the plain sum of a
+//                          run of partials (sums of squares already: written by `partial`,
+//                          matmul.wgsl `main_sumsq` or activation_backward.wgsl `main_stats`), or
+//                          the sum of squares of a run of x (short ones: the bias gradients),
 //                          thread k taking elements k, k + 256, … in order, then the fixed tree.
 //                          One dispatch finishes the norms of every layer's gradients and deltas.
 // shapes    SEGMENTS ≥ 1, 1 ≤ GROUPS ≤ 256; a segment may be empty or millions long.
@@ -30,6 +32,7 @@
 // and no float atomics are used: the result is deterministic.
 override SEGMENTS: u32;
 override GROUPS: u32 = 64u;
+override SUMS: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> segs: array<u32>;
@@ -90,8 +93,15 @@ fn finish_segments(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_
   let offset = segs[3u * seg];
   let length = segs[3u * seg + 1u];
   var s = 0.0;
-  for (var k = lid; k < length; k += WG) {
-    s += partials[offset + k];
+  if (seg < SUMS) {
+    for (var k = lid; k < length; k += WG) {
+      s += partials[offset + k];
+    }
+  } else {
+    for (var k = lid; k < length; k += WG) {
+      let v = x[offset + k];
+      s += v * v;
+    }
   }
   tree[lid] = s;
   tree_sum(lid);

@@ -231,36 +231,48 @@ describe('one finish for every hidden layer', () => {
 describe('one finish for every norm', () => {
   it.each([
     [[1], 1],
-    [[0, 5, 300], 3],
-    [[4000, 1, 256, 257], 4],
-    [[70_000, 13], 2],
-  ] as [number[], number][])('runs of %j: GPU = CPU twin, the same bits twice', async (lengths) => {
-    let end = 0;
-    const slots = rng.shuffle(Uint32Array.from({ length: 16 }, (_, k) => k));
-    const segments = lengths.map((length, k) => {
-      const offset = end + rng.int(40);
-      end = offset + length;
-      return { offset, length, slot: slots[k] };
-    });
-    const data = rng.fill(end + 3, 0, 2);
-    const t = segmentTable(segments);
-    const [partials] = regions('p', [data.length]);
-    const [segs] = regions('segs', [t.length]);
-    const [stats] = regions('stats', [16]);
-    const step = sumSegments('norms', segments.length, { partials, segs, stats });
-    const init = [
-      { range: partials, data },
-      { range: segs, data: t },
-    ];
-    const [first] = await runBoth([step], init, [stats]);
-    const [again] = await runBoth([step], init, [stats]);
-    for (const s of segments) {
-      let sum = 0;
-      for (let k = s.offset; k < s.offset + s.length; k++) sum += data[k];
-      expect(Math.abs(first.gpu.f[s.slot] - sum)).toBeLessThanOrEqual(1e-5 * Math.max(1e-6, sum));
-      expect(Math.abs(first.cpu.f[s.slot] - sum)).toBeLessThanOrEqual(1e-6 * Math.max(1e-6, sum));
-    }
-    expect(Array.from(again.gpu.u)).toEqual(Array.from(first.gpu.u));
+    [[7], 0],
+    [[0, 5, 300], 2],
+    [[4000, 1, 256, 257], 3],
+    [[70_000, 13, 1000], 1],
+  ] as [number[], number][])(
+    'runs of %j, the first %i sums of partials, the rest sums of squares: GPU = CPU twin, the same bits twice',
+    async (lengths, sums) => {
+      let end = 0;
+      const slots = rng.shuffle(Uint32Array.from({ length: 16 }, (_, k) => k));
+      const segments = lengths.map((length, k) => {
+        const offset = end + rng.int(40);
+        end = offset + length;
+        return { offset, length, slot: slots[k] };
+      });
+      const data = rng.fill(end + 3, 0, 2);
+      const xData = rng.fill(end + 3, -2, 2);
+      const t = segmentTable(segments);
+      const [partials] = regions('p', [data.length]);
+      const [x] = regions('x', [xData.length]);
+      const [segs] = regions('segs', [t.length]);
+      const [stats] = regions('stats', [16]);
+      const step = sumSegments('norms', segments.length, sums, { partials, x, segs, stats });
+      const init = [
+        { range: partials, data },
+        { range: x, data: xData },
+        { range: segs, data: t },
+      ];
+      const [first] = await runBoth([step], init, [stats]);
+      const [again] = await runBoth([step], init, [stats]);
+      segments.forEach((s, i) => {
+        let sum = 0;
+        for (let k = s.offset; k < s.offset + s.length; k++) sum += i < sums ? data[k] : xData[k] ** 2;
+        expect(Math.abs(first.gpu.f[s.slot] - sum)).toBeLessThanOrEqual(1e-5 * Math.max(1e-6, sum));
+        expect(Math.abs(first.cpu.f[s.slot] - sum)).toBeLessThanOrEqual(1e-6 * Math.max(1e-6, sum));
+      });
+      expect(Array.from(again.gpu.u)).toEqual(Array.from(first.gpu.u));
+    },
+  );
+
+  it('rejects more sums than segments', () => {
+    const r = (n: number): BufRange => ({ arena: 'p', offset: 0, length: n });
+    expect(() => sumSegments('norms', 2, 3, { partials: r(4), x: r(4), segs: r(6), stats: r(4) })).toThrow(/3 sums of partials among 2 segments/);
   });
 });
 
@@ -307,21 +319,21 @@ describe('training with the telemetry folded in', () => {
   }
 
   for (const twoPass of [false, true]) {
-    it(`reports the plain steps' telemetry in 3 extra dispatches (${twoPass ? 'two' : 'one'}-pass reductions)`, async () => {
+    it(`reports the plain steps' telemetry in 2 extra dispatches (${twoPass ? 'two' : 'one'}-pass reductions)`, async () => {
       const tuning = { ...SOFTWARE_TUNING, twoPassReductions: twoPass };
       const { fused, plain, a, b } = await both(tuning);
       const shaders = (items: PlanItem[]) => ops(items).map((s) => `${s.op.shader}:${s.op.entry}`);
       expect(shaders(fused.plan.step)).toEqual(
         expect.arrayContaining(['activation_backward:main_stats', 'layer_stats_tiled:finish_layers', 'sumsq_chunks:finish_segments', 'matmul:main_sumsq']),
       );
-      // Every dW product folds in its ‖dW‖²: only the biases' sums of squares are read from the gradients.
+      // Every dW product folds in its ‖dW‖²: the last pass sums 3 deltas' and 4 dW's partials, and reads the 4 biases.
       expect(ops(fused.plan.step).filter((s) => s.op.entry === 'main_sumsq').length).toBe(4);
-      const gradNorms = ops(fused.plan.step).find((s) => s.label.startsWith('grad norms'))!;
-      expect(gradNorms.constants.SEGMENTS).toBe(4);
+      const norms = ops(fused.plan.step).find((s) => s.label === 'norms')!;
+      expect([norms.constants.SEGMENTS, norms.constants.SUMS]).toEqual([11, 7]);
       expect(shaders(fused.plan.step).some((s) => s.startsWith('layer_stats:') || s === 'layer_stats_tiled:count_zeros')).toBe(false);
       // L = 4 dense layers, H = 3 hidden: plain 3 + 1 + 4 (one-pass) or 6 + 2 + 8 telemetry dispatches.
       const off = ops(planTraining(model, { ...fused.plan.config, telemetry: false }, dataShape(), tuning).step).length;
-      expect(ops(fused.plan.step).length - off).toBe(3);
+      expect(ops(fused.plan.step).length - off).toBe(2);
       expect(ops(plain.plan.step).length - off).toBe(twoPass ? 16 : 8);
       for (let i = 0; i < a.length; i++) {
         // Same parameters throughout (dZ and the update are the plain kernels' bits): counts equal, norms up to the order of summation.
@@ -338,20 +350,25 @@ describe('training with the telemetry folded in', () => {
     });
   }
 
-  it('with another kernel chosen for one dW (no epilogue): its weights are read, the rest folded', async () => {
-    const tiled = MATMUL_CANDIDATES.find((c) => c.name === 'tiled 64x64 k16 t4x4')!;
-    // Layer 1 (70 → 33): its dW is 33 × 70.
-    const tuning: KernelTuning = { ...SOFTWARE_TUNING, matmulChoice: (s) => (s.transA && s.N === 70 ? tiled : undefined) };
-    const { fused, a, b } = await both(tuning);
-    const steps = ops(fused.plan.step);
-    expect(steps.find((s) => s.label === 'dW 1')!.op.shader).toBe('matmul_tiled');
-    expect(steps.filter((s) => s.op.entry === 'main_sumsq').length).toBe(3);
-    expect(steps.find((s) => s.label.startsWith('grad norms'))!.constants.SEGMENTS).toBe(5);
-    for (let i = 0; i < a.length; i++) {
-      expect(a[i].loss).toBe(b[i].loss);
-      a[i].gradNorm.forEach((v, l) => expect(Math.abs(v - b[i].gradNorm[l])).toBeLessThanOrEqual(1e-5 * b[i].gradNorm[l]));
-    }
-  });
+  for (const twoPass of [false, true]) {
+    it(`with another kernel chosen for one dW (no epilogue): its weights are read, the rest folded (${twoPass ? 'two' : 'one'}-pass)`, async () => {
+      const tiled = MATMUL_CANDIDATES.find((c) => c.name === 'tiled 64x64 k16 t4x4')!;
+      // Layer 1 (70 → 33): its dW is 33 × 70.
+      const tuning: KernelTuning = { ...SOFTWARE_TUNING, twoPassReductions: twoPass, matmulChoice: (s) => (s.transA && s.N === 70 ? tiled : undefined) };
+      const { fused, a, b } = await both(tuning);
+      const steps = ops(fused.plan.step);
+      expect(steps.find((s) => s.label === 'dW 1')!.op.shader).toBe('matmul_tiled');
+      expect(steps.filter((s) => s.op.entry === 'main_sumsq').length).toBe(3);
+      const norms = steps.find((s) => s.label === 'norms')!;
+      // Two-pass: dW 1's partials from a first pass of its own; one-pass: read whole beside the biases.
+      expect([norms.constants.SEGMENTS, norms.constants.SUMS]).toEqual(twoPass ? [11, 7] : [11, 6]);
+      expect(steps.some((s) => s.label === 'grad norms (partials)')).toBe(twoPass);
+      for (let i = 0; i < a.length; i++) {
+        expect(a[i].loss).toBe(b[i].loss);
+        a[i].gradNorm.forEach((v, l) => expect(Math.abs(v - b[i].gradNorm[l])).toBeLessThanOrEqual(1e-5 * b[i].gradNorm[l]));
+      }
+    });
+  }
 
   it('gives the same bits on every run', async () => {
     const opts = trainerOptions({ batch: 37 });

@@ -112,29 +112,33 @@ export const sumSegmentsOp: OpDef = {
   shader: 'sumsq_chunks',
   entry: 'finish_segments',
   group: 'reduce',
-  cpu({ SEGMENTS }, { partials, segs, stats }) {
+  cpu({ SEGMENTS, SUMS }, { partials, x, segs, stats }) {
     const t = segs.u;
     for (let s = 0; s < SEGMENTS; s++) {
       const offset = t[3 * s];
       const end = offset + t[3 * s + 1];
       let sum = 0;
-      for (let k = offset; k < end; k++) sum += partials.f[k];
+      if (s < SUMS) for (let k = offset; k < end; k++) sum += partials.f[k];
+      else for (let k = offset; k < end; k++) sum += x.f[k] * x.f[k];
       stats.f[t[3 * s + 2]] = sum;
     }
   },
 };
 
 /**
- * stats[slot] = Σ partials[offset .. offset + length) for each of `segments` (offset,
- * length, slot) triples in `segs` (segmentTable): the last pass of the sums of squares whose
- * partials other kernels wrote (sumsqTwoPass's first pass, activationBackwardStats), for
- * every gradient and delta of a step in one dispatch. Fixed order: the same bits every run.
+ * For each of `segments` (offset, length, slot) triples in `segs` (segmentTable): the first
+ * `sums` stats[slot] = Σ partials[offset .. offset + length) — the last pass of sums of
+ * squares whose partials other kernels wrote (sumsqPartials, matmulSumsq,
+ * activationBackwardStats) — the others stats[slot] = Σ x[offset .. offset + length)²
+ * (short segments read whole: the bias gradients). Every gradient and delta norm of a step
+ * in one dispatch, one workgroup per segment; fixed order: the same bits every run.
  */
-export function sumSegments(label: string, segments: number, io: { partials: BufRange; segs: BufRange; stats: BufRange }): PlanStep {
+export function sumSegments(label: string, segments: number, sums: number, io: { partials: BufRange; x: BufRange; segs: BufRange; stats: BufRange }): PlanStep {
   if (!Number.isInteger(segments) || segments < 1 || segments > MAX_WORKGROUPS)
     throw new Error(`${label}: ${segments} segments; one dispatch takes 1 to ${MAX_WORKGROUPS}`);
+  if (!Number.isInteger(sums) || sums < 0 || sums > segments) throw new Error(`${label}: ${sums} sums of partials among ${segments} segments`);
   need(label, 'the segment table', io.segs, 3 * segments);
-  return { op: sumSegmentsOp, label, constants: { SEGMENTS: segments }, bindings: io, dispatch: [segments, 1, 1] };
+  return { op: sumSegmentsOp, label, constants: { SEGMENTS: segments, SUMS: sums }, bindings: io, dispatch: [segments, 1, 1] };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import type { MatmulShape } from '../ops/matmul.ts';
 import type { BufRange, PlanItem, PlanStep } from '../ops/op.ts';
 import type { OptimizerConfig } from '../ops/optimizer.ts';
 import { softmaxXent } from '../ops/softmax-xent.ts';
-import { segmentTable, sumsq, type Segment } from '../ops/sumsq.ts';
+import { segmentTable, type Segment } from '../ops/sumsq.ts';
 import {
   layerStatsFinishLayers,
   layerStatsTable,
@@ -330,18 +330,22 @@ export function planTraining(
 /**
  * The telemetry folded into passes a step makes anyway (tuning.fusedTelemetry, the GPU
  * tables; the CPU backend folds it its own way, src/backend/cpu/fusion.ts). Each small
- * reduction dispatch costs a GPU more than its bytes, so: hidden layer h's zero counts and
- * Σ dZ² per chunk of rows come from its activation backward, which reads a_h and writes
- * d_h anyway (chosen over the forward epilogue: one kernel instead of the four matmul
- * families, and the same counts layout the tiled layer stats read); the output layer's
- * Σ dZ² from the softmax that writes its delta; ‖dW‖² partials from the dW product's
- * epilogue where it runs in the register kernel (always on SwiftShader; elsewhere the
- * autotuner's kernels have no such epilogue and their weights are read once more, as the
- * biases always are: a one-pass sumsq, or the first pass of the two-pass one). Then one
- * dispatch finishes every hidden layer's stats (all flags lie in one arena) and one sums
- * every norm's partials.
- * Fixed chunks and orders: the same bits every run. Layers split over several bindings
- * keep the unfused steps.
+ * reduction dispatch costs a GPU more than its bytes (and on SwiftShader a workgroup with
+ * barriers costs more than its work), so:
+ *   - hidden layer h's zero counts and Σ dZ² per chunk of rows come from its activation
+ *     backward, which reads a_h and writes d_h anyway (chosen over the forward epilogue:
+ *     one kernel instead of the four matmul families, the counts layout the tiled layer
+ *     stats already read, and the delta norm in the same pass);
+ *   - the output layer's Σ dZ² from the softmax that writes its delta;
+ *   - ‖dW‖² partials from the dW product's epilogue where it runs in the register kernel
+ *     (always on SwiftShader); the autotuner's other kernels have no such epilogue, so
+ *     those weights are read once more (whole in the last pass, or with two-pass
+ *     reductions in a first pass of partials), as the short bias gradients always are;
+ *   - one dispatch finishes every hidden layer's stats (all flags lie in one arena), one
+ *     every norm (sums of partials, then sums of squares read whole).
+ * Two dispatches beside the step's own (three with a first pass), where the plain steps
+ * take 2H + L + 1 (one-pass) or 4H + 2L + 2 (two-pass). Fixed chunks and orders: the same
+ * bits every run. Layers split over several bindings keep the plain steps.
  */
 function fusedTelemetry(
   arena: (name: string, length: number) => BufRange,
@@ -371,23 +375,26 @@ function fusedTelemetry(
     partLen = align(partLen + r.length);
     return r;
   });
-  const gradSegments = layout.layers.flatMap((l) => [
-    ...(dw[l.index] ? [] : [{ offset: l.weight, length: l.inputs * l.outputs, slot: stats.grad[l.index].weight }]),
-    { offset: l.bias, length: l.outputs, slot: stats.grad[l.index].bias },
-  ]);
-  const groups = sumsqGroups(Math.max(...gradSegments.map((g) => g.length)));
+  // Gradients read whole in the last pass: the biases (short), and on one-pass reductions
+  // the weights without an epilogue too (one workgroup each, as the one-pass sumsq did);
+  // with two-pass reductions those weights get a first pass of partials of their own.
+  const biases = layout.layers.map((l) => ({ offset: l.bias, length: l.outputs, slot: stats.grad[l.index].bias }));
+  const weights = layout.layers.flatMap((l) => (dw[l.index] ? [] : [{ offset: l.weight, length: l.inputs * l.outputs, slot: stats.grad[l.index].weight }]));
+  const spread = twoPass ? weights : [];
+  const groups = sumsqGroups(Math.max(1, ...spread.map((g) => g.length)));
   const gradPart = partLen;
-  if (twoPass) partLen += sumsqScratch(gradSegments.length, groups);
+  partLen += sumsqScratch(spread.length, groups);
   const counts = arena('zero counts', countsLen);
   const parts = arena('norm parts', partLen);
-  const gradSegs = put(segmentTable(gradSegments));
-  // The runs the last pass sums: each hidden delta's partials, the dW epilogues', then each read gradient segment's.
-  const finishSegments = [
+  const spreadSegs = spread.length ? put(segmentTable(spread)) : undefined;
+  // The last pass: sums of each hidden delta's partials, the dW epilogues', the first pass's; then the sums of squares read whole.
+  const sums = [
     ...hidden.map((_, h) => ({ offset: at[h].part, length: at[h].n, slot: stats.delta[h] })),
     ...layout.layers.flatMap((l) => (dw[l.index] ? [{ ...dw[l.index]!, slot: stats.grad[l.index].weight }] : [])),
-    ...(twoPass ? gradSegments.map((g, s) => ({ offset: gradPart + s * groups, length: groups, slot: g.slot })) : []),
+    ...spread.map((g, s) => ({ offset: gradPart + s * groups, length: groups, slot: g.slot })),
   ];
-  const finishSegs = finishSegments.length ? put(segmentTable(finishSegments)) : undefined;
+  const whole = [...(twoPass ? [] : weights), ...biases];
+  const finishSegs = put(segmentTable([...sums, ...whole]));
   const layers: LayerStatsEntry[] = hidden.map((l, h) => ({ cols: l.outputs, counts: at[h].counts, flags: flagRanges[h].offset, slots: stats.hidden[h] }));
   const layerTable = layers.length ? put(layerStatsTable(layers)) : undefined;
   return {
@@ -399,17 +406,16 @@ function fusedTelemetry(
     finish(io: { grads: BufRange; stats: BufRange; flags: BufRange }): PlanStep[] {
       const out: PlanStep[] = [];
       if (layerTable) out.push(layerStatsFinishLayers('layer stats', B, layers, { counts, flags: io.flags, stats: io.stats, table: layerTable }));
-      out.push(
-        twoPass
-          ? sumsqPartials(
-              'grad norms (partials)',
-              gradSegments.length,
-              { x: io.grads, segs: gradSegs, part: { arena: parts.arena, offset: gradPart, length: sumsqScratch(gradSegments.length, groups) } },
-              groups,
-            )
-          : sumsq('grad norms', gradSegments.length, { x: io.grads, segs: gradSegs, stats: io.stats }),
-      );
-      if (finishSegs) out.push(sumSegments('norms', finishSegments.length, { partials: parts, segs: finishSegs, stats: io.stats }));
+      if (spreadSegs)
+        out.push(
+          sumsqPartials(
+            'grad norms (partials)',
+            spread.length,
+            { x: io.grads, segs: spreadSegs, part: { arena: parts.arena, offset: gradPart, length: sumsqScratch(spread.length, groups) } },
+            groups,
+          ),
+        );
+      out.push(sumSegments('norms', sums.length + whole.length, sums.length, { partials: parts, x: io.grads, segs: finishSegs, stats: io.stats }));
       return out;
     },
   };
