@@ -229,15 +229,17 @@ describe('one finish for every hidden layer', () => {
 });
 
 describe('one finish for every norm', () => {
-  it.each([
-    [[1], 1],
-    [[7], 0],
-    [[0, 5, 300], 2],
-    [[4000, 1, 256, 257], 3],
-    [[70_000, 13, 1000], 1],
-  ] as [number[], number][])(
-    'runs of %j, the first %i sums of partials, the rest sums of squares: GPU = CPU twin, the same bits twice',
-    async (lengths, sums) => {
+  it.each(
+    [
+      [[1], 1],
+      [[7], 0],
+      [[0, 5, 300], 2],
+      [[4000, 1, 256, 257], 3],
+      [[70_000, 13, 1000], 1],
+    ].flatMap(([lengths, sums]) => [false, true].map((serial) => [lengths, sums, serial])) as [number[], number, boolean][],
+  )(
+    'runs of %j, the first %i sums of partials, the rest sums of squares (one thread per run %s): GPU = CPU twin, the same bits twice',
+    async (lengths, sums, serial) => {
       let end = 0;
       const slots = rng.shuffle(Uint32Array.from({ length: 16 }, (_, k) => k));
       const segments = lengths.map((length, k) => {
@@ -252,7 +254,8 @@ describe('one finish for every norm', () => {
       const [x] = regions('x', [xData.length]);
       const [segs] = regions('segs', [t.length]);
       const [stats] = regions('stats', [16]);
-      const step = sumSegments('norms', segments.length, sums, { partials, x, segs, stats });
+      const step = sumSegments('norms', segments.length, sums, { partials, x, segs, stats }, serial);
+      expect(step.op.entry).toBe(serial ? 'finish_serial' : 'finish_segments');
       const init = [
         { range: partials, data },
         { range: x, data: xData },
@@ -324,12 +327,18 @@ describe('training with the telemetry folded in', () => {
       const { fused, plain, a, b } = await both(tuning);
       const shaders = (items: PlanItem[]) => ops(items).map((s) => `${s.op.shader}:${s.op.entry}`);
       expect(shaders(fused.plan.step)).toEqual(
-        expect.arrayContaining(['activation_backward:main_stats', 'layer_stats_tiled:finish_layers', 'sumsq_chunks:finish_segments', 'matmul:main_sumsq']),
+        expect.arrayContaining([
+          'activation_backward:main_stats',
+          'layer_stats_tiled:finish_layers',
+          twoPass ? 'sumsq_chunks:finish_segments' : 'sumsq_chunks:finish_serial',
+          'matmul:main_sumsq',
+        ]),
       );
       // Every dW product folds in its ‖dW‖²: the last pass sums 3 deltas' and 4 dW's partials, and reads the 4 biases.
       expect(ops(fused.plan.step).filter((s) => s.op.entry === 'main_sumsq').length).toBe(4);
       const norms = ops(fused.plan.step).find((s) => s.label === 'norms')!;
       expect([norms.constants.SEGMENTS, norms.constants.SUMS]).toEqual([11, 7]);
+      expect(norms.op.entry).toBe(twoPass ? 'finish_segments' : 'finish_serial');
       expect(shaders(fused.plan.step).some((s) => s.startsWith('layer_stats:') || s === 'layer_stats_tiled:count_zeros')).toBe(false);
       // L = 4 dense layers, H = 3 hidden: plain 3 + 1 + 4 (one-pass) or 6 + 2 + 8 telemetry dispatches.
       const off = ops(planTraining(model, { ...fused.plan.config, telemetry: false }, dataShape(), tuning).step).length;

@@ -108,22 +108,21 @@ export function sumsqPartials(label: string, segments: number, io: { x: BufRange
   return { op: sumsqPartialOp, label, constants: { SEGMENTS: segments, GROUPS: groups }, bindings: io, dispatch: [groups, segments, 1] };
 }
 
-export const sumSegmentsOp: OpDef = {
-  shader: 'sumsq_chunks',
-  entry: 'finish_segments',
-  group: 'reduce',
-  cpu({ SEGMENTS, SUMS }, { partials, x, segs, stats }) {
-    const t = segs.u;
-    for (let s = 0; s < SEGMENTS; s++) {
-      const offset = t[3 * s];
-      const end = offset + t[3 * s + 1];
-      let sum = 0;
-      if (s < SUMS) for (let k = offset; k < end; k++) sum += partials.f[k];
-      else for (let k = offset; k < end; k++) sum += x.f[k] * x.f[k];
-      stats.f[t[3 * s + 2]] = sum;
-    }
-  },
+const sumSegmentsCpu: OpDef['cpu'] = ({ SEGMENTS, SUMS }, { partials, x, segs, stats }) => {
+  const t = segs.u;
+  for (let s = 0; s < SEGMENTS; s++) {
+    const offset = t[3 * s];
+    const end = offset + t[3 * s + 1];
+    let sum = 0;
+    if (s < SUMS) for (let k = offset; k < end; k++) sum += partials.f[k];
+    else for (let k = offset; k < end; k++) sum += x.f[k] * x.f[k];
+    stats.f[t[3 * s + 2]] = sum;
+  }
 };
+
+export const sumSegmentsOp: OpDef = { shader: 'sumsq_chunks', entry: 'finish_segments', group: 'reduce', cpu: sumSegmentsCpu };
+/** sumSegmentsOp with one thread per segment (no barriers: the one-pass reductions' way). */
+export const sumSegmentsSerialOp: OpDef = { shader: 'sumsq_chunks', entry: 'finish_serial', group: 'reduce', cpu: sumSegmentsCpu };
 
 /**
  * For each of `segments` (offset, length, slot) triples in `segs` (segmentTable): the first
@@ -131,14 +130,23 @@ export const sumSegmentsOp: OpDef = {
  * squares whose partials other kernels wrote (sumsqPartials, matmulSumsq,
  * activationBackwardStats) — the others stats[slot] = Σ x[offset .. offset + length)²
  * (short segments read whole: the bias gradients). Every gradient and delta norm of a step
- * in one dispatch, one workgroup per segment; fixed order: the same bits every run.
+ * in one dispatch, one workgroup per segment (`serial`: one thread per segment, for the
+ * one-pass reductions); fixed order: the same bits every run.
  */
-export function sumSegments(label: string, segments: number, sums: number, io: { partials: BufRange; x: BufRange; segs: BufRange; stats: BufRange }): PlanStep {
+export function sumSegments(
+  label: string,
+  segments: number,
+  sums: number,
+  io: { partials: BufRange; x: BufRange; segs: BufRange; stats: BufRange },
+  serial = false,
+): PlanStep {
   if (!Number.isInteger(segments) || segments < 1 || segments > MAX_WORKGROUPS)
     throw new Error(`${label}: ${segments} segments; one dispatch takes 1 to ${MAX_WORKGROUPS}`);
   if (!Number.isInteger(sums) || sums < 0 || sums > segments) throw new Error(`${label}: ${sums} sums of partials among ${segments} segments`);
   need(label, 'the segment table', io.segs, 3 * segments);
-  return { op: sumSegmentsOp, label, constants: { SEGMENTS: segments, SUMS: sums }, bindings: io, dispatch: [segments, 1, 1] };
+  const constants = { SEGMENTS: segments, SUMS: sums };
+  if (serial) return { op: sumSegmentsSerialOp, label, constants, bindings: io, dispatch: [ceilDiv(segments, 64), 1, 1] };
+  return { op: sumSegmentsOp, label, constants, bindings: io, dispatch: [segments, 1, 1] };
 }
 
 // ---------------------------------------------------------------------------------------

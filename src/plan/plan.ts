@@ -342,7 +342,8 @@ export function planTraining(
  *     those weights are read once more (whole in the last pass, or with two-pass
  *     reductions in a first pass of partials), as the short bias gradients always are;
  *   - one dispatch finishes every hidden layer's stats (all flags lie in one arena), one
- *     every norm (sums of partials, then sums of squares read whole).
+ *     every norm (sums of partials, then sums of squares read whole; with one-pass
+ *     reductions one thread per norm, no barriers).
  * Two dispatches beside the step's own (three with a first pass), where the plain steps
  * take 2H + L + 1 (one-pass) or 4H + 2L + 2 (two-pass). Fixed chunks and orders: the same
  * bits every run. Layers split over several bindings keep the plain steps.
@@ -415,7 +416,7 @@ function fusedTelemetry(
             groups,
           ),
         );
-      out.push(sumSegments('norms', sums.length + whole.length, sums.length, { partials: parts, x: io.grads, segs: finishSegs, stats: io.stats }));
+      out.push(sumSegments('norms', sums.length + whole.length, sums.length, { partials: parts, x: io.grads, segs: finishSegs, stats: io.stats }, !twoPass));
       return out;
     },
   };
