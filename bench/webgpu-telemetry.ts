@@ -1,6 +1,6 @@
 // What telemetry every step costs the WebGPU backend (SwiftShader on a machine without a
 // GPU): a network on MNIST, SGD, trained with telemetry on (stats read every step) and off
-// (the loss read at the end), interleaved repetitions in one process, medians of
+// (the loss read every step, as the bench's `readback` variant it is measured against), interleaved repetitions in one process, medians of
 // examples/s by wall clock and by CPU time (SwiftShader's threads are the process's), the
 // median of the ratios of back-to-back pairs, and the dispatches per step. BEFORE=<another
 // checkout> adds that tree's backend, run the same way beside this one.
@@ -33,7 +33,7 @@ for (const [tree, root] of Object.entries(trees)) {
   const { DEFAULT_OPTIMIZER } = await import(`${root}/src/ops/optimizer.ts`);
   const ctx = await acquireGpu();
   for (const telemetry of [true, false]) {
-    const opts = { batch: B, l1: 0, telemetry, optimizer: { ...DEFAULT_OPTIMIZER, kind: 'sgd' }, lr: 0.01, shuffleSeed: 1, readEvery: 1_000_000 };
+    const opts = { batch: B, l1: 0, telemetry, optimizer: { ...DEFAULT_OPTIMIZER, kind: 'sgd' }, lr: 0.01, shuffleSeed: 1, readEvery: 1 };
     const t: Run = await Trainer.create(new WebGpuBackend(ctx), { ...PAPER_MODEL, hidden: hidden[model] }, opts, data);
     for await (const s of t.run(3)) void s; // warm up
     const key = `${tree} ${telemetry ? 'on' : 'off'}`;
