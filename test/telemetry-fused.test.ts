@@ -409,6 +409,27 @@ describe('training with the telemetry folded in', () => {
     expect(ops(t.plan.step).some((s) => s.op.shader === 'layer_stats')).toBe(true);
   });
 
+  it.each([
+    ['no hidden layer', [] as number[], 9],
+    ['batch 1', [70, 33, 5], 1],
+  ])('%s: the plain steps’ telemetry', async (_, hidden, batch) => {
+    const m = smallModel({ hidden });
+    const opts = trainerOptions({ batch });
+    const fused = await trainer(new WebGpuBackend(await gpu(), SOFTWARE_TUNING), m, opts);
+    const plain = await trainer(new WebGpuBackend(await gpu(), plainOf(SOFTWARE_TUNING)), m, opts);
+    expect(ops(fused.plan.step).some((s) => s.op.entry === 'main_sumsq')).toBe(true);
+    const [a, b] = [await collect(fused.run(5)), await collect(plain.run(5))];
+    for (let i = 0; i < a.length; i++) {
+      expect(a[i].loss).toBe(b[i].loss);
+      expect(a[i].sparsity).toEqual(b[i].sparsity);
+      expect(a[i].deadUnits).toEqual(b[i].deadUnits);
+      for (const k of ['gradNorm', 'biasGradNorm', 'deltaNorm'] as const) {
+        expect(a[i][k].length).toBe(hidden.length + 1);
+        a[i][k].forEach((v, l) => expect(Math.abs(v - b[i][k][l])).toBeLessThanOrEqual(1e-5 * b[i][k][l]));
+      }
+    }
+  });
+
   it('is left out where a layer is split over several bindings', () => {
     const cfg = { batch: 8, l1: 0, telemetry: true, optimizer: trainerOptions().optimizer };
     const wide = smallModel({ hidden: [300] });
