@@ -9,7 +9,8 @@ import { activationBackward, activationBackwardMasked, activationBackwardStats, 
 import { ACTIVATIONS, activate } from '../src/ops/activations.ts';
 import { isClear, type BufRange, type PlanItem, type PlanStep, type StepValues } from '../src/ops/op.ts';
 import { layerStatsFinishLayers, layerStatsTable, layerStatsTiled, sumSegments, type LayerStatsEntry } from '../src/ops/reductions-tiled.ts';
-import { MATMUL_CANDIDATES } from '../src/ops/matmul-candidates.ts';
+import { MATMUL_CANDIDATES, matmulSumsqWith, matmulWith, sumsqScratchWith } from '../src/ops/matmul-candidates.ts';
+import type { MatmulShape } from '../src/ops/matmul.ts';
 import { DEFAULT_TILES, matmul, matmulSumsq, matmulSumsqScratch, type MatmulTiles } from '../src/ops/matmul.ts';
 import { softmaxXent } from '../src/ops/softmax-xent.ts';
 import { segmentTable } from '../src/ops/sumsq.ts';
@@ -145,6 +146,49 @@ describe('matmul with the sum of squares of its product', () => {
       expect(Math.abs(parts - total)).toBeLessThanOrEqual(1e-5 * total);
     },
   );
+});
+
+describe('tiled matmul with the sum of squares of its product', () => {
+  const names = ['tiled 64x64 k16 t4x4', 'tiled 128x64 k16 t8x4', 'tiled 64x128 k16 t4x8', 'tiled 128x128 k8 t8x8'];
+  const shapes: [number, number, number, boolean, boolean][] = [
+    [1, 1, 1, true, false],
+    [70, 20, 37, true, false], // dW at batch 37 (scalar loads)
+    [64, 128, 64, true, false], // vec4 loads
+    [65, 129, 1, true, false], // batch 1
+    [130, 68, 12, false, false],
+    [33, 17, 9, false, true],
+  ];
+  const cases = shapes.map((s, k) => [...s, names[k % names.length]] as const);
+  it.each(cases)('%i × %i × %i (transA %s, transB %s), %s: GPU = CPU twin; C = the plain kernel; Σ partials = ‖C‖²', async (M, N, K, transA, transB, name) => {
+    const cand = MATMUL_CANDIDATES.find((c) => c.name === name)!;
+    const shape = { M, N, K, transA, transB };
+    const [a, b] = regions('in', [M * K, K * N]);
+    const [c] = regions('c', [M * N]);
+    const [part] = regions('part', [sumsqScratchWith(cand, shape)!]);
+    const init = [
+      { range: a, data: rng.fill(M * K, -1, 1) },
+      { range: b, data: rng.fill(K * N, -1, 1) },
+    ];
+    const step = matmulSumsqWith(cand, 'dW', shape, { a, b, c, part });
+    expect(step.op.entry).toBe('main_sumsq');
+    const [cOut, pOut] = await runBoth([step], init, [c, part]);
+    const [plain] = await runBoth(matmulWith(cand, 'dW', shape, { a, b, c }), init, [c]);
+    expect(Array.from(cOut.gpu.u)).toEqual(Array.from(plain.gpu.u));
+    expect(maxRelErr(pOut.cpu.f, pOut.gpu.f)).toBeLessThan(1e-5);
+    const total = Array.from(cOut.gpu.f).reduce((t, v) => t + v * v, 0);
+    const parts = Array.from(pOut.gpu.f).reduce((t, v) => t + v, 0);
+    expect(total).toBeGreaterThan(0);
+    expect(Math.abs(parts - total)).toBeLessThanOrEqual(1e-5 * total);
+  });
+
+  it('split-K has no such epilogue: a clear error', () => {
+    const splitk = MATMUL_CANDIDATES.find((c) => c.kind === 'splitk')!;
+    const r = (n: number): BufRange => ({ arena: 'x', offset: 0, length: n });
+    expect(sumsqScratchWith(splitk, { M: 8, N: 8, K: 64, transA: true, transB: false })).toBeUndefined();
+    expect(() => matmulSumsqWith(splitk, 'dW', { M: 8, N: 8, K: 64, transA: true, transB: false }, { a: r(512), b: r(512), c: r(64), part: r(64) })).toThrow(
+      /has no sum-of-squares epilogue/,
+    );
+  });
 });
 
 describe('one finish for every hidden layer', () => {
@@ -360,13 +404,16 @@ describe('training with the telemetry folded in', () => {
   }
 
   for (const twoPass of [false, true]) {
-    it(`with another kernel chosen for one dW (no epilogue): its weights are read, the rest folded (${twoPass ? 'two' : 'one'}-pass)`, async () => {
+    it(`with split-K chosen for one dW (no epilogue): its weights are read, the rest folded (${twoPass ? 'two' : 'one'}-pass)`, async () => {
       const tiled = MATMUL_CANDIDATES.find((c) => c.name === 'tiled 64x64 k16 t4x4')!;
-      // Layer 1 (70 → 33): its dW is 33 × 70.
-      const tuning: KernelTuning = { ...SOFTWARE_TUNING, twoPassReductions: twoPass, matmulChoice: (s) => (s.transA && s.N === 70 ? tiled : undefined) };
+      const splitk = MATMUL_CANDIDATES.find((c) => c.name === 'splitk2 64x64 k16 t4x4')!;
+      // Layer 1 (70 → 33): its dW (33 × 70) in split-K; layer 2's (5 × 33) in the tiled kernel, which has the epilogue.
+      const choice = (s: MatmulShape) => (s.transA && s.N === 70 ? splitk : s.transA && s.N === 33 ? tiled : undefined);
+      const tuning: KernelTuning = { ...SOFTWARE_TUNING, twoPassReductions: twoPass, matmulChoice: choice };
       const { fused, a, b } = await both(tuning);
       const steps = ops(fused.plan.step);
-      expect(steps.find((s) => s.label === 'dW 1')!.op.shader).toBe('matmul_tiled');
+      expect(steps.filter((s) => s.label.startsWith('dW 1')).map((s) => s.op.shader)).toEqual(['matmul_tiled', 'matmul_splitk_reduce']);
+      expect(steps.find((s) => s.label === 'dW 2')!.op.shader).toBe('matmul_tiled');
       expect(steps.filter((s) => s.op.entry === 'main_sumsq').length).toBe(3);
       const norms = steps.find((s) => s.label === 'norms')!;
       // Two-pass: dW 1's partials from a first pass of its own; one-pass: read whole beside the biases.

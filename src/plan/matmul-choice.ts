@@ -2,9 +2,9 @@
 // the shape (src/ops/matmul-candidates.ts), or, when it picks none or is absent, the
 // register kernel with tuning.matmul's tiles (the planner's behaviour before per-shape
 // choices existed).
-import type { KernelTuning } from '../ops/tuning.ts';
-import { candidateScratch, matmulBiasActWith, matmulWith, type MatmulCandidate } from '../ops/matmul-candidates.ts';
-import { matmul, matmulBiasAct, matmulSumsq, type MatmulShape } from '../ops/matmul.ts';
+import { registerCandidate, type KernelTuning } from '../ops/tuning.ts';
+import { candidateScratch, matmulBiasActWith, matmulSumsqWith, matmulWith, sumsqScratchWith, type MatmulCandidate } from '../ops/matmul-candidates.ts';
+import { matmul, matmulBiasAct, type MatmulShape } from '../ops/matmul.ts';
 import type { BufRange, PlanStep } from '../ops/op.ts';
 
 /**
@@ -17,8 +17,14 @@ function choose(tuning: KernelTuning, shape: MatmulShape, scratch: BufRange | un
   return c;
 }
 
-/** Whether the product runs in the register kernel (no candidate chosen for its shape): the one with a sum-of-squares epilogue. */
-export const usesRegisterKernel = (tuning: KernelTuning, shape: MatmulShape): boolean => tuning.matmulChoice?.(shape) === undefined;
+/** The kernel of the shape, the register kernel with tuning.matmul's tiles where none is chosen. */
+const kernelOf = (tuning: KernelTuning, shape: MatmulShape): MatmulCandidate => tuning.matmulChoice?.(shape) ?? registerCandidate(tuning.matmul);
+
+/**
+ * Floats of ‖C‖² partials the shape's kernel writes with its sum-of-squares epilogue
+ * (register and tiled kernels), or undefined where it has none (split-K).
+ */
+export const sumsqEpilogueScratch = (tuning: KernelTuning, shape: MatmulShape): number | undefined => sumsqScratchWith(kernelOf(tuning, shape), shape);
 
 /** Floats of scratch the chosen candidates need for these shapes (0 when none uses split-K). */
 export function matmulScratch(tuning: KernelTuning, shapes: MatmulShape[]): number {
@@ -40,11 +46,9 @@ export function matmulSteps(tuning: KernelTuning, scratch?: BufRange) {
       const c = choose(tuning, shape, scratch);
       return c ? matmulWith(c, label, shape, { ...io, scratch }) : [matmul(label, shape, io, tuning.matmul)];
     },
-    /** The register kernel with the sum of squares of C into `part` (matmulSumsq); only where usesRegisterKernel. */
+    /** The product with the sum of squares of C into `part` (sumsqEpilogueScratch floats); only where the shape's kernel has that epilogue. */
     sumsq(label: string, shape: MatmulShape, io: { a: BufRange; b: BufRange; c: BufRange; part: BufRange }): PlanStep[] {
-      if (!usesRegisterKernel(tuning, shape))
-        throw new Error(`${label}: a kernel other than the register kernel is chosen for this shape; it has no sum-of-squares epilogue`);
-      return [matmulSumsq(label, shape, io, tuning.matmul)];
+      return [matmulSumsqWith(kernelOf(tuning, shape), label, shape, io)];
     },
     biasAct(
       label: string,

@@ -37,8 +37,7 @@ import type { ModelSpec } from '../model/spec.ts';
 import { SOFTWARE_TUNING, type KernelTuning } from '../ops/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
 import { checkLimits, planMemory, UNLIMITED, type PlanLimits, type PlanMemory } from './limits.ts';
-import { matmulScratch, matmulSteps, usesRegisterKernel } from './matmul-choice.ts';
-import { matmulSumsqScratch } from '../ops/matmul.ts';
+import { matmulScratch, matmulSteps, sumsqEpilogueScratch } from './matmul-choice.ts';
 import { arenaChunks, backwardSplit, forwardSplit, gradNormsSplit, isSplit, maxNormSplit, optimizerSplit, splitScratch, type SplitScratch } from './split.ts';
 
 export interface TrainConfig {
@@ -337,9 +336,9 @@ export function planTraining(
  *     one kernel instead of the four matmul families, the counts layout the tiled layer
  *     stats already read, and the delta norm in the same pass);
  *   - the output layer's Σ dZ² from the softmax that writes its delta;
- *   - ‖dW‖² partials from the dW product's epilogue where it runs in the register kernel
- *     (always on SwiftShader); the autotuner's other kernels have no such epilogue, so
- *     those weights are read once more (whole in the last pass, or with two-pass
+ *   - ‖dW‖² partials from the dW product's epilogue where it runs in the register or the
+ *     tiled kernel (always on SwiftShader); split-K has no such epilogue, so those
+ *     weights are read once more (whole in the last pass, or with two-pass
  *     reductions in a first pass of partials), as the short bias gradients always are;
  *   - one dispatch finishes every hidden layer's stats (all flags lie in one arena), one
  *     every norm (sums of partials, then sums of squares read whole; with one-pass
@@ -368,11 +367,11 @@ function fusedTelemetry(
     partLen = align(partLen + n);
     return r;
   });
-  // ‖dW‖² partials from the dW epilogue (register kernel), per layer; the other gradients are read.
+  // ‖dW‖² partials from the dW epilogue (register and tiled kernels), per layer; the other gradients are read.
   const dw = layout.layers.map((l) => {
-    const shape = dwShape(l, B);
-    if (!usesRegisterKernel(tuning, shape)) return undefined;
-    const r = { offset: partLen, length: matmulSumsqScratch(shape, tuning.matmul) };
+    const length = sumsqEpilogueScratch(tuning, dwShape(l, B));
+    if (length === undefined) return undefined;
+    const r = { offset: partLen, length };
     partLen = align(partLen + r.length);
     return r;
   });
@@ -399,7 +398,7 @@ function fusedTelemetry(
   const layers: LayerStatsEntry[] = hidden.map((l, h) => ({ cols: l.outputs, counts: at[h].counts, flags: flagRanges[h].offset, slots: stats.hidden[h] }));
   const layerTable = layers.length ? put(layerStatsTable(layers)) : undefined;
   return {
-    /** Per dense layer: where its dW product writes its ‖dW‖² partials (register kernel), or undefined. */
+    /** Per dense layer: where its dW product writes its ‖dW‖² partials (register and tiled kernels), or undefined. */
     dw: dw.map((r) => r && { arena: parts.arena, ...r }),
     /** Per hidden layer: where its activation backward writes its zero counts and Σ dZ² partials. */
     backward: at.map((r) => ({ counts: { arena: counts.arena, offset: r.counts, length: r.n }, part: { arena: parts.arena, offset: r.part, length: r.n } })),
