@@ -9,6 +9,13 @@
 //                                bias : array<f32>  N (read)
 //                                z    : array<f32>  M × N: C + bias, bias broadcast over rows (written)
 //                                out  : array<f32>  M × N: activate(ACT, ALPHA, z) (written)
+// entry main_sumsq    bindings  a, b, c as main, and
+//                                part : array<f32>  tilesM × tilesN × WG_Y × WG_X (written): each
+//                                       thread's Σ of the squares of the elements it stored (its
+//                                       block's rows in order, each row's columns in order), at
+//                                       ((row tile · tilesN + column tile) · WG_Y + lid.y) · WG_X + lid.x.
+//                                       A gradient's ‖dW‖² is then one fixed-order sum over them
+//                                       (sumsq_chunks.wgsl finish_segments) instead of a pass over dW.
 // shapes    M, N, K ≥ 1, any values; TRANS_A, TRANS_B; ACT, ALPHA (main_bias_act only).
 // tiles     each thread computes a TM × TN block of C, 1 ≤ TM, TN ≤ 8; a workgroup is
 //           WG_X × WG_Y threads and covers BM = WG_Y·TM rows × BN = WG_X·TN columns. A
@@ -53,6 +60,7 @@ override B_C: u32 = select(1u, K, TRANS_B);
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> z: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> part: array<f32>;
 
 // Where this thread's block lies: rows row0 + i·WG_Y (i < TM), columns col0 + j·WG_X (j < TN).
 struct Origin {
@@ -193,4 +201,51 @@ fn main_bias_act(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id
   store_row_bias_act(5u, o, s[10], s[11], bias_lo, bias_hi);
   store_row_bias_act(6u, o, s[12], s[13], bias_lo, bias_hi);
   store_row_bias_act(7u, o, s[14], s[15], bias_lo, bias_hi);
+}
+
+// Σ of the squares of row i (< TM) of the block over the columns stored (as store_row stores them).
+fn row_sumsq(i: u32, o: Origin, lo: vec4f, hi: vec4f) -> f32 {
+  let r = o.row0 + i * WG_Y;
+  if (i >= TM || r >= M) { return 0.0; }
+  let cl = o.cols_lo;
+  let ch = o.cols_hi;
+  var q = 0.0;
+  if (cl.x < N) { q += lo.x * lo.x; }
+  if (TN > 1u && cl.y < N) { q += lo.y * lo.y; }
+  if (TN > 2u && cl.z < N) { q += lo.z * lo.z; }
+  if (TN > 3u && cl.w < N) { q += lo.w * lo.w; }
+  if (TN > 4u && ch.x < N) { q += hi.x * hi.x; }
+  if (TN > 5u && ch.y < N) { q += hi.y * hi.y; }
+  if (TN > 6u && ch.z < N) { q += hi.z * hi.z; }
+  if (TN > 7u && ch.w < N) { q += hi.w * hi.w; }
+  return q;
+}
+
+@compute @workgroup_size(WG_X, WG_Y)
+fn main_sumsq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let o = origin(wid, lid);
+  let s = tile_product(o);
+  store_row(0u, o, s[0], s[1]);
+  store_row(1u, o, s[2], s[3]);
+  store_row(2u, o, s[4], s[5]);
+  store_row(3u, o, s[6], s[7]);
+  store_row(4u, o, s[8], s[9]);
+  store_row(5u, o, s[10], s[11]);
+  store_row(6u, o, s[12], s[13]);
+  store_row(7u, o, s[14], s[15]);
+  var q = row_sumsq(0u, o, s[0], s[1]);
+  q += row_sumsq(1u, o, s[2], s[3]);
+  q += row_sumsq(2u, o, s[4], s[5]);
+  q += row_sumsq(3u, o, s[6], s[7]);
+  q += row_sumsq(4u, o, s[8], s[9]);
+  q += row_sumsq(5u, o, s[10], s[11]);
+  q += row_sumsq(6u, o, s[12], s[13]);
+  q += row_sumsq(7u, o, s[14], s[15]);
+  let tile = wid.y + wid.z * GRID_Y;
+  let tiles_m = (M + WG_Y * TM - 1u) / (WG_Y * TM);
+  // A row tile past the end (the z spill rounds up) stored nothing and owns no partial.
+  if (tile < tiles_m) {
+    let tiles_n = (N + WG_X * TN - 1u) / (WG_X * TN);
+    part[((tile * tiles_n + wid.x) * WG_Y + lid.y) * WG_X + lid.x] = q;
+  }
 }

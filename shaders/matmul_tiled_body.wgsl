@@ -13,12 +13,16 @@
 //   entry main_partial   part : array<f32>  SLICES × M × N (written): slice s holds the product
 //                        over k in [s·KCHUNK, min(K, (s+1)·KCHUNK)) (split-K; summed by
 //                        matmul_splitk_reduce.wgsl)
+//   entry main_sumsq     c as main, and sq : array<f32>  tilesM × tilesN × WG_Y × WG_X (written): each
+//                        thread's Σ of the squares of what it stored (its rows in order, each
+//                        row's columns in order), at ((row tile · tilesN + column tile) · WG_Y +
+//                        lid.y) · WG_X + lid.x: a gradient's ‖dW‖² without a pass over dW.
 // shapes    M, N, K ≥ 1, any values. A workgroup of WG_X × WG_Y threads computes a BM × BN
 //           tile of C with BM = WG_Y·TM, BN = WG_X·TN; TM, TN ∈ {4, 8}; BK (the k step)
 //           a multiple of 4. Workgroup memory: BK·(BM + BN + 8) floats. With VW = 4 the
 //           contiguous dimension of each operand (K or M for A, N or K for B) must be a
 //           multiple of 4, and KCHUNK a multiple of BK.
-// dispatch  main, main_bias_act: (ceil(N / BN), GRID_Y, GRID_Z), row tile = wid.y + wid.z·GRID_Y
+// dispatch  main, main_bias_act, main_sumsq: (ceil(N / BN), GRID_Y, GRID_Z), row tile = wid.y + wid.z·GRID_Y
 //           (GRID_Z = ceil(tilesM / 65535), as in matmul.wgsl); main_partial: (ceil(N / BN),
 //           ceil(M / BM), SLICES), the slice in wid.z.
 //
@@ -63,6 +67,7 @@ override BS: u32 = BN + 4u;
 @group(0) @binding(4) var<storage, read_write> z: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 @group(0) @binding(6) var<storage, read_write> part: array<f32>;
+@group(0) @binding(7) var<storage, read_write> sq: array<f32>;
 
 // k-major tiles: element (k, r) of op(A)'s tile at k·AS + r, (k, c) of op(B)'s at k·BS + c.
 var<workgroup> As: array<vec4f, BK * AS / 4u>;
@@ -227,5 +232,30 @@ fn main_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
       let col = block_col(wid.x, lid, j);
       if (col < N) { part[base + r * N + col] = elem(s, i, j); }
     }
+  }
+}
+
+@compute @workgroup_size(WG_X, WG_Y)
+fn main_sumsq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let tile_m = wid.y + wid.z * GRID_Y;
+  let s = tile_product(tile_m, wid.x, 0u, K, lid);
+  var q = 0.0;
+  for (var i = 0u; i < TM; i++) {
+    let r = block_row(tile_m, lid, i);
+    if (r >= M) { break; }
+    for (var j = 0u; j < TN; j++) {
+      let col = block_col(wid.x, lid, j);
+      if (col < N) {
+        let v = elem(s, i, j);
+        c[r * N + col] = v;
+        q += v * v;
+      }
+    }
+  }
+  // A row tile past the end (the z spill rounds up) stored nothing and owns no partial.
+  let tiles_m = (M + BM - 1u) / BM;
+  if (tile_m < tiles_m) {
+    let tiles_n = (N + BN - 1u) / BN;
+    sq[((tile_m * tiles_n + wid.x) * WG_Y + lid.y) * WG_X + lid.x] = q;
   }
 }

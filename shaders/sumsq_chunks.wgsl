@@ -16,11 +16,27 @@
 //                                              of an f32 (written, not added)
 //                dispatch  (SEGMENTS, 1, 1), workgroups of 256: thread k takes part[s·GROUPS + k]
 //                          (k < GROUPS), then the same fixed tree.
+// entry finish_segments  bindings  partials : array<f32>  partial sums (read)
+//                          x    : array<f32>  as partial (read)
+//                          segs : array<u32>  SEGMENTS triples (offset, length, slot): the first
+//                                             SUMS are runs of partials, the others runs of x (read)
+//                          stats : as finish
+//                dispatch  (SEGMENTS, 1, 1), workgroups of 256: stats[slot] = the plain sum of a
+//                          run of partials (sums of squares already: written by `partial`,
+//                          matmul.wgsl `main_sumsq` or activation_backward.wgsl `main_stats`), or
+//                          the sum of squares of a run of x (short ones: the bias gradients),
+//                          thread k taking elements k, k + 256, … in order, then the fixed tree.
+//                          One dispatch finishes the norms of every layer's gradients and deltas.
+// entry finish_serial   as finish_segments, one thread per segment summing its run in order:
+//                dispatch  (ceil(SEGMENTS / 64), 1, 1), workgroups of 64. No workgroup memory and
+//                          no barriers, for the one-pass reductions (SwiftShader, where a 256-thread
+//                          workgroup with barriers costs about a millisecond; the runs are short).
 // shapes    SEGMENTS ≥ 1, 1 ≤ GROUPS ≤ 256; a segment may be empty or millions long.
 // The pieces and both trees depend only on the lengths and GROUPS, never on scheduling,
 // and no float atomics are used: the result is deterministic.
 override SEGMENTS: u32;
 override GROUPS: u32 = 64u;
+override SUMS: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> segs: array<u32>;
@@ -69,6 +85,42 @@ fn finish(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li
   var s = 0.0;
   if (lid < GROUPS) { s = partials[seg * GROUPS + lid]; }
   tree[lid] = s;
+  tree_sum(lid);
+  if (lid == 0u) {
+    stats[segs[3u * seg + 2u]] = bitcast<u32>(tree[0]);
+  }
+}
+
+// The sum of segment seg's run: partials (seg < SUMS) or squares of x, from element `first` in steps of `step`.
+fn run_sum(seg: u32, first: u32, step: u32) -> f32 {
+  let offset = segs[3u * seg];
+  let length = segs[3u * seg + 1u];
+  var s = 0.0;
+  if (seg < SUMS) {
+    for (var k = first; k < length; k += step) {
+      s += partials[offset + k];
+    }
+  } else {
+    for (var k = first; k < length; k += step) {
+      let v = x[offset + k];
+      s += v * v;
+    }
+  }
+  return s;
+}
+
+@compute @workgroup_size(64)
+fn finish_serial(@builtin(global_invocation_id) gid: vec3u) {
+  let seg = gid.x;
+  if (seg < SEGMENTS) {
+    stats[segs[3u * seg + 2u]] = bitcast<u32>(run_sum(seg, 0u, 1u));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn finish_segments(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let seg = wid.x;
+  tree[lid] = run_sum(seg, lid, WG);
   tree_sum(lid);
   if (lid == 0u) {
     stats[segs[3u * seg + 2u]] = bitcast<u32>(tree[0]);

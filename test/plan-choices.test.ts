@@ -45,7 +45,7 @@ describe('per-shape matmul choice', () => {
     const entry = (label: string) => steps.filter((s) => s.label.startsWith(label)).map((s) => `${s.op.shader}:${s.op.entry}`);
     // Layers 20 → 24 → 17 → 5 at batch 16. Forward 0 has K = 20: vec4 loads, two slices of 16.
     expect(entry('forward 0')).toEqual(['matmul_tiled_vec4:main_partial', 'matmul_splitk_reduce:main_bias_act']);
-    expect(entry('dW 1')).toEqual(['matmul_tiled:main']);
+    expect(entry('dW 1')).toEqual(['matmul_tiled:main_sumsq']); // telemetry on: ‖dW‖² from its epilogue
     expect(entry('dX 1')).toEqual(['matmul_tiled:main']); // K = 17
     expect(entry('dX 2')).toEqual(['matmul:main']);
     // The largest split: forward 0, two slices of 16 × 24.

@@ -5,9 +5,9 @@
 // (and the fused bias + activation epilogue) as src/ops/matmul.ts; which is fastest depends
 // on the adapter and the shape, so each has a config type, a check against the adapter's
 // limits and a plan builder, and MATMUL_CANDIDATES lists a few for an autotuner to time.
-import { matmul, matmulBiasAct, matmulBiasActOp, matmulCpu, matmulOp, type MatmulShape, type MatmulTiles } from './matmul.ts';
+import { matmul, matmulBiasAct, matmulBiasActOp, matmulCpu, matmulOp, matmulSumsq, matmulSumsqScratch, type MatmulShape, type MatmulTiles } from './matmul.ts';
 import { activate } from './activations.ts';
-import { ceilDiv, type BufRange, type Constants, type OpDef, type PlanStep } from './op.ts';
+import { ceilDiv, type BufRange, type Constants, type OpDef, type PlanStep, type StepValues, type View } from './op.ts';
 
 /** Workgroup-memory tile: BM × BN outputs per workgroup, BK deep k steps, TM × TN per thread. */
 export interface TiledConfig {
@@ -123,9 +123,33 @@ export function vec4Loads({ M, N, K, transA, transB }: MatmulShape): boolean {
 
 const tiledOps = (shader: string) => ({
   plain: { shader, entry: 'main', group: 'matmul', cpu: matmulOp.cpu } as OpDef,
+  sumsq: { shader, entry: 'main_sumsq', group: 'matmul', cpu: tiledSumsqCpu } as OpDef,
   biasAct: { shader, entry: 'main_bias_act', group: 'matmul', cpu: matmulBiasActOp.cpu } as OpDef,
   partial: { shader, entry: 'main_partial', group: 'matmul', cpu: partialCpu } as OpDef,
 });
+
+/** The product, and each thread's Σ of squares of its TM consecutive rows × TN consecutive columns, as main_sumsq writes them. */
+function tiledSumsqCpu(k: Record<string, number>, b: Record<string, View>, step: StepValues): void {
+  matmulOp.cpu(k, b, step);
+  const { M, N, BM, BN, TM, TN, WG_X, WG_Y } = k;
+  const c = b.c.f;
+  const tilesN = ceilDiv(N, BN);
+  for (let tm = 0; tm < ceilDiv(M, BM); tm++)
+    for (let tn = 0; tn < tilesN; tn++)
+      for (let ly = 0; ly < WG_Y; ly++)
+        for (let lx = 0; lx < WG_X; lx++) {
+          let q = 0;
+          for (let i = 0; i < TM; i++) {
+            const r = tm * BM + ly * TM + i;
+            if (r >= M) break;
+            for (let j = 0; j < TN; j++) {
+              const col = tn * BN + lx * TN + j;
+              if (col < N) q += c[r * N + col] ** 2;
+            }
+          }
+          b.sq.f[((tm * tilesN + tn) * WG_Y + ly) * WG_X + lx] = q;
+        }
+}
 
 /** part[s·M·N ..] = the product over k in [s·KCHUNK, min(K, (s+1)·KCHUNK)), s < SLICES. */
 function partialCpu(
@@ -223,6 +247,7 @@ function tiledStep(
   tile: TiledConfig,
   biasAct: { act: number; alpha: number } | undefined,
   bindings: Record<string, BufRange>,
+  sumsq = false,
 ): PlanStep {
   const ops = vec4Loads(shape) ? TILED_VEC4_OPS : TILED_OPS;
   const tilesN = ceilDiv(shape.N, tile.BN);
@@ -232,7 +257,7 @@ function tiledStep(
   const gridY = ceilDiv(tilesM, gridZ);
   const extra: Constants = biasAct ? { ACT: biasAct.act, ALPHA: biasAct.alpha } : {};
   return {
-    op: biasAct ? ops.biasAct : ops.plain,
+    op: biasAct ? ops.biasAct : sumsq ? ops.sumsq : ops.plain,
     label,
     constants: { ...tiledConstants(shape, tile), GRID_Y: gridY, ...extra },
     bindings,
@@ -303,6 +328,30 @@ export function matmulWith(
   if (c.kind === 'register') return [matmul(label, shape, { a: io.a, b: io.b, c: io.c }, c.tiles)];
   if (c.kind === 'tiled' || scratch === 0) return [tiledStep(label, shape, c.tile, undefined, { a: io.a, b: io.b, c: io.c })];
   return splitKSteps(label, shape, c.tile, c.slices, undefined, { a: io.a, b: io.b, part: io.scratch!, c: io.c });
+}
+
+/**
+ * Floats of ‖C‖² partials the candidate's sum-of-squares epilogue writes for this shape (one
+ * per thread of every workgroup), or undefined where it has none (split-K).
+ */
+export function sumsqScratchWith(c: MatmulCandidate, shape: MatmulShape): number | undefined {
+  if (c.kind === 'register') return matmulSumsqScratch(shape, c.tiles);
+  if (c.kind === 'tiled') return ceilDiv(shape.M, c.tile.BM) * ceilDiv(shape.N, c.tile.BN) * (c.tile.BM / c.tile.TM) * (c.tile.BN / c.tile.TN);
+  return undefined;
+}
+
+/** C = op(A)·op(B) with the candidate, and its sum of squares in partials (sumsqScratchWith floats): register and tiled kernels. */
+export function matmulSumsqWith(
+  c: MatmulCandidate,
+  label: string,
+  shape: MatmulShape,
+  io: { a: BufRange; b: BufRange; c: BufRange; part: BufRange },
+): PlanStep {
+  const n = sumsqScratchWith(c, shape);
+  if (n === undefined) throw new Error(`${label}: matmul candidate ${c.name} has no sum-of-squares epilogue`);
+  check(label, c, shape, io, { a: shape.M * shape.K, b: shape.K * shape.N, c: shape.M * shape.N, part: n });
+  if (c.kind === 'register') return matmulSumsq(label, shape, io, c.tiles);
+  return tiledStep(label, shape, (c as { tile: TiledConfig }).tile, undefined, { a: io.a, b: io.b, c: io.c, sq: io.part }, true);
 }
 
 /** z = op(A)·op(B) + bias (broadcast over rows), out = activate(act, alpha, z), with the given candidate. */

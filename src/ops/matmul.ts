@@ -77,6 +77,37 @@ export const matmulBiasActOp: OpDef = {
   },
 };
 
+export const matmulSumsqOp: OpDef = {
+  shader: 'matmul',
+  entry: 'main_sumsq',
+  group: 'matmul',
+  cpu({ M, N, K, TRANS_A, TRANS_B, TM, TN, WG_X, WG_Y }, { a, b, c, part }) {
+    matmulCpu(M, N, K, TRANS_A !== 0, TRANS_B !== 0, a.f, b.f, c.f);
+    const tilesN = ceilDiv(N, WG_X * TN);
+    const tilesM = ceilDiv(M, WG_Y * TM);
+    // Each thread's block: rows row0 + i·WG_Y, columns col0 + j·WG_X, in the kernel's order.
+    for (let tm = 0; tm < tilesM; tm++)
+      for (let tn = 0; tn < tilesN; tn++)
+        for (let ly = 0; ly < WG_Y; ly++)
+          for (let lx = 0; lx < WG_X; lx++) {
+            let q = 0;
+            for (let i = 0; i < TM; i++) {
+              const r = tm * WG_Y * TM + ly + i * WG_Y;
+              if (r >= M) continue;
+              for (let j = 0; j < TN; j++) {
+                const col = tn * WG_X * TN + lx + j * WG_X;
+                if (col < N) q += c.f[r * N + col] ** 2;
+              }
+            }
+            part.f[((tm * tilesN + tn) * WG_Y + ly) * WG_X + lx] = q;
+          }
+  },
+};
+
+/** Floats of partials matmulSumsq writes: one per thread of every workgroup. */
+export const matmulSumsqScratch = ({ M, N }: Pick<MatmulShape, 'M' | 'N'>, { TM, TN, WG_X, WG_Y }: MatmulTiles = DEFAULT_TILES) =>
+  ceilDiv(M, WG_Y * TM) * ceilDiv(N, WG_X * TN) * WG_X * WG_Y;
+
 // ---------------------------------------------------------------------------------------
 // Plan builders
 
@@ -119,6 +150,21 @@ function build(label: string, op: OpDef, shape: MatmulShape, tiles: MatmulTiles,
 export function matmul(label: string, shape: MatmulShape, io: { a: BufRange; b: BufRange; c: BufRange }, tiles: MatmulTiles = DEFAULT_TILES): PlanStep {
   checkRange(label, 'c', io.c, shape.M * shape.N);
   return build(label, matmulOp, shape, tiles, {}, { a: io.a, b: io.b, c: io.c });
+}
+
+/**
+ * C[M×N] = op(A)·op(B), and the sum of squares of C in partials (matmulSumsqScratch floats,
+ * one per thread: what it stored), so that ‖C‖² needs no pass over C (a gradient's norm).
+ */
+export function matmulSumsq(
+  label: string,
+  shape: MatmulShape,
+  io: { a: BufRange; b: BufRange; c: BufRange; part: BufRange },
+  tiles: MatmulTiles = DEFAULT_TILES,
+): PlanStep {
+  checkRange(label, 'c', io.c, shape.M * shape.N);
+  checkRange(label, 'part', io.part, matmulSumsqScratch(shape, tiles));
+  return build(label, matmulSumsqOp, shape, tiles, {}, { ...io });
 }
 
 /** z = op(A)·op(B) + bias (broadcast over rows), out = activate(act, alpha, z). */

@@ -7,10 +7,8 @@
 // arena and writes another).
 import { biasGrad } from './bias-grad.ts';
 import { layerStats } from './layer-stats.ts';
-import { ceilDiv, type BufRange, type OpDef, type PlanStep } from './op.ts';
+import { ceilDiv, MAX_WORKGROUPS, type BufRange, type OpDef, type PlanStep } from './op.ts';
 import { sumsq } from './sumsq.ts';
-
-const MAX_WORKGROUPS = 65535;
 
 function need(label: string, name: string, r: BufRange, floats: number): void {
   if (r.length < floats) throw new Error(`${label}: ${name} holds ${r.length} words but needs ${floats}`);
@@ -90,13 +88,65 @@ export function sumsqTwoPass(
   if (!Number.isInteger(segments) || segments < 1 || segments > MAX_WORKGROUPS)
     throw new Error(`${label}: ${segments} segments; one dispatch takes 1 to ${MAX_WORKGROUPS}`);
   if (!Number.isInteger(groups) || groups < 1 || groups > 256) throw new Error(`${label}: ${groups} groups per segment; 1 to 256`);
-  need(label, 'the segment table', io.segs, 3 * segments);
-  need(label, 'partials', io.partials, sumsqScratch(segments, groups));
   const constants = { SEGMENTS: segments, GROUPS: groups };
   return [
-    { op: sumsqPartialOp, label: `${label} (partials)`, constants, bindings: { x: io.x, segs: io.segs, part: io.partials }, dispatch: [groups, segments, 1] },
+    sumsqPartials(`${label} (partials)`, segments, { x: io.x, segs: io.segs, part: io.partials }, groups),
     { op: sumsqFinishOp, label, constants, bindings: { partials: io.partials, segs: io.segs, stats: io.stats }, dispatch: [segments, 1, 1] },
   ];
+}
+
+/**
+ * The first pass of sumsqTwoPass alone: part[s·groups + g] = the sum of squares of piece g
+ * of segment s, for a later sumSegments (which may finish other partials in the same dispatch).
+ */
+export function sumsqPartials(label: string, segments: number, io: { x: BufRange; segs: BufRange; part: BufRange }, groups = SUMSQ_GROUPS): PlanStep {
+  if (!Number.isInteger(segments) || segments < 1 || segments > MAX_WORKGROUPS)
+    throw new Error(`${label}: ${segments} segments; one dispatch takes 1 to ${MAX_WORKGROUPS}`);
+  if (!Number.isInteger(groups) || groups < 1 || groups > 256) throw new Error(`${label}: ${groups} groups per segment; 1 to 256`);
+  need(label, 'the segment table', io.segs, 3 * segments);
+  need(label, 'partials', io.part, sumsqScratch(segments, groups));
+  return { op: sumsqPartialOp, label, constants: { SEGMENTS: segments, GROUPS: groups }, bindings: io, dispatch: [groups, segments, 1] };
+}
+
+const sumSegmentsCpu: OpDef['cpu'] = ({ SEGMENTS, SUMS }, { partials, x, segs, stats }) => {
+  const t = segs.u;
+  for (let s = 0; s < SEGMENTS; s++) {
+    const offset = t[3 * s];
+    const end = offset + t[3 * s + 1];
+    let sum = 0;
+    if (s < SUMS) for (let k = offset; k < end; k++) sum += partials.f[k];
+    else for (let k = offset; k < end; k++) sum += x.f[k] * x.f[k];
+    stats.f[t[3 * s + 2]] = sum;
+  }
+};
+
+export const sumSegmentsOp: OpDef = { shader: 'sumsq_chunks', entry: 'finish_segments', group: 'reduce', cpu: sumSegmentsCpu };
+/** sumSegmentsOp with one thread per segment (no barriers: the one-pass reductions' way). */
+export const sumSegmentsSerialOp: OpDef = { shader: 'sumsq_chunks', entry: 'finish_serial', group: 'reduce', cpu: sumSegmentsCpu };
+
+/**
+ * For each of `segments` (offset, length, slot) triples in `segs` (segmentTable): the first
+ * `sums` stats[slot] = Σ partials[offset .. offset + length) — the last pass of sums of
+ * squares whose partials other kernels wrote (sumsqPartials, matmulSumsq,
+ * activationBackwardStats) — the others stats[slot] = Σ x[offset .. offset + length)²
+ * (short segments read whole: the bias gradients). Every gradient and delta norm of a step
+ * in one dispatch, one workgroup per segment (`serial`: one thread per segment, for the
+ * one-pass reductions); fixed order: the same bits every run.
+ */
+export function sumSegments(
+  label: string,
+  segments: number,
+  sums: number,
+  io: { partials: BufRange; x: BufRange; segs: BufRange; stats: BufRange },
+  serial = false,
+): PlanStep {
+  if (!Number.isInteger(segments) || segments < 1 || segments > MAX_WORKGROUPS)
+    throw new Error(`${label}: ${segments} segments; one dispatch takes 1 to ${MAX_WORKGROUPS}`);
+  if (!Number.isInteger(sums) || sums < 0 || sums > segments) throw new Error(`${label}: ${sums} sums of partials among ${segments} segments`);
+  need(label, 'the segment table', io.segs, 3 * segments);
+  const constants = { SEGMENTS: segments, SUMS: sums };
+  if (serial) return { op: sumSegmentsSerialOp, label, constants, bindings: io, dispatch: [ceilDiv(segments, 64), 1, 1] };
+  return { op: sumSegmentsOp, label, constants, bindings: io, dispatch: [segments, 1, 1] };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -214,6 +264,78 @@ export const layerStatsFinishOp: OpDef = {
     s[SLOT_DEAD] += dead;
   },
 };
+
+/** One layer of layerStatsFinishLayers: its units, where its counts and flags start, its stats slots. */
+export interface LayerStatsEntry {
+  cols: number;
+  counts: number;
+  flags: number;
+  slots: { zeros: number; batchDead: number; dead: number };
+}
+
+/** The u32 table finish_layers reads: 6 words per layer. */
+export function layerStatsTable(layers: LayerStatsEntry[]): Uint32Array {
+  const t = new Uint32Array(6 * layers.length);
+  layers.forEach((l, h) => t.set([l.cols, l.counts, l.flags, l.slots.zeros, l.slots.batchDead, l.slots.dead], 6 * h));
+  return t;
+}
+
+export const layerStatsFinishLayersOp: OpDef = {
+  shader: 'layer_stats_tiled',
+  entry: 'finish_layers',
+  group: 'reduce',
+  cpu({ ROWS, CHUNKS, LAYERS }, { zero_counts, flags, stats, layers }) {
+    const t = layers.u;
+    for (let h = 0; h < LAYERS; h++) {
+      const [cols, at, fl, slotZeros, slotBatchDead, slotDead] = t.subarray(6 * h, 6 * h + 6);
+      let zeros = 0;
+      let batchDead = 0;
+      let dead = 0;
+      for (let j = 0; j < cols; j++) {
+        let z = 0;
+        for (let c = 0; c < CHUNKS; c++) z += zero_counts.u[at + c * cols + j];
+        const flag = flags.u[fl + j] | (z < ROWS ? 1 : 0);
+        flags.u[fl + j] = flag;
+        zeros += z;
+        if (z === ROWS) batchDead++;
+        if (flag === 0) dead++;
+      }
+      stats.u[slotZeros] += zeros;
+      stats.u[slotBatchDead] += batchDead;
+      stats.u[slotDead] += dead;
+    }
+  },
+};
+
+/**
+ * The finish of layerStatsTiled for several layers in one dispatch: `table` (at least
+ * layerStatsTable's words, written once) says per layer where its CHUNKS × cols zero
+ * counts lie in `counts` (as activationBackwardStats writes them, batch of `rows`, chunks
+ * of `chunkRows`) and its flags in `flags`, and which stats words take its three counts.
+ */
+export function layerStatsFinishLayers(
+  label: string,
+  rows: number,
+  layers: LayerStatsEntry[],
+  io: { counts: BufRange; flags: BufRange; stats: BufRange; table: BufRange },
+  chunkRows = CHUNK_ROWS,
+): PlanStep {
+  if (layers.length < 1 || layers.length > MAX_WORKGROUPS) throw new Error(`${label}: ${layers.length} layers; one dispatch takes 1 to ${MAX_WORKGROUPS}`);
+  const cols = Math.max(...layers.map((l) => l.cols));
+  const { chunks, colGroups } = rowChunks(label, rows, cols, chunkRows);
+  need(label, 'the layer table', io.table, 6 * layers.length);
+  for (const [h, l] of layers.entries()) {
+    need(`${label}, layer ${h}`, 'counts', io.counts, l.counts + chunks * l.cols);
+    need(`${label}, layer ${h}`, 'flags', io.flags, l.flags + l.cols);
+  }
+  return {
+    op: layerStatsFinishLayersOp,
+    label,
+    constants: { ROWS: rows, CHUNK_ROWS: chunkRows, CHUNKS: chunks, LAYERS: layers.length },
+    bindings: { zero_counts: io.counts, flags: io.flags, stats: io.stats, layers: io.table },
+    dispatch: [colGroups, layers.length, 1],
+  };
+}
 
 /** Words of scratch layerStatsTiled needs. */
 export const layerStatsScratch = (rows: number, cols: number, chunkRows = CHUNK_ROWS) => Math.ceil(rows / chunkRows) * cols;

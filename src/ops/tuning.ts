@@ -12,14 +12,22 @@ export interface KernelTuning {
   matmul: MatmulTiles;
   /** Reductions in two passes over partials (fill a large GPU); absent: one pass, best on SwiftShader. */
   twoPassReductions?: boolean;
+  /**
+   * Fold the step's telemetry into passes it makes anyway (src/plan/plan.ts, fusedTelemetry):
+   * fewer small dispatches, which a GPU pays for more than for their bytes. Absent: the
+   * telemetry's own reduction steps (what the CPU backend folds its own way).
+   */
+  fusedTelemetry?: boolean;
   /** The matmul kernel per shape (the autotuner's pick); absent or undefined: the register kernel with `matmul`'s tiles. */
   matmulChoice?: (shape: MatmulShape) => MatmulCandidate | undefined;
 }
 
 /** Measured best on SwiftShader (bench/matmul.ts): 8×8 outputs per thread, 8×8 threads. */
-export const SOFTWARE_TUNING: KernelTuning = { matmul: DEFAULT_TILES };
+export const SOFTWARE_TUNING: KernelTuning = { matmul: DEFAULT_TILES, fusedTelemetry: true };
 /** Hardware GPUs before measuring: 4×4 outputs per thread, 16×16 = 256 threads; two-pass reductions. */
-export const HARDWARE_TUNING: KernelTuning = { matmul: { TM: 4, TN: 4, WG_X: 16, WG_Y: 16 }, twoPassReductions: true };
+export const HARDWARE_TUNING: KernelTuning = { matmul: { TM: 4, TN: 4, WG_X: 16, WG_Y: 16 }, twoPassReductions: true, fusedTelemetry: true };
+/** The CPU backend: the plain telemetry steps, which it folds into its own passes (src/backend/cpu/fusion.ts). */
+export const CPU_TUNING: KernelTuning = { matmul: DEFAULT_TILES };
 
 /** The product's layout as BLAS names it: N (as stored) or T (transposed), for A then B. */
 export const layoutOf = (s: Pick<MatmulShape, 'transA' | 'transB'>): string => `${s.transA ? 'T' : 'N'}${s.transB ? 'T' : 'N'}`;

@@ -2,8 +2,8 @@
 // the shape (src/ops/matmul-candidates.ts), or, when it picks none or is absent, the
 // register kernel with tuning.matmul's tiles (the planner's behaviour before per-shape
 // choices existed).
-import type { KernelTuning } from '../ops/tuning.ts';
-import { candidateScratch, matmulBiasActWith, matmulWith, type MatmulCandidate } from '../ops/matmul-candidates.ts';
+import { registerCandidate, type KernelTuning } from '../ops/tuning.ts';
+import { candidateScratch, matmulBiasActWith, matmulSumsqWith, matmulWith, sumsqScratchWith, type MatmulCandidate } from '../ops/matmul-candidates.ts';
 import { matmul, matmulBiasAct, type MatmulShape } from '../ops/matmul.ts';
 import type { BufRange, PlanStep } from '../ops/op.ts';
 
@@ -16,6 +16,15 @@ function choose(tuning: KernelTuning, shape: MatmulShape, scratch: BufRange | un
   if (c?.kind === 'splitk' && (!scratch || scratch.length < candidateScratch(c, shape))) return { kind: 'tiled', name: c.name, tile: c.tile };
   return c;
 }
+
+/** The kernel of the shape, the register kernel with tuning.matmul's tiles where none is chosen. */
+const kernelOf = (tuning: KernelTuning, shape: MatmulShape): MatmulCandidate => tuning.matmulChoice?.(shape) ?? registerCandidate(tuning.matmul);
+
+/**
+ * Floats of ‖C‖² partials the shape's kernel writes with its sum-of-squares epilogue
+ * (register and tiled kernels), or undefined where it has none (split-K).
+ */
+export const sumsqEpilogueScratch = (tuning: KernelTuning, shape: MatmulShape): number | undefined => sumsqScratchWith(kernelOf(tuning, shape), shape);
 
 /** Floats of scratch the chosen candidates need for these shapes (0 when none uses split-K). */
 export function matmulScratch(tuning: KernelTuning, shapes: MatmulShape[]): number {
@@ -36,6 +45,10 @@ export function matmulSteps(tuning: KernelTuning, scratch?: BufRange) {
     plain(label: string, shape: MatmulShape, io: { a: BufRange; b: BufRange; c: BufRange }): PlanStep[] {
       const c = choose(tuning, shape, scratch);
       return c ? matmulWith(c, label, shape, { ...io, scratch }) : [matmul(label, shape, io, tuning.matmul)];
+    },
+    /** The product with the sum of squares of C into `part` (sumsqEpilogueScratch floats); only where the shape's kernel has that epilogue. */
+    sumsq(label: string, shape: MatmulShape, io: { a: BufRange; b: BufRange; c: BufRange; part: BufRange }): PlanStep[] {
+      return [matmulSumsqWith(kernelOf(tuning, shape), label, shape, io)];
     },
     biasAct(
       label: string,

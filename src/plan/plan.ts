@@ -11,10 +11,11 @@
 //                           into several buffers where one binding cannot hold it (chunks)
 //   split.*                 scratch of layers split over several dispatches (src/plan/split.ts)
 //   stats, flags, segs      telemetry words, per-unit "was active" flags, sumsq segment tables
+//   zero counts, norm parts the telemetry folded into other passes (tuning.fusedTelemetry)
 //   l1mask                  per-unit L1 factors (config.l1Mask only; the host writes 1s first)
 //   x dropped, a{l} dropped the next layer's input under dropout (config.dropout only)
 import { activationId } from '../ops/activations.ts';
-import { activationBackward, activationBackwardMasked } from '../ops/activation-backward.ts';
+import { activationBackward, activationBackwardMasked, activationBackwardStats, backwardStatsScratch } from '../ops/activation-backward.ts';
 import { checkDropRate, dropoutBackwardStep, dropoutStep } from '../ops/dropout.ts';
 import { gather } from '../ops/gather.ts';
 import type { MatmulShape } from '../ops/matmul.ts';
@@ -22,13 +23,23 @@ import type { BufRange, PlanItem, PlanStep } from '../ops/op.ts';
 import type { OptimizerConfig } from '../ops/optimizer.ts';
 import { softmaxXent } from '../ops/softmax-xent.ts';
 import { segmentTable, type Segment } from '../ops/sumsq.ts';
-import { reductionScratch, reductionSteps } from '../ops/reductions-tiled.ts';
+import {
+  layerStatsFinishLayers,
+  layerStatsTable,
+  reductionScratch,
+  reductionSteps,
+  sumSegments,
+  sumsqGroups,
+  sumsqPartials,
+  sumsqScratch,
+  type LayerStatsEntry,
+} from '../ops/reductions-tiled.ts';
 import { align, biasRange, paramLayout, weightRange, type DenseLayer, type ParamLayout } from '../model/layout.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import { SOFTWARE_TUNING, type KernelTuning } from '../ops/tuning.ts';
 import { statsLayout, type StatsLayout } from './stats-layout.ts';
 import { checkLimits, planMemory, UNLIMITED, type PlanLimits, type PlanMemory } from './limits.ts';
-import { matmulScratch, matmulSteps } from './matmul-choice.ts';
+import { matmulScratch, matmulSteps, sumsqEpilogueScratch } from './matmul-choice.ts';
 import { arenaChunks, backwardSplit, forwardSplit, gradNormsSplit, isSplit, maxNormSplit, optimizerSplit, splitScratch, type SplitScratch } from './split.ts';
 
 export interface TrainConfig {
@@ -193,13 +204,13 @@ export function planTraining(
   // Segment tables for the sums of squares: all gradients in one dispatch, then one per delta.
   const segTables: TrainPlan['segTables'] = [];
   let segsLen = 0;
-  const table = (segments: Segment[]): BufRange => {
-    const data = segmentTable(segments);
+  const put = (data: Uint32Array): BufRange => {
     const range = { arena: 'segs', offset: segsLen, length: data.length };
     segsLen = align(segsLen + data.length);
     segTables.push({ range, data });
     return range;
   };
+  const table = (segments: Segment[]): BufRange => put(segmentTable(segments));
   const split = splitScratch(arena, layout, B, true);
   // Gradient norms: one segmented sum over the gradients, or per chunk when a layer is split.
   const gradSegs = isSplit(layout)
@@ -211,11 +222,15 @@ export function planTraining(
         ]),
       );
   const splitGradNorms = isSplit(layout) ? gradNormsSplit(layout, stats, { grads, stats: statsRange }, arena, table) : undefined;
-  const deltaSegs = layout.layers.map((l) => table([{ offset: 0, length: B * l.outputs, slot: stats.delta[l.index] }]));
-  arena('segs', segsLen);
   // Partials of the two-pass reductions (tuning.twoPassReductions): one region, reused by each in turn.
   const twoPass = tuning.twoPassReductions === true;
   const maxWeights = Math.max(...layout.layers.map((l) => l.inputs * l.outputs));
+  const fused =
+    config.telemetry && tuning.fusedTelemetry === true && !isSplit(layout)
+      ? fusedTelemetry(arena, put, layout, stats, B, twoPass, tuning, flagRanges)
+      : undefined;
+  const deltaSegs = fused ? [] : layout.layers.map((l) => table([{ offset: 0, length: B * l.outputs, slot: stats.delta[l.index] }]));
+  arena('segs', segsLen);
   const sums: [number, number][] = [[2 * L, maxWeights], ...layout.layers.map((l): [number, number] => [1, B * l.outputs])];
   const reduce = reductionSteps(
     twoPass,
@@ -248,7 +263,7 @@ export function planTraining(
       'softmax cross-entropy',
       B,
       model.classes,
-      { loss: stats.loss, correct: stats.correct },
+      { loss: stats.loss, correct: stats.correct, norm: fused ? stats.delta[L - 1] : undefined },
       {
         logits: a[L - 1],
         labels: y,
@@ -265,30 +280,37 @@ export function planTraining(
     // A layer split by rows (larger than one binding) gets its dW, db and dX from split.ts.
     const inOne = l.chunks.length === 1;
     if (!inOne) step.push(...backwardSplit(l, B, { d: d[i], input, dInput: i > 0 ? d[i - 1] : undefined }, split!, tuning));
-    if (inOne) step.push(...mm.plain(`dW ${i}`, dwShape(l, B), { a: d[i], b: input, c: weightRange('grads', l) }));
+    const dwPart = fused?.dw[i];
+    if (inOne && dwPart) step.push(...mm.sumsq(`dW ${i}`, dwShape(l, B), { a: d[i], b: input, c: weightRange('grads', l), part: dwPart }));
+    else if (inOne) step.push(...mm.plain(`dW ${i}`, dwShape(l, B), { a: d[i], b: input, c: weightRange('grads', l) }));
     if (inOne) step.push(...reduce.biasGrad(`db ${i}`, B, l.outputs, d[i], biasRange('grads', l)));
     if (i > 0) {
       if (inOne) step.push(...mm.plain(`dX ${i}`, dxShape(l, B), { a: d[i], b: weightRange('params', l), c: d[i - 1] }));
       // ∂L/∂(dropped a) → ∂L/∂a: the forward step's mask and scale, before the activation's derivative.
       if (rate(i) > 0) step.push(dropoutBackwardStep(`dropout backward ${i}`, maskOf(i), d[i - 1]));
       const io = { z: z[i - 1], a: a[i - 1], d: d[i - 1] };
+      const mask = maskRanges?.[i - 1];
       step.push(
-        maskRanges
-          ? activationBackwardMasked(`act backward ${i - 1}`, B * l.inputs, l.inputs, act, model.alpha, config.l1 / B, { ...io, mask: maskRanges[i - 1] })
-          : activationBackward(`act backward ${i - 1}`, B * l.inputs, act, model.alpha, config.l1 / B, io),
+        fused
+          ? activationBackwardStats(`act backward ${i - 1}`, B, l.inputs, act, model.alpha, config.l1 / B, { ...io, ...fused.backward[i - 1], mask })
+          : maskRanges
+            ? activationBackwardMasked(`act backward ${i - 1}`, B * l.inputs, l.inputs, act, model.alpha, config.l1 / B, { ...io, mask: maskRanges[i - 1] })
+            : activationBackward(`act backward ${i - 1}`, B * l.inputs, act, model.alpha, config.l1 / B, io),
       );
     }
   }
 
   // Telemetry reductions. Gradient norms are also what clipping needs.
   const clipping = config.optimizer.clipNorm > 0;
-  if (config.telemetry) {
+  if (fused) {
+    step.push(...fused.finish({ grads, stats: statsRange, flags }));
+  } else if (config.telemetry) {
     for (let h = 0; h < H; h++) {
       step.push(...reduce.layerStats(`stats ${h}`, B, layout.layers[h].outputs, stats.hidden[h], { a: a[h], active: flagRanges[h], stats: statsRange }));
     }
   }
-  if (config.telemetry || clipping) step.push(...gradNorms);
-  if (config.telemetry) {
+  if (!fused && (config.telemetry || clipping)) step.push(...gradNorms);
+  if (!fused && config.telemetry) {
     for (const l of layout.layers) {
       step.push(...reduce.sumsq(`delta norm ${l.index}`, 1, { x: d[l.index], segs: deltaSegs[l.index], stats: statsRange }, B * l.outputs));
     }
@@ -344,6 +366,101 @@ export function planTraining(
       l1Mask: maskAll && { all: maskAll, layers: maskRanges! },
     },
     tensors: { x, y, z, a, d, inputs },
+  };
+}
+
+/**
+ * The telemetry folded into passes a step makes anyway (tuning.fusedTelemetry, the GPU
+ * tables; the CPU backend folds it its own way, src/backend/cpu/fusion.ts). Each small
+ * reduction dispatch costs a GPU more than its bytes (and on SwiftShader a workgroup with
+ * barriers costs more than its work), so:
+ *   - hidden layer h's zero counts and Σ dZ² per chunk of rows come from its activation
+ *     backward, which reads a_h and writes d_h anyway (chosen over the forward epilogue:
+ *     one kernel instead of the four matmul families, the counts layout the tiled layer
+ *     stats already read, and the delta norm in the same pass);
+ *   - the output layer's Σ dZ² from the softmax that writes its delta;
+ *   - ‖dW‖² partials from the dW product's epilogue where it runs in the register or the
+ *     tiled kernel (always on SwiftShader); split-K has no such epilogue, so those
+ *     weights are read once more (whole in the last pass, or with two-pass
+ *     reductions in a first pass of partials), as the short bias gradients always are;
+ *   - one dispatch finishes every hidden layer's stats (all flags lie in one arena), one
+ *     every norm (sums of partials, then sums of squares read whole; with one-pass
+ *     reductions one thread per norm, no barriers).
+ * Two dispatches beside the step's own (three with a first pass), where the plain steps
+ * take 2H + L + 1 (one-pass) or 4H + 2L + 2 (two-pass). Fixed chunks and orders: the same
+ * bits every run. Layers split over several bindings keep the plain steps.
+ */
+function fusedTelemetry(
+  arena: (name: string, length: number) => BufRange,
+  put: (data: Uint32Array) => BufRange,
+  layout: ParamLayout,
+  stats: StatsLayout,
+  B: number,
+  twoPass: boolean,
+  tuning: KernelTuning,
+  flagRanges: BufRange[],
+) {
+  const hidden = layout.layers.slice(0, -1);
+  let countsLen = 0;
+  let partLen = 0;
+  const at = hidden.map((l) => {
+    const n = backwardStatsScratch(B, l.outputs);
+    const r = { counts: countsLen, part: partLen, n };
+    countsLen = align(countsLen + n);
+    partLen = align(partLen + n);
+    return r;
+  });
+  // ‖dW‖² partials from the dW epilogue (register and tiled kernels), per layer; the other gradients are read.
+  const dw = layout.layers.map((l) => {
+    const length = sumsqEpilogueScratch(tuning, dwShape(l, B));
+    if (length === undefined) return undefined;
+    const r = { offset: partLen, length };
+    partLen = align(partLen + r.length);
+    return r;
+  });
+  // Gradients read whole in the last pass: the biases (short), and on one-pass reductions
+  // the weights without an epilogue too (one workgroup each, as the one-pass sumsq did);
+  // with two-pass reductions those weights get a first pass of partials of their own.
+  const biases = layout.layers.map((l) => ({ offset: l.bias, length: l.outputs, slot: stats.grad[l.index].bias }));
+  const weights = layout.layers.flatMap((l) => (dw[l.index] ? [] : [{ offset: l.weight, length: l.inputs * l.outputs, slot: stats.grad[l.index].weight }]));
+  const spread = twoPass ? weights : [];
+  const groups = sumsqGroups(Math.max(1, ...spread.map((g) => g.length)));
+  const gradPart = partLen;
+  partLen += sumsqScratch(spread.length, groups);
+  const counts = arena('zero counts', countsLen);
+  const parts = arena('norm parts', partLen);
+  const spreadSegs = spread.length ? put(segmentTable(spread)) : undefined;
+  // The last pass: sums of each hidden delta's partials, the dW epilogues', the first pass's; then the sums of squares read whole.
+  const sums = [
+    ...hidden.map((_, h) => ({ offset: at[h].part, length: at[h].n, slot: stats.delta[h] })),
+    ...layout.layers.flatMap((l) => (dw[l.index] ? [{ ...dw[l.index]!, slot: stats.grad[l.index].weight }] : [])),
+    ...spread.map((g, s) => ({ offset: gradPart + s * groups, length: groups, slot: g.slot })),
+  ];
+  const whole = [...(twoPass ? [] : weights), ...biases];
+  const finishSegs = put(segmentTable([...sums, ...whole]));
+  const layers: LayerStatsEntry[] = hidden.map((l, h) => ({ cols: l.outputs, counts: at[h].counts, flags: flagRanges[h].offset, slots: stats.hidden[h] }));
+  const layerTable = layers.length ? put(layerStatsTable(layers)) : undefined;
+  return {
+    /** Per dense layer: where its dW product writes its ‖dW‖² partials (register and tiled kernels), or undefined. */
+    dw: dw.map((r) => r && { arena: parts.arena, ...r }),
+    /** Per hidden layer: where its activation backward writes its zero counts and Σ dZ² partials. */
+    backward: at.map((r) => ({ counts: { arena: counts.arena, offset: r.counts, length: r.n }, part: { arena: parts.arena, offset: r.part, length: r.n } })),
+    /** After the backward pass: the finishing dispatches (layer stats, gradient sums of squares, every norm). */
+    finish(io: { grads: BufRange; stats: BufRange; flags: BufRange }): PlanStep[] {
+      const out: PlanStep[] = [];
+      if (layerTable) out.push(layerStatsFinishLayers('layer stats', B, layers, { counts, flags: io.flags, stats: io.stats, table: layerTable }));
+      if (spreadSegs)
+        out.push(
+          sumsqPartials(
+            'grad norms (partials)',
+            spread.length,
+            { x: io.grads, segs: spreadSegs, part: { arena: parts.arena, offset: gradPart, length: sumsqScratch(spread.length, groups) } },
+            groups,
+          ),
+        );
+      out.push(sumSegments('norms', sums.length + whole.length, sums.length, { partials: parts, x: io.grads, segs: finishSegs, stats: io.stats }, !twoPass));
+      return out;
+    },
   };
 }
 

@@ -10,7 +10,7 @@
 import type { BufRange, FloatArray, StepValues, View } from '../../ops/op.ts';
 import type { Backend, CreationCounters } from '../backend.ts';
 import { isClear, type PlanItem } from '../../ops/op.ts';
-import { SOFTWARE_TUNING } from '../../ops/tuning.ts';
+import { CPU_TUNING } from '../../ops/tuning.ts';
 import { fastMatmul, fastMatmulBiasAct, type CpuKernel } from './matmul-fast.ts';
 import { isMatmulStep, SPARSE_MODES, SparseMatmul, type SparseMode, type SparsePathStat } from './sparse-matmul.ts';
 import { fastSumsq, TelemetryFusion } from './fusion.ts';
@@ -87,7 +87,7 @@ export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
   readonly counters: CreationCounters = { buffers: 0, pipelines: 0, bindGroups: 0 };
   /** Tile sizes only shape GPU pipelines; the twins ignore them. */
-  readonly tuning = SOFTWARE_TUNING;
+  readonly tuning = CPU_TUNING;
   private arenas = new Map<string, Arena>();
   private heap: WasmHeap | undefined;
   /** Whether float32 arenas go to wasm memory (false for good if the memory cannot be made). */

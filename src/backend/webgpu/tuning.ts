@@ -7,7 +7,7 @@ import type { AdapterDescription } from './device.ts';
 
 export function tuningFor(adapter: AdapterDescription, limits?: WorkgroupLimits): KernelTuning {
   const env = typeof process !== 'undefined' ? process.env?.RECTIGRAD_MATMUL_TILES : undefined;
-  if (env) return { matmul: parseTiles(env) };
+  if (env) return { matmul: parseTiles(env), fusedTelemetry: true };
   // A GPU starts from the heuristic's kernel per shape; tune() replaces it with what it measures.
   // Only where its workgroup fits the device (a 64×64 tile with BK 32 needs 17 KiB of
   // workgroup memory, over WebGPU's default 16 KiB); else the register kernel.
