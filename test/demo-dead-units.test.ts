@@ -254,7 +254,7 @@ describe('demo page: dead units', () => {
       expect(partial.runs[0].testMeasure!.of).toBe(10000);
       expect(r.model).toBe('784-1000-1000-1000-10 relu');
       expect(r.backend).toBe('cpu');
-      expect(r.step).toBe(8591);
+      expect(r.step).toBe(22649);
       expect(m.done).toBe(true);
       expect(m.examples).toBe(10000);
       expect(m.error).toBeLessThan(0.02);
@@ -262,12 +262,14 @@ describe('demo page: dead units', () => {
       // Trained with an L1 activation penalty: most outputs are exact zeros.
       for (const x of m.sparsity) expect(x).toBeGreaterThan(0.6);
       // The figures on the page, and the test-error point of its epoch.
+      // The page redraws on its next frame after the measurement ends: wait for that frame.
+      await page.waitForFunction(() => document.querySelector('#trained-summary')?.textContent?.includes('Test error'), { timeout: 10_000 });
       const summary = await page.$eval('#trained-summary', (e) => ({ hidden: (e as HTMLElement).hidden, text: e.textContent ?? '' }));
       expect(summary.hidden).toBe(false);
       expect(summary.text).toContain(`Test error ${(100 * m.error).toFixed(2)}% on 10,000 MNIST test images`);
       expect(summary.text).toContain(`Sparsity (exact zeros) ${m.sparsity.map((x) => `${(100 * x).toFixed(1)}%`).join(' / ')}`);
       expect(summary.text).toContain(`dead units ${m.deadUnits.join(' / ')}`);
-      expect(r.epochs).toContainEqual({ epoch: 11, step: 8591, testError: m.error, testLoss: expect.any(Number) });
+      expect(r.epochs).toContainEqual({ epoch: 29, step: 22649, testError: m.error, testLoss: expect.any(Number) });
       expect(await page.$eval('#status-A', (e) => e.textContent)).toContain(`${(100 * m.error).toFixed(2)}%`);
       // Its unit maps: every unit of the three layers, on the test images.
       expect(r.unitMap.source).toBe('test');

@@ -221,11 +221,15 @@ async function glorot2011(flags: ExperimentFlags & { out: string }): Promise<voi
     train: flags.trainLimit,
     test: flags.testLimit,
   });
-  let adapter = '';
+  // The adapter is kept in experiment.json: an invocation that only resumes finished runs
+  // makes no backend, and its report still names the one that trained them.
+  let adapter: string = typeof meta.adapter === 'string' ? meta.adapter : '';
+  let noted = false;
   const makeBackend = async () => {
     const { backend, note } = await createBackend(flags.backend);
-    if (!adapter) log(note);
-    adapter = backend.adapter;
+    if (!noted) log(note);
+    noted = true;
+    adapter = meta.adapter = backend.adapter;
     return backend;
   };
   const cpu = cpus();
