@@ -293,8 +293,8 @@ export function planTraining(
       step.push(
         fused
           ? activationBackwardStats(`act backward ${i - 1}`, B, l.inputs, act, model.alpha, config.l1 / B, { ...io, ...fused.backward[i - 1], mask })
-          : maskRanges
-            ? activationBackwardMasked(`act backward ${i - 1}`, B * l.inputs, l.inputs, act, model.alpha, config.l1 / B, { ...io, mask: maskRanges[i - 1] })
+          : mask
+            ? activationBackwardMasked(`act backward ${i - 1}`, B * l.inputs, l.inputs, act, model.alpha, config.l1 / B, { ...io, mask })
             : activationBackward(`act backward ${i - 1}`, B * l.inputs, act, model.alpha, config.l1 / B, io),
       );
     }
@@ -426,7 +426,8 @@ function fusedTelemetry(
   const spread = twoPass ? weights : [];
   const groups = sumsqGroups(Math.max(1, ...spread.map((g) => g.length)));
   const gradPart = partLen;
-  partLen += sumsqScratch(spread.length, groups);
+  const gradPartLength = sumsqScratch(spread.length, groups);
+  partLen += gradPartLength;
   const counts = arena('zero counts', countsLen);
   const parts = arena('norm parts', partLen);
   const spreadSegs = spread.length ? put(segmentTable(spread)) : undefined;
@@ -454,7 +455,7 @@ function fusedTelemetry(
           sumsqPartials(
             'grad norms (partials)',
             spread.length,
-            { x: io.grads, segs: spreadSegs, part: { arena: parts.arena, offset: gradPart, length: sumsqScratch(spread.length, groups) } },
+            { x: io.grads, segs: spreadSegs, part: { arena: parts.arena, offset: gradPart, length: gradPartLength } },
             groups,
           ),
         );
