@@ -55,7 +55,7 @@ export interface RunResult {
   final: EpochRecord | undefined;
   trainer: Trainer;
   testSet: Evaluator;
-  /** The run stopped early: shouldStop() said so, or plan.signal aborted. The last epoch was left open (not evaluated). */
+  /** The run stopped early: shouldStop() said so, or plan.signal aborted. An epoch left unfinished stays open (not evaluated); one the abort landed just after is closed. */
   stopped: boolean;
   /** It stopped because plan.signal aborted. */
   aborted: boolean;
@@ -160,6 +160,8 @@ export async function trainRun(
     if (stopped) {
       // The last step's stats are always among the sampled ones of a stopped run.
       if (bucket.length && steps.at(-1) !== bucket.at(-1)) steps.push(bucket.at(-1)!);
+      // An abort that lands just after an epoch's last step leaves that epoch complete: close it.
+      if (plan.signal?.aborted && bucket.length && trainer.step % per === 0) await closeEpoch(epoch, seconds, ran);
       break;
     }
     if (bucket.length) await closeEpoch(epoch, seconds, ran);
