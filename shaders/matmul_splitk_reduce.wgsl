@@ -8,6 +8,11 @@
 //                                bias : array<f32>  N (read)
 //                                z    : array<f32>  M × N: Σ_s part[s] + bias (broadcast over rows) (written)
 //                                out  : array<f32>  M × N: activate(ACT, ALPHA, z) (written)
+// entry main_sumsq     bindings  part, c as in main, and
+//                                sq   : array<f32>  ceil(M·N / 256): workgroup g's Σ c² over its
+//                                       256 elements, summed by a fixed tree (written)
+//                      ‖dW‖² for the telemetry from the pass that writes dW, so a split-K dW
+//                      is not read a second time; the tree fixes the order: same bits every run.
 // shapes    M, N ≥ 1, SLICES ≥ 1; ACT, ALPHA (main_bias_act only)
 // dispatch  (GRID_X, ceil(ceil(M·N / 256) / GRID_X), 1) workgroups of 256, one element of C
 //           per thread: element (wid.y·GRID_X + wid.x)·256 + lid (past M·N: nothing).
@@ -26,8 +31,11 @@ override ALPHA: f32 = 0.0;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> z: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> sq: array<f32>;
 
 const WG: u32 = 256u;
+
+var<workgroup> squares: array<f32, WG>;
 
 fn slice_sum(idx: u32) -> f32 {
   var s = part[idx];
@@ -49,4 +57,23 @@ fn main_bias_act(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_in
   let v = slice_sum(idx) + bias[idx % N];
   z[idx] = v;
   out[idx] = activate(ACT, ALPHA, v);
+}
+
+@compute @workgroup_size(WG)
+fn main_sumsq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let g = wid.y * GRID_X + wid.x;
+  let idx = g * WG + lid;
+  var v = 0.0;
+  if (idx < M * N) {
+    v = slice_sum(idx);
+    c[idx] = v;
+  }
+  squares[lid] = v * v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { squares[lid] += squares[lid + s]; }
+    workgroupBarrier();
+  }
+  // The grid may hold a few workgroups past the last element: they write nothing.
+  if (lid == 0u && g * WG < M * N) { sq[g] = squares[0]; }
 }

@@ -9,7 +9,7 @@ import { activationBackward, activationBackwardMasked, activationBackwardStats, 
 import { ACTIVATIONS, activate } from '../src/ops/activations.ts';
 import { isClear, type BufRange, type PlanItem, type PlanStep, type StepValues } from '../src/ops/op.ts';
 import { layerStatsFinishLayers, layerStatsTable, layerStatsTiled, sumSegments, type LayerStatsEntry } from '../src/ops/reductions-tiled.ts';
-import { MATMUL_CANDIDATES, matmulSumsqWith, matmulWith, sumsqScratchWith } from '../src/ops/matmul-candidates.ts';
+import { MATMUL_CANDIDATES, candidateScratch, matmulSumsqWith, matmulWith, sumsqScratchWith, vec4Loads } from '../src/ops/matmul-candidates.ts';
 import type { MatmulShape } from '../src/ops/matmul.ts';
 import { DEFAULT_TILES, matmul, matmulSumsq, matmulSumsqScratch, type MatmulTiles } from '../src/ops/matmul.ts';
 import { softmaxXent } from '../src/ops/softmax-xent.ts';
@@ -169,9 +169,9 @@ describe('tiled matmul with the sum of squares of its product', () => {
       { range: a, data: rng.fill(M * K, -1, 1) },
       { range: b, data: rng.fill(K * N, -1, 1) },
     ];
-    const step = matmulSumsqWith(cand, 'dW', shape, { a, b, c, part });
-    expect(step.op.entry).toBe('main_sumsq');
-    const [cOut, pOut] = await runBoth([step], init, [c, part]);
+    const steps = matmulSumsqWith(cand, 'dW', shape, { a, b, c, part });
+    expect(steps.map((s) => s.op.entry)).toEqual(['main_sumsq']);
+    const [cOut, pOut] = await runBoth(steps, init, [c, part]);
     const [plain] = await runBoth(matmulWith(cand, 'dW', shape, { a, b, c }), init, [c]);
     expect(Array.from(cOut.gpu.u)).toEqual(Array.from(plain.gpu.u));
     expect(maxRelErr(pOut.cpu.f, pOut.gpu.f)).toBeLessThan(1e-5);
@@ -180,13 +180,52 @@ describe('tiled matmul with the sum of squares of its product', () => {
     expect(total).toBeGreaterThan(0);
     expect(Math.abs(parts - total)).toBeLessThanOrEqual(1e-5 * total);
   });
+});
 
-  it('split-K has no such epilogue: a clear error', () => {
+describe('split-K matmul with the sum of squares of its product (from the reduce)', () => {
+  const names = ['splitk2 64x64 k16 t4x4', 'splitk4 64x64 k16 t4x4', 'splitk8 64x64 k32 t4x4'];
+  const shapes: [number, number, number, boolean, boolean][] = [
+    [1, 1, 300, true, false], // one element of C
+    [70, 20, 37, true, false], // dW at batch 37: K over 2–3 slices of 16
+    [64, 128, 257, true, false], // vec4 loads, K past a whole number of slices
+    [33, 300, 190, true, false], // 9 900 elements: 39 reduce workgroups, the last partly full
+    [17, 5, 100, false, false],
+    [9, 31, 129, false, true],
+  ];
+  const cases = shapes.map((s, k) => [...s, names[k % names.length]] as const);
+  it.each(cases)('%i × %i × %i (transA %s, transB %s), %s: GPU = CPU twin; C = the plain split-K; Σ partials = ‖C‖²', async (M, N, K, transA, transB, name) => {
+    const cand = MATMUL_CANDIDATES.find((c) => c.name === name)!;
+    const shape = { M, N, K, transA, transB };
+    const [a, b] = regions('in', [M * K, K * N]);
+    const [c] = regions('c', [M * N]);
+    const [scratch] = regions('scratch', [candidateScratch(cand, shape)]);
+    const n = sumsqScratchWith(cand, shape);
+    expect(n).toBe(Math.ceil((M * N) / 256));
+    const [part] = regions('part', [n]);
+    const init = [
+      { range: a, data: rng.fill(M * K, -1, 1) },
+      { range: b, data: rng.fill(K * N, -1, 1) },
+    ];
+    const steps = matmulSumsqWith(cand, 'dW', shape, { a, b, c, part, scratch });
+    const tiled = vec4Loads(shape) ? 'matmul_tiled_vec4' : 'matmul_tiled';
+    expect(steps.map((s) => `${s.op.shader}:${s.op.entry}`)).toEqual([`${tiled}:main_partial`, 'matmul_splitk_reduce:main_sumsq']);
+    const [cOut, pOut] = await runBoth(steps, init, [c, part]);
+    const [plain] = await runBoth(matmulWith(cand, 'dW', shape, { a, b, c, scratch }), init, [c]);
+    expect(Array.from(cOut.gpu.u)).toEqual(Array.from(plain.gpu.u));
+    expect(maxRelErr(pOut.cpu.f, pOut.gpu.f)).toBeLessThan(1e-5);
+    const total = Array.from(cOut.gpu.f).reduce((t, v) => t + v * v, 0);
+    const parts = Array.from(pOut.gpu.f).reduce((t, v) => t + v, 0);
+    expect(total).toBeGreaterThan(0);
+    expect(Math.abs(parts - total)).toBeLessThanOrEqual(1e-5 * total);
+  });
+
+  it('needs its scratch: a clear error naming it', () => {
     const splitk = MATMUL_CANDIDATES.find((c) => c.kind === 'splitk')!;
     const r = (n: number): BufRange => ({ arena: 'x', offset: 0, length: n });
-    expect(sumsqScratchWith(splitk, { M: 8, N: 8, K: 64, transA: true, transB: false })).toBeUndefined();
-    expect(() => matmulSumsqWith(splitk, 'dW', { M: 8, N: 8, K: 64, transA: true, transB: false }, { a: r(512), b: r(512), c: r(64), part: r(64) })).toThrow(
-      /has no sum-of-squares epilogue/,
+    const shape = { M: 8, N: 8, K: 64, transA: true, transB: false };
+    expect(() => matmulSumsqWith(splitk, 'dW', shape, { a: r(512), b: r(512), c: r(64), part: r(1) })).toThrow(/needs a region for scratch/);
+    expect(() => matmulSumsqWith(splitk, 'dW', shape, { a: r(512), b: r(512), c: r(64), part: r(0), scratch: r(128) })).toThrow(
+      /binding part holds 0 floats but needs 1/,
     );
   });
 });
@@ -404,21 +443,24 @@ describe('training with the telemetry folded in', () => {
   }
 
   for (const twoPass of [false, true]) {
-    it(`with split-K chosen for one dW (no epilogue): its weights are read, the rest folded (${twoPass ? 'two' : 'one'}-pass)`, async () => {
+    it(`with split-K chosen for one dW: its reduce folds in ‖dW‖², no gradient is read twice (${twoPass ? 'two' : 'one'}-pass)`, async () => {
       const tiled = MATMUL_CANDIDATES.find((c) => c.name === 'tiled 64x64 k16 t4x4')!;
       const splitk = MATMUL_CANDIDATES.find((c) => c.name === 'splitk2 64x64 k16 t4x4')!;
-      // Layer 1 (70 → 33): its dW (33 × 70) in split-K; layer 2's (5 × 33) in the tiled kernel, which has the epilogue.
+      // Layer 1 (70 → 33): its dW (33 × 70, K = batch 37) in split-K; layer 2's (5 × 33) in the tiled kernel.
       const choice = (s: MatmulShape) => (s.transA && s.N === 70 ? splitk : s.transA && s.N === 33 ? tiled : undefined);
       const tuning: KernelTuning = { ...SOFTWARE_TUNING, twoPassReductions: twoPass, matmulChoice: choice };
       const { fused, a, b } = await both(tuning);
       const steps = ops(fused.plan.step);
-      expect(steps.filter((s) => s.label.startsWith('dW 1')).map((s) => s.op.shader)).toEqual(['matmul_tiled', 'matmul_splitk_reduce']);
+      expect(steps.filter((s) => s.label.startsWith('dW 1')).map((s) => `${s.op.shader}:${s.op.entry}`)).toEqual([
+        'matmul_tiled:main_partial',
+        'matmul_splitk_reduce:main_sumsq',
+      ]);
       expect(steps.find((s) => s.label === 'dW 2')!.op.shader).toBe('matmul_tiled');
-      expect(steps.filter((s) => s.op.entry === 'main_sumsq').length).toBe(3);
+      expect(steps.filter((s) => s.op.entry === 'main_sumsq').length).toBe(4);
       const norms = steps.find((s) => s.label === 'norms')!;
-      // Two-pass: dW 1's partials from a first pass of its own; one-pass: read whole beside the biases.
-      expect([norms.constants.SEGMENTS, norms.constants.SUMS]).toEqual(twoPass ? [11, 7] : [11, 6]);
-      expect(steps.some((s) => s.label === 'grad norms (partials)')).toBe(twoPass);
+      // 3 deltas' and 4 dW's partials summed, the 4 bias gradients read whole.
+      expect([norms.constants.SEGMENTS, norms.constants.SUMS]).toEqual([11, 7]);
+      expect(steps.some((s) => s.label === 'grad norms (partials)')).toBe(false);
       for (let i = 0; i < a.length; i++) {
         expect(a[i].loss).toBe(b[i].loss);
         a[i].gradNorm.forEach((v, l) => expect(Math.abs(v - b[i].gradNorm[l])).toBeLessThanOrEqual(1e-5 * b[i].gradNorm[l]));

@@ -171,6 +171,9 @@ function partialCpu(
   }
 }
 
+/** Threads (and elements of C) per workgroup of the split-K reduce. */
+const SPLITK_REDUCE_WG = 256;
+
 /** The slices' sum, in slice order, as the GPU sums them. */
 function sliceSum(part: Float32Array | Float64Array, MN: number, slices: number, idx: number): number {
   let s = part[idx];
@@ -184,6 +187,21 @@ export const splitKReduceOp: OpDef = {
   group: 'matmul',
   cpu({ M, N, SLICES }, { part, c }) {
     for (let i = 0; i < M * N; i++) c.f[i] = sliceSum(part.f, M * N, SLICES, i);
+  },
+};
+
+/** The reduce with ‖C‖² per workgroup of 256 elements (the GPU sums each by a tree: same value up to order). */
+export const splitKReduceSumsqOp: OpDef = {
+  shader: 'matmul_splitk_reduce',
+  entry: 'main_sumsq',
+  group: 'matmul',
+  cpu({ M, N, SLICES }, { part, c, sq }) {
+    for (let i = 0; i < M * N; i++) c.f[i] = sliceSum(part.f, M * N, SLICES, i);
+    for (let g = 0; g < Math.ceil((M * N) / SPLITK_REDUCE_WG); g++) {
+      let q = 0;
+      for (let i = g * SPLITK_REDUCE_WG; i < Math.min(M * N, (g + 1) * SPLITK_REDUCE_WG); i++) q += c.f[i] ** 2;
+      sq.f[g] = q;
+    }
   },
 };
 
@@ -272,7 +290,7 @@ function splitKSteps(
   tile: TiledConfig,
   slices: number,
   biasAct: { act: number; alpha: number } | undefined,
-  io: { a: BufRange; b: BufRange; part: BufRange; c?: BufRange; bias?: BufRange; z?: BufRange; out?: BufRange },
+  io: { a: BufRange; b: BufRange; part: BufRange; c?: BufRange; bias?: BufRange; z?: BufRange; out?: BufRange; sq?: BufRange },
 ): PlanStep[] {
   const ops = vec4Loads(shape) ? TILED_VEC4_OPS : TILED_OPS;
   const { M, N } = shape;
@@ -289,7 +307,7 @@ function splitKSteps(
     bindings: { a: io.a, b: io.b, part: io.part },
     dispatch: [tilesN, tilesM, s.slices],
   };
-  const groups = ceilDiv(M * N, 256);
+  const groups = ceilDiv(M * N, SPLITK_REDUCE_WG);
   const gridX = Math.min(groups, MAX_WORKGROUPS);
   const gridY = ceilDiv(groups, gridX);
   if (gridY > MAX_WORKGROUPS) throw new Error(`${label}: split-K reduce over ${M * N} elements exceeds one dispatch`);
@@ -302,10 +320,10 @@ function splitKSteps(
         dispatch: [gridX, gridY, 1],
       }
     : {
-        op: splitKReduceOp,
+        op: io.sq ? splitKReduceSumsqOp : splitKReduceOp,
         label: `${label} (split-K reduce)`,
         constants: { M, N, SLICES: s.slices, GRID_X: gridX },
-        bindings: { part: io.part, c: io.c! },
+        bindings: io.sq ? { part: io.part, c: io.c!, sq: io.sq } : { part: io.part, c: io.c! },
         dispatch: [gridX, gridY, 1],
       };
   return [partial, reduce];
@@ -331,27 +349,32 @@ export function matmulWith(
 }
 
 /**
- * Floats of ‖C‖² partials the candidate's sum-of-squares epilogue writes for this shape (one
- * per thread of every workgroup), or undefined where it has none (split-K).
+ * Floats of ‖C‖² partials the candidate's sum-of-squares epilogue writes for this shape: one
+ * per thread of every workgroup (register and tiled kernels; split-K when K fits one slice),
+ * or one per workgroup of split-K's reduce.
  */
-export function sumsqScratchWith(c: MatmulCandidate, shape: MatmulShape): number | undefined {
+export function sumsqScratchWith(c: MatmulCandidate, shape: MatmulShape): number {
   if (c.kind === 'register') return matmulSumsqScratch(shape, c.tiles);
-  if (c.kind === 'tiled') return ceilDiv(shape.M, c.tile.BM) * ceilDiv(shape.N, c.tile.BN) * (c.tile.BM / c.tile.TM) * (c.tile.BN / c.tile.TN);
-  return undefined;
+  if (c.kind === 'splitk' && candidateScratch(c, shape) > 0) return ceilDiv(shape.M * shape.N, SPLITK_REDUCE_WG);
+  return ceilDiv(shape.M, c.tile.BM) * ceilDiv(shape.N, c.tile.BN) * (c.tile.BM / c.tile.TM) * (c.tile.BN / c.tile.TN);
 }
 
-/** C = op(A)·op(B) with the candidate, and its sum of squares in partials (sumsqScratchWith floats): register and tiled kernels. */
+/**
+ * C = op(A)·op(B) with the candidate, and its sum of squares in partials (sumsqScratchWith
+ * floats). Split-K needs `scratch` as in matmulWith; its reduce writes the partials.
+ */
 export function matmulSumsqWith(
   c: MatmulCandidate,
   label: string,
   shape: MatmulShape,
-  io: { a: BufRange; b: BufRange; c: BufRange; part: BufRange },
-): PlanStep {
+  io: { a: BufRange; b: BufRange; c: BufRange; part: BufRange; scratch?: BufRange },
+): PlanStep[] {
   const n = sumsqScratchWith(c, shape);
-  if (n === undefined) throw new Error(`${label}: matmul candidate ${c.name} has no sum-of-squares epilogue`);
-  check(label, c, shape, io, { a: shape.M * shape.K, b: shape.K * shape.N, c: shape.M * shape.N, part: n });
-  if (c.kind === 'register') return matmulSumsq(label, shape, io, c.tiles);
-  return tiledStep(label, shape, (c as { tile: TiledConfig }).tile, undefined, { a: io.a, b: io.b, c: io.c, sq: io.part }, true);
+  const scratch = candidateScratch(c, shape);
+  check(label, c, shape, io, { a: shape.M * shape.K, b: shape.K * shape.N, c: shape.M * shape.N, part: n, ...(scratch ? { scratch } : {}) });
+  if (c.kind === 'register') return [matmulSumsq(label, shape, { a: io.a, b: io.b, c: io.c, part: io.part }, c.tiles)];
+  if (c.kind === 'tiled' || scratch === 0) return [tiledStep(label, shape, c.tile, undefined, { a: io.a, b: io.b, c: io.c, sq: io.part }, true)];
+  return splitKSteps(label, shape, c.tile, c.slices, undefined, { a: io.a, b: io.b, part: io.scratch!, c: io.c, sq: io.part });
 }
 
 /** z = op(A)·op(B) + bias (broadcast over rows), out = activate(act, alpha, z), with the given candidate. */

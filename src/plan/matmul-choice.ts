@@ -13,7 +13,7 @@ import type { BufRange, PlanStep } from '../ops/op.ts';
  */
 function choose(tuning: KernelTuning, shape: MatmulShape, scratch: BufRange | undefined): MatmulCandidate | undefined {
   const c = tuning.matmulChoice?.(shape);
-  if (c?.kind === 'splitk' && (!scratch || scratch.length < candidateScratch(c, shape))) return { kind: 'tiled', name: c.name, tile: c.tile };
+  if (c?.kind === 'splitk' && (scratch?.length ?? 0) < candidateScratch(c, shape)) return { kind: 'tiled', name: c.name, tile: c.tile };
   return c;
 }
 
@@ -21,10 +21,11 @@ function choose(tuning: KernelTuning, shape: MatmulShape, scratch: BufRange | un
 const kernelOf = (tuning: KernelTuning, shape: MatmulShape): MatmulCandidate => tuning.matmulChoice?.(shape) ?? registerCandidate(tuning.matmul);
 
 /**
- * Floats of ‖C‖² partials the shape's kernel writes with its sum-of-squares epilogue
- * (register and tiled kernels), or undefined where it has none (split-K).
+ * Floats of ‖C‖² partials the shape's kernel writes with its sum-of-squares epilogue (every
+ * kernel has one; split-K writes them from its reduce), with `scratch` as the plan has it.
  */
-export const sumsqEpilogueScratch = (tuning: KernelTuning, shape: MatmulShape): number | undefined => sumsqScratchWith(kernelOf(tuning, shape), shape);
+export const sumsqEpilogueScratch = (tuning: KernelTuning, shape: MatmulShape, scratchLength: number): number =>
+  sumsqScratchWith(choose(tuning, shape, { arena: '', offset: 0, length: scratchLength }) ?? kernelOf(tuning, shape), shape);
 
 /** Floats of scratch the chosen candidates need for these shapes (0 when none uses split-K). */
 export function matmulScratch(tuning: KernelTuning, shapes: MatmulShape[]): number {
@@ -46,9 +47,9 @@ export function matmulSteps(tuning: KernelTuning, scratch?: BufRange) {
       const c = choose(tuning, shape, scratch);
       return c ? matmulWith(c, label, shape, { ...io, scratch }) : [matmul(label, shape, io, tuning.matmul)];
     },
-    /** The product with the sum of squares of C into `part` (sumsqEpilogueScratch floats); only where the shape's kernel has that epilogue. */
+    /** The product with the sum of squares of C into `part` (sumsqEpilogueScratch floats). */
     sumsq(label: string, shape: MatmulShape, io: { a: BufRange; b: BufRange; c: BufRange; part: BufRange }): PlanStep[] {
-      return [matmulSumsqWith(kernelOf(tuning, shape), label, shape, io)];
+      return matmulSumsqWith(choose(tuning, shape, scratch) ?? kernelOf(tuning, shape), label, shape, { ...io, scratch });
     },
     biasAct(
       label: string,

@@ -23,17 +23,7 @@ import type { BufRange, PlanItem, PlanStep } from '../ops/op.ts';
 import type { OptimizerConfig } from '../ops/optimizer.ts';
 import { softmaxXent } from '../ops/softmax-xent.ts';
 import { segmentTable, type Segment } from '../ops/sumsq.ts';
-import {
-  layerStatsFinishLayers,
-  layerStatsTable,
-  reductionScratch,
-  reductionSteps,
-  sumSegments,
-  sumsqGroups,
-  sumsqPartials,
-  sumsqScratch,
-  type LayerStatsEntry,
-} from '../ops/reductions-tiled.ts';
+import { layerStatsFinishLayers, layerStatsTable, reductionScratch, reductionSteps, sumSegments, type LayerStatsEntry } from '../ops/reductions-tiled.ts';
 import { align, biasRange, paramLayout, weightRange, type DenseLayer, type ParamLayout } from '../model/layout.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import { SOFTWARE_TUNING, type KernelTuning } from '../ops/tuning.ts';
@@ -225,9 +215,14 @@ export function planTraining(
   // Partials of the two-pass reductions (tuning.twoPassReductions): one region, reused by each in turn.
   const twoPass = tuning.twoPassReductions === true;
   const maxWeights = Math.max(...layout.layers.map((l) => l.inputs * l.outputs));
+  // Scratch for split-K matmuls, when tuning.matmulChoice picks any (one region, used in turn).
+  const mmScratchLength = matmulScratch(
+    tuning,
+    layout.layers.flatMap((l) => [forwardShape(l, B), dwShape(l, B), dxShape(l, B)]),
+  );
   const fused =
     config.telemetry && tuning.fusedTelemetry === true && !isSplit(layout)
-      ? fusedTelemetry(arena, put, layout, stats, B, twoPass, tuning, flagRanges)
+      ? fusedTelemetry(arena, put, layout, stats, B, twoPass, tuning, flagRanges, mmScratchLength)
       : undefined;
   const deltaSegs = fused ? [] : layout.layers.map((l) => table([{ offset: 0, length: B * l.outputs, slot: stats.delta[l.index] }]));
   arena('segs', segsLen);
@@ -245,11 +240,6 @@ export function planTraining(
       : whole('reduce', 1),
   );
 
-  // Scratch for split-K matmuls, when tuning.matmulChoice picks any (one region, used in turn).
-  const mmScratchLength = matmulScratch(
-    tuning,
-    layout.layers.flatMap((l) => [forwardShape(l, B), dwShape(l, B), dxShape(l, B)]),
-  );
   const mmScratch = mmScratchLength > 0 ? arena('matmul scratch', mmScratchLength) : undefined;
   const mm = matmulSteps(tuning, mmScratch);
   const gradNorms = splitGradNorms ?? reduce.sumsq('grad norms', 2 * L, { x: grads, segs: gradSegs!, stats: statsRange }, maxWeights);
@@ -379,14 +369,13 @@ export function planTraining(
  *     one kernel instead of the four matmul families, the counts layout the tiled layer
  *     stats already read, and the delta norm in the same pass);
  *   - the output layer's Σ dZ² from the softmax that writes its delta;
- *   - ‖dW‖² partials from the dW product's epilogue where it runs in the register or the
- *     tiled kernel (always on SwiftShader); split-K has no such epilogue, so those
- *     weights are read once more (whole in the last pass, or with two-pass
- *     reductions in a first pass of partials), as the short bias gradients always are;
+ *   - ‖dW‖² partials from the pass that writes dW: the register or tiled kernel's
+ *     epilogue, or split-K's reduce, so no weight gradient is read a second time (the
+ *     short bias gradients are read whole in the last pass);
  *   - one dispatch finishes every hidden layer's stats (all flags lie in one arena), one
  *     every norm (sums of partials, then sums of squares read whole; with one-pass
  *     reductions one thread per norm, no barriers).
- * Two dispatches beside the step's own (three with a first pass), where the plain steps
+ * Two dispatches beside the step's own, where the plain steps
  * take 2H + L + 1 (one-pass) or 4H + 2L + 2 (two-pass). Fixed chunks and orders: the same
  * bits every run. Layers split over several bindings keep the plain steps.
  */
@@ -399,6 +388,7 @@ function fusedTelemetry(
   twoPass: boolean,
   tuning: KernelTuning,
   flagRanges: BufRange[],
+  mmScratchLength: number,
 ) {
   const hidden = layout.layers.slice(0, -1);
   let countsLen = 0;
@@ -410,55 +400,33 @@ function fusedTelemetry(
     partLen = align(partLen + n);
     return r;
   });
-  // ‖dW‖² partials from the dW epilogue (register and tiled kernels), per layer; the other gradients are read.
+  // ‖dW‖² partials from the dW epilogue (every kernel; split-K's reduce), per layer; the bias gradients are read.
   const dw = layout.layers.map((l) => {
-    const length = sumsqEpilogueScratch(tuning, dwShape(l, B));
-    if (length === undefined) return undefined;
-    const r = { offset: partLen, length };
+    const r = { offset: partLen, length: sumsqEpilogueScratch(tuning, dwShape(l, B), mmScratchLength) };
     partLen = align(partLen + r.length);
     return r;
   });
-  // Gradients read whole in the last pass: the biases (short), and on one-pass reductions
-  // the weights without an epilogue too (one workgroup each, as the one-pass sumsq did);
-  // with two-pass reductions those weights get a first pass of partials of their own.
-  const biases = layout.layers.map((l) => ({ offset: l.bias, length: l.outputs, slot: stats.grad[l.index].bias }));
-  const weights = layout.layers.flatMap((l) => (dw[l.index] ? [] : [{ offset: l.weight, length: l.inputs * l.outputs, slot: stats.grad[l.index].weight }]));
-  const spread = twoPass ? weights : [];
-  const groups = sumsqGroups(Math.max(1, ...spread.map((g) => g.length)));
-  const gradPart = partLen;
-  const gradPartLength = sumsqScratch(spread.length, groups);
-  partLen += gradPartLength;
   const counts = arena('zero counts', countsLen);
   const parts = arena('norm parts', partLen);
-  const spreadSegs = spread.length ? put(segmentTable(spread)) : undefined;
-  // The last pass: sums of each hidden delta's partials, the dW epilogues', the first pass's; then the sums of squares read whole.
+  // The last pass: sums of each hidden delta's partials and of the dW epilogues'; then the
+  // bias gradients' sums of squares, read whole (they are short).
   const sums = [
     ...hidden.map((_, h) => ({ offset: at[h].part, length: at[h].n, slot: stats.delta[h] })),
-    ...layout.layers.flatMap((l) => (dw[l.index] ? [{ ...dw[l.index]!, slot: stats.grad[l.index].weight }] : [])),
-    ...spread.map((g, s) => ({ offset: gradPart + s * groups, length: groups, slot: g.slot })),
+    ...layout.layers.map((l) => ({ ...dw[l.index], slot: stats.grad[l.index].weight })),
   ];
-  const whole = [...(twoPass ? [] : weights), ...biases];
+  const whole = layout.layers.map((l) => ({ offset: l.bias, length: l.outputs, slot: stats.grad[l.index].bias }));
   const finishSegs = put(segmentTable([...sums, ...whole]));
   const layers: LayerStatsEntry[] = hidden.map((l, h) => ({ cols: l.outputs, counts: at[h].counts, flags: flagRanges[h].offset, slots: stats.hidden[h] }));
   const layerTable = layers.length ? put(layerStatsTable(layers)) : undefined;
   return {
-    /** Per dense layer: where its dW product writes its ‖dW‖² partials (register and tiled kernels), or undefined. */
-    dw: dw.map((r) => r && { arena: parts.arena, ...r }),
+    /** Per dense layer: where its dW product writes its ‖dW‖² partials. */
+    dw: dw.map((r) => ({ arena: parts.arena, ...r })),
     /** Per hidden layer: where its activation backward writes its zero counts and Σ dZ² partials. */
     backward: at.map((r) => ({ counts: { arena: counts.arena, offset: r.counts, length: r.n }, part: { arena: parts.arena, offset: r.part, length: r.n } })),
     /** After the backward pass: the finishing dispatches (layer stats, gradient sums of squares, every norm). */
     finish(io: { grads: BufRange; stats: BufRange; flags: BufRange }): PlanStep[] {
       const out: PlanStep[] = [];
       if (layerTable) out.push(layerStatsFinishLayers('layer stats', B, layers, { counts, flags: io.flags, stats: io.stats, table: layerTable }));
-      if (spreadSegs)
-        out.push(
-          sumsqPartials(
-            'grad norms (partials)',
-            spread.length,
-            { x: io.grads, segs: spreadSegs, part: { arena: parts.arena, offset: gradPart, length: gradPartLength } },
-            groups,
-          ),
-        );
       out.push(sumSegments('norms', sums.length + whole.length, sums.length, { partials: parts, x: io.grads, segs: finishSegs, stats: io.stats }, !twoPass));
       return out;
     },
