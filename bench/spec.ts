@@ -160,8 +160,7 @@ export interface StartZeros {
  */
 export function cellUnsupported(kind: EngineKind | 'pytorch-cpu', c: Cell): string | undefined {
   if (c.kind !== 'train' || (!c.l1 && c.momentum === undefined)) return undefined;
-  if (kind.startsWith('tfjs-') || kind.startsWith('jax-'))
-    return `skipped: this engine trains without the L1 term and momentum the ${c.workload} workload uses (rectigrad and PyTorch run it)`;
+  if (kind.startsWith('tfjs-') || kind.startsWith('jax-')) return `skipped: not given the ${c.workload} workload's L1 term and momentum here`;
   return undefined;
 }
 
