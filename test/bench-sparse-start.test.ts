@@ -2,14 +2,14 @@
 // trained by recipe and cached), the cells that carry them with their batches, L1 term and
 // momentum, the zeros they start with, and the --from errors.
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { makeCells } from '../bench/run.ts';
 import { sparseStartWeights, startCachePath, type StartRecipe } from '../bench/sparse-start.ts';
-import { cellParams, START_RECIPE, TRAIN_WORKLOADS, type TrainCell } from '../bench/spec.ts';
+import { cellParams, cellUnsupported, START_RECIPE, TRAIN_WORKLOADS, type TrainCell } from '../bench/spec.ts';
 import { loadIdxSplit, mnistDir } from '../src/data/idx-files.ts';
 import { loadCheckpoint, saveCheckpoint } from '../src/io/checkpoint-file.ts';
 import { initialParams } from '../src/model/init.ts';
@@ -74,6 +74,12 @@ describe('the sparse workload’s cells', () => {
     expect(lines.filter((l) => l.startsWith('warning:'))).toEqual([
       expect.stringMatching(/^warning: docs\/glorot2011\/rectifier.safetensors has 8\d\.\d % of its hidden outputs zero, under the 85\.0 %/),
     ]);
+    // TensorFlow.js and jax-js, not given L1 and momentum, stay off it; not off the others.
+    for (const k of ['tfjs-cpu', 'tfjs-webgpu', 'jax-wasm'] as const) {
+      expect(cellUnsupported(k, sparse)).toMatch(/^skipped: not given the sparse workload's L1 term and momentum/);
+      expect(cellUnsupported(k, paper)).toBeUndefined();
+    }
+    for (const k of ['rectigrad-cpu', 'rectigrad-webgpu', 'pytorch-cpu'] as const) expect(cellUnsupported(k, sparse)).toBeUndefined();
     // The other workloads: one batch, plain SGD, the seeded weights.
     expect(paper.labels).toHaveLength(8);
     expect([paper.batches, paper.l1, paper.momentum, paper.params, paper.startZeros]).toEqual([undefined, undefined, undefined, undefined, undefined]);
@@ -104,6 +110,12 @@ describe('the sparse workload’s cells', () => {
     expect(loads).toBe(1);
     expect(same(again.params, first.params)).toBe(true);
     expect(lines.at(-1)).toMatch(/^sparse workload: reused the start weights in .*: [\d.]+ % \/ [\d.]+ % of the hidden outputs zero/);
+    // A cached file cut short is only a cache: trained again, not an error.
+    writeFileSync(first.from, 'not a checkpoint');
+    const retrained = await sparseStartWeights(model, mnist, sample, { log, cacheDir: cache, recipe });
+    expect(loads).toBe(2);
+    expect(lines.at(-1)).toMatch(/^sparse workload: trained its start weights/);
+    expect(loadCheckpoint(retrained.from).params.length).toBe(first.params.length);
     // Another recipe (or model) is another file: it would train anew.
     expect(startCachePath(model, { ...recipe, l1: 0.02 }, cache)).not.toBe(first.from);
     expect(startCachePath(PAPER_MODEL, recipe, cache)).not.toBe(first.from);
