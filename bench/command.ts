@@ -25,6 +25,7 @@ interface BenchFlags {
   profile: boolean;
   verbose: boolean;
   cpuPaths?: CpuPath[];
+  from?: string;
 }
 
 const list =
@@ -67,7 +68,7 @@ export function benchCommand(): Command {
     )
     .option(
       '--workload <names>',
-      'paper (784-1000-1000-1000-10), sparse (the paper network with 6/14/21 % of hidden units active, as after L1 training), wide (4096-wide hidden layers, for real GPUs), tiny (smoke runs), matmul (square products); comma-separated (default paper,matmul)',
+      'paper (784-1000-1000-1000-10), sparse (the paper network trained with the L1 penalty, ≥ 85 % of hidden outputs zero, training on with L1 and momentum), wide (4096-wide hidden layers, for real GPUs), tiny (smoke runs), matmul (square products); comma-separated (default paper,matmul)',
       workloads,
     )
     .option('--batch <sizes>', 'batch sizes of the training workloads, comma-separated (default: paper 64,256; wide 256,1024; tiny 32)', list('--batch'))
@@ -93,13 +94,21 @@ export function benchCommand(): Command {
           return p.trim() as CpuPath;
         }),
     )
+    .option(
+      '--from <file>',
+      "the sparse workload's start weights: a rectigrad checkpoint of the paper network trained with the L1 penalty (default: one the bench trains on MNIST once and caches)",
+    )
     .option('--no-profile', 'skip the per-op-group GPU timing (timestamp queries)')
     .option('--verbose', "show the engines' own output", false)
     .addHelpText(
       'after',
       `
-The sparse workload runs rectigrad-cpu on its sparse path (auto) and its dense path (off)
-side by side, and adds ${PYTORCH} beside rectigrad-cpu@node: PyTorch on as many threads,
+The sparse workload starts from the paper network trained with the L1 activation penalty
+(--from FILE, else a checkpoint the bench trains on MNIST in a few minutes the first time
+and keeps in $RECTIGRAD_CACHE_DIR, else $XDG_CACHE_HOME/rectigrad or ~/.cache/rectigrad),
+and trains on 8 MNIST batches in turn with the L1 term and momentum. It runs rectigrad-cpu
+on its sparse path (auto) and its dense path (off) side by side, and adds ${PYTORCH}
+beside rectigrad-cpu@node (TensorFlow.js and jax-js stay off it): PyTorch on as many threads,
 run by $PYTHON or /usr/bin/python3 (its rows say why where that has no torch; OpenBLAS
 settings such as OPENBLAS_CORETYPE pass through, and the row names the kernels it used).
 
@@ -121,9 +130,13 @@ Examples:
 
 async function bench(flags: BenchFlags): Promise<void> {
   const quick = flags.quick;
+  const workloads = flags.workload ?? (quick ? ['tiny', 'matmul'] : ['paper', 'matmul']);
+  if (flags.from !== undefined && !workloads.includes('sparse'))
+    throw new Error(`--from ${flags.from} gives the sparse workload its start weights, and this run has no sparse workload: add --workload sparse`);
   const report = await runBench({
     engines: flags.engines,
-    workloads: flags.workload ?? (quick ? ['tiny', 'matmul'] : ['paper', 'matmul']),
+    workloads,
+    from: flags.from,
     batches: flags.batch,
     sizes: flags.sizes ?? (quick ? [128] : undefined),
     steps: flags.steps ?? (quick ? 3 : 10),

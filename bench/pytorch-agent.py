@@ -1,7 +1,9 @@
 # The bench's PyTorch engine (pytorch-cpu@python): the same training cells as the
 # JavaScript engines (bench/spec.ts), answered over stdin/stdout, one JSON object a line,
-# for bench/python-host.ts. The host sends each cell with its initial weights (rectigrad's
-# seeded ones, biases shifted as the cell says), so the losses can be compared.
+# for bench/python-host.ts. The host sends each cell with its initial weights (the cell's:
+# rectigrad's seeded ones, or the sparse workload's trained checkpoint), so the losses can
+# be compared: the same batches in the same order (step k: batch k mod batches), the same
+# L1 activation term and the same momentum update as rectigrad's.
 #   python3 bench/pytorch-agent.py THREADS
 # First line out: {"ready": true, "info": ...}, or {"ready": false, "error": why} (no torch).
 # Then per request {"id", "req"}: {"id", "ok": true, "result"} or {"id", "ok": false, "error"}.
@@ -86,36 +88,65 @@ INFO = {
 
 
 class Session:
-    """A cell: the network (nn.Linear weights are [outputs × inputs], as rectigrad stores them), the batch, SGD."""
+    """A cell: the network (nn.Linear weights are [outputs × inputs], as rectigrad stores them), its batches, SGD or momentum."""
 
     def __init__(self, cell, layers):
         px = torch.frombuffer(bytearray(base64.b64decode(cell["pixels"])), dtype=torch.uint8)
-        self.x = (px.to(torch.float32) * cell["scale"] + cell["shift"]).reshape(cell["batch"], cell["features"])
-        self.y = torch.tensor(cell["labels"], dtype=torch.long)
-        mods = []
+        self.batch = cell["batch"]
+        self.batches = cell.get("batches", 1)
+        x = (px.to(torch.float32) * cell["scale"] + cell["shift"]).reshape(self.batches * self.batch, cell["features"])
+        y = torch.tensor(cell["labels"], dtype=torch.long)
+        # Step k trains on examples [(k mod batches)·batch, …): rectigrad's unshuffled order.
+        self.xs = [x[i * self.batch : (i + 1) * self.batch].contiguous() for i in range(self.batches)]
+        self.ys = [y[i * self.batch : (i + 1) * self.batch].contiguous() for i in range(self.batches)]
+        # rectigrad's L1 activation penalty: the loss gains (λ/B)·Σ|a| over every hidden
+        # layer's relu outputs, so dA gains (λ/B)·sign(a) (src/ops/activation-backward.ts).
+        self.l1 = float(cell.get("l1") or 0)
+        self.linears = []
         self.init = []
-        for i, l in enumerate(layers):
+        for l in layers:
             lin = torch.nn.Linear(l["inputs"], l["outputs"])
             w = floats(l["w"], (l["outputs"], l["inputs"]))
             b = floats(l["b"], (l["outputs"],))
             self.init += [w.clone(), b.clone()]
-            mods.append(lin)
-            if i < len(layers) - 1:
-                mods.append(torch.nn.ReLU())
-        self.model = torch.nn.Sequential(*mods)
-        self.params = [p for m in mods if isinstance(m, torch.nn.Linear) for p in (m.weight, m.bias)]
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=cell["lr"])
+            self.linears.append(lin)
+        self.params = [p for lin in self.linears for p in (lin.weight, lin.bias)]
+        # rectigrad's momentum (src/ops/optimizer.ts): m = μ·m + g; w −= lr·m, m starting at
+        # zero; torch's SGD with momentum, no dampening and no Nesterov, is that same rule
+        # (its first step takes m = g, which is μ·0 + g).
+        momentum = cell.get("momentum")
+        self.opt = torch.optim.SGD(self.params, lr=cell["lr"], momentum=momentum or 0)
+        self.k = 0
         self.reset()
 
     def reset(self):
+        """The cell's weights, no momentum yet, the first batch next."""
         with torch.no_grad():
             for p, v in zip(self.params, self.init):
                 p.copy_(v)
+        self.opt.state.clear()
+        self.k = 0
+
+    def forward(self, x):
+        """Logits, and the sum of |a| over the hidden layers' relu outputs."""
+        a = x
+        penalty = None
+        for lin in self.linears[:-1]:
+            a = torch.relu(lin(a))
+            if self.l1:
+                s = a.abs().sum()
+                penalty = s if penalty is None else penalty + s
+        return self.linears[-1](a), penalty
 
     def step(self):
+        i = self.k % self.batches
+        self.k += 1
         self.opt.zero_grad()
-        loss = F.cross_entropy(self.model(self.x), self.y)
-        loss.backward()
+        logits, penalty = self.forward(self.xs[i])
+        # The loss read back is the cross-entropy alone, as rectigrad reports it.
+        loss = F.cross_entropy(logits, self.ys[i])
+        total = loss if penalty is None else loss + (self.l1 / self.batch) * penalty
+        total.backward()
         self.opt.step()
         return loss
 
@@ -134,8 +165,10 @@ class Session:
         ms = (time.perf_counter() - t0) * 1e3
         out = {"ms": ms, "steps": steps, "lossLast": last}
         if after:
+            # As rectigrad's one more step: the next batch's loss at the weights the steps left.
+            i = self.k % self.batches
             with torch.no_grad():
-                out["lossAfter"] = F.cross_entropy(self.model(self.x), self.y).item()
+                out["lossAfter"] = F.cross_entropy(self.forward(self.xs[i])[0], self.ys[i]).item()
         return out
 
 

@@ -78,11 +78,11 @@ export function formatTable(rep: BenchReport): string {
     const pc = (x: number) => `${(100 * x).toFixed(0)} %`;
     starts.set(
       `${r.workload} b${r.batch}`,
-      `${z.hidden.map(pc).join(' / ')} of the hidden layers' outputs zero (mean ${pc(z.hiddenMean)}), ${pc(z.pixels)} of the pixels`,
+      `${z.hidden.map(pc).join(' / ')} of the hidden layers' outputs zero (mean ${pc(z.hiddenMean)}), ${pc(z.pixels)} of the pixels${z.from ? `; weights from ${z.from}` : ''}`,
     );
   }
   if (starts.size) {
-    notes.push('', 'Zeros at the start (initial weights, on the batch):');
+    notes.push('', "Zeros at the start (the start weights, on the cell's batches):");
     for (const [cell, what] of starts) notes.push(`- ${cell}: ${what}`);
   }
   if (rep.ratios?.length) {

@@ -18,12 +18,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadIdxSplit, mnistDir } from '../src/data/idx-files.ts';
 import type { AgentRequest } from './agent.ts';
-import { sparseStart } from './sparse-workload.ts';
+import { sparseStartWeights, startZeros } from './sparse-start.ts';
 import { BenchPageServer, NodeHost, startChromiumEngine, type ChromiumOptions, type Host } from './hosts.ts';
 import { PythonHost } from './python-host.ts';
 import {
   cellBatch,
   cellName,
+  cellUnsupported,
   cpuPathsFor,
   isPytorch,
   PYTORCH,
@@ -61,6 +62,8 @@ export interface BenchOptions {
   reps: number;
   /** Seconds each engine may take in all (first steps included); slow engines get fewer steps. */
   budgetSeconds: number;
+  /** The sparse workload's start checkpoint (default: trained with START_RECIPE once, then cached). */
+  from?: string;
   /** rectigrad-cpu's paths, side by side, on every training cell (default: both on the sparse workload only). */
   cpuPaths?: CpuPath[];
   /** Time op groups with timestamp queries (rectigrad-webgpu). */
@@ -103,18 +106,31 @@ interface EngineState {
 }
 
 /** The training batches and matmul sizes the options ask for, as cells with their data. */
-export function makeCells(o: Pick<BenchOptions, 'workloads' | 'batches' | 'sizes'>): Cell[] {
+export async function makeCells(o: Pick<BenchOptions, 'workloads' | 'batches' | 'sizes' | 'from' | 'log'>): Promise<Cell[]> {
   const cells: Cell[] = [];
   const train = o.workloads.filter((w) => w !== 'matmul') as (keyof typeof TRAIN_WORKLOADS)[];
   if (train.length) {
     const mnist = loadIdxSplit(mnistDir(), 'train', 'MNIST');
+    const input = (n: number) => Float32Array.from(mnist.images.subarray(0, n * mnist.features), (v) => v * mnist.scale + mnist.shift);
     for (const w of train) {
       const wl = TRAIN_WORKLOADS[w];
-      for (const batch of [...new Set(o.batches ?? wl.batches)].sort((a, b) => a - b)) {
-        if (batch > mnist.examples) throw new Error(`batch ${batch} is larger than MNIST's ${mnist.examples} training examples`);
-        const pixels = mnist.images.subarray(0, batch * mnist.features);
-        const x = Float32Array.from(pixels, (v) => v * mnist.scale + mnist.shift);
-        const start = wl.hiddenDensity && sparseStart(wl.model, x, batch, wl.hiddenDensity);
+      const sizes = [...new Set(o.batches ?? wl.batches)].sort((a, b) => a - b);
+      // The sparse workload: the start checkpoint, its zeros said once on the largest cell's batches.
+      const n = wl.trained?.stepBatches ?? 1;
+      for (const batch of sizes)
+        if (batch * n > mnist.examples)
+          throw new Error(
+            `batch ${batch}${n > 1 ? ` × ${n} batches` : ''} is more than MNIST's ${mnist.examples} training examples: ask for a smaller --batch`,
+          );
+      const start =
+        wl.trained &&
+        (await sparseStartWeights(wl.model, () => ({ train: mnist, test: loadIdxSplit(mnistDir(), 'test', 'MNIST') }), input(sizes[sizes.length - 1] * n), {
+          from: o.from,
+          log: o.log,
+        }));
+      for (const batch of sizes) {
+        const examples = batch * n;
+        const pixels = mnist.images.subarray(0, examples * mnist.features);
         cells.push({
           kind: 'train',
           workload: w,
@@ -122,12 +138,20 @@ export function makeCells(o: Pick<BenchOptions, 'workloads' | 'batches' | 'sizes
           batch,
           lr: wl.lr,
           pixels: toBase64(pixels),
-          labels: Array.from(mnist.labels.subarray(0, batch)),
+          labels: Array.from(mnist.labels.subarray(0, examples)),
           features: mnist.features,
           classes: wl.model.classes,
           scale: mnist.scale,
           shift: mnist.shift,
-          ...(start && { biasShift: start.shifts, startZeros: start.zeros }),
+          ...(wl.trained && start
+            ? {
+                batches: n,
+                l1: wl.trained.l1,
+                momentum: wl.trained.momentum,
+                params: toBase64(new Uint8Array(start.params.buffer, start.params.byteOffset, start.params.byteLength)),
+                startZeros: { ...(await startZeros(wl.model, start.params, input(examples))), from: start.from },
+              }
+            : {}),
         });
       }
     }
@@ -184,7 +208,7 @@ const fmtMs = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `$
 
 /** Runs the method above: each numbered phase is one method, over the state of one run. */
 export async function runBench(o: BenchOptions): Promise<BenchReport> {
-  const run = new BenchRun(o);
+  const run = new BenchRun(o, await makeCells(o));
   try {
     for (const e of run.engines) if (await run.startHost(e)) await run.openCells(e);
     const slots = run.engines.flatMap((e) => run.shareBudget(e));
@@ -199,7 +223,6 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
 class BenchRun {
   readonly started = performance.now();
   readonly loadStart = loadavg();
-  readonly cells: Cell[];
   readonly engines: EngineState[];
   readonly libs = libraryVersions();
   private server: BenchPageServer | undefined;
@@ -207,8 +230,10 @@ class BenchRun {
   private browserVersion: string | undefined;
   private sessionIds = new Map<string, string>();
 
-  constructor(readonly o: BenchOptions) {
-    this.cells = makeCells(o);
+  constructor(
+    readonly o: BenchOptions,
+    readonly cells: Cell[],
+  ) {
     this.engines = enginesFor(o).map((id) => ({ id, spent: 0, open: new Map(), failed: new Map(), skipped: new Map() }));
   }
 
@@ -277,6 +302,12 @@ class BenchRun {
     for (const cell of this.cells) {
       if (isPytorch(e.id) && cell.kind !== 'train') {
         e.skipped.set(cell, 'skipped: PyTorch runs the training workloads only');
+        continue;
+      }
+      const unsupported = cellUnsupported(kindOf(e.id), cell);
+      if (unsupported) {
+        e.skipped.set(cell, unsupported);
+        o.log(`${e.id} ${cellName(cell)}: ${unsupported}`);
         continue;
       }
       const prev = last.get(cell.workload);

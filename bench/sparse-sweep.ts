@@ -1,7 +1,8 @@
 // Training throughput against sparsity: the paper network (784-1000-1000-1000-10, relu,
 // SGD, f32) on one MNIST batch, its hidden biases shifted so that a given fraction of every
 // hidden layer's outputs is exactly zero at the start (as after training with the L1
-// penalty; bench/sparse-workload.ts), timed on rectigrad's CPU backend with the sparse
+// penalty; bench/sparse-workload.ts: bias shifts set any sparsity asked for, where the
+// bench's `sparse` workload starts from one trained checkpoint instead), timed on rectigrad's CPU backend with the sparse
 // path chosen by measurement ('auto') and with it off ('off'), interleaved, the median of
 // several repetitions; PyTorch (dense BLAS: its time does not depend on the zeros), a whole
 // training step from bench/cpu-sparse-torch.py timed right after each sparsity's runs, as

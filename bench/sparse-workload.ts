@@ -1,8 +1,8 @@
-// The `sparse` workload's weights: the paper network at its seeded initialisation, with
-// each hidden layer's biases lowered by one constant so that on the cell's batch only the
-// stated fraction of its units is active (6 / 14 / 21 %, as after training with the L1
-// activation penalty), instead of the 50 % a zero bias gives. The pixels are MNIST's own
-// (about 19 % nonzero). Every engine starts from these same weights (spec.ts cellParams).
+// Sparsity made to order, for the examples/s-against-sparsity chart (bench/sparse-sweep.ts):
+// the paper network at its seeded initialisation, each hidden layer's biases lowered by
+// one constant so that on a batch only a stated fraction of its units is active, instead
+// of the 50 % a zero bias gives. (The bench's `sparse` workload instead starts from a
+// checkpoint trained with the L1 penalty: bench/sparse-start.ts.)
 import { matmulBlocked } from '../src/backend/cpu/matmul-fast.ts';
 import { initialParams } from '../src/model/init.ts';
 import { paramLayout } from '../src/model/layout.ts';

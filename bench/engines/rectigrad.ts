@@ -1,6 +1,7 @@
 // rectigrad in the benchmark, through its public API as a user calls it: a backend, a
-// Trainer, `for await (const s of trainer.run(n))`. The batch is the whole dataset, so
-// every step sees the same examples (in a new order each step, as each step is an epoch).
+// Trainer, `for await (const s of trainer.run(n))`. The cell's batches are the whole
+// dataset, unshuffled, so step k trains on batch k mod batches (one batch: every step the
+// same examples), as the other engines do.
 import type { Backend } from '../../src/backend/backend.ts';
 import { CpuBackend } from '../../src/backend/cpu/cpu-backend.ts';
 import { acquireGpu, type GpuContext } from '../../src/backend/webgpu/device.ts';
@@ -42,24 +43,29 @@ export async function rectigradSession(kind: 'cpu' | 'webgpu', cell: Cell): Prom
 }
 
 async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Session> {
+  const labels = Uint8Array.from(cell.labels);
   const data: Dataset = {
     name: `bench batch ${cell.batch}`,
-    examples: cell.batch,
+    examples: labels.length,
     features: cell.features,
     classes: cell.classes,
     images: fromBase64(cell.pixels),
-    labels: Uint8Array.from(cell.labels),
+    labels,
     scale: cell.scale,
     shift: cell.shift,
   };
   const init = cellParams(cell);
+  // The sparse workload trains with the L1 term and momentum; the others plain SGD.
+  const optimizer =
+    cell.momentum === undefined ? { ...DEFAULT_OPTIMIZER, kind: 'sgd' as const } : { ...DEFAULT_OPTIMIZER, kind: 'momentum' as const, momentum: cell.momentum };
   const options = (telemetry: boolean): TrainerOptions => ({
     batch: cell.batch,
-    l1: 0,
+    l1: cell.l1 ?? 0,
     telemetry,
-    optimizer: { ...DEFAULT_OPTIMIZER, kind: 'sgd' },
+    optimizer,
     lr: cell.lr,
     shuffleSeed: 1,
+    shuffle: false,
     // One window for the whole run: no window reset between steps.
     deadWindow: Number.MAX_SAFE_INTEGER,
     readEvery: 1,
@@ -80,7 +86,7 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
     if (!t) {
       const backend = timeHost((await backendFor(kind, path)).backend);
       t = await Trainer.create(backend, cell.model, options(variant === 'telemetry'), data);
-      t.setParams(init);
+      reset(t);
       for await (const s of t.run(1)) void s;
       trainers.set(k, t);
     }
@@ -102,8 +108,14 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
   };
   timeHost(plainBackend.backend);
 
+  // Every run starts alike: the cell's weights, momentum at zero, the first batch.
+  const reset = (t: Trainer) => {
+    const m = t.plan.regions.moments.m;
+    t.restore({ model: t.model, step: 0, config: {}, params: init, m: m && new Float32Array(m.length) });
+  };
+
   const timedRun = async (t: Trainer, variant: Variant, steps: number, after = false) => {
-    t.setParams(init);
+    reset(t);
     // Telemetry off: the loss every step, or only the last step's.
     t.options.readEvery = variant === 'no-readback' ? steps : 1;
     await t.backend.finish();
@@ -137,7 +149,7 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
     async first() {
       const plain = await Trainer.create(plainBackend.backend, cell.model, options(false), data);
       trainers.set(key(false, defaultPath), plain);
-      plain.setParams(init); // the cell's weights (the sparse workload shifts the biases)
+      reset(plain); // the cell's weights (the sparse workload's: a trained checkpoint)
       let loss = NaN;
       for await (const s of plain.run(1)) loss = s.loss;
       // The threads the backend really computes on (fewer than the cores where threads are refused).

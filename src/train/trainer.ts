@@ -39,6 +39,12 @@ export interface TrainerOptions extends TrainConfig, DeadUnitOptions {
   /** Seed of the per-epoch shuffle. */
   shuffleSeed: number;
   /**
+   * false: no shuffle, every epoch takes the examples in the dataset's order, so step k
+   * trains on batch k mod stepsPerEpoch (comparing with another library batch for batch).
+   * Default true.
+   */
+  shuffle?: boolean;
+  /**
    * Dead-unit window in examples (rounded up to whole steps; default: one epoch). The
    * telemetry's dead count covers it; at its end, with deadUnits revive or prune, the
    * trainer scans this many training examples with the weights frozen and applies the policy.
@@ -187,7 +193,7 @@ export class Trainer {
       this.orderEpoch = this.epoch;
       const order = this.orderBuf;
       for (let i = 0; i < order.length; i++) order[i] = i;
-      new Rng(this.options.shuffleSeed * 1000003 + this.epoch).shuffle(order);
+      if (this.options.shuffle !== false) new Rng(this.options.shuffleSeed * 1000003 + this.epoch).shuffle(order);
       backend.writeU(plan.regions.order, order);
     }
     if (step % this.windowSteps === 0) backend.run(plan.resetWindow, this.values);

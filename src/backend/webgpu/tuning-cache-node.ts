@@ -2,15 +2,9 @@
 // $XDG_CACHE_HOME/rectigrad, else ~/.cache/rectigrad). Written atomically; a corrupt or
 // unreadable file is treated as empty (it is only a cache) and replaced on the next write.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { cacheDir } from '../../util/cache-dir.ts';
 import type { TuningCache } from './tuning-cache.ts';
-
-export function cacheDir(): string {
-  const env = process.env;
-  if (env.RECTIGRAD_CACHE_DIR) return env.RECTIGRAD_CACHE_DIR;
-  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'rectigrad');
-}
 
 export function fileCache(dir = cacheDir()): TuningCache {
   const file = join(dir, 'tuning.json');
