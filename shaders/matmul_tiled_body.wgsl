@@ -19,9 +19,9 @@
 //                        lid.y) · WG_X + lid.x: a gradient's ‖dW‖² without a pass over dW.
 // shapes    M, N, K ≥ 1, any values. A workgroup of WG_X × WG_Y threads computes a BM × BN
 //           tile of C with BM = WG_Y·TM, BN = WG_X·TN; TM, TN ∈ {4, 8}; BK (the k step)
-//           a multiple of 4. Workgroup memory: BK·(BM + BN + 8) floats. With VW = 4 the
-//           contiguous dimension of each operand (K or M for A, N or K for B) must be a
-//           multiple of 4, and KCHUNK a multiple of BK.
+//           a multiple of 4. Workgroup memory: BK·(BM + BN + 8) floats, twice that with DB.
+//           With VW = 4 the contiguous dimension of each operand (K or M for A, N or K for
+//           B) must be a multiple of 4, and KCHUNK a multiple of BK.
 // dispatch  main, main_bias_act, main_sumsq: (ceil(N / BN), GRID_Y, GRID_Z), row tile = wid.y + wid.z·GRID_Y
 //           (GRID_Z = ceil(tilesM / 65535), as in matmul.wgsl); main_partial: (ceil(N / BN),
 //           ceil(M / BM), SLICES), the slice in wid.z.
@@ -38,6 +38,14 @@
 // workgroup memory; real GPUs serve these without bank conflicts for TN = 4). Each k row
 // of a tile is padded by 4 floats: the transposing stores of consecutive threads (k, k+1, …
 // of one row) then fall 4 banks apart instead of all on one bank.
+//
+// DB (double buffering, for hardware GPUs' large products): two copies of each tile in
+// workgroup memory, 2·BK·(BM + BN + 8) floats. While the workgroup multiplies the k step in
+// one copy, each thread's loads of the next k step are in flight into registers (its runs
+// t, t + NT, …, at most PF_MAX of each operand), which it then stores into the other copy:
+// one barrier per k step instead of two, and the global loads' latency hidden behind the
+// multiply. The mapping of threads to runs, the zeros past M, N and the slice's end, and the
+// epilogues are those of the single-buffered kernel.
 //#include "activations.wgsl"
 
 override M: u32;
@@ -56,6 +64,7 @@ override GRID_Y: u32 = 1u;
 override KCHUNK: u32 = K;
 override ACT: u32 = 0u;
 override ALPHA: f32 = 0.0;
+override DB: bool = false;
 
 override NT: u32 = WG_X * WG_Y;
 // Row strides of the k-major tiles in workgroup memory (padded, multiples of 4).
@@ -69,9 +78,13 @@ override BS: u32 = BN + 4u;
 @group(0) @binding(6) var<storage, read_write> part: array<f32>;
 @group(0) @binding(7) var<storage, read_write> sq: array<f32>;
 
-// k-major tiles: element (k, r) of op(A)'s tile at k·AS + r, (k, c) of op(B)'s at k·BS + c.
-var<workgroup> As: array<vec4f, BK * AS / 4u>;
-var<workgroup> Bs: array<vec4f, BK * BS / 4u>;
+// Copies of each tile in workgroup memory: 2 with DB (ping-pong), else 1.
+override BUFS: u32 = select(1u, 2u, DB);
+
+// k-major tiles: element (k, r) of op(A)'s tile at k·AS + r, (k, c) of op(B)'s at k·BS + c;
+// with DB, copy 1 follows copy 0 (offsets BK·AS and BK·BS).
+var<workgroup> As: array<vec4f, BUFS * BK * AS / 4u>;
+var<workgroup> Bs: array<vec4f, BUFS * BK * BS / 4u>;
 
 fn put_a(e: u32, v: f32) { As[e / 4u][e % 4u] = v; }
 fn put_b(e: u32, v: f32) { Bs[e / 4u][e % 4u] = v; }
@@ -142,6 +155,95 @@ fn stage_b(t: u32, col0: u32, k0: u32, kend: u32) {
   }
 }
 
+// ---- DB: register prefetch. Run i of a tile is the one stage_a / stage_b give thread i % NT;
+// a thread holds its runs t + j·NT, j < PA (A) or PB (B), in ra[j], rb[j] (VW elements each).
+const PF_MAX: u32 = 8u; // ≥ PA, PB: candidateProblem checks ⌈BM·BK / NT⌉ and ⌈BN·BK / NT⌉
+override RUNS_A: u32 = BM * BK / VW;
+override RUNS_B: u32 = BN * BK / VW;
+override PA: u32 = (RUNS_A + NT - 1u) / NT;
+override PB: u32 = (RUNS_B + NT - 1u) / NT;
+var<private> ra: array<vec4f, PF_MAX>;
+var<private> rb: array<vec4f, PF_MAX>;
+
+// (k, row) of the first element of op(A)'s run i: along rows when TRANS_A, else along k.
+fn run_a(i: u32) -> vec2u {
+  if (TRANS_A) {
+    let runs = BM / VW;
+    return vec2u(i / runs, (i % runs) * VW);
+  }
+  let runs = BK / VW;
+  return vec2u((i % runs) * VW, i / runs);
+}
+
+// (k, column) of the first element of op(B)'s run i: along k when TRANS_B, else along columns.
+fn run_b(i: u32) -> vec2u {
+  if (TRANS_B) {
+    let runs = BK / VW;
+    return vec2u((i % runs) * VW, i / runs);
+  }
+  let runs = BN / VW;
+  return vec2u(i / runs, (i % runs) * VW);
+}
+
+// Load the thread's runs of op(A)[row0 ..) × [k0 .. k0+BK) and op(B)[k0 .. k0+BK) × [col0 ..)
+// into ra, rb (zeros past M, N and kend, and for runs past the tile).
+fn fetch(t: u32, row0: u32, col0: u32, k0: u32, kend: u32) {
+  for (var j = 0u; j < PA; j++) {
+    let i = t + j * NT;
+    let p = run_a(i);
+    let gk = k0 + p.x;
+    let gr = row0 + p.y;
+    var v = vec4f(0.0);
+    if (i < RUNS_A && gk < kend && gr < M) {
+      if (TRANS_A) { v = load_a(gk * M + gr); } else { v = load_a(gr * K + gk); }
+    }
+    ra[j] = v;
+  }
+  for (var j = 0u; j < PB; j++) {
+    let i = t + j * NT;
+    let p = run_b(i);
+    let gk = k0 + p.x;
+    let gc = col0 + p.y;
+    var v = vec4f(0.0);
+    if (i < RUNS_B && gk < kend && gc < N) {
+      if (TRANS_B) { v = load_b(gc * K + gk); } else { v = load_b(gk * N + gc); }
+    }
+    rb[j] = v;
+  }
+}
+
+// Store ra, rb into copy `buf` of the tiles, as stage_a and stage_b store their runs.
+fn put(t: u32, buf: u32) {
+  let ao = buf * BK * AS;
+  let bo = buf * BK * BS;
+  for (var j = 0u; j < PA; j++) {
+    let i = t + j * NT;
+    if (i < RUNS_A) {
+      let p = run_a(i);
+      if (!TRANS_A) {
+        for (var e = 0u; e < VW; e++) { put_a(ao + (p.x + e) * AS + p.y, ra[j][e]); }
+      } else if (VW == 4u) {
+        As[(ao + p.x * AS + p.y) / 4u] = ra[j];
+      } else {
+        put_a(ao + p.x * AS + p.y, ra[j].x);
+      }
+    }
+  }
+  for (var j = 0u; j < PB; j++) {
+    let i = t + j * NT;
+    if (i < RUNS_B) {
+      let p = run_b(i);
+      if (TRANS_B) {
+        for (var e = 0u; e < VW; e++) { put_b(bo + (p.x + e) * BS + p.y, rb[j][e]); }
+      } else if (VW == 4u) {
+        Bs[(bo + p.x * BS + p.y) / 4u] = rb[j];
+      } else {
+        put_b(bo + p.x * BS + p.y, rb[j].x);
+      }
+    }
+  }
+}
+
 // The thread's TM × TN block of the tile (tile_m, tile_n) over k in [kbeg, kend): row i in
 // elements 2i (columns 0..3) and 2i + 1 (columns 4..7). Written out for 8 × 8 with the
 // parts beyond TM × TN under conditions on override constants, which fold away.
@@ -157,25 +259,46 @@ fn tile_product(tile_m: u32, tile_n: u32, kbeg: u32, kend: u32, lid: vec3u) -> a
   var s5l = vec4f(0.0); var s5h = vec4f(0.0);
   var s6l = vec4f(0.0); var s6h = vec4f(0.0);
   var s7l = vec4f(0.0); var s7h = vec4f(0.0);
-  for (var k0 = kbeg; k0 < kend; k0 += BK) {
-    stage_a(t, row0, k0, kend);
-    stage_b(t, col0, k0, kend);
-    workgroupBarrier();
-    for (var kk = 0u; kk < BK; kk++) {
-      let ai = (kk * AS + lid.y * TM) / 4u;
-      let bi = (kk * BS + lid.x * TN) / 4u;
-      let alo = As[ai];
-      let bl = Bs[bi];
-      var ahi = vec4f(0.0);
-      var bh = vec4f(0.0);
-      if (TM > 4u) { ahi = As[ai + 1u]; }
-      if (TN > 4u) { bh = Bs[bi + 1u]; }
-      s0l += alo.x * bl; s1l += alo.y * bl; s2l += alo.z * bl; s3l += alo.w * bl;
-      if (TN > 4u) { s0h += alo.x * bh; s1h += alo.y * bh; s2h += alo.z * bh; s3h += alo.w * bh; }
-      if (TM > 4u) {
-        s4l += ahi.x * bl; s5l += ahi.y * bl; s6l += ahi.z * bl; s7l += ahi.w * bl;
-        if (TN > 4u) { s4h += ahi.x * bh; s5h += ahi.y * bh; s6h += ahi.z * bh; s7h += ahi.w * bh; }
+  // With DB the loop runs one step more than there are k steps: step k0 loads the k step k0
+  // into registers, multiplies the previous one (in copy 1 − buf) meanwhile, then stores the
+  // registers into copy buf, which the previous step's multiply was the last to read (before
+  // that step's barrier). One call site each for fetch, put and the multiply keeps the kernel
+  // small. DB is an override constant and k0, kend are the same for the whole workgroup: the
+  // barriers stay in uniform control flow.
+  let kstop = select(kend, kend + BK, DB);
+  var buf = 0u;
+  for (var k0 = kbeg; k0 < kstop; k0 += BK) {
+    let load = k0 < kend;
+    if (DB) {
+      if (load) { fetch(t, row0, col0, k0, kend); }
+    } else {
+      stage_a(t, row0, k0, kend);
+      stage_b(t, col0, k0, kend);
+      workgroupBarrier();
+    }
+    if (!DB || k0 > kbeg) {
+      let ab = select(0u, (1u - buf) * (BK * AS / 4u), DB);
+      let bb = select(0u, (1u - buf) * (BK * BS / 4u), DB);
+      for (var kk = 0u; kk < BK; kk++) {
+        let ai = ab + (kk * AS + lid.y * TM) / 4u;
+        let bi = bb + (kk * BS + lid.x * TN) / 4u;
+        let alo = As[ai];
+        let bl = Bs[bi];
+        var ahi = vec4f(0.0);
+        var bh = vec4f(0.0);
+        if (TM > 4u) { ahi = As[ai + 1u]; }
+        if (TN > 4u) { bh = Bs[bi + 1u]; }
+        s0l += alo.x * bl; s1l += alo.y * bl; s2l += alo.z * bl; s3l += alo.w * bl;
+        if (TN > 4u) { s0h += alo.x * bh; s1h += alo.y * bh; s2h += alo.z * bh; s3h += alo.w * bh; }
+        if (TM > 4u) {
+          s4l += ahi.x * bl; s5l += ahi.y * bl; s6l += ahi.z * bl; s7l += ahi.w * bl;
+          if (TN > 4u) { s4h += ahi.x * bh; s5h += ahi.y * bh; s6h += ahi.z * bh; s7h += ahi.w * bh; }
+        }
       }
+    }
+    if (DB) {
+      if (load) { put(t, buf); }
+      buf = 1u - buf;
     }
     workgroupBarrier();
   }

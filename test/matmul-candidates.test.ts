@@ -94,19 +94,20 @@ describe('matmul candidates on the GPU match the CPU twin', () => {
   describe('the other entry point of each layout', () => {
     const more = [
       ...shapes(6, false, true)
-        .slice(3)
+        .slice(2)
         .map((s) => ['plain', s] as const),
       ...shapes(6, false, false)
-        .slice(3)
+        .slice(2)
         .map((s) => ['bias_act', s] as const),
       ...shapes(6, true, false)
-        .slice(3)
+        .slice(2)
         .map((s) => ['bias_act', s] as const),
     ];
-    // Nine cases, one per candidate, dealt over the candidates.
+    // Twelve cases dealt over the twelve candidates: each candidate's other entry point once
+    // (the double-buffered ones on a K of several k steps).
     it.each(
       more
-        .map(([kind, s], i) => [kind, MATMUL_CANDIDATES[(i + 4) % MATMUL_CANDIDATES.length], name(s), s] as const)
+        .map(([kind, s], i) => [kind, MATMUL_CANDIDATES[(i + 2) % MATMUL_CANDIDATES.length], name(s), s] as const)
         .map(([k, c, n, s]) => [k, c.name, n, c, s] as const),
     )('%s %s %s', async (kind, _, __, c, s) => {
       if (kind === 'plain') await checkPlain(c, s);
@@ -220,7 +221,14 @@ describe('matmul candidate configs', () => {
     maxComputeWorkgroupSizeY: 256,
   };
   it('every listed candidate is valid and fits SwiftShader; those within 16 KiB of workgroup memory fit the WebGPU default limits too', () => {
-    const tooBigForDefault = ['tiled 64x64 k32 t4x4', 'tiled 128x128 k16 t8x8', 'splitk8 64x64 k32 t4x4']; // 17 KiB, 16.5 KiB, 17 KiB
+    // 17 KiB, 16.5 KiB, 25 KiB and 16.5 KiB (double buffered), 17 KiB
+    const tooBigForDefault = [
+      'tiled 64x64 k32 t4x4',
+      'tiled 128x128 k16 t8x8',
+      'tiled-db 128x64 k16 t8x4',
+      'tiled-db 128x128 k8 t8x8',
+      'splitk8 64x64 k32 t4x4',
+    ];
     for (const c of MATMUL_CANDIDATES) {
       expect(candidateProblem(c)).toBeUndefined();
       expect(candidateFits(c, swiftshader)).toBe(true);
@@ -240,6 +248,30 @@ describe('matmul candidate configs', () => {
     expect(candidateProblem({ kind: 'tiled', name: 'x', tile: { BM: 64, BN: 64, BK: 16, TM: 2, TN: 4 } })).toMatch(/4 or 8/);
     expect(candidateProblem({ kind: 'tiled', name: 'x', tile: { BM: 64, BN: 64, BK: 6, TM: 4, TN: 4 } })).toMatch(/BK/);
     expect(candidateProblem({ kind: 'splitk', name: 'x', tile: { BM: 64, BN: 64, BK: 8, TM: 4, TN: 4 }, slices: 0 })).toMatch(/slices/);
+  });
+  it('counts both copies of a double-buffered tile, and at most 8 prefetched loads per thread of each operand', () => {
+    const db: MatmulCandidate = { kind: 'tiled', name: 'db', tile: { BM: 64, BN: 64, BK: 8, TM: 4, TN: 4, DB: true } };
+    expect(candidateFits(db, webgpuDefault)).toBe(true); // 2 × 4 × 8 × 136 bytes = 8.5 KiB
+    expect(candidateFits({ ...db, tile: { ...db.tile, BK: 16 } }, webgpuDefault)).toBe(false); // 17 KiB
+    expect(candidateFits({ ...db, tile: { ...db.tile, BK: 16, DB: false } }, webgpuDefault)).toBe(true); // 8.5 KiB single
+    const db128: MatmulCandidate = { kind: 'tiled', name: 'db', tile: { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, DB: true } };
+    expect(candidateFits(db128, swiftshader)).toBe(false); // 33 KiB
+    expect(candidateFits(db128, { ...swiftshader, maxComputeWorkgroupStorageSize: 49152 })).toBe(true);
+    // 128 × 32 elements of A over 256 threads: 16 loads each.
+    expect(candidateProblem({ ...db128, tile: { ...db128.tile, BK: 32 } })).toMatch(/at most 8 loads per thread .* needs 16/);
+    expect(candidateProblem({ ...db128, tile: { ...db128.tile, BK: 32, DB: false } })).toBeUndefined();
+  });
+  it('passes DB to the tiled shader only for double-buffered candidates', () => {
+    const [a, b] = regions('in', [100 * 70, 70 * 90]);
+    const [c] = regions('out', [100 * 90]);
+    const s = { M: 100, N: 90, K: 70, transA: true, transB: false };
+    const byName = (n: string) => MATMUL_CANDIDATES.find((x) => x.name === n)!;
+    const [db] = matmulWith(byName('tiled-db 128x64 k16 t8x4'), 'dW', s, { a, b, c });
+    const [single] = matmulWith(byName('tiled 128x64 k16 t8x4'), 'dW', s, { a, b, c });
+    expect(db.constants.DB).toBe(1);
+    expect('DB' in single.constants).toBe(false);
+    expect({ ...db.constants, DB: undefined }).toEqual({ ...single.constants, DB: undefined });
+    expect(db.op).toBe(single.op);
   });
   it('builds one step per product, two for split-K, with vec4 loads only where runs of 4 fit', () => {
     const [a, b, bias] = regions('in', [64 * 784, 784 * 1000, 1000]);

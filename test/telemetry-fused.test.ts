@@ -158,7 +158,14 @@ describe('tiled matmul with the sum of squares of its product', () => {
     [130, 68, 12, false, false],
     [33, 17, 9, false, true],
   ];
-  const cases = shapes.map((s, k) => [...s, names[k % names.length]] as const);
+  // The double-buffered kernels on K over several k steps (both copies of the tiles in use).
+  const doubleBuffered: [number, number, number, boolean, boolean, string][] = [
+    [70, 20, 37, true, false, 'tiled-db 128x64 k16 t8x4'],
+    [64, 128, 64, true, false, 'tiled-db 128x128 k8 t8x8'],
+    [131, 66, 45, false, true, 'tiled-db 128x128 k8 t8x8'],
+    [129, 65, 50, true, false, 'tiled-db 128x64 k16 t8x4'],
+  ];
+  const cases = [...shapes.map((s, k) => [...s, names[k % names.length]] as const), ...doubleBuffered];
   it.each(cases)('%i × %i × %i (transA %s, transB %s), %s: GPU = CPU twin; C = the plain kernel; Σ partials = ‖C‖²', async (M, N, K, transA, transB, name) => {
     const cand = MATMUL_CANDIDATES.find((c) => c.name === name)!;
     const shape = { M, N, K, transA, transB };

@@ -1,10 +1,11 @@
 // Matmul kernel candidates: the register-tiled kernel (shaders/matmul.wgsl, best on
 // SwiftShader), the workgroup-memory tiled kernel for hardware GPUs
-// (shaders/matmul_tiled*.wgsl) and its split-K form (partial products over K slices, then
-// shaders/matmul_splitk_reduce.wgsl). Every candidate computes the same C = op(A)·op(B)
-// (and the fused bias + activation epilogue) as src/ops/matmul.ts; which is fastest depends
-// on the adapter and the shape, so each has a config type, a check against the adapter's
-// limits and a plan builder, and MATMUL_CANDIDATES lists a few for an autotuner to time.
+// (shaders/matmul_tiled*.wgsl; single or double buffered) and its split-K form (partial
+// products over K slices, then shaders/matmul_splitk_reduce.wgsl). Every candidate computes
+// the same C = op(A)·op(B) (and the fused bias + activation epilogue) as src/ops/matmul.ts;
+// which is fastest depends on the adapter and the shape, so each has a config type, a check
+// against the adapter's limits and a plan builder, and MATMUL_CANDIDATES lists a few for an
+// autotuner to time.
 import { matmul, matmulBiasAct, matmulBiasActOp, matmulCpu, matmulOp, matmulSumsq, matmulSumsqScratch, type MatmulShape, type MatmulTiles } from './matmul.ts';
 import { activate } from './activations.ts';
 import { ceilDiv, type BufRange, type Constants, type OpDef, type PlanStep, type StepValues, type View } from './op.ts';
@@ -17,6 +18,11 @@ export interface TiledConfig {
   /** Rows and columns per thread: 4 or 8 each. */
   TM: number;
   TN: number;
+  /**
+   * Double buffering: two copies of each tile in workgroup memory, the next k step loaded
+   * into registers while this one is multiplied, one barrier per k step (for hardware GPUs).
+   */
+  DB?: boolean;
 }
 
 export type MatmulCandidate =
@@ -34,11 +40,18 @@ export interface WorkgroupLimits {
 }
 
 const tiled = (BM: number, BN: number, BK: number, TM: number, TN: number): TiledConfig => ({ BM, BN, BK, TM, TN });
+const doubleBuffered = (BM: number, BN: number, BK: number, TM: number, TN: number): TiledConfig => ({ BM, BN, BK, TM, TN, DB: true });
+
+/** Loads of each operand's next k step that a thread of a double-buffered kernel holds in registers (PF_MAX in shaders/matmul_tiled_body.wgsl). */
+const PREFETCH_MAX = 8;
 
 /**
  * A short list for an autotuner to time per adapter and shape: the SwiftShader register
- * kernel, tiled kernels of 64 and 128 on a side (16 × 16 threads each), and split-K for
- * products with few rows or columns of C and a long K (forward and dX at small batch).
+ * kernel, tiled kernels of 64 and 128 on a side (16 × 16 threads each), two of them double
+ * buffered ('tiled-db': the next k step's loads in flight during this one's multiply, for
+ * large products; twice the workgroup memory, so beyond WebGPU's default 16 KiB), and
+ * split-K for products with few rows or columns of C and a long K (forward and dX at small
+ * batch).
  */
 export const MATMUL_CANDIDATES: MatmulCandidate[] = [
   { kind: 'register', name: 'register 8x8@8x8', tiles: { TM: 8, TN: 8, WG_X: 8, WG_Y: 8 } },
@@ -48,6 +61,8 @@ export const MATMUL_CANDIDATES: MatmulCandidate[] = [
   { kind: 'tiled', name: 'tiled 64x128 k16 t4x8', tile: tiled(64, 128, 16, 4, 8) },
   { kind: 'tiled', name: 'tiled 128x128 k8 t8x8', tile: tiled(128, 128, 8, 8, 8) },
   { kind: 'tiled', name: 'tiled 128x128 k16 t8x8', tile: tiled(128, 128, 16, 8, 8) },
+  { kind: 'tiled', name: 'tiled-db 128x64 k16 t8x4', tile: doubleBuffered(128, 64, 16, 8, 4) },
+  { kind: 'tiled', name: 'tiled-db 128x128 k8 t8x8', tile: doubleBuffered(128, 128, 8, 8, 8) },
   { kind: 'splitk', name: 'splitk2 64x64 k16 t4x4', tile: tiled(64, 64, 16, 4, 4), slices: 2 },
   { kind: 'splitk', name: 'splitk4 64x64 k16 t4x4', tile: tiled(64, 64, 16, 4, 4), slices: 4 },
   { kind: 'splitk', name: 'splitk8 64x64 k32 t4x4', tile: tiled(64, 64, 32, 4, 4), slices: 8 },
@@ -78,9 +93,9 @@ export function heuristicCandidate(s: Pick<MatmulShape, 'M' | 'N' | 'K'>): Matmu
 /** Threads of a workgroup along x (columns) and y (rows). */
 function workgroupOf(c: MatmulCandidate): { x: number; y: number; storageBytes: number } {
   if (c.kind === 'register') return { x: c.tiles.WG_X, y: c.tiles.WG_Y, storageBytes: 0 };
-  const { BM, BN, BK, TM, TN } = c.tile;
-  // Each k row of both tiles is padded by 4 floats (see shaders/matmul_tiled_body.wgsl).
-  return { x: BN / TN, y: BM / TM, storageBytes: 4 * BK * (BM + BN + 8) };
+  const { BM, BN, BK, TM, TN, DB } = c.tile;
+  // Each k row of both tiles is padded by 4 floats (see shaders/matmul_tiled_body.wgsl); DB keeps two copies.
+  return { x: BN / TN, y: BM / TM, storageBytes: (DB ? 2 : 1) * 4 * BK * (BM + BN + 8) };
 }
 
 /** Why the candidate's own parameters are invalid, or undefined when they are fine. */
@@ -96,6 +111,13 @@ export function candidateProblem(c: MatmulCandidate): string | undefined {
   if ((TM !== 4 && TM !== 8) || (TN !== 4 && TN !== 8)) return 'TM and TN must be 4 or 8';
   if (BM % TM !== 0 || BN % TN !== 0) return 'BM must be a multiple of TM and BN of TN';
   if (BK % 4 !== 0) return 'BK must be a multiple of 4';
+  if (c.tile.DB) {
+    // Scalar loads (the worst case): BM·BK elements of A over the workgroup's threads, BN·BK of B.
+    const threads = (BM / TM) * (BN / TN);
+    const runs = Math.ceil((Math.max(BM, BN) * BK) / threads);
+    if (runs > PREFETCH_MAX)
+      return `double buffering holds at most ${PREFETCH_MAX} loads per thread of each operand, and this tile needs ${runs}: lower BK or raise the threads (smaller TM, TN)`;
+  }
   if (c.kind === 'splitk' && !(Number.isInteger(c.slices) && c.slices >= 1)) return 'split-K slices must be a positive integer';
   return undefined;
 }
@@ -254,8 +276,8 @@ export function candidateScratch(c: MatmulCandidate, shape: MatmulShape): number
 
 function tiledConstants(shape: MatmulShape, tile: TiledConfig) {
   const { M, N, K, transA, transB } = shape;
-  const { BM, BN, BK, TM, TN } = tile;
-  return { M, N, K, TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, BM, BN, BK, TM, TN, WG_X: BN / TN, WG_Y: BM / TM };
+  const { BM, BN, BK, TM, TN, DB } = tile;
+  return { M, N, K, TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, BM, BN, BK, TM, TN, WG_X: BN / TN, WG_Y: BM / TM, ...(DB ? { DB: 1 } : {}) };
 }
 
 /** The one-pass tiled kernel's step (entry main or main_bias_act). */
