@@ -389,10 +389,8 @@ class BenchRun {
   /** 3. One repetition: every engine runs a cell before the next cell starts, in a turning order. */
   async repetition(rep: number, slots: Slot[]): Promise<void> {
     const o = this.o;
-    const order = rep % 2 === 0 ? this.engines : [...this.engines].reverse();
-    const rot = order.map((_, i) => order[(i + rep) % order.length]);
     for (const cell of this.cells) {
-      for (const e of rot) {
+      for (const e of engineOrder(this.engines, rep)) {
         const mine = slots.filter((x) => x.engine === e.id && x.cell === cell && x.status === 'ok');
         // Paths of one variant run back to back, their order turning each repetition too.
         for (const s of rep % 2 === 0 ? mine : pairsSwapped(mine)) {
@@ -515,6 +513,17 @@ class BenchRun {
 }
 
 /** [a, b, c, d] → [b, a, d, c]: a variant's two CPU paths swap places (rows without paths keep theirs). */
+/**
+ * The engines' order in repetition `rep`: rotated by one each repetition, so each engine
+ * runs first (and after each other one) in turn, and reversed every n repetitions. (A
+ * reversal and a rotation by one together give two engines the same order every time.)
+ */
+export function engineOrder<T>(engines: readonly T[], rep: number): T[] {
+  const n = engines.length;
+  const base = Math.floor(rep / Math.max(1, n)) % 2 === 0 ? [...engines] : [...engines].reverse();
+  return base.map((_, i) => base[(i + rep) % n]);
+}
+
 function pairsSwapped(slots: Slot[]): Slot[] {
   const out = [...slots];
   for (let i = 0; i + 1 < out.length; i++) {
