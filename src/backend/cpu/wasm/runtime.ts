@@ -8,7 +8,7 @@
 // whose three views lie in a heap's memory runs in wasm; anything else (float64 views,
 // no WebAssembly SIMD) stays with the TypeScript twin.
 import { MATMUL_WASM, MATMUL_WASM_SHARED } from './matmul-wasm.ts';
-import { JOB_SPMM, JOB_SPMMT, JOB_TRANSPOSE, pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
+import { JOB_SPMM, JOB_SPMM_MASKED, JOB_SPMMT, JOB_TRANSPOSE, pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
 
 interface Modules {
   plain: WebAssembly.Module;
@@ -24,6 +24,26 @@ interface KernelExports {
   scratchBytes(): number;
   compactRows(transA: number, m: number, k: number, a: number, lda: number, cnt: number, idx: number, val: number): number;
   transposeInto(rows: number, cols: number, src: number, ld: number, dst: number, ldDst: number): void;
+  maskGroups(m: number, n: number, mask: number, ld: number, gcnt: number, gidx: number): number;
+  spmmMasked(
+    i0: number,
+    i1: number,
+    j0: number,
+    j1: number,
+    cnt: number,
+    idx: number,
+    val: number,
+    cap: number,
+    b: number,
+    ldb: number,
+    c: number,
+    ldc: number,
+    mask: number,
+    ldm: number,
+    gcnt: number,
+    gidx: number,
+    gcap: number,
+  ): void;
   spmm(
     i0: number,
     i1: number,
@@ -476,6 +496,44 @@ export class WasmHeap {
       s,
     );
     return true;
+  }
+
+  /**
+   * Per row of the m × n row-major mask at byte offset `mask`, its groups of 4 columns
+   * holding a nonzero, as lists at gcnt (m i32) and gidx (m·⌈n/4⌉ u32): the mask's nonzeros.
+   */
+  maskGroups(m: number, n: number, mask: number, gcnt: number, gidx: number): number {
+    return this.kernel.maskGroups(m, n, mask, n, gcnt, gidx);
+  }
+
+  /**
+   * spmm (B row-major k × n) computed only where the m × n mask is nonzero (its groups
+   * listed by maskGroups), with the same bits there as spmm; +0 elsewhere in C.
+   */
+  spmmMasked(m: number, n: number, k: number, cnt: number, idx: number, val: number, b: number, c: number, mask: number, gcnt: number, gidx: number): void {
+    this.stats.gemms++;
+    this.stats.spmms++;
+    const kern = this.kernel;
+    const gcap = Math.ceil(n / 4);
+    const part = (j0: number, j1: number) => kern.spmmMasked(0, m, j0, j1, cnt, idx, val, k, b, n, c, n, mask, n, gcnt, gidx, gcap);
+    // Split as spmm is (m·n·k bounds the work), in chunks of C's columns.
+    const helpers = m * n * k >= this.splitAbove && n >= 64 && this.pause === 0 ? this.helpers() : [];
+    const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), 32);
+    const count = Math.ceil(n / size);
+    if (helpers.length === 0 || count < 2) {
+      part(0, n);
+      return;
+    }
+    this.stats.split++;
+    pool.runJob(
+      helpers,
+      JOB_SPMM_MASKED,
+      [m, n, k, cnt, idx, val, b, c, mask, gcnt, gidx],
+      size,
+      count,
+      (i) => part(i * size, Math.min(n, (i + 1) * size)),
+      () => part(0, n),
+    );
   }
 
   /** Runs f (timing runs) without counting its products or judging its splits. */

@@ -615,3 +615,159 @@ export function spmmT(
     spmm(i0, i1, 0, w, cnt, idx, val, cap, scratch, P, c + (<usize>j << 2), ldc);
   }
 }
+
+/**
+ * Per row of an m × n row-major mask (ld floats per row), the groups of 4 columns
+ * (columns 4g … 4g+3, the last group cut at n) holding a nonzero: gcnt[i] group numbers
+ * (ascending) at gidx[i·gcap + t], gcap = ⌈n / 4⌉. Returns the nonzeros of the mask (NaN
+ * counts as nonzero).
+ */
+export function maskGroups(m: i32, n: i32, mask: usize, ld: i32, gcnt: usize, gidx: usize): i32 {
+  const zero = f32x4.splat(0);
+  const ldb = <usize>ld << 2;
+  const gcap = (n + 3) >> 2;
+  let total = 0;
+  for (let i = 0; i < m; i++) {
+    const row = mask + <usize>i * ldb;
+    const base = gidx + ((<usize>i * <usize>gcap) << 2);
+    let p = 0;
+    let g = 0;
+    // Branch-free append: the slot is always written, the count moves on live groups only.
+    for (; (g << 2) + 4 <= n; g++) {
+      const live = i32x4.neg(f32x4.ne(v128.load(row + (<usize>g << 4)), zero));
+      const k = i32x4.extract_lane(live, 0) + i32x4.extract_lane(live, 1) + i32x4.extract_lane(live, 2) + i32x4.extract_lane(live, 3);
+      store<u32>(base + (<usize>p << 2), g);
+      p += <i32>(k != 0);
+      total += k;
+    }
+    if (g << 2 < n) {
+      let k = 0;
+      for (let j = g << 2; j < n; j++) k += <i32>(load<f32>(row + (<usize>j << 2)) != 0);
+      store<u32>(base + (<usize>p << 2), g);
+      p += <i32>(k != 0);
+      total += k;
+    }
+    store<i32>(gcnt + (<usize>i << 2), p);
+  }
+  return total;
+}
+
+/** First t in [0, n) with list[t] ≥ g (n when none): the list is ascending. */
+function lowerBound(list: usize, n: i32, g: i32): i32 {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (load<i32>(list + (<usize>mid << 2)) < g) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * spmm computed only where a mask is nonzero: C[i, j] for rows i0 ≤ i < i1 and columns
+ * j0 ≤ j < j1 (j0 a multiple of 4) within the mask's live groups of 4 columns
+ * (maskGroups), summed exactly as spmm sums them (same terms, same order, the same f32x4
+ * multiply then add: the same bits); every other element of the block, and every element
+ * whose mask is 0, is set to +0. For dX = dZ·W under a relu: only where the layer below
+ * is active does dX reach dZ. Four live groups share each pass over the row's list;
+ * columns go in panels of 128, so the part of B a panel reads stays in L2 over all rows.
+ */
+export function spmmMasked(
+  i0: i32,
+  i1: i32,
+  j0: i32,
+  j1: i32,
+  cnt: usize,
+  idx: usize,
+  val: usize,
+  cap: i32,
+  b: usize,
+  ldb: i32,
+  c: usize,
+  ldc: i32,
+  mask: usize,
+  ldm: i32,
+  gcnt: usize,
+  gidx: usize,
+  gcap: i32,
+): void {
+  const P: i32 = 128;
+  const zero = f32x4.splat(0);
+  const ldbb = <usize>ldb << 2;
+  const ldcb = <usize>ldc << 2;
+  const ldmb = <usize>ldm << 2;
+  for (let p0 = j0; p0 < j1; p0 += P) {
+    const p1 = min(j1, p0 + P);
+    // Groups wholly inside [p0, p1) run in f32x4; a group cut by j1 runs lane by lane.
+    const full = p1 >> 2;
+    for (let i = i0; i < i1; i++) {
+      const crow = c + <usize>i * ldcb;
+      const mrow = mask + <usize>i * ldmb;
+      memory.fill(crow + (<usize>p0 << 2), 0, <usize>(p1 - p0) << 2);
+      const glist = gidx + ((<usize>i * <usize>gcap) << 2);
+      const gn = load<i32>(gcnt + (<usize>i << 2));
+      let t = lowerBound(glist, gn, p0 >> 2);
+      const tFull = lowerBound(glist, gn, full);
+      const tEnd = lowerBound(glist, gn, (p1 + 3) >> 2);
+      const n = load<i32>(cnt + (<usize>i << 2));
+      const li = idx + ((<usize>i * <usize>cap) << 2);
+      const lv = val + ((<usize>i * <usize>cap) << 2);
+      for (; t + 4 <= tFull; t += 4) {
+        const gt = glist + (<usize>t << 2);
+        const o0 = <usize>load<u32>(gt) << 4;
+        const o1 = <usize>load<u32>(gt, 4) << 4;
+        const o2 = <usize>load<u32>(gt, 8) << 4;
+        const o3 = <usize>load<u32>(gt, 12) << 4;
+        let a0 = f32x4.splat(0);
+        let a1 = f32x4.splat(0);
+        let a2 = f32x4.splat(0);
+        let a3 = f32x4.splat(0);
+        let pi = li;
+        let pv = lv;
+        for (let q = 0; q < n; q++) {
+          const w = v128.load32_splat(pv);
+          const r = b + <usize>load<u32>(pi) * ldbb;
+          a0 = f32x4.add(a0, f32x4.mul(w, v128.load(r + o0)));
+          a1 = f32x4.add(a1, f32x4.mul(w, v128.load(r + o1)));
+          a2 = f32x4.add(a2, f32x4.mul(w, v128.load(r + o2)));
+          a3 = f32x4.add(a3, f32x4.mul(w, v128.load(r + o3)));
+          pi += 4;
+          pv += 4;
+        }
+        v128.store(crow + o0, v128.and(a0, f32x4.ne(v128.load(mrow + o0), zero)));
+        v128.store(crow + o1, v128.and(a1, f32x4.ne(v128.load(mrow + o1), zero)));
+        v128.store(crow + o2, v128.and(a2, f32x4.ne(v128.load(mrow + o2), zero)));
+        v128.store(crow + o3, v128.and(a3, f32x4.ne(v128.load(mrow + o3), zero)));
+      }
+      for (; t < tFull; t++) {
+        const o = <usize>load<u32>(glist + (<usize>t << 2)) << 4;
+        let a0 = f32x4.splat(0);
+        let pi = li;
+        let pv = lv;
+        for (let q = 0; q < n; q++) {
+          a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(pv), v128.load(b + <usize>load<u32>(pi) * ldbb + o)));
+          pi += 4;
+          pv += 4;
+        }
+        v128.store(crow + o, v128.and(a0, f32x4.ne(v128.load(mrow + o), zero)));
+      }
+      for (; t < tEnd; t++) {
+        const g = load<i32>(glist + (<usize>t << 2));
+        for (let j = g << 2; j < min(p1, (g << 2) + 4); j++) {
+          const o = <usize>j << 2;
+          if (load<f32>(mrow + o) == 0) continue;
+          let s: f32 = 0;
+          let pi = li;
+          let pv = lv;
+          for (let q = 0; q < n; q++) {
+            s += load<f32>(pv) * load<f32>(b + <usize>load<u32>(pi) * ldbb + o);
+            pi += 4;
+            pv += 4;
+          }
+          store<f32>(crow + o, s);
+        }
+      }
+    }
+  }
+}
