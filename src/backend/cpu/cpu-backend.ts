@@ -12,6 +12,7 @@ import type { Backend, CreationCounters } from '../backend.ts';
 import { isClear, type PlanItem, type PlanStep } from '../../ops/op.ts';
 import { CPU_TUNING } from '../../ops/tuning.ts';
 import { fastMatmul, fastMatmulBiasAct, type CpuKernel } from './matmul-fast.ts';
+import { fastActivationBackward, fastActivationBackwardMasked, fastBiasGrad } from './activation-fast.ts';
 import { isMatmulStep, SPARSE_MODES, SparseMatmul, type SparseMode, type SparsePathStat } from './sparse-matmul.ts';
 import { fastSumsq, TelemetryFusion } from './fusion.ts';
 import { reluMasks } from './relu-mask.ts';
@@ -82,6 +83,9 @@ interface Arena {
 const FAST: Record<string, CpuKernel> = {
   'matmul:main': fastMatmul,
   'matmul:main_bias_act': fastMatmulBiasAct,
+  'activation_backward:main': fastActivationBackward,
+  'activation_backward:main_masked': fastActivationBackwardMasked,
+  'bias_grad:main': fastBiasGrad,
 };
 
 export class CpuBackend implements Backend {

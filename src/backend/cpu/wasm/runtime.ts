@@ -21,6 +21,8 @@ interface KernelExports {
   biasAct(m: number, n: number, z: number, bias: number, out: number, relu: number, zeros: number): void;
   sumsq(x: number, n: number): number;
   update(p: number, g: number, m: number, n: number, lr: number, mu: number, wd: number, clip: number, sq: number): number;
+  reluBackward(n: number, l1: number, z: number, a: number, d: number, mask: number, units: number): void;
+  colSums(rows: number, cols: number, x: number, out: number): void;
   scratchBytes(): number;
   compactRows(transA: number, m: number, k: number, a: number, lda: number, cnt: number, idx: number, val: number): number;
   transposeInto(rows: number, cols: number, src: number, ld: number, dst: number, ldDst: number): void;
@@ -404,6 +406,16 @@ export class WasmHeap {
    */
   update(p: number, g: number, m: number, n: number, lr: number, mu: number, wd: number, clip: number, sq: boolean): number {
     return this.kernel.update(p, g, m, n, lr, mu, wd, clip, sq ? 1 : 0);
+  }
+
+  /** The relu activation backward over n elements (byte offsets; mask 0 for none), as its twin computes it. */
+  reluBackward(n: number, l1: number, z: number, a: number, d: number, mask: number, units: number): void {
+    this.kernel.reluBackward(n, l1, z, a, d, mask, units);
+  }
+
+  /** Column sums (f32, rows in order) of a rows × cols row-major matrix, byte offsets. */
+  colSums(rows: number, cols: number, x: number, out: number): void {
+    this.kernel.colSums(rows, cols, x, out);
   }
 
   /**
