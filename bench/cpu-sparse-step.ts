@@ -25,11 +25,12 @@ const checkpoint = process.env.CHECKPOINT ?? 'docs/glorot2011/rectifier.safetens
 
 const ck = loadCheckpoint(checkpoint);
 const data = sliceDataset(loadDataset({ data: 'mnist', seed: 1 }, 'train'), 0, 100 * batch, 'MNIST train (head)');
-// 'auto-nomask': the sparse path computing every dX in full (for A/B of the relu masks).
+// 'auto-nomask': the sparse path computing every dX in full (for A/B of the relu masks);
+// a '-t1' suffix: one thread.
 const modes = (process.env.MODES ?? 'auto,off').split(',');
 const trainers: Trainer[] = [];
 for (const mode of modes) {
-  const backend = new CpuBackend('float32', { sparse: mode.replace('-nomask', '') as SparseMode });
+  const backend = new CpuBackend('float32', { sparse: mode.replace(/-.*/, '') as SparseMode, threads: mode.includes('-t1') ? 1 : undefined });
   if (mode.endsWith('-nomask')) Object.assign(backend, { masks: { get: () => new Map(), set() {} } });
   const t = await Trainer.create(
     backend,

@@ -27,6 +27,21 @@ interface KernelExports {
   compactRows(transA: number, m: number, k: number, a: number, lda: number, cnt: number, idx: number, val: number): number;
   transposeInto(rows: number, cols: number, src: number, ld: number, dst: number, ldDst: number): void;
   maskGroups(m: number, n: number, mask: number, ld: number, gcnt: number, gidx: number): number;
+  spmmScatter(
+    i0: number,
+    i1: number,
+    n: number,
+    cnt: number,
+    idx: number,
+    val: number,
+    cap: number,
+    bcnt: number,
+    bidx: number,
+    bval: number,
+    bcap: number,
+    c: number,
+    ldc: number,
+  ): void;
   spmmMasked(
     i0: number,
     i1: number,
@@ -546,6 +561,16 @@ export class WasmHeap {
       (i) => part(i * size, Math.min(n, (i + 1) * size)),
       () => part(0, n),
     );
+  }
+
+  /**
+   * C (m × n) = (lists of compactRows with k columns)·B where B (k × n) is given by its own
+   * row lists (compactRows of B, n columns): each term added only at B's nonzeros. One thread.
+   */
+  spmmScatter(m: number, n: number, k: number, cnt: number, idx: number, val: number, bcnt: number, bidx: number, bval: number, c: number): void {
+    this.stats.gemms++;
+    this.stats.spmms++;
+    this.kernel.spmmScatter(0, m, n, cnt, idx, val, k, bcnt, bidx, bval, n, c, n);
   }
 
   /** Runs f (timing runs) without counting its products or judging its splits. */

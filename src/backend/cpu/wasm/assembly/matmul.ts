@@ -829,3 +829,63 @@ export function spmmMasked(
     }
   }
 }
+
+/**
+ * C = op(A)·B with both sparse, rows i0 ≤ i < i1 of C (m × n, ldc floats per row): op(A)'s
+ * row lists (compactRows: cnt, idx, val, cap) and B's (compactRows of the k × n matrix B:
+ * bcnt, bidx, bval, bcap). Row i of C is Σ over row i's list, in order, of value · (row
+ * `column` of B), each added only at that row's nonzeros (scattered into C's row, which
+ * stays in L1). For dW = dZᵀ·X with X a relu output: the cost follows nnz(dZ) · nnz(X) per
+ * example instead of nnz(dZ) · n. Each element is spmm's sum less its terms with a zero
+ * factor from B (f32 multiply then add, in list order). Overwrites C's rows.
+ */
+export function spmmScatter(
+  i0: i32,
+  i1: i32,
+  n: i32,
+  cnt: usize,
+  idx: usize,
+  val: usize,
+  cap: i32,
+  bcnt: usize,
+  bidx: usize,
+  bval: usize,
+  bcap: i32,
+  c: usize,
+  ldc: i32,
+): void {
+  const ldcb = <usize>ldc << 2;
+  for (let i = i0; i < i1; i++) {
+    const row = c + <usize>i * ldcb;
+    memory.fill(row, 0, <usize>n << 2);
+    const na = load<i32>(cnt + (<usize>i << 2));
+    const la = <usize>i * <usize>cap;
+    for (let t = 0; t < na; t++) {
+      const e = load<u32>(idx + ((la + <usize>t) << 2));
+      const w = load<f32>(val + ((la + <usize>t) << 2));
+      const nb = load<i32>(bcnt + (<usize>e << 2));
+      let pi = bidx + ((<usize>e * <usize>bcap) << 2);
+      let pv = bval + ((<usize>e * <usize>bcap) << 2);
+      let q = 0;
+      // Four at a time: the columns of one list are distinct, so the four stores never alias.
+      for (; q + 4 <= nb; q += 4) {
+        const c0 = row + (<usize>load<u32>(pi) << 2);
+        const c1 = row + (<usize>load<u32>(pi, 4) << 2);
+        const c2 = row + (<usize>load<u32>(pi, 8) << 2);
+        const c3 = row + (<usize>load<u32>(pi, 12) << 2);
+        store<f32>(c0, load<f32>(c0) + w * load<f32>(pv));
+        store<f32>(c1, load<f32>(c1) + w * load<f32>(pv, 4));
+        store<f32>(c2, load<f32>(c2) + w * load<f32>(pv, 8));
+        store<f32>(c3, load<f32>(c3) + w * load<f32>(pv, 12));
+        pi += 16;
+        pv += 16;
+      }
+      for (; q < nb; q++) {
+        const cq = row + (<usize>load<u32>(pi) << 2);
+        store<f32>(cq, load<f32>(cq) + w * load<f32>(pv));
+        pi += 4;
+        pv += 4;
+      }
+    }
+  }
+}
