@@ -498,7 +498,8 @@ export class WasmHeap {
    * transposed copy). False, computing nothing, where k is too long for the scratch.
    */
   spmmT(m: number, n: number, k: number, cnt: number, idx: number, val: number, bt: number, c: number): boolean {
-    if (k * SPMMT_PANEL * 4 > this.scratchBytes) return false;
+    // The panel of Bᵀ, then a cursor per row of C.
+    if (k * SPMMT_PANEL * 4 + m * 4 > this.scratchBytes) return false;
     this.stats.gemms++;
     this.stats.spmms++;
     const kern = this.kernel;

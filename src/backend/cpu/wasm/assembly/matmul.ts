@@ -667,10 +667,82 @@ export function spmmT(
 ): void {
   const P: i32 = 32;
   const ldbtb = <usize>ldbt << 2;
+  const cursors = scratch + ((<usize>k * <usize>P) << 2);
   for (let j = j0; j < j1; j += P) {
     const w = min(P, j1 - j);
     transposeInto(w, k, bt + <usize>j * ldbtb, ldbt, scratch, P);
-    spmm(i0, i1, 0, w, cnt, idx, val, cap, scratch, P, c + (<usize>j << 2), ldc);
+    if (w == P) spmmPanelBlocked(i0, i1, k, cnt, idx, val, cap, scratch, c + (<usize>j << 2), ldc, cursors);
+    else spmm(i0, i1, 0, w, cnt, idx, val, cap, scratch, P, c + (<usize>j << 2), ldc);
+  }
+}
+
+/** Rows of a 32-wide panel of B per block of spmmPanelBlocked: 32 KiB, within L1. */
+const PANEL_KB: i32 = 256;
+
+/**
+ * spmm over one 32-column panel of B (k × 32, row-major at b), with the panel's rows taken
+ * in blocks of PANEL_KB so that the block being read stays in L1 while every row of C
+ * goes through it: each row's list (ascending columns) is resumed at `cursors[i]` (m − i0
+ * i32 of scratch), and its 32 sums are stored to C and reloaded between blocks (exact f32
+ * values), so every element is summed in list order exactly as spmm sums it.
+ */
+function spmmPanelBlocked(i0: i32, i1: i32, k: i32, cnt: usize, idx: usize, val: usize, cap: i32, b: usize, c: usize, ldc: i32, cursors: usize): void {
+  const ldcb = <usize>ldc << 2;
+  for (let i = i0; i < i1; i++) store<i32>(cursors + (<usize>(i - i0) << 2), 0);
+  for (let k0 = 0; k0 < k; k0 += PANEL_KB) {
+    const k1 = <u32>min(k, k0 + PANEL_KB);
+    const first = k0 == 0;
+    for (let i = i0; i < i1; i++) {
+      const o = c + <usize>i * ldcb;
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
+      let a4 = f32x4.splat(0);
+      let a5 = f32x4.splat(0);
+      let a6 = f32x4.splat(0);
+      let a7 = f32x4.splat(0);
+      if (!first) {
+        a0 = v128.load(o);
+        a1 = v128.load(o, 16);
+        a2 = v128.load(o, 32);
+        a3 = v128.load(o, 48);
+        a4 = v128.load(o, 64);
+        a5 = v128.load(o, 80);
+        a6 = v128.load(o, 96);
+        a7 = v128.load(o, 112);
+      }
+      const cur = cursors + (<usize>(i - i0) << 2);
+      const n = load<i32>(cnt + (<usize>i << 2));
+      let t = load<i32>(cur);
+      let pi = idx + ((<usize>i * <usize>cap + <usize>t) << 2);
+      let pv = val + ((<usize>i * <usize>cap + <usize>t) << 2);
+      for (; t < n; t++) {
+        const col = load<u32>(pi);
+        if (col >= k1) break;
+        const w = v128.load32_splat(pv);
+        const r = b + (<usize>col << 7);
+        a0 = f32x4.add(a0, f32x4.mul(w, v128.load(r)));
+        a1 = f32x4.add(a1, f32x4.mul(w, v128.load(r, 16)));
+        a2 = f32x4.add(a2, f32x4.mul(w, v128.load(r, 32)));
+        a3 = f32x4.add(a3, f32x4.mul(w, v128.load(r, 48)));
+        a4 = f32x4.add(a4, f32x4.mul(w, v128.load(r, 64)));
+        a5 = f32x4.add(a5, f32x4.mul(w, v128.load(r, 80)));
+        a6 = f32x4.add(a6, f32x4.mul(w, v128.load(r, 96)));
+        a7 = f32x4.add(a7, f32x4.mul(w, v128.load(r, 112)));
+        pi += 4;
+        pv += 4;
+      }
+      store<i32>(cur, t);
+      v128.store(o, a0);
+      v128.store(o, a1, 16);
+      v128.store(o, a2, 32);
+      v128.store(o, a3, 48);
+      v128.store(o, a4, 64);
+      v128.store(o, a5, 80);
+      v128.store(o, a6, 96);
+      v128.store(o, a7, 112);
+    }
   }
 }
 
