@@ -75,10 +75,10 @@ for (let i = 0; i < last; i++) {
 }
 
 // Where a step's time goes: each item's time per step, steps interleaved across the
-// trainers; per item the fastest of the steps (other work on the cores only adds time),
-// so the column sums are a floor rather than a typical step.
+// trainers; per item the median and the fastest of the steps (other work on the cores
+// only adds time: the fastest is what the item costs undisturbed).
 for (const t of trainers) (t.backend as CpuBackend).setTiming(true);
-const best = trainers.map(() => new Map<string, number>());
+const times = trainers.map(() => new Map<string, number[]>());
 const seen = trainers.map(() => new Map<string, number>());
 for (let k = 0; k < profileSteps; k++) {
   for (const [i, t] of trainers.entries()) {
@@ -86,19 +86,26 @@ for (let k = 0; k < profileSteps; k++) {
     for (const [label, ms] of (t.backend as CpuBackend).timings!) {
       const step = ms - (seen[i].get(label) ?? 0);
       seen[i].set(label, ms);
-      best[i].set(label, Math.min(best[i].get(label) ?? Infinity, step));
+      times[i].set(label, [...(times[i].get(label) ?? []), step]);
     }
   }
 }
-console.log(`\nms per step by item, fastest of ${profileSteps} steps ${modes.map((m) => m.padStart(12)).join('')}`);
-for (const l of best[0].keys()) {
-  const ms = best.map((m) => m.get(l) ?? 0);
+const stat = (f: (xs: number[]) => number) => times.map((m) => new Map([...m].map(([l, xs]) => [l, f(xs)])));
+const [medians, fastest] = [stat(median), stat((xs) => Math.min(...xs))];
+console.log(`\nms per step by item over ${profileSteps} steps: median, fastest`);
+console.log(`  ${''.padEnd(32)}${modes.map((m) => m.padStart(18)).join('')}`);
+for (const l of medians[0].keys()) {
+  const ms = medians.map((m) => m.get(l) ?? 0);
   if (ms.every((x) => x < 0.005)) continue;
-  console.log(`  ${l.padEnd(32)}${ms.map((x) => x.toFixed(3).padStart(12)).join('')}`);
+  const cells = ms.map((x, i) => `${x.toFixed(3).padStart(9)}${(fastest[i].get(l) ?? 0).toFixed(3).padStart(9)}`);
+  console.log(`  ${l.padEnd(32)}${cells.join('')}`);
 }
-const sums = best.map((m) => [...m.values()].reduce((a, b) => a + b, 0));
-console.log(`  ${'sum'.padEnd(32)}${sums.map((x) => x.toFixed(3).padStart(12)).join('')}`);
-for (let i = 0; i < last; i++) console.log(`  ${modes[last]} ÷ ${modes[i]} (sums): ${(sums[last] / sums[i]).toFixed(2)}×`);
+const sums = [medians, fastest].map((t) => t.map((m) => [...m.values()].reduce((a, b) => a + b, 0)));
+console.log(`  ${'sum'.padEnd(32)}${sums[0].map((x, i) => `${x.toFixed(3).padStart(9)}${sums[1][i].toFixed(3).padStart(9)}`).join('')}`);
+for (let i = 0; i < last; i++) {
+  const [m, f] = sums.map((s) => (s[last] / s[i]).toFixed(2));
+  console.log(`  ${modes[last]} ÷ ${modes[i]} (sums): ${m}× of medians, ${f}× of fastest`);
+}
 const st = b0.sparseStats ?? {};
 console.log('\nauto: product path, density (mean), crossover');
 for (const [l, s] of Object.entries(st)) {

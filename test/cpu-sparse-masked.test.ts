@@ -62,6 +62,7 @@ describe.runIf(wasmModules() !== undefined)('masked sparse product (dX under a r
         ]);
         const f = (at: number, n: number) => new Float32Array(heap.memory.buffer, at, n);
         f(b, K * N).set(rng.fill(K * N));
+        const splits = heap.stats.split;
         for (const density of [0, 0.01, 0.1, 0.5, 1]) {
           for (const maskDensity of [0, 0.1, 0.5, 1]) {
             const what = `${M}×${N}×${K}, dZ ${density}, mask ${maskDensity}, ${threads} thread(s)`;
@@ -73,9 +74,7 @@ describe.runIf(wasmModules() !== undefined)('masked sparse product (dX under a r
             heap.spmm(M, N, K, cnt, idx, val, b, c1);
             const nz = heap.maskGroups(M, N, mask, gcnt, gidx);
             expect(nz, what).toBe(m.reduce((s, v) => s + (v !== 0 ? 1 : 0), 0));
-            const split = heap.stats.split;
             heap.spmmMasked(M, N, K, cnt, idx, val, b, c2, mask, gcnt, gidx);
-            if (threads > 1) expect(heap.stats.split - split, what).toBe(N >= 64 ? 1 : 0);
             const full = f(c1, M * N);
             const got = f(c2, M * N);
             let wrong = 0;
@@ -90,6 +89,9 @@ describe.runIf(wasmModules() !== undefined)('masked sparse product (dX under a r
             if (M === 64 && density > 0 && maskDensity > 0) expect(live, what).toBe(true);
           }
         }
+        // Split across the helper where wide enough (splitting may pause for a while when a
+        // split loses, e.g. on the nearly empty products here, so not necessarily every time).
+        if (threads > 1) expect(heap.stats.split > splits, `${M}×${N}×${K}`).toBe(N >= 64);
       }
       heap.release();
     }

@@ -343,6 +343,19 @@ export class WasmHeap {
     return pool.warmUp(this.threads - 1, this.module, timeoutMs);
   }
 
+  /**
+   * The helpers for a product large enough to split (`big`), none while splitting is
+   * paused: every large product, dense or sparse, counts the pause down.
+   */
+  private splitHelpers(big: boolean): Helper[] {
+    if (!big) return [];
+    if (this.pause > 0) {
+      this.pause--;
+      return [];
+    }
+    return this.helpers();
+  }
+
   /** Helpers actually running now (0 until the workers have started). */
   private helpers(): Helper[] {
     if (!this.shared || this.threads < 2) return [];
@@ -362,11 +375,7 @@ export class WasmHeap {
     const ldb = transB ? K : N;
     this.stats.gemms++;
     const work = M * N * K;
-    let helpers: Helper[] = [];
-    if (work >= this.splitAbove) {
-      if (this.pause > 0) this.pause--;
-      else helpers = this.helpers();
-    }
+    const helpers = this.splitHelpers(work >= this.splitAbove);
     if (helpers.length === 0) {
       this.kernel.gemm(tA, tB, M, N, K, a, lda, b, ldb, c, N, 0, this.scratch[0]);
       return;
@@ -384,8 +393,16 @@ export class WasmHeap {
     }
     this.stats.split++;
     const { gain, ms } = pool.run(helpers, this.gemmFn, [tA, tB, M, N, K, a, lda, b, ldb, c, N], alongN ? 0 : 1, size, count, this.scratch);
-    // Other work on the cores (oversubscription) can make helpers a loss: after a few
-    // split products in a row that one thread would have done faster, pause splitting.
+    this.judge(gain, ms);
+  }
+
+  /**
+   * After a split product: `gain` is the time one thread would have taken (the caller's
+   * time per chunk × chunks) over the time the split took. Other work on the cores
+   * (oversubscription) can make helpers a loss: after a few split products in a row that
+   * one thread would have done faster, splitting pauses.
+   */
+  private judge(gain: number, ms: number): void {
     if (ms < MIN_JUDGED_MS) return;
     this.sincePause++;
     if (gain >= 1) {
@@ -444,7 +461,7 @@ export class WasmHeap {
   /** dst (cols × rows) = transpose of src (rows × cols), row-major, byte offsets. */
   transpose(rows: number, cols: number, src: number, dst: number): void {
     const k = this.kernel;
-    const helpers = rows * cols >= SPLIT_MOVES && this.pause === 0 ? this.helpers() : [];
+    const helpers = this.splitHelpers(rows * cols >= SPLIT_MOVES);
     // Chunks of 64 source rows (the kernel's tile), a few per thread.
     const size = alignUp(Math.ceil(rows / (CHUNKS_PER_THREAD * (helpers.length + 1))), 64);
     const count = Math.ceil(rows / size);
@@ -452,7 +469,7 @@ export class WasmHeap {
       k.transposeInto(rows, cols, src, cols, dst, rows);
       return;
     }
-    pool.runJob(
+    this.runJudged(
       helpers,
       JOB_TRANSPOSE,
       [rows, cols, src, cols, dst, rows],
@@ -473,7 +490,7 @@ export class WasmHeap {
     const kern = this.kernel;
     // Split C's columns across threads when the listed work is large (nnz·n is unknown
     // here without a pass: m·n·k bounds it, and lists this long are rarely near empty).
-    const helpers = m * n * k >= this.splitAbove && n >= 64 && this.pause === 0 ? this.helpers() : [];
+    const helpers = this.splitHelpers(m * n * k >= this.splitAbove && n >= 64);
     const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), 32);
     const count = Math.ceil(n / size);
     if (helpers.length === 0 || count < 2) {
@@ -481,7 +498,7 @@ export class WasmHeap {
       return;
     }
     this.stats.split++;
-    pool.runJob(
+    this.runJudged(
       helpers,
       JOB_SPMM,
       [m, n, cnt, idx, val, k, b, n, c, n],
@@ -504,7 +521,7 @@ export class WasmHeap {
     this.stats.spmms++;
     const kern = this.kernel;
     const s = this.scratch;
-    const helpers = m * n * k >= this.splitAbove && n >= 64 && this.pause === 0 ? this.helpers() : [];
+    const helpers = this.splitHelpers(m * n * k >= this.splitAbove && n >= 64);
     const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), SPMMT_PANEL);
     const count = Math.ceil(n / size);
     const whole = () => kern.spmmT(0, m, 0, n, cnt, idx, val, k, bt, k, k, c, n, s[0]);
@@ -513,7 +530,7 @@ export class WasmHeap {
       return true;
     }
     this.stats.split++;
-    pool.runJob(
+    this.runJudged(
       helpers,
       JOB_SPMMT,
       [m, n, cnt, idx, val, k, bt, k, c, n, k],
@@ -545,7 +562,7 @@ export class WasmHeap {
     const gcap = Math.ceil(n / 4);
     const part = (j0: number, j1: number) => kern.spmmMasked(0, m, j0, j1, cnt, idx, val, k, b, n, c, n, mask, n, gcnt, gidx, gcap);
     // Split as spmm is (m·n·k bounds the work), in chunks of C's columns.
-    const helpers = m * n * k >= this.splitAbove && n >= 64 && this.pause === 0 ? this.helpers() : [];
+    const helpers = this.splitHelpers(m * n * k >= this.splitAbove && n >= 64);
     const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), 32);
     const count = Math.ceil(n / size);
     if (helpers.length === 0 || count < 2) {
@@ -553,7 +570,7 @@ export class WasmHeap {
       return;
     }
     this.stats.split++;
-    pool.runJob(
+    this.runJudged(
       helpers,
       JOB_SPMM_MASKED,
       [m, n, k, cnt, idx, val, b, c, mask, gcnt, gidx],
@@ -572,6 +589,34 @@ export class WasmHeap {
     this.stats.gemms++;
     this.stats.spmms++;
     this.kernel.spmmScatter(0, m, n, cnt, idx, val, k, bcnt, bidx, bval, n, c, n);
+  }
+
+  /**
+   * pool.runJob, timing the chunks this thread runs, then judging the split as gemm's are
+   * (sparse products wait on their helpers as dense ones do, and pause with them).
+   */
+  private runJudged(
+    helpers: Helper[],
+    kind: number,
+    args: number[],
+    size: number,
+    count: number,
+    chunk: (i: number) => void,
+    whole: () => void,
+    scratch?: number[],
+  ): void {
+    let mine = 0;
+    let mineMs = 0;
+    const t0 = performance.now();
+    const timed = (i: number) => {
+      const t = performance.now();
+      chunk(i);
+      mineMs += performance.now() - t;
+      mine++;
+    };
+    pool.runJob(helpers, kind, args, size, count, timed, whole, scratch);
+    const ms = performance.now() - t0;
+    this.judge(mine > 0 && ms > 0 ? ((mineMs / mine) * count) / ms : Infinity, ms);
   }
 
   /** Runs f (timing runs) without counting its products or judging its splits. */
