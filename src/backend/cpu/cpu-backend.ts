@@ -276,10 +276,10 @@ export class CpuBackend implements Backend {
 
   /**
    * The WebAssembly matmul's threads, products run, how many were split across threads
-   * and how often splitting was paused because the cores were busy; undefined in
-   * TypeScript mode.
+   * and how often splitting was paused because the cores were busy, and the parameter
+   * updates split across threads; undefined in TypeScript mode.
    */
-  get wasmStats(): { threads: number; gemms: number; split: number; pauses: number; spmms: number } | undefined {
+  get wasmStats(): { threads: number; gemms: number; split: number; pauses: number; spmms: number; splitUpdates: number } | undefined {
     const h = this.heap;
     return h && { threads: h.threads, ...h.stats };
   }

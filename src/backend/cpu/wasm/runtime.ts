@@ -8,7 +8,18 @@
 // whose three views lie in a heap's memory runs in wasm; anything else (float64 views,
 // no WebAssembly SIMD) stays with the TypeScript twin.
 import { MATMUL_WASM, MATMUL_WASM_SHARED } from './matmul-wasm.ts';
-import { JOB_SPMM, JOB_SPMM_MASKED, JOB_SPMMT, JOB_TRANSPOSE, pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
+import {
+  JOB_SPMM,
+  JOB_SPMM_MASKED,
+  JOB_SPMMT,
+  JOB_TRANSPOSE,
+  JOB_UPDATE,
+  pool,
+  threadsSupported,
+  type BoundMemory,
+  type GemmArgs,
+  type Helper,
+} from './threads.ts';
 
 interface Modules {
   plain: WebAssembly.Module;
@@ -21,6 +32,7 @@ interface KernelExports {
   biasAct(m: number, n: number, z: number, bias: number, out: number, relu: number, zeros: number): void;
   sumsq(x: number, n: number): number;
   update(p: number, g: number, m: number, n: number, lr: number, mu: number, wd: number, clip: number, sq: number): number;
+  updateRange(p: number, g: number, m: number, from: number, to: number, args: number, sq: number, out: number, done: number): void;
   reluBackward(n: number, l1: number, z: number, a: number, d: number, mask: number, units: number): void;
   colSums(rows: number, cols: number, x: number, out: number): void;
   scratchBytes(): number;
@@ -165,6 +177,15 @@ export const DEFAULT_SPLIT_ABOVE = 1 << 21;
 const CHUNKS_PER_THREAD = 3;
 /** Columns of C per panel of spmmT (the kernel's P): a panel of Bᵀ takes 4 · P · k bytes of scratch. */
 const SPMMT_PANEL = 32;
+/**
+ * Parameters per chunk of a large update (more when there would be over UPDATE_CHUNKS_MAX
+ * chunks): fixed, so that the chunks' sums of squares, added in chunk order, do not
+ * depend on how many threads ran them.
+ */
+const UPDATE_CHUNK = 1 << 16;
+const UPDATE_CHUNKS_MAX = 4096;
+/** Smallest update (parameters) split across threads: it streams several arrays that size. */
+const SPLIT_UPDATE = 1 << 18;
 /** Smallest transpose (floats moved) split across threads. */
 const SPLIT_MOVES = 1 << 18;
 /**
@@ -199,8 +220,11 @@ export class WasmHeap {
   generation = 0;
   readonly threads: number;
   readonly splitAbove: number;
-  /** Products run (dense and sparse), how many were split across threads, how often splitting was paused, how many ran sparse. */
-  readonly stats = { gemms: 0, split: 0, pauses: 0, spmms: 0 };
+  /**
+   * Products run (dense and sparse), how many were split across threads, how often
+   * splitting was paused, how many ran sparse; and parameter updates split across threads.
+   */
+  readonly stats = { gemms: 0, split: 0, pauses: 0, spmms: 0, splitUpdates: 0 };
   /** Consecutive split products that ran slower than one thread would have. */
   private slow = 0;
   /** Large products still to run on one thread before trying the helpers again. */
@@ -217,6 +241,8 @@ export class WasmHeap {
   private readonly scratchBytes: number;
   private released = false;
   private readonly gemmFn: (...args: GemmArgs) => void;
+  /** A split update's f64 arguments, then per chunk its Σ g² (f64) and done flag (i32). */
+  private readonly updateAt: { args: number; out: number; done: number };
 
   private constructor(
     readonly memory: WebAssembly.Memory,
@@ -233,6 +259,8 @@ export class WasmHeap {
     const bytes = alignUp(kernel.scratchBytes(), ALIGN);
     this.scratchBytes = bytes;
     for (let t = 0; t < threads; t++) this.scratch.push(this.reserve([bytes])[0]);
+    const [args, out, done] = this.reserve([32, UPDATE_CHUNKS_MAX * 8, UPDATE_CHUNKS_MAX * 4]);
+    this.updateAt = { args, out, done };
     byBuffer.set(memory.buffer, this);
   }
 
@@ -437,7 +465,33 @@ export class WasmHeap {
    * twin computes them; returns Σ g² of the gradients read when sq, else 0.
    */
   update(p: number, g: number, m: number, n: number, lr: number, mu: number, wd: number, clip: number, sq: boolean): number {
-    return this.kernel.update(p, g, m, n, lr, mu, wd, clip, sq ? 1 : 0);
+    const kern = this.kernel;
+    if (n <= UPDATE_CHUNK) return kern.update(p, g, m, n, lr, mu, wd, clip, sq ? 1 : 0);
+    // Fixed chunks (multiples of 4: every element gets the same f32x4 arithmetic), split
+    // across threads when large and judged like a product's split.
+    const size = alignUp(Math.max(UPDATE_CHUNK, Math.ceil(n / UPDATE_CHUNKS_MAX)), 4);
+    const count = Math.ceil(n / size);
+    const { args, out, done } = this.updateAt;
+    const buf = this.memory.buffer;
+    new Float64Array(buf, args, 4).set([lr, mu, wd, clip]);
+    const flags = new Int32Array(buf, done, count);
+    flags.fill(0);
+    const chunk = (i: number) => kern.updateRange(p, g, m, i * size, Math.min(n, (i + 1) * size), args, sq ? 1 : 0, out + 8 * i, done + 4 * i);
+    const helpers = this.splitHelpers(n >= SPLIT_UPDATE);
+    if (helpers.length === 0) {
+      for (let i = 0; i < count; i++) chunk(i);
+    } else {
+      this.stats.splitUpdates++;
+      // Should a helper fail, the caller runs the chunks not marked done (each exactly once).
+      const rest = () => {
+        for (let i = 0; i < count; i++) if (flags[i] === 0) chunk(i);
+      };
+      this.runJudged(helpers, JOB_UPDATE, [p, g, m, n, args, sq ? 1 : 0, out, done], size, count, chunk, rest);
+    }
+    const sums = new Float64Array(buf, out, count);
+    let s = 0;
+    for (let i = 0; i < count; i++) s += sums[i];
+    return s;
   }
 
   /** The relu activation backward over n elements (byte offsets; mask 0 for none), as its twin computes it. */

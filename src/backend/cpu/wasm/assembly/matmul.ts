@@ -471,6 +471,18 @@ export function colSums(rows: i32, cols: i32, x: usize, out: usize): void {
   }
 }
 
+/**
+ * update() over parameters [from, to) as one chunk of a split update: lr, mu, wd and clip
+ * read as f64 at args; the chunk's Σ g² stored as f64 at out, then 1 as i32 at done (a
+ * chunk left unmarked was not run, and the caller runs it: an update must not run twice).
+ */
+export function updateRange(p: usize, g: usize, m: usize, from: i32, to: i32, args: usize, sq: i32, out: usize, done: usize): void {
+  const o = <usize>from << 2;
+  const s = update(p + o, g + o, m ? m + o : 0, to - from, load<f64>(args), load<f64>(args, 8), load<f64>(args, 16), load<f64>(args, 24), sq);
+  store<f64>(out, s);
+  store<i32>(done, 1);
+}
+
 // ---------------------------------------------------------------------------------------
 // Sparse-aware products for rectifier activations: C = op(A)·op(B) summing only over the
 // nonzeros of op(A). op(A)'s rows are first compacted into lists of (column, value)
