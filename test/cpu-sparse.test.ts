@@ -186,6 +186,9 @@ describe.runIf(wasmModules() !== undefined)('sparse-aware WebAssembly matmul', (
     // Hidden layers' relu outputs and their deltas are sparse; the synthetic pixels are not.
     expect(st['forward 1'].density).toBeLessThan(0.9);
     expect(st['dW 1'].density).toBeLessThan(0.9);
+    // dX under a relu was computed only where the layer below is active.
+    for (const k of ['dX 1', 'dX 2']) expect(st[k].maskDensity, k).toBeGreaterThan(0);
+    for (const k of ['dX 1', 'dX 2']) expect(st[k].maskDensity, k).toBeLessThan(0.9);
     // 'off' ran every product dense and saw the same densities (up to the rounding that
     // moves a few units across zero).
     const off = denseBe.sparseStats!;

@@ -9,11 +9,13 @@
 // after every grow and never cached across one.
 import type { BufRange, FloatArray, StepValues, View } from '../../ops/op.ts';
 import type { Backend, CreationCounters } from '../backend.ts';
-import { isClear, type PlanItem } from '../../ops/op.ts';
+import { isClear, type PlanItem, type PlanStep } from '../../ops/op.ts';
 import { CPU_TUNING } from '../../ops/tuning.ts';
 import { fastMatmul, fastMatmulBiasAct, type CpuKernel } from './matmul-fast.ts';
+import { fastActivationBackward, fastActivationBackwardMasked, fastBiasGrad } from './activation-fast.ts';
 import { isMatmulStep, SPARSE_MODES, SparseMatmul, type SparseMode, type SparsePathStat } from './sparse-matmul.ts';
 import { fastSumsq, TelemetryFusion } from './fusion.ts';
+import { reluMasks } from './relu-mask.ts';
 import { initWasm, wasmModules, WasmHeap } from './wasm/runtime.ts';
 import { availableCores, threadsSupported, threadsUnavailable } from './wasm/threads.ts';
 
@@ -81,6 +83,9 @@ interface Arena {
 const FAST: Record<string, CpuKernel> = {
   'matmul:main': fastMatmul,
   'matmul:main_bias_act': fastMatmulBiasAct,
+  'activation_backward:main': fastActivationBackward,
+  'activation_backward:main_masked': fastActivationBackwardMasked,
+  'bias_grad:main': fastBiasGrad,
 };
 
 export class CpuBackend implements Backend {
@@ -103,6 +108,10 @@ export class CpuBackend implements Backend {
   private fusions = new WeakMap<PlanItem[], TelemetryFusion>();
   /** Their scratch in the heap (zero counts), one region for all lists, grown when a list needs more. */
   private fusionScratch = { at: 0, bytes: 0 };
+  /** Per item list run: the dX products that only matter where a relu output (the mask) is nonzero. */
+  private masks = new WeakMap<PlanItem[], Map<PlanStep, BufRange>>();
+  /** Milliseconds by item label, while timing is on (setTiming). */
+  private timing: Map<string, number> | undefined;
 
   /**
    * float64: floats live in Float64Arrays with integers in separate Uint32Arrays (every
@@ -267,10 +276,10 @@ export class CpuBackend implements Backend {
 
   /**
    * The WebAssembly matmul's threads, products run, how many were split across threads
-   * and how often splitting was paused because the cores were busy; undefined in
-   * TypeScript mode.
+   * and how often splitting was paused because the cores were busy, and the parameter
+   * updates split across threads; undefined in TypeScript mode.
    */
-  get wasmStats(): { threads: number; gemms: number; split: number; pauses: number; spmms: number } | undefined {
+  get wasmStats(): { threads: number; gemms: number; split: number; pauses: number; spmms: number; splitUpdates: number } | undefined {
     const h = this.heap;
     return h && { threads: h.threads, ...h.stats };
   }
@@ -290,38 +299,70 @@ export class CpuBackend implements Backend {
     return f;
   }
 
+  /**
+   * Per-item timing (for finding where a step's time goes): when on, the milliseconds each
+   * item takes are summed by its label (clears under "clear"). Off by default; turning it
+   * on starts from zero.
+   */
+  setTiming(on: boolean): void {
+    this.timing = on ? new Map() : undefined;
+  }
+
+  /** Milliseconds summed by item label since timing was turned on (undefined when off). */
+  get timings(): Map<string, number> | undefined {
+    return this.timing && new Map(this.timing);
+  }
+
   run(items: PlanItem[], values: StepValues): void {
     // Before any view: the first run of a list may reserve scratch (grow the memory).
     const fusion = this.fusionFor(items);
-    const view = (r: BufRange) => this.view(r);
+    let masks = this.masks.get(items);
+    if (!masks && this.sparse) {
+      masks = reluMasks(items);
+      this.masks.set(items, masks);
+    }
+    const timing = this.timing;
     for (const item of items) {
-      if (isClear(item)) {
-        const v = this.view(item.clear);
-        v.f.fill(0);
-        v.u.fill(0);
+      if (!timing) {
+        this.runItem(item, values, fusion, masks);
         continue;
       }
-      if (fusion?.skips(item)) continue;
-      const sparse = this.sparse && isMatmulStep(item) ? this.sparse : undefined;
-      // Before the views: the first product of a shape may reserve scratch (grow the memory).
-      sparse?.prepare([item]);
-      const views: Record<string, View> = {};
-      for (const [name, r] of Object.entries(item.bindings)) views[name] = this.view(r);
-      const key = `${item.op.shader}:${item.op.entry}`;
-      if (fusion && this.heap) {
-        const counts = fusion.countsFor(item);
-        if (counts) {
-          if (!sparse?.run(item, views, counts)) fastMatmulBiasAct(item.constants, views, values, counts);
-          fusion.finishForward(item, counts, view);
-          continue;
-        }
-        if (key === 'sumsq:main' && (fusion.defers(item, views, view) || fastSumsq(this.heap, item.constants, views))) continue;
-        if (key === 'optimizer:main' && fusion.update(item, views, values)) continue;
-      }
-      if (sparse?.run(item, views)) continue;
-      const fast = this.options.reference ? undefined : FAST[key];
-      (fast ?? item.op.cpu)(item.constants, views, values);
+      const t0 = performance.now();
+      this.runItem(item, values, fusion, masks);
+      const label = isClear(item) ? 'clear' : item.label;
+      timing.set(label, (timing.get(label) ?? 0) + performance.now() - t0);
     }
+  }
+
+  private runItem(item: PlanItem, values: StepValues, fusion: TelemetryFusion | undefined, masks: Map<PlanStep, BufRange> | undefined): void {
+    if (isClear(item)) {
+      const v = this.view(item.clear);
+      v.f.fill(0);
+      v.u.fill(0);
+      return;
+    }
+    if (fusion?.skips(item)) return;
+    const view = (r: BufRange) => this.view(r);
+    const sparse = this.sparse && isMatmulStep(item) ? this.sparse : undefined;
+    // Before the views: the first product of a shape may reserve scratch (grow the memory).
+    sparse?.prepare([item]);
+    const views: Record<string, View> = {};
+    for (const [name, r] of Object.entries(item.bindings)) views[name] = this.view(r);
+    const key = `${item.op.shader}:${item.op.entry}`;
+    if (fusion && this.heap) {
+      const counts = fusion.countsFor(item);
+      if (counts) {
+        if (!sparse?.run(item, views, counts)) fastMatmulBiasAct(item.constants, views, values, counts);
+        fusion.finishForward(item, counts, view);
+        return;
+      }
+      if (key === 'sumsq:main' && (fusion.defers(item, views, view) || fastSumsq(this.heap, item.constants, views))) return;
+      if (key === 'optimizer:main' && fusion.update(item, views, values)) return;
+    }
+    const mask = masks?.get(item);
+    if (sparse?.run(item, views, undefined, mask && this.view(mask))) return;
+    const fast = this.options.reference ? undefined : FAST[key];
+    (fast ?? item.op.cpu)(item.constants, views, values);
   }
 
   async snapshot(r: BufRange): Promise<View> {

@@ -8,7 +8,18 @@
 // whose three views lie in a heap's memory runs in wasm; anything else (float64 views,
 // no WebAssembly SIMD) stays with the TypeScript twin.
 import { MATMUL_WASM, MATMUL_WASM_SHARED } from './matmul-wasm.ts';
-import { JOB_SPMM, JOB_SPMMT, JOB_TRANSPOSE, pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
+import {
+  JOB_SPMM,
+  JOB_SPMM_MASKED,
+  JOB_SPMMT,
+  JOB_TRANSPOSE,
+  JOB_UPDATE,
+  pool,
+  threadsSupported,
+  type BoundMemory,
+  type GemmArgs,
+  type Helper,
+} from './threads.ts';
 
 interface Modules {
   plain: WebAssembly.Module;
@@ -21,9 +32,47 @@ interface KernelExports {
   biasAct(m: number, n: number, z: number, bias: number, out: number, relu: number, zeros: number): void;
   sumsq(x: number, n: number): number;
   update(p: number, g: number, m: number, n: number, lr: number, mu: number, wd: number, clip: number, sq: number): number;
+  updateRange(p: number, g: number, m: number, from: number, to: number, args: number, sq: number, out: number, done: number): void;
+  reluBackward(n: number, l1: number, z: number, a: number, d: number, mask: number, units: number): void;
+  colSums(rows: number, cols: number, x: number, out: number): void;
   scratchBytes(): number;
   compactRows(transA: number, m: number, k: number, a: number, lda: number, cnt: number, idx: number, val: number): number;
   transposeInto(rows: number, cols: number, src: number, ld: number, dst: number, ldDst: number): void;
+  maskGroups(m: number, n: number, mask: number, ld: number, gcnt: number, gidx: number): number;
+  spmmScatter(
+    i0: number,
+    i1: number,
+    n: number,
+    cnt: number,
+    idx: number,
+    val: number,
+    cap: number,
+    bcnt: number,
+    bidx: number,
+    bval: number,
+    bcap: number,
+    c: number,
+    ldc: number,
+  ): void;
+  spmmMasked(
+    i0: number,
+    i1: number,
+    j0: number,
+    j1: number,
+    cnt: number,
+    idx: number,
+    val: number,
+    cap: number,
+    b: number,
+    ldb: number,
+    c: number,
+    ldc: number,
+    mask: number,
+    ldm: number,
+    gcnt: number,
+    gidx: number,
+    gcap: number,
+  ): void;
   spmm(
     i0: number,
     i1: number,
@@ -128,6 +177,15 @@ export const DEFAULT_SPLIT_ABOVE = 1 << 21;
 const CHUNKS_PER_THREAD = 3;
 /** Columns of C per panel of spmmT (the kernel's P): a panel of Bᵀ takes 4 · P · k bytes of scratch. */
 const SPMMT_PANEL = 32;
+/**
+ * Parameters per chunk of a large update (more when there would be over UPDATE_CHUNKS_MAX
+ * chunks): fixed, so that the chunks' sums of squares, added in chunk order, do not
+ * depend on how many threads ran them.
+ */
+const UPDATE_CHUNK = 1 << 16;
+const UPDATE_CHUNKS_MAX = 4096;
+/** Smallest update (parameters) split across threads: it streams several arrays that size. */
+const SPLIT_UPDATE = 1 << 18;
 /** Smallest transpose (floats moved) split across threads. */
 const SPLIT_MOVES = 1 << 18;
 /**
@@ -162,8 +220,11 @@ export class WasmHeap {
   generation = 0;
   readonly threads: number;
   readonly splitAbove: number;
-  /** Products run (dense and sparse), how many were split across threads, how often splitting was paused, how many ran sparse. */
-  readonly stats = { gemms: 0, split: 0, pauses: 0, spmms: 0 };
+  /**
+   * Products run (dense and sparse), how many were split across threads, how often
+   * splitting was paused, how many ran sparse; and parameter updates split across threads.
+   */
+  readonly stats = { gemms: 0, split: 0, pauses: 0, spmms: 0, splitUpdates: 0 };
   /** Consecutive split products that ran slower than one thread would have. */
   private slow = 0;
   /** Large products still to run on one thread before trying the helpers again. */
@@ -180,6 +241,8 @@ export class WasmHeap {
   private readonly scratchBytes: number;
   private released = false;
   private readonly gemmFn: (...args: GemmArgs) => void;
+  /** A split update's f64 arguments, then per chunk its Σ g² (f64) and done flag (i32). */
+  private readonly updateAt: { args: number; out: number; done: number };
 
   private constructor(
     readonly memory: WebAssembly.Memory,
@@ -196,6 +259,8 @@ export class WasmHeap {
     const bytes = alignUp(kernel.scratchBytes(), ALIGN);
     this.scratchBytes = bytes;
     for (let t = 0; t < threads; t++) this.scratch.push(this.reserve([bytes])[0]);
+    const [args, out, done] = this.reserve([32, UPDATE_CHUNKS_MAX * 8, UPDATE_CHUNKS_MAX * 4]);
+    this.updateAt = { args, out, done };
     byBuffer.set(memory.buffer, this);
   }
 
@@ -306,6 +371,19 @@ export class WasmHeap {
     return pool.warmUp(this.threads - 1, this.module, timeoutMs);
   }
 
+  /**
+   * The helpers for a product large enough to split (`big`), none while splitting is
+   * paused: every large product, dense or sparse, counts the pause down.
+   */
+  private splitHelpers(big: boolean): Helper[] {
+    if (!big) return [];
+    if (this.pause > 0) {
+      this.pause--;
+      return [];
+    }
+    return this.helpers();
+  }
+
   /** Helpers actually running now (0 until the workers have started). */
   private helpers(): Helper[] {
     if (!this.shared || this.threads < 2) return [];
@@ -325,11 +403,7 @@ export class WasmHeap {
     const ldb = transB ? K : N;
     this.stats.gemms++;
     const work = M * N * K;
-    let helpers: Helper[] = [];
-    if (work >= this.splitAbove) {
-      if (this.pause > 0) this.pause--;
-      else helpers = this.helpers();
-    }
+    const helpers = this.splitHelpers(work >= this.splitAbove);
     if (helpers.length === 0) {
       this.kernel.gemm(tA, tB, M, N, K, a, lda, b, ldb, c, N, 0, this.scratch[0]);
       return;
@@ -347,8 +421,16 @@ export class WasmHeap {
     }
     this.stats.split++;
     const { gain, ms } = pool.run(helpers, this.gemmFn, [tA, tB, M, N, K, a, lda, b, ldb, c, N], alongN ? 0 : 1, size, count, this.scratch);
-    // Other work on the cores (oversubscription) can make helpers a loss: after a few
-    // split products in a row that one thread would have done faster, pause splitting.
+    this.judge(gain, ms);
+  }
+
+  /**
+   * After a split product: `gain` is the time one thread would have taken (the caller's
+   * time per chunk × chunks) over the time the split took. Other work on the cores
+   * (oversubscription) can make helpers a loss: after a few split products in a row that
+   * one thread would have done faster, splitting pauses.
+   */
+  private judge(gain: number, ms: number): void {
     if (ms < MIN_JUDGED_MS) return;
     this.sincePause++;
     if (gain >= 1) {
@@ -383,7 +465,43 @@ export class WasmHeap {
    * twin computes them; returns Σ g² of the gradients read when sq, else 0.
    */
   update(p: number, g: number, m: number, n: number, lr: number, mu: number, wd: number, clip: number, sq: boolean): number {
-    return this.kernel.update(p, g, m, n, lr, mu, wd, clip, sq ? 1 : 0);
+    const kern = this.kernel;
+    if (n <= UPDATE_CHUNK) return kern.update(p, g, m, n, lr, mu, wd, clip, sq ? 1 : 0);
+    // Fixed chunks (multiples of 4: every element gets the same f32x4 arithmetic), split
+    // across threads when large and judged like a product's split.
+    const size = alignUp(Math.max(UPDATE_CHUNK, Math.ceil(n / UPDATE_CHUNKS_MAX)), 4);
+    const count = Math.ceil(n / size);
+    const { args, out, done } = this.updateAt;
+    const buf = this.memory.buffer;
+    new Float64Array(buf, args, 4).set([lr, mu, wd, clip]);
+    const flags = new Int32Array(buf, done, count);
+    flags.fill(0);
+    const chunk = (i: number) => kern.updateRange(p, g, m, i * size, Math.min(n, (i + 1) * size), args, sq ? 1 : 0, out + 8 * i, done + 4 * i);
+    const helpers = this.splitHelpers(n >= SPLIT_UPDATE);
+    if (helpers.length === 0) {
+      for (let i = 0; i < count; i++) chunk(i);
+    } else {
+      this.stats.splitUpdates++;
+      // Should a helper fail, the caller runs the chunks not marked done (each exactly once).
+      const rest = () => {
+        for (let i = 0; i < count; i++) if (flags[i] === 0) chunk(i);
+      };
+      this.runJudged(helpers, JOB_UPDATE, [p, g, m, n, args, sq ? 1 : 0, out, done], size, count, chunk, rest);
+    }
+    const sums = new Float64Array(buf, out, count);
+    let s = 0;
+    for (let i = 0; i < count; i++) s += sums[i];
+    return s;
+  }
+
+  /** The relu activation backward over n elements (byte offsets; mask 0 for none), as its twin computes it. */
+  reluBackward(n: number, l1: number, z: number, a: number, d: number, mask: number, units: number): void {
+    this.kernel.reluBackward(n, l1, z, a, d, mask, units);
+  }
+
+  /** Column sums (f32, rows in order) of a rows × cols row-major matrix, byte offsets. */
+  colSums(rows: number, cols: number, x: number, out: number): void {
+    this.kernel.colSums(rows, cols, x, out);
   }
 
   /**
@@ -397,7 +515,7 @@ export class WasmHeap {
   /** dst (cols × rows) = transpose of src (rows × cols), row-major, byte offsets. */
   transpose(rows: number, cols: number, src: number, dst: number): void {
     const k = this.kernel;
-    const helpers = rows * cols >= SPLIT_MOVES && this.pause === 0 ? this.helpers() : [];
+    const helpers = this.splitHelpers(rows * cols >= SPLIT_MOVES);
     // Chunks of 64 source rows (the kernel's tile), a few per thread.
     const size = alignUp(Math.ceil(rows / (CHUNKS_PER_THREAD * (helpers.length + 1))), 64);
     const count = Math.ceil(rows / size);
@@ -405,7 +523,7 @@ export class WasmHeap {
       k.transposeInto(rows, cols, src, cols, dst, rows);
       return;
     }
-    pool.runJob(
+    this.runJudged(
       helpers,
       JOB_TRANSPOSE,
       [rows, cols, src, cols, dst, rows],
@@ -426,7 +544,7 @@ export class WasmHeap {
     const kern = this.kernel;
     // Split C's columns across threads when the listed work is large (nnz·n is unknown
     // here without a pass: m·n·k bounds it, and lists this long are rarely near empty).
-    const helpers = m * n * k >= this.splitAbove && n >= 64 && this.pause === 0 ? this.helpers() : [];
+    const helpers = this.splitHelpers(m * n * k >= this.splitAbove && n >= 64);
     const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), 32);
     const count = Math.ceil(n / size);
     if (helpers.length === 0 || count < 2) {
@@ -434,7 +552,7 @@ export class WasmHeap {
       return;
     }
     this.stats.split++;
-    pool.runJob(
+    this.runJudged(
       helpers,
       JOB_SPMM,
       [m, n, cnt, idx, val, k, b, n, c, n],
@@ -451,12 +569,13 @@ export class WasmHeap {
    * transposed copy). False, computing nothing, where k is too long for the scratch.
    */
   spmmT(m: number, n: number, k: number, cnt: number, idx: number, val: number, bt: number, c: number): boolean {
-    if (k * SPMMT_PANEL * 4 > this.scratchBytes) return false;
+    // The panel of Bᵀ, then a cursor per row of C.
+    if (k * SPMMT_PANEL * 4 + m * 4 > this.scratchBytes) return false;
     this.stats.gemms++;
     this.stats.spmms++;
     const kern = this.kernel;
     const s = this.scratch;
-    const helpers = m * n * k >= this.splitAbove && n >= 64 && this.pause === 0 ? this.helpers() : [];
+    const helpers = this.splitHelpers(m * n * k >= this.splitAbove && n >= 64);
     const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), SPMMT_PANEL);
     const count = Math.ceil(n / size);
     const whole = () => kern.spmmT(0, m, 0, n, cnt, idx, val, k, bt, k, k, c, n, s[0]);
@@ -465,7 +584,7 @@ export class WasmHeap {
       return true;
     }
     this.stats.split++;
-    pool.runJob(
+    this.runJudged(
       helpers,
       JOB_SPMMT,
       [m, n, cnt, idx, val, k, bt, k, c, n, k],
@@ -476,6 +595,82 @@ export class WasmHeap {
       s,
     );
     return true;
+  }
+
+  /**
+   * Per row of the m × n row-major mask at byte offset `mask`, its groups of 4 columns
+   * holding a nonzero, as lists at gcnt (m i32) and gidx (m·⌈n/4⌉ u32): the mask's nonzeros.
+   */
+  maskGroups(m: number, n: number, mask: number, gcnt: number, gidx: number): number {
+    return this.kernel.maskGroups(m, n, mask, n, gcnt, gidx);
+  }
+
+  /**
+   * spmm (B row-major k × n) computed only where the m × n mask is nonzero (its groups
+   * listed by maskGroups), with the same bits there as spmm; +0 elsewhere in C.
+   */
+  spmmMasked(m: number, n: number, k: number, cnt: number, idx: number, val: number, b: number, c: number, mask: number, gcnt: number, gidx: number): void {
+    this.stats.gemms++;
+    this.stats.spmms++;
+    const kern = this.kernel;
+    const gcap = Math.ceil(n / 4);
+    const part = (j0: number, j1: number) => kern.spmmMasked(0, m, j0, j1, cnt, idx, val, k, b, n, c, n, mask, n, gcnt, gidx, gcap);
+    // Split as spmm is (m·n·k bounds the work), in chunks of C's columns.
+    const helpers = this.splitHelpers(m * n * k >= this.splitAbove && n >= 64);
+    const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), 32);
+    const count = Math.ceil(n / size);
+    if (helpers.length === 0 || count < 2) {
+      part(0, n);
+      return;
+    }
+    this.stats.split++;
+    this.runJudged(
+      helpers,
+      JOB_SPMM_MASKED,
+      [m, n, k, cnt, idx, val, b, c, mask, gcnt, gidx],
+      size,
+      count,
+      (i) => part(i * size, Math.min(n, (i + 1) * size)),
+      () => part(0, n),
+    );
+  }
+
+  /**
+   * C (m × n) = (lists of compactRows with k columns)·B where B (k × n) is given by its own
+   * row lists (compactRows of B, n columns): each term added only at B's nonzeros. One thread.
+   */
+  spmmScatter(m: number, n: number, k: number, cnt: number, idx: number, val: number, bcnt: number, bidx: number, bval: number, c: number): void {
+    this.stats.gemms++;
+    this.stats.spmms++;
+    this.kernel.spmmScatter(0, m, n, cnt, idx, val, k, bcnt, bidx, bval, n, c, n);
+  }
+
+  /**
+   * pool.runJob, timing the chunks this thread runs, then judging the split as gemm's are
+   * (sparse products wait on their helpers as dense ones do, and pause with them).
+   */
+  private runJudged(
+    helpers: Helper[],
+    kind: number,
+    args: number[],
+    size: number,
+    count: number,
+    chunk: (i: number) => void,
+    whole: () => void,
+    scratch?: number[],
+  ): void {
+    let mine = 0;
+    let mineMs = 0;
+    const t0 = performance.now();
+    const timed = (i: number) => {
+      const t = performance.now();
+      chunk(i);
+      mineMs += performance.now() - t;
+      mine++;
+    };
+    pool.runJob(helpers, kind, args, size, count, timed, whole, scratch);
+    const ms = performance.now() - t0;
+    this.judge(mine > 0 && ms > 0 ? ((mineMs / mine) * count) / ms : Infinity, ms);
   }
 
   /** Runs f (timing runs) without counting its products or judging its splits. */

@@ -45,6 +45,10 @@ export const JOB_SPMM = 1;
 export const JOB_TRANSPOSE = 2;
 /** spmmT over chunks of C's columns, in each thread's scratch; args m, n, cnt, idx, val, cap, bt, ldbt, c, ldc, k. */
 export const JOB_SPMMT = 3;
+/** spmmMasked over chunks of C's columns (multiples of 4); args m, n, k, cnt, idx, val, b, c, mask, gcnt, gidx. */
+export const JOB_SPMM_MASKED = 4;
+/** updateRange over chunks of the parameters; args p, g, m, n, args, sq, out (f64 per chunk), done (i32 per chunk). */
+export const JOB_UPDATE = 5;
 
 // A helper's control block (Int32 slots).
 const SEQ = 0; // command number, written by the caller
@@ -87,6 +91,16 @@ function chunks(scratch) {
     if (kind === ${JOB_SPMMT}) {
       const [m, n, cnt, idx, val, cap, bt, ldbt, c, ldc, k] = job.subarray(${J_ARGS}, ${J_ARGS} + 11);
       exports.spmmT(0, m, lo, Math.min(n, lo + size), cnt, idx, val, cap, bt, ldbt, k, c, ldc, scratch);
+      continue;
+    }
+    if (kind === ${JOB_SPMM_MASKED}) {
+      const [m, n, k, cnt, idx, val, b, c, mask, gcnt, gidx] = job.subarray(${J_ARGS}, ${J_ARGS} + 11);
+      exports.spmmMasked(0, m, lo, Math.min(n, lo + size), cnt, idx, val, k, b, n, c, n, mask, n, gcnt, gidx, (n + 3) >> 2);
+      continue;
+    }
+    if (kind === ${JOB_UPDATE}) {
+      const [p, g, m, n, args, sq, out, done] = job.subarray(${J_ARGS}, ${J_ARGS} + 8);
+      exports.updateRange(p, g, m, lo, Math.min(n, lo + size), args, sq, out + 8 * i, done + 4 * i);
       continue;
     }
     if (kind === ${JOB_TRANSPOSE}) {

@@ -413,6 +413,76 @@ export function update(p: usize, g: usize, m: usize, n: i32, lr: f64, mu: f64, w
   return s;
 }
 
+/**
+ * The activation backward under a relu, as its TypeScript twin computes it in doubles:
+ * d = (d + l1·(mask ? mask[i mod units] : 1)·sign(a)) · (z > 0 ? 1 : 0), rounded to f32,
+ * over n elements (byte offsets; mask 0 for none). sign keeps ±0 and NaN as Math.sign does.
+ */
+export function reluBackward(n: i32, l1: f64, z: usize, a: usize, d: usize, mask: usize, units: i32): void {
+  // No branches: z's and a's signs are close to random, and a mispredicted branch per
+  // element costs several times the arithmetic (V8 turns a float select into a branch).
+  // relu′ is the f64 of (z > 0), 1 or 0, multiplied in as the twin does.
+  if (l1 == 0) {
+    for (let i = 0; i < n; i++) {
+      const o = <usize>i << 2;
+      store<f32>(d + o, <f32>(<f64>load<f32>(d + o) * <f64>(load<f32>(z + o) > 0)));
+    }
+    return;
+  }
+  if (!mask) {
+    for (let i = 0; i < n; i++) {
+      const o = <usize>i << 2;
+      const g = <f64>load<f32>(d + o) + l1 * signOf(load<u32>(a + o));
+      store<f32>(d + o, <f32>(g * <f64>(load<f32>(z + o) > 0)));
+    }
+    return;
+  }
+  let u = 0;
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    const g = <f64>load<f32>(d + o) + l1 * <f64>load<f32>(mask + (<usize>u << 2)) * signOf(load<u32>(a + o));
+    store<f32>(d + o, <f32>(g * <f64>(load<f32>(z + o) > 0)));
+    u = select<i32>(0, u + 1, u + 1 == units);
+  }
+}
+
+/** Math.sign of the f32 with these bits, on the bits (an integer select): itself when ±0 or NaN, else ±1. */
+// @ts-ignore: decorator
+@inline function signOf(bits: u32): f64 {
+  const mag = bits & 0x7fffffff;
+  return <f64>reinterpret<f32>(select<u32>(bits, (bits & 0x80000000) | 0x3f800000, (mag == 0) | (mag > 0x7f800000)));
+}
+
+/** out[j] = Σ_i x[i·cols + j] over rows × cols (byte offsets), summed in f32 in row order. */
+export function colSums(rows: i32, cols: i32, x: usize, out: usize): void {
+  memory.fill(out, 0, <usize>cols << 2);
+  const rowBytes = <usize>cols << 2;
+  for (let i = 0; i < rows; i++) {
+    const row = x + <usize>i * rowBytes;
+    let j = 0;
+    for (; j + 4 <= cols; j += 4) {
+      const o = <usize>j << 2;
+      v128.store(out + o, f32x4.add(v128.load(out + o), v128.load(row + o)));
+    }
+    for (; j < cols; j++) {
+      const o = <usize>j << 2;
+      store<f32>(out + o, load<f32>(out + o) + load<f32>(row + o));
+    }
+  }
+}
+
+/**
+ * update() over parameters [from, to) as one chunk of a split update: lr, mu, wd and clip
+ * read as f64 at args; the chunk's Σ g² stored as f64 at out, then 1 as i32 at done (a
+ * chunk left unmarked was not run, and the caller runs it: an update must not run twice).
+ */
+export function updateRange(p: usize, g: usize, m: usize, from: i32, to: i32, args: usize, sq: i32, out: usize, done: usize): void {
+  const o = <usize>from << 2;
+  const s = update(p + o, g + o, m ? m + o : 0, to - from, load<f64>(args), load<f64>(args, 8), load<f64>(args, 16), load<f64>(args, 24), sq);
+  store<f64>(out, s);
+  store<i32>(done, 1);
+}
+
 // ---------------------------------------------------------------------------------------
 // Sparse-aware products for rectifier activations: C = op(A)·op(B) summing only over the
 // nonzeros of op(A). op(A)'s rows are first compacted into lists of (column, value)
@@ -609,9 +679,297 @@ export function spmmT(
 ): void {
   const P: i32 = 32;
   const ldbtb = <usize>ldbt << 2;
+  const cursors = scratch + ((<usize>k * <usize>P) << 2);
   for (let j = j0; j < j1; j += P) {
     const w = min(P, j1 - j);
     transposeInto(w, k, bt + <usize>j * ldbtb, ldbt, scratch, P);
-    spmm(i0, i1, 0, w, cnt, idx, val, cap, scratch, P, c + (<usize>j << 2), ldc);
+    if (w == P) spmmPanelBlocked(i0, i1, k, cnt, idx, val, cap, scratch, c + (<usize>j << 2), ldc, cursors);
+    else spmm(i0, i1, 0, w, cnt, idx, val, cap, scratch, P, c + (<usize>j << 2), ldc);
+  }
+}
+
+/** Rows of a 32-wide panel of B per block of spmmPanelBlocked: 32 KiB, within L1. */
+const PANEL_KB: i32 = 256;
+
+/**
+ * spmm over one 32-column panel of B (k × 32, row-major at b), with the panel's rows taken
+ * in blocks of PANEL_KB so that the block being read stays in L1 while every row of C
+ * goes through it: each row's list (ascending columns) is resumed at `cursors[i]` (m − i0
+ * i32 of scratch), and its 32 sums are stored to C and reloaded between blocks (exact f32
+ * values), so every element is summed in list order exactly as spmm sums it.
+ */
+function spmmPanelBlocked(i0: i32, i1: i32, k: i32, cnt: usize, idx: usize, val: usize, cap: i32, b: usize, c: usize, ldc: i32, cursors: usize): void {
+  const ldcb = <usize>ldc << 2;
+  for (let i = i0; i < i1; i++) store<i32>(cursors + (<usize>(i - i0) << 2), 0);
+  for (let k0 = 0; k0 < k; k0 += PANEL_KB) {
+    const k1 = <u32>min(k, k0 + PANEL_KB);
+    const first = k0 == 0;
+    for (let i = i0; i < i1; i++) {
+      const o = c + <usize>i * ldcb;
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
+      let a4 = f32x4.splat(0);
+      let a5 = f32x4.splat(0);
+      let a6 = f32x4.splat(0);
+      let a7 = f32x4.splat(0);
+      if (!first) {
+        a0 = v128.load(o);
+        a1 = v128.load(o, 16);
+        a2 = v128.load(o, 32);
+        a3 = v128.load(o, 48);
+        a4 = v128.load(o, 64);
+        a5 = v128.load(o, 80);
+        a6 = v128.load(o, 96);
+        a7 = v128.load(o, 112);
+      }
+      const cur = cursors + (<usize>(i - i0) << 2);
+      const n = load<i32>(cnt + (<usize>i << 2));
+      let t = load<i32>(cur);
+      let pi = idx + ((<usize>i * <usize>cap + <usize>t) << 2);
+      let pv = val + ((<usize>i * <usize>cap + <usize>t) << 2);
+      for (; t < n; t++) {
+        const col = load<u32>(pi);
+        if (col >= k1) break;
+        const w = v128.load32_splat(pv);
+        const r = b + (<usize>col << 7);
+        a0 = f32x4.add(a0, f32x4.mul(w, v128.load(r)));
+        a1 = f32x4.add(a1, f32x4.mul(w, v128.load(r, 16)));
+        a2 = f32x4.add(a2, f32x4.mul(w, v128.load(r, 32)));
+        a3 = f32x4.add(a3, f32x4.mul(w, v128.load(r, 48)));
+        a4 = f32x4.add(a4, f32x4.mul(w, v128.load(r, 64)));
+        a5 = f32x4.add(a5, f32x4.mul(w, v128.load(r, 80)));
+        a6 = f32x4.add(a6, f32x4.mul(w, v128.load(r, 96)));
+        a7 = f32x4.add(a7, f32x4.mul(w, v128.load(r, 112)));
+        pi += 4;
+        pv += 4;
+      }
+      store<i32>(cur, t);
+      v128.store(o, a0);
+      v128.store(o, a1, 16);
+      v128.store(o, a2, 32);
+      v128.store(o, a3, 48);
+      v128.store(o, a4, 64);
+      v128.store(o, a5, 80);
+      v128.store(o, a6, 96);
+      v128.store(o, a7, 112);
+    }
+  }
+}
+
+/**
+ * Per row of an m × n row-major mask (ld floats per row), the groups of 4 columns
+ * (columns 4g … 4g+3, the last group cut at n) holding a nonzero: gcnt[i] group numbers
+ * (ascending) at gidx[i·gcap + t], gcap = ⌈n / 4⌉. Returns the nonzeros of the mask (NaN
+ * counts as nonzero).
+ */
+export function maskGroups(m: i32, n: i32, mask: usize, ld: i32, gcnt: usize, gidx: usize): i32 {
+  const zero = f32x4.splat(0);
+  const ldb = <usize>ld << 2;
+  const gcap = (n + 3) >> 2;
+  let total = 0;
+  for (let i = 0; i < m; i++) {
+    const row = mask + <usize>i * ldb;
+    const base = gidx + ((<usize>i * <usize>gcap) << 2);
+    let p = 0;
+    let g = 0;
+    // Branch-free append: the slot is always written, the count moves on live groups only.
+    for (; (g << 2) + 4 <= n; g++) {
+      const live = i32x4.neg(f32x4.ne(v128.load(row + (<usize>g << 4)), zero));
+      const k = i32x4.extract_lane(live, 0) + i32x4.extract_lane(live, 1) + i32x4.extract_lane(live, 2) + i32x4.extract_lane(live, 3);
+      store<u32>(base + (<usize>p << 2), g);
+      p += <i32>(k != 0);
+      total += k;
+    }
+    if (g << 2 < n) {
+      let k = 0;
+      for (let j = g << 2; j < n; j++) k += <i32>(load<f32>(row + (<usize>j << 2)) != 0);
+      store<u32>(base + (<usize>p << 2), g);
+      p += <i32>(k != 0);
+      total += k;
+    }
+    store<i32>(gcnt + (<usize>i << 2), p);
+  }
+  return total;
+}
+
+/** First t in [0, n) with list[t] ≥ g (n when none): the list is ascending. */
+function lowerBound(list: usize, n: i32, g: i32): i32 {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (load<i32>(list + (<usize>mid << 2)) < g) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * spmm computed only where a mask is nonzero: C[i, j] for rows i0 ≤ i < i1 and columns
+ * j0 ≤ j < j1 (j0 a multiple of 4) within the mask's live groups of 4 columns
+ * (maskGroups), summed exactly as spmm sums them (same terms, same order, the same f32x4
+ * multiply then add: the same bits); every other element of the block, and every element
+ * whose mask is 0, is set to +0. For dX = dZ·W under a relu: only where the layer below
+ * is active does dX reach dZ. Four live groups share each pass over the row's list;
+ * columns go in panels of 128, so the part of B a panel reads stays in L2 over all rows.
+ */
+export function spmmMasked(
+  i0: i32,
+  i1: i32,
+  j0: i32,
+  j1: i32,
+  cnt: usize,
+  idx: usize,
+  val: usize,
+  cap: i32,
+  b: usize,
+  ldb: i32,
+  c: usize,
+  ldc: i32,
+  mask: usize,
+  ldm: i32,
+  gcnt: usize,
+  gidx: usize,
+  gcap: i32,
+): void {
+  const P: i32 = 128;
+  const zero = f32x4.splat(0);
+  const ldbb = <usize>ldb << 2;
+  const ldcb = <usize>ldc << 2;
+  const ldmb = <usize>ldm << 2;
+  for (let p0 = j0; p0 < j1; p0 += P) {
+    const p1 = min(j1, p0 + P);
+    // Groups wholly inside [p0, p1) run in f32x4; a group cut by j1 runs lane by lane.
+    const full = p1 >> 2;
+    for (let i = i0; i < i1; i++) {
+      const crow = c + <usize>i * ldcb;
+      const mrow = mask + <usize>i * ldmb;
+      memory.fill(crow + (<usize>p0 << 2), 0, <usize>(p1 - p0) << 2);
+      const glist = gidx + ((<usize>i * <usize>gcap) << 2);
+      const gn = load<i32>(gcnt + (<usize>i << 2));
+      let t = lowerBound(glist, gn, p0 >> 2);
+      const tFull = lowerBound(glist, gn, full);
+      const tEnd = lowerBound(glist, gn, (p1 + 3) >> 2);
+      const n = load<i32>(cnt + (<usize>i << 2));
+      const li = idx + ((<usize>i * <usize>cap) << 2);
+      const lv = val + ((<usize>i * <usize>cap) << 2);
+      for (; t + 4 <= tFull; t += 4) {
+        const gt = glist + (<usize>t << 2);
+        const o0 = <usize>load<u32>(gt) << 4;
+        const o1 = <usize>load<u32>(gt, 4) << 4;
+        const o2 = <usize>load<u32>(gt, 8) << 4;
+        const o3 = <usize>load<u32>(gt, 12) << 4;
+        let a0 = f32x4.splat(0);
+        let a1 = f32x4.splat(0);
+        let a2 = f32x4.splat(0);
+        let a3 = f32x4.splat(0);
+        let pi = li;
+        let pv = lv;
+        for (let q = 0; q < n; q++) {
+          const w = v128.load32_splat(pv);
+          const r = b + <usize>load<u32>(pi) * ldbb;
+          a0 = f32x4.add(a0, f32x4.mul(w, v128.load(r + o0)));
+          a1 = f32x4.add(a1, f32x4.mul(w, v128.load(r + o1)));
+          a2 = f32x4.add(a2, f32x4.mul(w, v128.load(r + o2)));
+          a3 = f32x4.add(a3, f32x4.mul(w, v128.load(r + o3)));
+          pi += 4;
+          pv += 4;
+        }
+        v128.store(crow + o0, v128.and(a0, f32x4.ne(v128.load(mrow + o0), zero)));
+        v128.store(crow + o1, v128.and(a1, f32x4.ne(v128.load(mrow + o1), zero)));
+        v128.store(crow + o2, v128.and(a2, f32x4.ne(v128.load(mrow + o2), zero)));
+        v128.store(crow + o3, v128.and(a3, f32x4.ne(v128.load(mrow + o3), zero)));
+      }
+      for (; t < tFull; t++) {
+        const o = <usize>load<u32>(glist + (<usize>t << 2)) << 4;
+        let a0 = f32x4.splat(0);
+        let pi = li;
+        let pv = lv;
+        for (let q = 0; q < n; q++) {
+          a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(pv), v128.load(b + <usize>load<u32>(pi) * ldbb + o)));
+          pi += 4;
+          pv += 4;
+        }
+        v128.store(crow + o, v128.and(a0, f32x4.ne(v128.load(mrow + o), zero)));
+      }
+      for (; t < tEnd; t++) {
+        const g = load<i32>(glist + (<usize>t << 2));
+        for (let j = g << 2; j < min(p1, (g << 2) + 4); j++) {
+          const o = <usize>j << 2;
+          if (load<f32>(mrow + o) == 0) continue;
+          let s: f32 = 0;
+          let pi = li;
+          let pv = lv;
+          for (let q = 0; q < n; q++) {
+            s += load<f32>(pv) * load<f32>(b + <usize>load<u32>(pi) * ldbb + o);
+            pi += 4;
+            pv += 4;
+          }
+          store<f32>(crow + o, s);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * C = op(A)·B with both sparse, rows i0 ≤ i < i1 of C (m × n, ldc floats per row): op(A)'s
+ * row lists (compactRows: cnt, idx, val, cap) and B's (compactRows of the k × n matrix B:
+ * bcnt, bidx, bval, bcap). Row i of C is Σ over row i's list, in order, of value · (row
+ * `column` of B), each added only at that row's nonzeros (scattered into C's row, which
+ * stays in L1). For dW = dZᵀ·X with X a relu output: the cost follows nnz(dZ) · nnz(X) per
+ * example instead of nnz(dZ) · n. Each element is spmm's sum less its terms with a zero
+ * factor from B (f32 multiply then add, in list order). Overwrites C's rows.
+ */
+export function spmmScatter(
+  i0: i32,
+  i1: i32,
+  n: i32,
+  cnt: usize,
+  idx: usize,
+  val: usize,
+  cap: i32,
+  bcnt: usize,
+  bidx: usize,
+  bval: usize,
+  bcap: i32,
+  c: usize,
+  ldc: i32,
+): void {
+  const ldcb = <usize>ldc << 2;
+  for (let i = i0; i < i1; i++) {
+    const row = c + <usize>i * ldcb;
+    memory.fill(row, 0, <usize>n << 2);
+    const na = load<i32>(cnt + (<usize>i << 2));
+    const la = <usize>i * <usize>cap;
+    for (let t = 0; t < na; t++) {
+      const e = load<u32>(idx + ((la + <usize>t) << 2));
+      const w = load<f32>(val + ((la + <usize>t) << 2));
+      const nb = load<i32>(bcnt + (<usize>e << 2));
+      let pi = bidx + ((<usize>e * <usize>bcap) << 2);
+      let pv = bval + ((<usize>e * <usize>bcap) << 2);
+      let q = 0;
+      // Four at a time: the columns of one list are distinct, so the four stores never alias.
+      for (; q + 4 <= nb; q += 4) {
+        const c0 = row + (<usize>load<u32>(pi) << 2);
+        const c1 = row + (<usize>load<u32>(pi, 4) << 2);
+        const c2 = row + (<usize>load<u32>(pi, 8) << 2);
+        const c3 = row + (<usize>load<u32>(pi, 12) << 2);
+        store<f32>(c0, load<f32>(c0) + w * load<f32>(pv));
+        store<f32>(c1, load<f32>(c1) + w * load<f32>(pv, 4));
+        store<f32>(c2, load<f32>(c2) + w * load<f32>(pv, 8));
+        store<f32>(c3, load<f32>(c3) + w * load<f32>(pv, 12));
+        pi += 16;
+        pv += 16;
+      }
+      for (; q < nb; q++) {
+        const cq = row + (<usize>load<u32>(pi) << 2);
+        store<f32>(cq, load<f32>(cq) + w * load<f32>(pv));
+        pi += 4;
+        pv += 4;
+      }
+    }
   }
 }
