@@ -8,6 +8,7 @@
 // whose three views lie in a heap's memory runs in wasm; anything else (float64 views,
 // no WebAssembly SIMD) stays with the TypeScript twin.
 import { MATMUL_WASM, MATMUL_WASM_SHARED } from './matmul-wasm.ts';
+import { SplitPause } from './split-pause.ts';
 import { JOB_SPMM, JOB_SPMMT, JOB_TRANSPOSE, pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
 
 interface Modules {
@@ -130,19 +131,6 @@ const CHUNKS_PER_THREAD = 3;
 const SPMMT_PANEL = 32;
 /** Smallest transpose (floats moved) split across threads. */
 const SPLIT_MOVES = 1 << 18;
-/**
- * Split products this slow in a row pause splitting for a while: PAUSE_FIRST large
- * products, doubled up to PAUSE_MOST each time splitting is judged a loss again right
- * after a pause, back to PAUSE_FIRST once a split pays. A passing burst of other work (a
- * browser tiering up its WebAssembly in the background, another process) then costs a
- * step or two on one thread, while lasting oversubscription still ends in long pauses.
- */
-const SLOW_LIMIT = 3;
-const PAUSE_FIRST = 12;
-const PAUSE_MOST = 384;
-/** Products faster than this are not judged (timer and wake-up noise). */
-const MIN_JUDGED_MS = 0.25;
-
 const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 
 /** Heaps by the buffer their views are made on (re-registered after every grow). */
@@ -162,16 +150,10 @@ export class WasmHeap {
   generation = 0;
   readonly threads: number;
   readonly splitAbove: number;
-  /** Products run (dense and sparse), how many were split across threads, how often splitting was paused, how many ran sparse. */
-  readonly stats = { gemms: 0, split: 0, pauses: 0, spmms: 0 };
-  /** Consecutive split products that ran slower than one thread would have. */
-  private slow = 0;
-  /** Large products still to run on one thread before trying the helpers again. */
-  private pause = 0;
-  /** The next pause's length (products): doubles while splitting keeps losing. */
-  private pauseNext = PAUSE_FIRST;
-  /** Split products judged since the last pause ended (a loss soon after one doubles the next). */
-  private sincePause = Infinity;
+  /** Products run (dense and sparse), how many were split across threads, how many ran sparse. */
+  private readonly counts = { gemms: 0, split: 0, spmms: 0 };
+  /** When splitting pauses because the helpers lost time (split-pause.ts). */
+  private readonly pauser = new SplitPause();
   private top: number;
   /** Regions given back (freed arenas), reused by later reservations before the memory grows. */
   private holes: { at: number; bytes: number }[] = [];
@@ -295,6 +277,11 @@ export class WasmHeap {
     return { f: new Float32Array(buf, at, n), u: new Uint32Array(buf, at, n) };
   }
 
+  /** Products run (dense and sparse), how many were split across threads, how often splitting was paused, how many ran sparse. */
+  get stats(): { gemms: number; split: number; pauses: number; spmms: number } {
+    return { ...this.counts, pauses: this.pauser.pauses };
+  }
+
   /** Bytes of linear memory in use. */
   get size(): number {
     return this.memory.buffer.byteLength;
@@ -323,13 +310,9 @@ export class WasmHeap {
     const tB = transB ? 1 : 0;
     const lda = transA ? M : K;
     const ldb = transB ? K : N;
-    this.stats.gemms++;
+    this.counts.gemms++;
     const work = M * N * K;
-    let helpers: Helper[] = [];
-    if (work >= this.splitAbove) {
-      if (this.pause > 0) this.pause--;
-      else helpers = this.helpers();
-    }
+    const helpers = work >= this.splitAbove && this.pauser.allow() ? this.helpers() : [];
     if (helpers.length === 0) {
       this.kernel.gemm(tA, tB, M, N, K, a, lda, b, ldb, c, N, 0, this.scratch[0]);
       return;
@@ -345,23 +328,9 @@ export class WasmHeap {
       this.kernel.gemm(tA, tB, M, N, K, a, lda, b, ldb, c, N, 0, this.scratch[0]);
       return;
     }
-    this.stats.split++;
+    this.counts.split++;
     const { gain, ms } = pool.run(helpers, this.gemmFn, [tA, tB, M, N, K, a, lda, b, ldb, c, N], alongN ? 0 : 1, size, count, this.scratch);
-    // Other work on the cores (oversubscription) can make helpers a loss: after a few
-    // split products in a row that one thread would have done faster, pause splitting.
-    if (ms < MIN_JUDGED_MS) return;
-    this.sincePause++;
-    if (gain >= 1) {
-      this.slow = 0;
-      this.pauseNext = PAUSE_FIRST;
-    } else if (++this.slow >= SLOW_LIMIT) {
-      this.slow = 0;
-      // Lost again within a few splits of the last pause: the cores are still busy.
-      if (this.sincePause <= 2 * SLOW_LIMIT) this.pauseNext = Math.min(PAUSE_MOST, this.pauseNext * 2);
-      this.pause = this.pauseNext;
-      this.sincePause = 0;
-      this.stats.pauses++;
-    }
+    this.pauser.judge(gain, ms);
   }
 
   /**
@@ -397,7 +366,7 @@ export class WasmHeap {
   /** dst (cols × rows) = transpose of src (rows × cols), row-major, byte offsets. */
   transpose(rows: number, cols: number, src: number, dst: number): void {
     const k = this.kernel;
-    const helpers = rows * cols >= SPLIT_MOVES && this.pause === 0 ? this.helpers() : [];
+    const helpers = rows * cols >= SPLIT_MOVES && this.pauser.allow() ? this.helpers() : [];
     // Chunks of 64 source rows (the kernel's tile), a few per thread.
     const size = alignUp(Math.ceil(rows / (CHUNKS_PER_THREAD * (helpers.length + 1))), 64);
     const count = Math.ceil(rows / size);
@@ -421,19 +390,19 @@ export class WasmHeap {
    * summing only the listed nonzeros (byte offsets). Overwrites C.
    */
   spmm(m: number, n: number, k: number, cnt: number, idx: number, val: number, b: number, c: number): void {
-    this.stats.gemms++;
-    this.stats.spmms++;
+    this.counts.gemms++;
+    this.counts.spmms++;
     const kern = this.kernel;
     // Split C's columns across threads when the listed work is large (nnz·n is unknown
     // here without a pass: m·n·k bounds it, and lists this long are rarely near empty).
-    const helpers = m * n * k >= this.splitAbove && n >= 64 && this.pause === 0 ? this.helpers() : [];
+    const helpers = m * n * k >= this.splitAbove && n >= 64 && this.pauser.allow() ? this.helpers() : [];
     const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), 32);
     const count = Math.ceil(n / size);
     if (helpers.length === 0 || count < 2) {
       kern.spmm(0, m, 0, n, cnt, idx, val, k, b, n, c, n);
       return;
     }
-    this.stats.split++;
+    this.counts.split++;
     pool.runJob(
       helpers,
       JOB_SPMM,
@@ -452,11 +421,11 @@ export class WasmHeap {
    */
   spmmT(m: number, n: number, k: number, cnt: number, idx: number, val: number, bt: number, c: number): boolean {
     if (k * SPMMT_PANEL * 4 > this.scratchBytes) return false;
-    this.stats.gemms++;
-    this.stats.spmms++;
+    this.counts.gemms++;
+    this.counts.spmms++;
     const kern = this.kernel;
     const s = this.scratch;
-    const helpers = m * n * k >= this.splitAbove && n >= 64 && this.pause === 0 ? this.helpers() : [];
+    const helpers = m * n * k >= this.splitAbove && n >= 64 && this.pauser.allow() ? this.helpers() : [];
     const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), SPMMT_PANEL);
     const count = Math.ceil(n / size);
     const whole = () => kern.spmmT(0, m, 0, n, cnt, idx, val, k, bt, k, k, c, n, s[0]);
@@ -464,7 +433,7 @@ export class WasmHeap {
       whole();
       return true;
     }
-    this.stats.split++;
+    this.counts.split++;
     pool.runJob(
       helpers,
       JOB_SPMMT,
@@ -478,15 +447,17 @@ export class WasmHeap {
     return true;
   }
 
-  /** Runs f (timing runs) without counting its products or judging its splits. */
+  /**
+   * Runs f (timing runs) without counting its products, with the helpers used as on idle
+   * cores: a pause (or a split judged slow) during a timing run would time one path on one
+   * thread and the other on all of them.
+   */
   untracked<T>(f: () => T): T {
-    const saved = { ...this.stats };
-    const { slow, pause, pauseNext, sincePause } = this;
+    const saved = { ...this.counts };
     try {
-      return f();
+      return this.pauser.suspend(f);
     } finally {
-      Object.assign(this.stats, saved);
-      Object.assign(this, { slow, pause, pauseNext, sincePause });
+      Object.assign(this.counts, saved);
     }
   }
 
