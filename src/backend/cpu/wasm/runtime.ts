@@ -9,7 +9,7 @@
 // no WebAssembly SIMD) stays with the TypeScript twin.
 import { MATMUL_WASM, MATMUL_WASM_SHARED } from './matmul-wasm.ts';
 import { SplitPause } from './split-pause.ts';
-import { JOB_SPMM, JOB_SPMMT, JOB_TRANSPOSE, pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
+import { JOB_COMPACT, JOB_SPMM, JOB_SPMMT, JOB_TRANSPOSE, pool, threadsSupported, type BoundMemory, type GemmArgs, type Helper } from './threads.ts';
 
 interface Modules {
   plain: WebAssembly.Module;
@@ -131,6 +131,12 @@ const CHUNKS_PER_THREAD = 3;
 const SPMMT_PANEL = 32;
 /** Smallest transpose (floats moved) split across threads. */
 const SPLIT_MOVES = 1 << 18;
+/**
+ * Smallest op(A) (elements) whose compaction is split across threads: a batch-256 layer's
+ * (0.3 ms on one core, 2 ms transposed), not a batch-64 one's, where waking a helper costs
+ * about what it saves (measured alike on one and two threads).
+ */
+const SPLIT_COMPACT = 1 << 17;
 const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 
 /** Heaps by the buffer their views are made on (re-registered after every grow). */
@@ -152,6 +158,8 @@ export class WasmHeap {
   readonly splitAbove: number;
   /** Products run (dense and sparse), how many were split across threads, how many ran sparse. */
   private readonly counts = { gemms: 0, split: 0, spmms: 0 };
+  /** Compactions (compactRows) split across threads. */
+  compactionsSplit = 0;
   /** When splitting pauses because the helpers lost time (split-pause.ts). */
   private readonly pauser = new SplitPause();
   private top: number;
@@ -360,7 +368,31 @@ export class WasmHeap {
    * entries each), on byte offsets: the total count.
    */
   compactRows(transA: boolean, m: number, k: number, a: number, cnt: number, idx: number, val: number): number {
-    return this.kernel.compactRows(transA ? 1 : 0, m, k, a, transA ? m : k, cnt, idx, val);
+    const kern = this.kernel;
+    const tA = transA ? 1 : 0;
+    const lda = transA ? m : k;
+    // Rows are compacted independently (each into its own slots), so chunks of rows can
+    // go to the helpers; a pause (busy cores) keeps it on this thread without counting.
+    const helpers = m * k >= SPLIT_COMPACT && !this.pauser.paused ? this.helpers() : [];
+    const size = Math.ceil(m / (CHUNKS_PER_THREAD * (helpers.length + 1)));
+    const count = Math.ceil(m / size);
+    if (helpers.length === 0 || count < 2) return kern.compactRows(tA, m, k, a, lda, cnt, idx, val);
+    this.compactionsSplit++;
+    let mine = 0;
+    let whole = -1;
+    pool.runJob(
+      helpers,
+      JOB_COMPACT,
+      [tA, m, k, a, lda, cnt, idx, val, 0],
+      size,
+      count,
+      (i) => {
+        const lo = i * size;
+        mine += kern.compactRows(tA, Math.min(m - lo, size), k, transA ? a + lo * 4 : a + lo * lda * 4, lda, cnt + lo * 4, idx + lo * k * 4, val + lo * k * 4);
+      },
+      () => (whole = kern.compactRows(tA, m, k, a, lda, cnt, idx, val)),
+    );
+    return whole >= 0 ? whole : mine + pool.compactTotal();
   }
 
   /** dst (cols × rows) = transpose of src (rows × cols), row-major, byte offsets. */

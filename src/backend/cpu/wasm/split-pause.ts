@@ -61,6 +61,11 @@ export class SplitPause {
     this.pauses++;
   }
 
+  /** Whether a pause is on now (for work that follows the rule without counting towards it). */
+  get paused(): boolean {
+    return this.suspended === 0 && this.left > 0;
+  }
+
   /** Products left in the current pause (0: splitting allowed). */
   get remaining(): number {
     return this.left;
