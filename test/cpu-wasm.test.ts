@@ -271,6 +271,44 @@ describe.runIf(wasmModules() !== undefined && threadsSupported())('WebAssembly S
     }
   });
 
+  it('compacting op(A) split across a worker gives the same lists and count as one thread', async () => {
+    const rng = new Rng(5);
+    for (const [m, k, transA] of [
+      [256, 1000, false],
+      [1000, 256, true],
+      [301, 447, false],
+      [447, 301, true],
+    ] as const) {
+      // relu-like: about half the entries exact zeros
+      const a = rng.fill(m * k).map((x) => Math.max(0, x));
+      const run = async (threads: number) => {
+        const heap = WasmHeap.create({ threads })!;
+        await heap.warmUp();
+        const [at, cnt, idx, val] = heap.reserve([m * k * 4, m * 4, m * k * 4, m * k * 4]);
+        new Float32Array(heap.memory.buffer, at, m * k).set(a);
+        const total = heap.compactRows(transA, m, k, at, cnt, idx, val);
+        const counts = Array.from(new Int32Array(heap.memory.buffer, cnt, m));
+        // Only each row's listed entries are defined.
+        const I = new Uint32Array(heap.memory.buffer, idx, m * k);
+        const V = new Float32Array(heap.memory.buffer, val, m * k);
+        const lists = counts.map((c, i) => [Array.from(I.subarray(i * k, i * k + c)), Array.from(V.subarray(i * k, i * k + c))]);
+        const split = heap.compactionsSplit;
+        heap.release();
+        return { total, counts, lists, split };
+      };
+      const one = await run(1);
+      const two = await run(2);
+      expect(one.split).toBe(0);
+      expect(two.split, `${m}×${k}`).toBe(1);
+      expect(one.total).toBe(one.counts.reduce((s, c) => s + c, 0));
+      expect(one.total).toBeGreaterThan(0.3 * m * k);
+      expect(one.total).toBeLessThan(0.7 * m * k);
+      expect(two.total).toBe(one.total);
+      expect(two.counts).toEqual(one.counts);
+      expect(two.lists).toEqual(one.lists);
+    }
+  });
+
   it('a small training split across threads follows the TypeScript twin within 1e-4 over 50 steps', async () => {
     const ts = await collect((await trainer(new CpuBackend('float32', { wasm: false }), smallModel(), trainerOptions())).run(50));
     const two = new CpuBackend('float32', { threads: 2, splitAbove: 1 });

@@ -8,7 +8,9 @@
 // whose three views lie in a heap's memory runs in wasm; anything else (float64 views,
 // no WebAssembly SIMD) stays with the TypeScript twin.
 import { MATMUL_WASM, MATMUL_WASM_SHARED } from './matmul-wasm.ts';
+import { SplitPause } from './split-pause.ts';
 import {
+  JOB_COMPACT,
   JOB_SPMM,
   JOB_SPMM_MASKED,
   JOB_SPMMT,
@@ -189,17 +191,11 @@ const SPLIT_UPDATE = 1 << 18;
 /** Smallest transpose (floats moved) split across threads. */
 const SPLIT_MOVES = 1 << 18;
 /**
- * Split products this slow in a row pause splitting for a while: PAUSE_FIRST large
- * products, doubled up to PAUSE_MOST each time splitting is judged a loss again right
- * after a pause, back to PAUSE_FIRST once a split pays. A passing burst of other work (a
- * browser tiering up its WebAssembly in the background, another process) then costs a
- * step or two on one thread, while lasting oversubscription still ends in long pauses.
+ * Smallest op(A) (elements) whose compaction is split across threads: a batch-256 layer's
+ * (0.3 ms on one core, 2 ms transposed), not a batch-64 one's, where waking a helper costs
+ * about what it saves (measured alike on one and two threads).
  */
-const SLOW_LIMIT = 3;
-const PAUSE_FIRST = 12;
-const PAUSE_MOST = 384;
-/** Products faster than this are not judged (timer and wake-up noise). */
-const MIN_JUDGED_MS = 0.25;
+const SPLIT_COMPACT = 1 << 17;
 
 const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 
@@ -220,19 +216,12 @@ export class WasmHeap {
   generation = 0;
   readonly threads: number;
   readonly splitAbove: number;
-  /**
-   * Products run (dense and sparse), how many were split across threads, how often
-   * splitting was paused, how many ran sparse; and parameter updates split across threads.
-   */
-  readonly stats = { gemms: 0, split: 0, pauses: 0, spmms: 0, splitUpdates: 0 };
-  /** Consecutive split products that ran slower than one thread would have. */
-  private slow = 0;
-  /** Large products still to run on one thread before trying the helpers again. */
-  private pause = 0;
-  /** The next pause's length (products): doubles while splitting keeps losing. */
-  private pauseNext = PAUSE_FIRST;
-  /** Split products judged since the last pause ended (a loss soon after one doubles the next). */
-  private sincePause = Infinity;
+  /** Products run (dense and sparse), how many were split across threads, how many ran sparse; updates split across threads. */
+  private readonly counts = { gemms: 0, split: 0, spmms: 0, splitUpdates: 0 };
+  /** Compactions (compactRows) split across threads. */
+  compactionsSplit = 0;
+  /** When splitting pauses because the helpers lost time (split-pause.ts). */
+  private readonly pauser = new SplitPause();
   private top: number;
   /** Regions given back (freed arenas), reused by later reservations before the memory grows. */
   private holes: { at: number; bytes: number }[] = [];
@@ -360,6 +349,14 @@ export class WasmHeap {
     return { f: new Float32Array(buf, at, n), u: new Uint32Array(buf, at, n) };
   }
 
+  /**
+   * Products run (dense and sparse), how many were split across threads, how often
+   * splitting was paused, how many ran sparse; and parameter updates split across threads.
+   */
+  get stats(): { gemms: number; split: number; pauses: number; spmms: number; splitUpdates: number } {
+    return { ...this.counts, pauses: this.pauser.pauses };
+  }
+
   /** Bytes of linear memory in use. */
   get size(): number {
     return this.memory.buffer.byteLength;
@@ -373,15 +370,10 @@ export class WasmHeap {
 
   /**
    * The helpers for a product large enough to split (`big`), none while splitting is
-   * paused: every large product, dense or sparse, counts the pause down.
+   * paused: every large product, dense or sparse, counts the pause down (split-pause.ts).
    */
   private splitHelpers(big: boolean): Helper[] {
-    if (!big) return [];
-    if (this.pause > 0) {
-      this.pause--;
-      return [];
-    }
-    return this.helpers();
+    return big && this.pauser.allow() ? this.helpers() : [];
   }
 
   /** Helpers actually running now (0 until the workers have started). */
@@ -401,7 +393,7 @@ export class WasmHeap {
     const tB = transB ? 1 : 0;
     const lda = transA ? M : K;
     const ldb = transB ? K : N;
-    this.stats.gemms++;
+    this.counts.gemms++;
     const work = M * N * K;
     const helpers = this.splitHelpers(work >= this.splitAbove);
     if (helpers.length === 0) {
@@ -419,31 +411,17 @@ export class WasmHeap {
       this.kernel.gemm(tA, tB, M, N, K, a, lda, b, ldb, c, N, 0, this.scratch[0]);
       return;
     }
-    this.stats.split++;
+    this.counts.split++;
     const { gain, ms } = pool.run(helpers, this.gemmFn, [tA, tB, M, N, K, a, lda, b, ldb, c, N], alongN ? 0 : 1, size, count, this.scratch);
     this.judge(gain, ms);
   }
 
   /**
    * After a split product: `gain` is the time one thread would have taken (the caller's
-   * time per chunk × chunks) over the time the split took. Other work on the cores
-   * (oversubscription) can make helpers a loss: after a few split products in a row that
-   * one thread would have done faster, splitting pauses.
+   * time per chunk × chunks) over the time the split took (split-pause.ts decides).
    */
   private judge(gain: number, ms: number): void {
-    if (ms < MIN_JUDGED_MS) return;
-    this.sincePause++;
-    if (gain >= 1) {
-      this.slow = 0;
-      this.pauseNext = PAUSE_FIRST;
-    } else if (++this.slow >= SLOW_LIMIT) {
-      this.slow = 0;
-      // Lost again within a few splits of the last pause: the cores are still busy.
-      if (this.sincePause <= 2 * SLOW_LIMIT) this.pauseNext = Math.min(PAUSE_MOST, this.pauseNext * 2);
-      this.pause = this.pauseNext;
-      this.sincePause = 0;
-      this.stats.pauses++;
-    }
+    this.pauser.judge(gain, ms);
   }
 
   /**
@@ -481,7 +459,7 @@ export class WasmHeap {
     if (helpers.length === 0) {
       for (let i = 0; i < count; i++) chunk(i);
     } else {
-      this.stats.splitUpdates++;
+      this.counts.splitUpdates++;
       // Should a helper fail, the caller runs the chunks not marked done (each exactly once).
       const rest = () => {
         for (let i = 0; i < count; i++) if (flags[i] === 0) chunk(i);
@@ -509,7 +487,31 @@ export class WasmHeap {
    * entries each), on byte offsets: the total count.
    */
   compactRows(transA: boolean, m: number, k: number, a: number, cnt: number, idx: number, val: number): number {
-    return this.kernel.compactRows(transA ? 1 : 0, m, k, a, transA ? m : k, cnt, idx, val);
+    const kern = this.kernel;
+    const tA = transA ? 1 : 0;
+    const lda = transA ? m : k;
+    // Rows are compacted independently (each into its own slots), so chunks of rows can
+    // go to the helpers; a pause (busy cores) keeps it on this thread without counting.
+    const helpers = m * k >= SPLIT_COMPACT && !this.pauser.paused ? this.helpers() : [];
+    const size = Math.ceil(m / (CHUNKS_PER_THREAD * (helpers.length + 1)));
+    const count = Math.ceil(m / size);
+    if (helpers.length === 0 || count < 2) return kern.compactRows(tA, m, k, a, lda, cnt, idx, val);
+    this.compactionsSplit++;
+    let mine = 0;
+    let whole = -1;
+    pool.runJob(
+      helpers,
+      JOB_COMPACT,
+      [tA, m, k, a, lda, cnt, idx, val, 0],
+      size,
+      count,
+      (i) => {
+        const lo = i * size;
+        mine += kern.compactRows(tA, Math.min(m - lo, size), k, transA ? a + lo * 4 : a + lo * lda * 4, lda, cnt + lo * 4, idx + lo * k * 4, val + lo * k * 4);
+      },
+      () => (whole = kern.compactRows(tA, m, k, a, lda, cnt, idx, val)),
+    );
+    return whole >= 0 ? whole : mine + pool.compactTotal();
   }
 
   /** dst (cols × rows) = transpose of src (rows × cols), row-major, byte offsets. */
@@ -539,8 +541,8 @@ export class WasmHeap {
    * summing only the listed nonzeros (byte offsets). Overwrites C.
    */
   spmm(m: number, n: number, k: number, cnt: number, idx: number, val: number, b: number, c: number): void {
-    this.stats.gemms++;
-    this.stats.spmms++;
+    this.counts.gemms++;
+    this.counts.spmms++;
     const kern = this.kernel;
     // Split C's columns across threads when the listed work is large (nnz·n is unknown
     // here without a pass: m·n·k bounds it, and lists this long are rarely near empty).
@@ -551,7 +553,7 @@ export class WasmHeap {
       kern.spmm(0, m, 0, n, cnt, idx, val, k, b, n, c, n);
       return;
     }
-    this.stats.split++;
+    this.counts.split++;
     this.runJudged(
       helpers,
       JOB_SPMM,
@@ -571,8 +573,8 @@ export class WasmHeap {
   spmmT(m: number, n: number, k: number, cnt: number, idx: number, val: number, bt: number, c: number): boolean {
     // The panel of Bᵀ, then a cursor per row of C.
     if (k * SPMMT_PANEL * 4 + m * 4 > this.scratchBytes) return false;
-    this.stats.gemms++;
-    this.stats.spmms++;
+    this.counts.gemms++;
+    this.counts.spmms++;
     const kern = this.kernel;
     const s = this.scratch;
     const helpers = this.splitHelpers(m * n * k >= this.splitAbove && n >= 64);
@@ -583,7 +585,7 @@ export class WasmHeap {
       whole();
       return true;
     }
-    this.stats.split++;
+    this.counts.split++;
     this.runJudged(
       helpers,
       JOB_SPMMT,
@@ -610,8 +612,8 @@ export class WasmHeap {
    * listed by maskGroups), with the same bits there as spmm; +0 elsewhere in C.
    */
   spmmMasked(m: number, n: number, k: number, cnt: number, idx: number, val: number, b: number, c: number, mask: number, gcnt: number, gidx: number): void {
-    this.stats.gemms++;
-    this.stats.spmms++;
+    this.counts.gemms++;
+    this.counts.spmms++;
     const kern = this.kernel;
     const gcap = Math.ceil(n / 4);
     const part = (j0: number, j1: number) => kern.spmmMasked(0, m, j0, j1, cnt, idx, val, k, b, n, c, n, mask, n, gcnt, gidx, gcap);
@@ -623,7 +625,7 @@ export class WasmHeap {
       part(0, n);
       return;
     }
-    this.stats.split++;
+    this.counts.split++;
     this.runJudged(
       helpers,
       JOB_SPMM_MASKED,
@@ -640,8 +642,8 @@ export class WasmHeap {
    * row lists (compactRows of B, n columns): each term added only at B's nonzeros. One thread.
    */
   spmmScatter(m: number, n: number, k: number, cnt: number, idx: number, val: number, bcnt: number, bidx: number, bval: number, c: number): void {
-    this.stats.gemms++;
-    this.stats.spmms++;
+    this.counts.gemms++;
+    this.counts.spmms++;
     this.kernel.spmmScatter(0, m, n, cnt, idx, val, k, bcnt, bidx, bval, n, c, n);
   }
 
@@ -673,15 +675,17 @@ export class WasmHeap {
     this.judge(mine > 0 && ms > 0 ? ((mineMs / mine) * count) / ms : Infinity, ms);
   }
 
-  /** Runs f (timing runs) without counting its products or judging its splits. */
+  /**
+   * Runs f (timing runs) without counting its products, with the helpers used as on idle
+   * cores: a pause (or a split judged slow) during a timing run would time one path on one
+   * thread and the other on all of them.
+   */
   untracked<T>(f: () => T): T {
-    const saved = { ...this.stats };
-    const { slow, pause, pauseNext, sincePause } = this;
+    const saved = { ...this.counts };
     try {
-      return f();
+      return this.pauser.suspend(f);
     } finally {
-      Object.assign(this.stats, saved);
-      Object.assign(this, { slow, pause, pauseNext, sincePause });
+      Object.assign(this.counts, saved);
     }
   }
 

@@ -49,6 +49,10 @@ export const JOB_SPMMT = 3;
 export const JOB_SPMM_MASKED = 4;
 /** updateRange over chunks of the parameters; args p, g, m, n, args, sq, out (f64 per chunk), done (i32 per chunk). */
 export const JOB_UPDATE = 5;
+/** compactRows over chunks of op(A)'s rows; args transA, m, k, a, lda, cnt, idx, val, then the nonzero total (Atomics.add). */
+export const JOB_COMPACT = 6;
+/** The job slot where JOB_COMPACT's chunks add up their nonzeros. */
+const J_COMPACT_TOTAL = J_ARGS + 8;
 
 // A helper's control block (Int32 slots).
 const SEQ = 0; // command number, written by the caller
@@ -101,6 +105,12 @@ function chunks(scratch) {
     if (kind === ${JOB_UPDATE}) {
       const [p, g, m, n, args, sq, out, done] = job.subarray(${J_ARGS}, ${J_ARGS} + 8);
       exports.updateRange(p, g, m, lo, Math.min(n, lo + size), args, sq, out + 8 * i, done + 4 * i);
+      continue;
+    }
+    if (kind === ${JOB_COMPACT}) {
+      const [tA, m, k, a, lda, cnt, idx, val] = job.subarray(${J_ARGS}, ${J_ARGS} + 8);
+      const rows = Math.min(m - lo, size);
+      Atomics.add(job, ${J_COMPACT_TOTAL}, exports.compactRows(tA, rows, k, tA ? a + lo * 4 : a + lo * lda * 4, lda, cnt + lo * 4, idx + lo * k * 4, val + lo * k * 4));
       continue;
     }
     if (kind === ${JOB_TRANSPOSE}) {
@@ -498,7 +508,7 @@ class Pool {
   }
 
   /**
-   * A JOB_SPMM, JOB_SPMMT or JOB_TRANSPOSE job (args as the worker reads them) cut into
+   * A JOB_SPMM, JOB_SPMMT, JOB_SPMM_MASKED, JOB_UPDATE, JOB_COMPACT or JOB_TRANSPOSE job (args as the worker reads them) cut into
    * `count` chunks of `size`, shared between the caller, which runs `chunk(i)` for the
    * chunks it claims, and these helpers (helper h works in scratch[1 + h] where given). If
    * a helper fails the caller runs `whole()`. Chunks do not change the result: every
@@ -529,6 +539,11 @@ class Pool {
     let ok = true;
     for (const h of helpers) ok = h.wait() && ok;
     if (!ok) whole();
+  }
+
+  /** What the helpers' JOB_COMPACT chunks added up (read after runJob returns). */
+  compactTotal(): number {
+    return Atomics.load(this.job!, J_COMPACT_TOTAL);
   }
 
   /** Drops a memory from every helper bound to it, so it can be collected. */
