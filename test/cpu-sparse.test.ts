@@ -1,8 +1,10 @@
 // The CPU backend's sparse-aware matmul (only the nonzeros of op(A) are summed): against
 // the dense WebAssembly path on the three products of a layer at many densities, the
-// chooser's switch at the crossover it measured, and a training run.
+// chooser's switch at its crossover, its estimates refined from the products' own times,
+// and a training run.
 import { afterAll, describe, expect, it } from 'vitest';
 import { CpuBackend, type CpuBackendOptions } from '../src/backend/cpu/cpu-backend.ts';
+import { DEFAULT_CROSSOVER, PathChooser, type ShapeInfo, startupTimings } from '../src/backend/cpu/sparse-chooser.ts';
 import { stopHelpers, WasmHeap, wasmModules } from '../src/backend/cpu/wasm/runtime.ts';
 import { threadsSupported } from '../src/backend/cpu/wasm/threads.ts';
 import { matmul, matmulBiasAct, type MatmulShape } from '../src/ops/matmul.ts';
@@ -122,7 +124,7 @@ describe.runIf(wasmModules() !== undefined)('sparse-aware WebAssembly matmul', (
     }
   });
 
-  it("'auto' switches paths at the crossover density it measured for the shape", async () => {
+  it("'auto' switches paths at the crossover density it estimates for the product", async () => {
     const shape: MatmulShape = { M: 64, N: 1000, K: 784, transA: false, transB: true };
     const be = new CpuBackend('float32', { threads: 1, sparse: 'auto' });
     const io = productStep(shape, true);
@@ -132,28 +134,153 @@ describe.runIf(wasmModules() !== undefined)('sparse-aware WebAssembly matmul', (
     const t0 = performance.now();
     await be.prepare([io.step]);
     expect(performance.now() - t0, 'the start-up measurement is bounded').toBeLessThan(1000);
+    expect(startupTimings.has('64×1000×784 NT/1'), 'the shape was timed at start-up').toBe(true);
     const path = (density: number) => {
       be.writeF(io.a, sparseData(rng, shape.M * shape.K, density));
       be.run([io.step], values);
       return be.sparseStats!.fwd;
     };
     const first = path(0.5);
-    const cross = first.crossover;
     expect(first.shape).toBe('64×1000×784 NT');
-    // Skipping 95 % of the terms wins on any machine; a product with no zeros never does.
-    expect(cross).toBeGreaterThan(0.05);
-    expect(path(1).path).toBe('dense');
-    const below = path(cross / 2);
-    expect(below.path).toBe('sparse');
-    expect(below.crossover).toBe(cross);
-    let steps = 3;
-    if (cross < 0.98) {
-      expect(path(cross + 0.02).path).toBe('dense');
+    // Skipping 95 % of the terms wins on any machine.
+    expect(first.crossover).toBeGreaterThan(0.05);
+    // Each step takes the path the crossover reported after the step before says (the
+    // estimate moves with every step's time), or the other one when it is a probe.
+    let cross = first.crossover;
+    let steps = 1;
+    let probes = first.probes;
+    const densities = [1, 0.5, 0.02];
+    for (let k = 0; k < 4; k++) densities.push(cross / 2, Math.min(1, cross + 0.02), Math.max(0, cross - 0.02));
+    for (const d of densities) {
+      const st = path(d);
       steps++;
+      const want = d < cross ? 'sparse' : 'dense';
+      expect(st.path, `density ${d} against crossover ${cross}${st.probe ? ' (a probe)' : ''}`).toBe(
+        st.probe ? (want === 'sparse' ? 'dense' : 'sparse') : want,
+      );
+      // A product with no zeros is never probed on the sparse path.
+      if (d === 1) expect(st.path).toBe('dense');
+      probes += st.probe ? 1 : 0;
+      cross = st.crossover;
     }
-    expect(path(cross - 0.02).path).toBe('sparse');
-    expect(be.sparseStats!.fwd.steps).toBe(steps + 1);
+    expect(be.sparseStats!.fwd.steps).toBe(steps);
+    expect(be.sparseStats!.fwd.probes).toBe(probes);
+    // Probes only while a path has few runs of its own (at most 3 each).
+    expect(probes).toBeLessThanOrEqual(6);
     be.destroy();
+  });
+
+  it('an untimed shape starts from a timed shape of its kind scaled by M·N·K, else from another kind, else the default', () => {
+    const saved = new Map(startupTimings);
+    startupTimings.clear();
+    try {
+      const chooser = new PathChooser();
+      const info = (M: number, N: number, K: number, kind: string): ShapeInfo => ({ key: `${M}×${N}×${K} ${kind}/1`, kind, work: M * N * K, threads: 1 });
+      const wide = info(256, 1000, 1000, 'NT');
+      expect(chooser.estimate('fwd', wide, 0.5)).toEqual({ crossover: DEFAULT_CROSSOVER, denseKnown: false, sparseKnown: false });
+      startupTimings.set('64×1000×1000 NT/1', { denseMs: 3, crossover: 0.4 });
+      startupTimings.set('64×1000×784 TN/1', { denseMs: 2, crossover: 0.8 });
+      startupTimings.set('64×1000×784 NT/2', { denseMs: 1, crossover: 0.9 }); // another thread count: not this setting
+      const e = chooser.estimate('fwd', wide, 0.5);
+      expect(e.crossover).toBeCloseTo(0.4, 12);
+      expect(e.denseMs).toBeCloseTo(12, 12); // 4× the work of the timed NT shape
+      expect(e.sparseMs).toBeCloseTo((12 / 0.4) * 0.5, 12);
+      expect([e.denseKnown, e.sparseKnown]).toEqual([false, false]);
+      // No timed shape of kind NN: from the other kinds (median of 0.4 and 0.8 is taken as the upper one).
+      expect(chooser.estimate('dX', info(256, 1000, 1000, 'NN'), 0.5).crossover).toBeCloseTo(0.8, 12);
+      // A shape timed itself starts from its own timing.
+      const own = chooser.estimate('dW', info(64, 1000, 784, 'TN'), 0.5);
+      expect([own.crossover, own.denseMs]).toEqual([0.8, 2]);
+    } finally {
+      startupTimings.clear();
+      for (const [k, v] of saved) startupTimings.set(k, v);
+    }
+  });
+
+  it('the chooser follows the times the products take: a wrong start-up crossover is corrected by its own runs', () => {
+    const saved = new Map(startupTimings);
+    startupTimings.clear();
+    try {
+      const s: ShapeInfo = { key: '64×1000×1000 NT/1', kind: 'NT', work: 64e6, threads: 1 };
+      // The start-up timing (as under load) said sparse only below 5 %; really the sparse path costs
+      // 10 ms per unit of density and the dense one 8 ms: sparse below 0.8.
+      startupTimings.set(s.key, { denseMs: 8, crossover: 0.05 });
+      const chooser = new PathChooser();
+      const paths: string[] = [];
+      let probes = 0;
+      for (let k = 0; k < 200; k++) {
+        const d = 0.5;
+        const { sparse, probe } = chooser.choose('fwd', s, d);
+        probes += +probe;
+        paths.push(sparse ? 'sparse' : 'dense');
+        // Every eleventh run is slowed 5× by other work on the cores.
+        const noise = k % 11 === 5 ? 5 : 1;
+        chooser.observe('fwd', s, sparse, d, (sparse ? 10 * d : 8) * noise);
+      }
+      // Dense at first; a probe soon times the sparse path; sparse from then on, but for a few probes.
+      expect(paths[0]).toBe('dense');
+      const firstSparse = paths.indexOf('sparse');
+      expect(firstSparse).toBeGreaterThan(0);
+      expect(firstSparse).toBeLessThanOrEqual(4);
+      const late = paths.slice(firstSparse + 3);
+      expect(late.filter((p) => p === 'dense').length, 'dense runs after converging (probes only)').toBeLessThanOrEqual(Math.ceil(late.length / 32));
+      expect(chooser.estimate('fwd', s, 0.5).crossover).toBeCloseTo(0.8, 12);
+      expect(probes).toBeLessThanOrEqual(8);
+    } finally {
+      startupTimings.clear();
+      for (const [k, v] of saved) startupTimings.set(k, v);
+    }
+  });
+
+  it.each(['dense', 'sparse'] as const)('with no start-up budget, the chooser converges to the faster path when the %s path is made slow', async (slow) => {
+    const saved = new Map(startupTimings);
+    startupTimings.clear();
+    const shape: MatmulShape = { M: 64, N: 1000, K: 784, transA: false, transB: true };
+    const be = new CpuBackend('float32', { threads: 1, sparse: 'auto', sparseBudgetMs: 0 });
+    try {
+      const io = productStep(shape, true);
+      be.allocate({ x: io.size });
+      be.writeF(io.b, rng.fill(shape.K * shape.N));
+      be.writeF(io.bias, rng.fill(shape.N));
+      await be.prepare([io.step]);
+      expect(startupTimings.size, 'nothing timed at start-up').toBe(0);
+      // The real products, with 30 ms of busy waiting added to one path.
+      const heap = (be as unknown as { heap: WasmHeap }).heap;
+      const spin = () => {
+        const t = performance.now();
+        while (performance.now() - t < 30);
+      };
+      for (const name of slow === 'dense' ? (['gemm'] as const) : (['spmm', 'spmmT'] as const)) {
+        const f = heap[name].bind(heap) as (...args: unknown[]) => unknown;
+        Object.assign(heap, { [name]: (...args: unknown[]) => (spin(), f(...args)) });
+      }
+      // Sparse at 10 % and dense at 40 % by the default crossover: each starts on the slow path.
+      const density = slow === 'dense' ? 0.4 : 0.1;
+      const data = sparseData(rng, shape.M * shape.K, density);
+      be.writeF(io.a, data);
+      const paths: string[] = [];
+      for (let k = 0; k < 12; k++) {
+        be.run([io.step], values);
+        paths.push(be.sparseStats!.fwd.path);
+      }
+      expect(paths[0]).toBe(slow);
+      const fast = slow === 'dense' ? 'sparse' : 'dense';
+      expect(paths.slice(6), paths.join(' ')).toEqual(Array(6).fill(fast));
+      const cross = be.sparseStats!.fwd.crossover;
+      expect(slow === 'dense' ? cross > density : cross < density, `crossover ${cross}`).toBe(true);
+      // The values are those of the dense product whatever the path (up to the summation order).
+      const c = (await be.readF(io.c)) as Float32Array;
+      const ref = await runOnce({ sparse: 'off' }, shape, true, {
+        a: data,
+        b: (await be.readF(io.b)) as Float32Array,
+        bias: (await be.readF(io.bias)) as Float32Array,
+      });
+      expect(maxRelErr(ref.c, c)).toBeLessThan(1e-4);
+    } finally {
+      be.destroy();
+      startupTimings.clear();
+      for (const [k, v] of saved) startupTimings.set(k, v);
+    }
   });
 
   it('rejects an unknown mode with a one-line message', () => {

@@ -13,8 +13,10 @@ export interface SparseProductReport {
   meanDensity: number;
   /** The same in the last step. */
   lastDensity: number;
-  /** Sparse below this density (measured per shape; 1 with --sparse on, 0 with off). */
+  /** Sparse below this density (the current estimate, refined from the run's own product times; 1 with --sparse on, 0 with off). */
   crossover: number;
+  /** Steps that ran the path the estimates did not favour, to keep its timing fresh. */
+  probes: number;
 }
 
 /**
@@ -41,5 +43,6 @@ export function sparseProductReport(backend: CpuBackend, op: string, layer: numb
     meanDensity: parts.reduce((n, s) => n + s.meanDensity * s.steps, 0) / steps,
     lastDensity: last.density,
     crossover: last.crossover,
+    probes: parts.reduce((n, s) => n + s.probes, 0),
   };
 }

@@ -40,7 +40,8 @@ export interface CpuBackendOptions {
   /**
    * Skip the exact zeros of op(A) in float32 matmuls (relu outputs, their deltas, blank
    * pixels): 'auto' (default) takes the sparse path when the step's density is below a
-   * crossover measured once per shape at start-up, 'on' always, 'off' never (the density
+   * crossover measured per shape at start-up and refined from the products' own times,
+   * 'on' always, 'off' never (the density
    * is still counted for sparseStats). WebAssembly mode only. RECTIGRAD_CPU_SPARSE sets the
    * default from the environment.
    */
@@ -352,7 +353,8 @@ export class CpuBackend implements Backend {
     if (fusion && this.heap) {
       const counts = fusion.countsFor(item);
       if (counts) {
-        if (!sparse?.run(item, views, counts)) fastMatmulBiasAct(item.constants, views, values, counts);
+        const dense = () => fastMatmulBiasAct(item.constants, views, values, counts);
+        if (!sparse?.run(item, views, counts, undefined, dense)) dense();
         fusion.finishForward(item, counts, view);
         return;
       }
@@ -360,9 +362,10 @@ export class CpuBackend implements Backend {
       if (key === 'optimizer:main' && fusion.update(item, views, values)) return;
     }
     const mask = masks?.get(item);
-    if (sparse?.run(item, views, undefined, mask && this.view(mask))) return;
     const fast = this.options.reference ? undefined : FAST[key];
-    (fast ?? item.op.cpu)(item.constants, views, values);
+    const dense = () => (fast ?? item.op.cpu)(item.constants, views, values);
+    if (sparse?.run(item, views, undefined, mask && this.view(mask), dense)) return;
+    dense();
   }
 
   async snapshot(r: BufRange): Promise<View> {

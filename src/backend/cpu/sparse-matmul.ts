@@ -8,12 +8,14 @@
 //   dW = dZᵀ·X         op(A) = dZᵀ (same zeros), summed over the batch.
 // The result equals the dense product up to the order of summation (terms that are exactly
 // zero are left out). Which path a product takes is decided every step from the density
-// of op(A) against a crossover density measured once per shape on this machine: sparse
-// below it, dense above it. In mode 'off' every product runs dense, but its density is
-// still counted (in TypeScript, a pass over op(A)) so that runs report what they saw.
+// of op(A) against a crossover density: sparse below it, dense above it. The crossover is
+// measured per shape at start-up and refined from the products' own times as they run
+// (PathChooser). In mode 'off' every product runs dense, but its density is still counted
+// (in TypeScript, a pass over op(A)) so that runs report what they saw.
 import { isClear, type PlanItem, type PlanStep, type View } from '../../ops/op.ts';
 import { Rng } from '../../util/rng.ts';
 import { biasActFast } from './matmul-fast.ts';
+import { PathChooser, type ShapeInfo, startupTimings } from './sparse-chooser.ts';
 import { heapOf, type WasmHeap } from './wasm/runtime.ts';
 
 export type SparseMode = 'auto' | 'on' | 'off';
@@ -25,8 +27,13 @@ export interface SparsePathStat {
   path: 'sparse' | 'dense';
   /** Nonzero fraction of the sparse operand op(A) (the layer's input, or dZ). */
   density: number;
-  /** Sparse below this density (1 when the mode is 'on', 0 when 'off'). */
+  /**
+   * Sparse below this density (1 when the mode is 'on', 0 when 'off'): in 'auto' the
+   * current estimate, after this step's time was taken into account.
+   */
   crossover: number;
+  /** True when the last step took the path the estimates did not favour, to time it (a probe). */
+  probe?: boolean;
   /** Mean of `density` over all the steps run. */
   meanDensity: number;
   /** M×N×K and the transposes, e.g. "64×1000×784 NT". */
@@ -41,9 +48,10 @@ export interface SparsePathStat {
    * each term added only at its nonzeros), op(B)'s nonzero fraction.
    */
   inputDensity?: number;
-  /** Steps run, and how many of them took the sparse path. */
+  /** Steps run, how many of them took the sparse path, and how many were probes. */
   steps: number;
   sparseSteps: number;
+  probes: number;
 }
 
 /**
@@ -61,8 +69,6 @@ const MASKED_MIN_K = 32;
  * at 8 % nonzero, even near 12 %, slower from 18 %.
  */
 const SCATTER_MAX = 0.12;
-/** Crossover assumed for a shape left unmeasured when the start-up budget ran out. */
-const DEFAULT_CROSSOVER = 0.25;
 /** Densities the sparse path is timed at (its cost is close to linear in the density). */
 const PROBE_DENSITIES = [0.05, 0.4];
 /** Timing rounds per shape: at least MIN_ROUNDS, more while under SHAPE_MS, at most MAX_ROUNDS. */
@@ -105,9 +111,6 @@ function listLayout({ M, N, K, transA, transB }: Shape) {
   return { cnt, idx, val, bt, mcnt, midx, masks, bcnt, bidx, bval, scatter, end };
 }
 
-/** Crossovers measured in this process, by shape and thread count (the machine does not change). */
-const measured = new Map<string, number>();
-
 export function isMatmulStep(step: PlanItem): step is PlanStep {
   return !isClear(step) && step.op.shader === 'matmul' && (step.op.entry === 'main' || step.op.entry === 'main_bias_act');
 }
@@ -119,6 +122,7 @@ export class SparseMatmul {
   private budgetLeft: number;
   /** Set by sparseProduct: op(B)'s nonzero fraction when its zeros were skipped too. */
   private inputDensity: number | undefined;
+  private readonly chooser = new PathChooser();
 
   constructor(
     private readonly heap: WasmHeap,
@@ -133,17 +137,15 @@ export class SparseMatmul {
     return `${shapeName(s)}/${this.heap.threads}`;
   }
 
-  /** The crossover density of this shape (measured, or the default if never measured). */
-  crossover(s: Shape): number {
+  private info(s: Shape): ShapeInfo {
+    return { key: this.key(s), kind: shapeName(s).slice(-2), work: s.M * s.N * s.K, threads: this.heap.threads };
+  }
+
+  /** The current crossover density of a product (its shape's estimate refined by its own runs). */
+  crossover(label: string, s: Shape, density = 0.5): number {
     if (this.mode === 'on') return 1;
     if (this.mode === 'off') return 0;
-    const c = measured.get(this.key(s));
-    if (c !== undefined) return c;
-    // Unmeasured: the median of the measured shapes with the same transposes, else a default.
-    const same = [...measured.entries()].filter(([k]) => k.endsWith(`${shapeName(s).slice(-2)}/${this.heap.threads}`)).map(([, v]) => v);
-    if (same.length === 0) return DEFAULT_CROSSOVER;
-    same.sort((a, b) => a - b);
-    return same[same.length >> 1];
+    return this.chooser.estimate(label, this.info(s), density).crossover;
   }
 
   /**
@@ -154,17 +156,22 @@ export class SparseMatmul {
   prepare(steps: PlanItem[]): void {
     if (this.mode === 'off') return;
     const shapes = steps.filter(isMatmulStep).map((s) => shapeOf(s.constants));
-    const todo = this.mode === 'auto' ? shapes.filter((s) => !measured.has(this.key(s))) : [];
+    const todo = this.mode === 'auto' ? shapes.filter((s) => !startupTimings.has(this.key(s))) : [];
+    // One shape of each kind first (forward, dX, dW): a shape left untimed when the budget
+    // runs out starts from a timed shape of its kind.
+    const kinds = new Set<string>();
+    const firsts = todo.filter((s) => !kinds.has(shapeName(s).slice(-2)) && !!kinds.add(shapeName(s).slice(-2)));
+    todo.sort((x, y) => +!firsts.includes(x) - +!firsts.includes(y));
     const need = Math.max(0, ...shapes.map((s) => listLayout(s).end), ...todo.map((s) => this.timingLayout(s).end));
     if (!this.ensure(need)) return;
     const seen = new Set<string>();
     for (const s of todo) {
       const k = this.key(s);
-      if (seen.has(k) || measured.has(k)) continue;
+      if (seen.has(k) || startupTimings.has(k)) continue;
       seen.add(k);
       if (this.budgetLeft <= 0) break;
       const t0 = performance.now();
-      measured.set(k, this.measure(s));
+      startupTimings.set(k, this.measure(s));
       this.budgetLeft -= performance.now() - t0;
     }
   }
@@ -191,11 +198,11 @@ export class SparseMatmul {
 
   /**
    * Times the dense product (at density 0.5) and the sparse one at two densities of op(A)
-   * on random data, and returns the density where the sparse path's (linear) cost meets
-   * the dense cost. The three are timed call by call, interleaved, keeping each one's
+   * on random data: the dense time and the density where the sparse path's (linear) cost
+   * meets it. The three are timed call by call, interleaved, keeping each one's
    * fastest call: other work on the cores only ever adds time.
    */
-  private measure(s: Shape): number {
+  private measure(s: Shape): { denseMs: number; crossover: number } {
     const { M, N, K, transA, transB } = s;
     const heap = this.heap;
     const at = this.region.at;
@@ -226,8 +233,8 @@ export class SparseMatmul {
       const [dense, t1, t2] = best;
       const [d0, d1] = PROBE_DENSITIES;
       const slope = (t2 - t1) / (d1 - d0);
-      if (!(slope > 0)) return t1 < dense ? 1 : 0;
-      return Math.min(1, Math.max(0, d0 + (dense - t1) / slope));
+      const crossover = !(slope > 0) ? (t1 < dense ? 1 : 0) : Math.min(1, Math.max(0, d0 + (dense - t1) / slope));
+      return { denseMs: dense, crossover };
     });
   }
 
@@ -268,9 +275,10 @@ export class SparseMatmul {
    * Runs a matmul step on the sparse path when its density is below the crossover: true
    * when done, false when the caller should run the dense path. Call prepare([step])
    * first (before making the views). `zeros`: the fused step's per-column zero counts, as
-   * in biasActFast.
+   * in biasActFast. `dense`: the dense path, run (and timed) here when chosen in 'auto'
+   * mode; without it the caller runs it.
    */
-  run(step: PlanStep, views: Record<string, View>, zeros?: Int32Array, mask?: View): boolean {
+  run(step: PlanStep, views: Record<string, View>, zeros?: Int32Array, mask?: View, dense?: () => void): boolean {
     const s = shapeOf(step.constants);
     const heap = this.heap;
     const fused = step.op.entry === 'main_bias_act';
@@ -280,26 +288,36 @@ export class SparseMatmul {
     if (!(a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array)) return false;
     if (heapOf(a) !== heap || heapOf(b) !== heap || heapOf(c) !== heap) return false;
     if (this.mode === 'off') {
-      this.record(step.label, s, countNonzeros(a, s.M * s.K) / (s.M * s.K), false);
+      this.record(step.label, s, countNonzeros(a, s.M * s.K) / (s.M * s.K), false, 0);
       return false;
     }
     const lay = listLayout(s);
     if (lay.end > this.region.bytes) return false; // not prepared
     if (mask && lay.masks && !fused && this.runMasked(step.label, s, a, b, c, mask.f)) return true;
-    const crossover = this.crossover(s);
+    const auto = this.mode === 'auto';
+    const info = this.info(s);
     let density = 0;
     let sparse = false;
+    let probe = false;
+    let t0 = 0;
     this.sparseProduct(s, a.byteOffset, b.byteOffset, c.byteOffset, false, (d) => {
       density = d;
-      sparse = this.mode === 'on' || d < crossover;
+      if (auto) ({ sparse, probe } = this.chooser.choose(step.label, info, d));
+      else sparse = true;
+      t0 = performance.now();
       return sparse;
     });
-    this.record(step.label, s, density, sparse, undefined, sparse ? this.inputDensity : undefined);
-    if (!sparse) return false;
-    if (fused) {
+    if (!sparse && !dense) {
+      this.record(step.label, s, density, false, probe ? 1 : 0);
+      return false;
+    }
+    if (sparse && fused) {
       const { M, N, ACT, ALPHA } = step.constants;
       biasActFast(M, N, ACT, ALPHA, c, views.bias.f, views.out.f, zeros);
     }
+    if (!sparse) dense!();
+    if (auto) this.chooser.observe(step.label, info, sparse, density, performance.now() - t0);
+    this.record(step.label, s, density, sparse, probe ? 1 : 0, undefined, sparse ? this.inputDensity : undefined);
     return true;
   }
 
@@ -324,19 +342,21 @@ export class SparseMatmul {
     if (auto && live > MASKED_MAX_GROUPS * M * Math.ceil(N / 4)) return false;
     const nnz = heap.compactRows(false, M, K, a.byteOffset, at + l.cnt, at + l.idx, at + l.val);
     heap.spmmMasked(M, N, K, at + l.cnt, at + l.idx, at + l.val, b.byteOffset, c.byteOffset, mask.byteOffset, at + l.mcnt, at + l.midx);
-    this.record(label, s, nnz / (M * K), true, maskDensity);
+    this.record(label, s, nnz / (M * K), true, 0, maskDensity);
     return true;
   }
 
-  private record(label: string, s: Shape, density: number, sparse: boolean, maskDensity?: number, inputDensity?: number): void {
-    const crossover = this.crossover(s);
-    const st = this.stats.get(label) ?? { path: 'dense', density: 0, crossover, meanDensity: 0, shape: shapeName(s), steps: 0, sparseSteps: 0 };
+  private record(label: string, s: Shape, density: number, sparse: boolean, probes: number, maskDensity?: number, inputDensity?: number): void {
+    const crossover = this.crossover(label, s, density);
+    const st = this.stats.get(label) ?? { path: 'dense', density: 0, crossover, meanDensity: 0, shape: shapeName(s), steps: 0, sparseSteps: 0, probes: 0 };
     st.path = sparse ? 'sparse' : 'dense';
     st.density = density;
     st.crossover = crossover;
     st.steps++;
     st.meanDensity += (density - st.meanDensity) / st.steps;
     if (sparse) st.sparseSteps++;
+    st.probes += probes;
+    st.probe = probes > 0;
     st.maskDensity = maskDensity;
     st.inputDensity = inputDensity;
     this.stats.set(label, st);
