@@ -12,9 +12,15 @@ const source = relative(root, join(here, 'assembly', 'matmul.ts'));
 const common = [source, '--enable', 'simd', '-O3', '--noAssert', '--runtime', 'stub', '--use', 'abort=', '--importMemory', '--noExportMemory'];
 // The shared variant imports a shared memory (threads); its maximum is 4 GiB, and the
 // memory the backend gives it declares its own (smaller or equal) maximum.
+// The relaxed variants fuse the kernels' multiply-adds (f32x4.relaxed_madd, see madd in
+// the source); engines that do not validate them get the others.
+const shared = ['--enable', 'threads', '--sharedMemory', '--maximumMemory', '65536'];
+const relaxed = ['--enable', 'relaxed-simd'];
 const variants = {
   MATMUL_WASM: [],
-  MATMUL_WASM_SHARED: ['--enable', 'threads', '--sharedMemory', '--maximumMemory', '65536'],
+  MATMUL_WASM_SHARED: shared,
+  MATMUL_WASM_RELAXED: relaxed,
+  MATMUL_WASM_SHARED_RELAXED: [...shared, ...relaxed],
 };
 
 async function compile(extra) {

@@ -23,6 +23,17 @@ const A_BYTES: usize = <usize>(MC * KC * 4);
 const B_BYTES: usize = <usize>(KC * NC * 4);
 const TILE_BYTES: usize = <usize>(MR * NR * 4);
 
+/**
+ * c + a·b per lane: one fused multiply-add where built with relaxed SIMD (the engine may
+ * round once, as FMA hardware does, or twice), else a multiply then an add (rounded twice,
+ * as the TypeScript twin rounds). Every product of the kernels goes through here.
+ */
+// @ts-ignore: decorator
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
 /** Bytes of scratch memory gemm needs. */
 export function scratchBytes(): i32 {
   return <i32>(A_BYTES + B_BYTES + TILE_BYTES);
@@ -182,17 +193,17 @@ function kernel(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, acc: i32): 
     const b0 = v128.load(bp);
     const b1 = v128.load(bp, 16);
     let x = v128.load32_splat(ap);
-    c00 = f32x4.add(c00, f32x4.mul(x, b0));
-    c01 = f32x4.add(c01, f32x4.mul(x, b1));
+    c00 = madd(x, b0, c00);
+    c01 = madd(x, b1, c01);
     x = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(x, b0));
-    c11 = f32x4.add(c11, f32x4.mul(x, b1));
+    c10 = madd(x, b0, c10);
+    c11 = madd(x, b1, c11);
     x = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(x, b0));
-    c21 = f32x4.add(c21, f32x4.mul(x, b1));
+    c20 = madd(x, b0, c20);
+    c21 = madd(x, b1, c21);
     x = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(x, b0));
-    c31 = f32x4.add(c31, f32x4.mul(x, b1));
+    c30 = madd(x, b0, c30);
+    c31 = madd(x, b1, c31);
     ap += 16;
     bp += 32;
   }
@@ -600,14 +611,14 @@ export function spmm(i0: i32, i1: i32, j0: i32, j1: i32, cnt: usize, idx: usize,
       for (let t = 0; t < n; t++) {
         const w = v128.load32_splat(pv);
         const r = bj + <usize>load<u32>(pi) * ldbb;
-        a0 = f32x4.add(a0, f32x4.mul(w, v128.load(r)));
-        a1 = f32x4.add(a1, f32x4.mul(w, v128.load(r, 16)));
-        a2 = f32x4.add(a2, f32x4.mul(w, v128.load(r, 32)));
-        a3 = f32x4.add(a3, f32x4.mul(w, v128.load(r, 48)));
-        a4 = f32x4.add(a4, f32x4.mul(w, v128.load(r, 64)));
-        a5 = f32x4.add(a5, f32x4.mul(w, v128.load(r, 80)));
-        a6 = f32x4.add(a6, f32x4.mul(w, v128.load(r, 96)));
-        a7 = f32x4.add(a7, f32x4.mul(w, v128.load(r, 112)));
+        a0 = madd(w, v128.load(r), a0);
+        a1 = madd(w, v128.load(r, 16), a1);
+        a2 = madd(w, v128.load(r, 32), a2);
+        a3 = madd(w, v128.load(r, 48), a3);
+        a4 = madd(w, v128.load(r, 64), a4);
+        a5 = madd(w, v128.load(r, 80), a5);
+        a6 = madd(w, v128.load(r, 96), a6);
+        a7 = madd(w, v128.load(r, 112), a7);
         pi += 4;
         pv += 4;
       }
@@ -630,7 +641,7 @@ export function spmm(i0: i32, i1: i32, j0: i32, j1: i32, cnt: usize, idx: usize,
       let pi = idx + ((<usize>i * <usize>cap) << 2);
       let pv = val + ((<usize>i * <usize>cap) << 2);
       for (let t = 0; t < n; t++) {
-        a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(pv), v128.load(bj + <usize>load<u32>(pi) * ldbb)));
+        a0 = madd(v128.load32_splat(pv), v128.load(bj + <usize>load<u32>(pi) * ldbb), a0);
         pi += 4;
         pv += 4;
       }
@@ -734,14 +745,14 @@ function spmmPanelBlocked(i0: i32, i1: i32, k: i32, cnt: usize, idx: usize, val:
         if (col >= k1) break;
         const w = v128.load32_splat(pv);
         const r = b + (<usize>col << 7);
-        a0 = f32x4.add(a0, f32x4.mul(w, v128.load(r)));
-        a1 = f32x4.add(a1, f32x4.mul(w, v128.load(r, 16)));
-        a2 = f32x4.add(a2, f32x4.mul(w, v128.load(r, 32)));
-        a3 = f32x4.add(a3, f32x4.mul(w, v128.load(r, 48)));
-        a4 = f32x4.add(a4, f32x4.mul(w, v128.load(r, 64)));
-        a5 = f32x4.add(a5, f32x4.mul(w, v128.load(r, 80)));
-        a6 = f32x4.add(a6, f32x4.mul(w, v128.load(r, 96)));
-        a7 = f32x4.add(a7, f32x4.mul(w, v128.load(r, 112)));
+        a0 = madd(w, v128.load(r), a0);
+        a1 = madd(w, v128.load(r, 16), a1);
+        a2 = madd(w, v128.load(r, 32), a2);
+        a3 = madd(w, v128.load(r, 48), a3);
+        a4 = madd(w, v128.load(r, 64), a4);
+        a5 = madd(w, v128.load(r, 80), a5);
+        a6 = madd(w, v128.load(r, 96), a6);
+        a7 = madd(w, v128.load(r, 112), a7);
         pi += 4;
         pv += 4;
       }
@@ -870,10 +881,10 @@ export function spmmMasked(
         for (let q = 0; q < n; q++) {
           const w = v128.load32_splat(pv);
           const r = b + <usize>load<u32>(pi) * ldbb;
-          a0 = f32x4.add(a0, f32x4.mul(w, v128.load(r + o0)));
-          a1 = f32x4.add(a1, f32x4.mul(w, v128.load(r + o1)));
-          a2 = f32x4.add(a2, f32x4.mul(w, v128.load(r + o2)));
-          a3 = f32x4.add(a3, f32x4.mul(w, v128.load(r + o3)));
+          a0 = madd(w, v128.load(r + o0), a0);
+          a1 = madd(w, v128.load(r + o1), a1);
+          a2 = madd(w, v128.load(r + o2), a2);
+          a3 = madd(w, v128.load(r + o3), a3);
           pi += 4;
           pv += 4;
         }
@@ -888,7 +899,7 @@ export function spmmMasked(
         let pi = li;
         let pv = lv;
         for (let q = 0; q < n; q++) {
-          a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(pv), v128.load(b + <usize>load<u32>(pi) * ldbb + o)));
+          a0 = madd(v128.load32_splat(pv), v128.load(b + <usize>load<u32>(pi) * ldbb + o), a0);
           pi += 4;
           pv += 4;
         }
