@@ -16,7 +16,7 @@ import { fastActivationBackward, fastActivationBackwardMasked, fastBiasGrad } fr
 import { isMatmulStep, SPARSE_MODES, SparseMatmul, type SparseMode, type SparsePathStat } from './sparse-matmul.ts';
 import { fastSumsq, TelemetryFusion } from './fusion.ts';
 import { reluMasks } from './relu-mask.ts';
-import { initWasm, wasmModules, WasmHeap } from './wasm/runtime.ts';
+import { checkSimdMode, initWasm, wasmModules, WasmHeap, type SimdMode } from './wasm/runtime.ts';
 import { availableCores, threadsSupported, threadsUnavailable } from './wasm/threads.ts';
 
 export interface CpuBackendOptions {
@@ -48,6 +48,14 @@ export interface CpuBackendOptions {
   sparse?: SparseMode;
   /** Milliseconds the start-up measurement of the crossovers may take in all (default 500). */
   sparseBudgetMs?: number;
+  /**
+   * Which build of the WebAssembly kernels: 'auto' (default) the relaxed-SIMD one, whose
+   * multiply-adds are fused (FMA) where the engine validates relaxed SIMD (browsers; Node
+   * with --experimental-wasm-relaxed-simd), else 'plain' (multiply then add, bit-identical
+   * to the TypeScript twins); 'relaxed' fails where unavailable. RECTIGRAD_CPU_SIMD sets
+   * the default from the environment.
+   */
+  simd?: SimdMode;
 }
 
 const MAX_DEFAULT_THREADS = 4;
@@ -59,12 +67,13 @@ function checkSparseMode(mode: unknown, from: string): SparseMode {
   return mode as SparseMode;
 }
 
-/** Environment overrides for comparisons: RECTIGRAD_CPU_WASM=0, RECTIGRAD_CPU_THREADS=n, RECTIGRAD_CPU_SPARSE=auto|on|off. */
+/** Environment overrides for comparisons: RECTIGRAD_CPU_WASM=0, RECTIGRAD_CPU_THREADS=n, RECTIGRAD_CPU_SPARSE=auto|on|off, RECTIGRAD_CPU_SIMD=auto|plain|relaxed. */
 function envOptions(): CpuBackendOptions {
   const env = typeof process !== 'undefined' ? process.env : undefined;
   const out: CpuBackendOptions = {};
   if (env?.RECTIGRAD_CPU_SPARSE) out.sparse = checkSparseMode(env.RECTIGRAD_CPU_SPARSE, 'RECTIGRAD_CPU_SPARSE');
   if (env?.RECTIGRAD_CPU_WASM === '0') out.wasm = false;
+  if (env?.RECTIGRAD_CPU_SIMD) out.simd = checkSimdMode(env.RECTIGRAD_CPU_SIMD, 'RECTIGRAD_CPU_SIMD');
   const threads = Number(env?.RECTIGRAD_CPU_THREADS);
   if (Number.isInteger(threads) && threads >= 1) out.threads = threads;
   return out;
@@ -126,7 +135,13 @@ export class CpuBackend implements Backend {
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
     this.options = { ...envOptions(), ...given };
     this.sparseMode = checkSparseMode(this.options.sparse ?? 'auto', 'CpuBackend option sparse');
-    this.useWasm = precision === 'float32' && this.options.wasm !== false && wasmModules() !== undefined;
+    const simd = checkSimdMode(this.options.simd ?? 'auto', 'CpuBackend option simd');
+    this.useWasm = precision === 'float32' && this.options.wasm !== false && wasmModules(simd) !== undefined;
+    if (simd === 'relaxed' && !this.useWasm && precision === 'float32' && this.options.wasm !== false) {
+      throw new Error(
+        'CpuBackend option simd (or RECTIGRAD_CPU_SIMD) is "relaxed", but this engine does not validate WebAssembly relaxed SIMD: use "auto" or "plain" (Node: run with --experimental-wasm-relaxed-simd)',
+      );
+    }
     const threads = this.options.threads ?? Math.min(availableCores(), MAX_DEFAULT_THREADS);
     this.wanted = Math.max(1, Math.floor(threads));
     this.threads = this.useWasm && threadsSupported() ? this.wanted : 1;
@@ -149,7 +164,7 @@ export class CpuBackend implements Backend {
    * main thread): compiles the kernel asynchronously first.
    */
   static async create(precision: 'float32' | 'float64' = 'float32', options: CpuBackendOptions = {}): Promise<CpuBackend> {
-    if (precision === 'float32' && options.wasm !== false) await initWasm();
+    if (precision === 'float32' && options.wasm !== false) await initWasm(options.simd ?? envOptions().simd ?? 'auto');
     return new CpuBackend(precision, options);
   }
 
@@ -158,7 +173,8 @@ export class CpuBackend implements Backend {
     const cores = availableCores();
     if (this.useWasm) {
       const threads = this.heap ? this.heap.threads : this.threads;
-      return `CPU (WebAssembly SIMD, float32, ${threads} thread${threads > 1 ? 's' : ''} of ${cores} cores)`;
+      const simd = this.heap?.variant ?? wasmModules(this.options.simd ?? 'auto')?.variant;
+      return `CPU (WebAssembly SIMD${simd === 'relaxed' ? ' (relaxed FMA)' : ''}, float32, ${threads} thread${threads > 1 ? 's' : ''} of ${cores} cores)`;
     }
     return `CPU (TypeScript, ${this.precision}, ${cores} cores, one used)`;
   }
@@ -170,7 +186,7 @@ export class CpuBackend implements Backend {
       if (!Number.isInteger(n) || n < 0) throw new Error(`arena ${name}: size ${n} is not a whole number of elements`);
     }
     if (this.useWasm && !this.heap) {
-      this.heap = WasmHeap.create({ threads: this.threads, splitAbove: this.options.splitAbove });
+      this.heap = WasmHeap.create({ threads: this.threads, splitAbove: this.options.splitAbove, simd: this.options.simd });
       if (!this.heap) this.useWasm = false;
       else if (!this.options.reference) {
         this.sparse = new SparseMatmul(this.heap, this.sparseMode, this.options.sparseBudgetMs ?? DEFAULT_SPARSE_BUDGET_MS);

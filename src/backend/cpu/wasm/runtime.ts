@@ -7,7 +7,7 @@
 // buffer, so views must be re-created after every grow: see `generation`). A matmul
 // whose three views lie in a heap's memory runs in wasm; anything else (float64 views,
 // no WebAssembly SIMD) stays with the TypeScript twin.
-import { MATMUL_WASM, MATMUL_WASM_SHARED } from './matmul-wasm.ts';
+import { MATMUL_WASM, MATMUL_WASM_RELAXED, MATMUL_WASM_SHARED, MATMUL_WASM_SHARED_RELAXED } from './matmul-wasm.ts';
 import { SplitPause } from './split-pause.ts';
 import {
   JOB_COMPACT,
@@ -23,7 +23,24 @@ import {
   type Helper,
 } from './threads.ts';
 
+/**
+ * Which build of the kernels runs: 'relaxed' fuses their multiply-adds (relaxed SIMD's
+ * f32x4.relaxed_madd: one rounding where the CPU has FMA, so results differ from the
+ * TypeScript twin's in the last bits), 'plain' multiplies then adds (bit-identical to the twin).
+ */
+export type SimdVariant = 'plain' | 'relaxed';
+/** What is asked for: 'auto' is relaxed where the engine validates it, else plain. */
+export type SimdMode = 'auto' | SimdVariant;
+const SIMD_MODES: readonly SimdMode[] = ['auto', 'plain', 'relaxed'];
+
+/** The mode, checked (`what` names where it came from, for the message). */
+export function checkSimdMode(mode: string, what: string): SimdMode {
+  if ((SIMD_MODES as readonly string[]).includes(mode)) return mode as SimdMode;
+  throw new Error(`${what} must be one of ${SIMD_MODES.join(', ')}, not "${mode}"`);
+}
+
 interface Modules {
+  variant: SimdVariant;
   plain: WebAssembly.Module;
   /** Absent where shared memory (threads) is unsupported. */
   shared?: WebAssembly.Module;
@@ -107,9 +124,14 @@ interface KernelExports {
   ): void;
 }
 
-let modules: Modules | undefined;
-let unavailable = false;
-let pending: Promise<Modules | undefined> | undefined;
+const BINARIES: Record<SimdVariant, { plain: string; shared: string }> = {
+  plain: { plain: MATMUL_WASM, shared: MATMUL_WASM_SHARED },
+  relaxed: { plain: MATMUL_WASM_RELAXED, shared: MATMUL_WASM_SHARED_RELAXED },
+};
+const modules: Partial<Record<SimdVariant, Modules>> = {};
+/** Variants this engine does not validate (no WebAssembly SIMD, or no relaxed SIMD). */
+const unavailable = new Set<SimdVariant>();
+const pending: Partial<Record<SimdVariant, Promise<Modules | undefined>>> = {};
 
 function decode(b64: string): Uint8Array<ArrayBuffer> {
   const s = atob(b64);
@@ -118,49 +140,66 @@ function decode(b64: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-/**
- * The compiled modules, compiling them synchronously on first use (fine in Node and in
- * workers; a browser main thread may refuse, then call initWasm() first). Undefined where
- * WebAssembly SIMD is unavailable.
- */
-export function wasmModules(): Modules | undefined {
-  if (modules || unavailable) return modules;
+/** The variants to try for a mode, best first. */
+const tryOrder = (mode: SimdMode): SimdVariant[] => (mode === 'auto' ? ['relaxed', 'plain'] : [mode]);
+
+function compileSync(variant: SimdVariant): Modules | undefined {
+  if (modules[variant] || unavailable.has(variant)) return modules[variant];
   try {
-    const bytes = decode(MATMUL_WASM);
+    const bytes = decode(BINARIES[variant].plain);
     if (!WebAssembly.validate(bytes)) {
-      unavailable = true; // no WebAssembly SIMD here
+      unavailable.add(variant); // no WebAssembly SIMD (or relaxed SIMD) here
       return undefined;
     }
     const plain = new WebAssembly.Module(bytes);
     let shared: WebAssembly.Module | undefined;
     try {
-      shared = new WebAssembly.Module(decode(MATMUL_WASM_SHARED));
+      shared = new WebAssembly.Module(decode(BINARIES[variant].shared));
     } catch {
       shared = undefined;
     }
-    modules = { plain, shared };
+    modules[variant] = { variant, plain, shared };
   } catch {
     // No WebAssembly at all, or a refused synchronous compile: an async initWasm() may
     // still succeed in the latter case, so nothing is marked.
     return undefined;
   }
-  return modules;
+  return modules[variant];
+}
+
+/**
+ * The compiled modules for a mode, compiling them synchronously on first use (fine in Node
+ * and in workers; a browser main thread may refuse, then call initWasm() first). Undefined
+ * where WebAssembly SIMD (for 'relaxed': relaxed SIMD) is unavailable.
+ */
+export function wasmModules(mode: SimdMode = 'auto'): Modules | undefined {
+  for (const v of tryOrder(mode)) {
+    const m = modules[v] ?? compileSync(v);
+    if (m) return m;
+  }
+  return undefined;
 }
 
 /** Compiles the modules asynchronously (for browser main threads); true if usable. */
-export async function initWasm(): Promise<boolean> {
-  if (modules) return true;
-  pending ??= (async () => {
-    try {
-      const plain = await WebAssembly.compile(decode(MATMUL_WASM));
-      const shared = await WebAssembly.compile(decode(MATMUL_WASM_SHARED)).catch(() => undefined);
-      modules ??= { plain, shared };
-    } catch {
-      unavailable = true;
-    }
-    return modules;
-  })();
-  return (await pending) !== undefined;
+export async function initWasm(mode: SimdMode = 'auto'): Promise<boolean> {
+  for (const v of tryOrder(mode)) {
+    if (modules[v]) return true;
+    if (unavailable.has(v)) continue;
+    pending[v] ??= (async () => {
+      try {
+        const bytes = decode(BINARIES[v].plain);
+        if (!WebAssembly.validate(bytes)) throw new Error('not validated');
+        const plain = await WebAssembly.compile(bytes);
+        const shared = await WebAssembly.compile(decode(BINARIES[v].shared)).catch(() => undefined);
+        modules[v] ??= { variant: v, plain, shared };
+      } catch {
+        unavailable.add(v);
+      }
+      return modules[v];
+    })();
+    if ((await pending[v]) !== undefined) return true;
+  }
+  return false;
 }
 
 const PAGE = 65536;
@@ -208,6 +247,8 @@ export interface HeapOptions {
   threads: number;
   /** Smallest M·N·K worth splitting across threads. */
   splitAbove?: number;
+  /** Which build of the kernels (default 'auto'). */
+  simd?: SimdMode;
 }
 
 export class WasmHeap {
@@ -237,6 +278,8 @@ export class WasmHeap {
     readonly memory: WebAssembly.Memory,
     private readonly kernel: KernelExports,
     private readonly module: WebAssembly.Module,
+    /** The build of the kernels this heap runs. */
+    readonly variant: SimdVariant,
     readonly shared: boolean,
     threads: number,
     splitAbove: number,
@@ -259,7 +302,7 @@ export class WasmHeap {
    * falls back to one thread otherwise.
    */
   static create(opts: HeapOptions): WasmHeap | undefined {
-    const mods = wasmModules();
+    const mods = wasmModules(opts.simd ?? 'auto');
     if (!mods) return undefined;
     let threads = Math.max(1, Math.floor(opts.threads));
     const splitAbove = opts.splitAbove ?? DEFAULT_SPLIT_ABOVE;
@@ -268,7 +311,7 @@ export class WasmHeap {
         try {
           const memory = new WebAssembly.Memory({ initial: 1, maximum, shared: true });
           const inst = new WebAssembly.Instance(mods.shared, { env: { memory } });
-          return new WasmHeap(memory, inst.exports as unknown as KernelExports, mods.shared, true, threads, splitAbove);
+          return new WasmHeap(memory, inst.exports as unknown as KernelExports, mods.shared, mods.variant, true, threads, splitAbove);
         } catch {
           // a smaller maximum, or no shared memory at all
         }
@@ -278,7 +321,7 @@ export class WasmHeap {
     try {
       const memory = new WebAssembly.Memory({ initial: 1 });
       const inst = new WebAssembly.Instance(mods.plain, { env: { memory } });
-      return new WasmHeap(memory, inst.exports as unknown as KernelExports, mods.plain, false, threads, splitAbove);
+      return new WasmHeap(memory, inst.exports as unknown as KernelExports, mods.plain, mods.variant, false, threads, splitAbove);
     } catch {
       return undefined;
     }
@@ -379,7 +422,7 @@ export class WasmHeap {
   /** Helpers actually running now (0 until the workers have started). */
   private helpers(): Helper[] {
     if (!this.shared || this.threads < 2) return [];
-    const mem: BoundMemory = { memory: this.memory, id: this.id, generation: this.generation };
+    const mem: BoundMemory = { memory: this.memory, module: this.module, id: this.id, generation: this.generation };
     return pool.take(this.threads - 1, this.module, mem);
   }
 

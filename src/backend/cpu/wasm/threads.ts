@@ -150,7 +150,7 @@ for (;;) {
   try {
     if (cmd === ${CMD_BIND}) {
       const m = receiveMessageOnPort(port);
-      exports = m && m.message ? new WebAssembly.Instance(module, { env: { memory: m.message } }).exports : null;
+      exports = m && m.message ? new WebAssembly.Instance(m.message.module, { env: { memory: m.message.memory } }).exports : null;
     } else {
       chunks(ctrl[${SCRATCH}]);
     }
@@ -195,7 +195,7 @@ onmessage = (e) => {
   }
   let failed = 0;
   try {
-    exports = m.memory ? new WebAssembly.Instance(module, { env: { memory: m.memory } }).exports : null;
+    exports = m.memory ? new WebAssembly.Instance(m.module, { env: { memory: m.memory } }).exports : null;
   } catch {
     failed = 1;
   }
@@ -246,8 +246,8 @@ interface Host {
   start(module: WebAssembly.Module, ctrl: Int32Array, job: Int32Array): HostWorker;
 }
 interface HostWorker {
-  /** Queues the memory for the helper's next bind command (null: none). */
-  sendMemory(memory: WebAssembly.Memory | null): void;
+  /** Queues the memory, and the module to run over it, for the helper's next bind command (null: none). */
+  sendMemory(mem: { memory: WebAssembly.Memory; module: WebAssembly.Module } | null): void;
   terminate(): void;
   onFail(f: () => void): void;
 }
@@ -281,7 +281,7 @@ function browserHost(scope: BrowserScope): Host {
       const worker = new W(blobUrl, { name: 'rectigrad matmul helper' });
       worker.postMessage({ init: { ctrl, job, module } });
       return {
-        sendMemory: (m) => worker.postMessage({ memory: m }),
+        sendMemory: (m) => worker.postMessage(m ?? { memory: null }),
         terminate: () => worker.terminate(),
         onFail(f) {
           worker.addEventListener('error', f);
@@ -337,6 +337,8 @@ export function availableCores(): number {
 /** What a helper needs to know about the memory it works in. */
 export interface BoundMemory {
   memory: WebAssembly.Memory;
+  /** The module the helper instantiates over it (the backend's variant: plain or relaxed SIMD). */
+  module: WebAssembly.Module;
   /** Which memory (one per backend). */
   id: number;
   /** Bumped whenever the memory grows (the helper then re-instantiates over it). */
@@ -393,7 +395,7 @@ export class Helper {
     const id = mem?.id ?? -1;
     const generation = mem?.generation ?? -1;
     if (this.boundId === id && this.boundGeneration === generation) return true;
-    this.worker.sendMemory(mem ? mem.memory : null);
+    this.worker.sendMemory(mem ? { memory: mem.memory, module: mem.module } : null);
     this.post(CMD_BIND);
     if (!this.wait()) return false;
     this.boundId = id;
