@@ -1,6 +1,7 @@
 // The CPU backend's helper threads in a browser (headless Chromium): in a worker of a
 // cross-origin isolated page a product is split across a helper Web Worker with the very
-// same bits as one thread (dense and sparse paths); without isolation, and on the page's
+// same bits as one thread (dense and sparse paths, the relaxed-SIMD kernels Chromium picks
+// and the plain ones); without isolation, and on the page's
 // main thread, it runs on one thread and says why in one line.
 import { build } from 'esbuild';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -19,7 +20,7 @@ interface Product {
 interface PageResult {
   error?: string;
   main: { adapter: string; threadNote: string | null };
-  worker: { error?: string; isolated: boolean; one: Product; two: Product; sparseOne: Product; sparseTwo: Product };
+  worker: { error?: string; isolated: boolean; one: Product; two: Product; sparseOne: Product; sparseTwo: Product; plainOne: Product; plainTwo: Product };
 }
 
 const fixture = join(process.cwd(), 'test/fixtures/cpu-threads-page');
@@ -84,6 +85,20 @@ describe('CPU backend threads in Chromium', () => {
     let worst = 0;
     for (let i = 0; i < one.c.length; i++) worst = Math.max(worst, Math.abs(sparseOne.c[i] - one.c[i]) / Math.max(1, Math.abs(one.c[i])));
     expect(worst).toBeLessThan(1e-4);
+    // Chromium validates relaxed SIMD: the default kernels fuse their multiply-adds, so they
+    // match the plain kernels to float32 rounding, not bit for bit; the plain ones, forced
+    // on the same helpers afterwards, still split bit for bit.
+    expect(one.adapter).toMatch(/WebAssembly SIMD \(relaxed FMA\)/);
+    expect(two.adapter).toMatch(/WebAssembly SIMD \(relaxed FMA\)/);
+    expect(main.adapter).toMatch(/WebAssembly SIMD \(relaxed FMA\)/);
+    const { plainOne, plainTwo } = worker;
+    expect(plainOne.adapter).toMatch(/^CPU \(WebAssembly SIMD, float32, 1 thread/);
+    expect(plainTwo.stats).toMatchObject({ threads: 2, gemms: 2, split: 2 });
+    expect(plainTwo.c).toEqual(plainOne.c);
+    let fused = 0;
+    for (let i = 0; i < one.c.length; i++) fused = Math.max(fused, Math.abs(plainOne.c[i] - one.c[i]) / Math.max(1, Math.abs(one.c[i])));
+    expect(fused).toBeLessThan(1e-4);
+    expect(one.c.some((x, i) => x !== plainOne.c[i])).toBe(true);
     // The page's main thread may not block on Atomics.wait: one thread, and why.
     expect(main.adapter).toMatch(/1 thread of/);
     expect(main.threadNote).toBe("one thread: a page's main thread cannot wait for helper threads: run the backend in a worker (WorkerTrainer does)");
