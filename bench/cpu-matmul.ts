@@ -3,7 +3,9 @@
 // a CpuBackend, in GFLOP/s. Each cell is the best of several interleaved rounds.
 //   npx tsx bench/cpu-matmul.ts
 //   ROUNDS=5 SECONDS=0.5 BATCHES=64,256 npx tsx bench/cpu-matmul.ts
+//   node --experimental-wasm-relaxed-simd --import tsx bench/cpu-matmul.ts   (adds the FMA kernels)
 import { CpuBackend, type CpuBackendOptions } from '../src/backend/cpu/cpu-backend.ts';
+import { wasmModules } from '../src/backend/cpu/wasm/runtime.ts';
 import { matmul, matmulBiasAct, type MatmulShape } from '../src/ops/matmul.ts';
 import type { PlanStep, StepValues } from '../src/ops/op.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -28,11 +30,16 @@ for (const B of batches) {
   }
 }
 
+// The plain kernels (multiply then add), and the relaxed-SIMD ones (fused) where the
+// engine validates them (Node: --experimental-wasm-relaxed-simd).
 const variants: { name: string; options: CpuBackendOptions }[] = [
   { name: 'TS twin', options: { wasm: false } },
-  { name: 'wasm 1T', options: { threads: 1 } },
-  { name: 'wasm 2T', options: { threads: 2 } },
+  { name: 'wasm 1T', options: { threads: 1, simd: 'plain' } },
+  { name: 'wasm 2T', options: { threads: 2, simd: 'plain' } },
 ];
+if (wasmModules('relaxed')) {
+  variants.push({ name: 'FMA 1T', options: { threads: 1, simd: 'relaxed' } }, { name: 'FMA 2T', options: { threads: 2, simd: 'relaxed' } });
+}
 const rounds = Number(process.env.ROUNDS ?? 3);
 const seconds = Number(process.env.SECONDS ?? 0.25);
 const values: StepValues = { lr: 0, t: 1, batchStart: 0 };
