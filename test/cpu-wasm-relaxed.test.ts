@@ -14,7 +14,7 @@ afterAll(() => stopHelpers());
 const relaxedHere = WebAssembly.validate(Buffer.from(MATMUL_WASM_RELAXED, 'base64'));
 
 describe('relaxed-SIMD kernels', () => {
-  it('run under --experimental-wasm-relaxed-simd: within float32 rounding of the twin, FMA bits unlike the plain kernels, two threads bit-identical to one', async () => {
+  it('run under --experimental-wasm-relaxed-simd: within float32 rounding of the twin, FMA bits unlike the plain kernels, two threads bit-identical to one, the scatter kernel equal to spmm', async () => {
     const { stdout } = await run(process.execPath, ['--experimental-wasm-relaxed-simd', '--import', 'tsx', 'test/support/relaxed-simd-child.ts'], {
       timeout: 240_000,
     });
@@ -31,6 +31,9 @@ describe('relaxed-SIMD kernels', () => {
     expect(f.differs).toBeGreaterThanOrEqual(4);
     expect(f.split).toBeGreaterThan(0);
     expect(f.threadMismatches).toBe(0);
+    expect(f.heapVariant).toBe('relaxed');
+    expect(f.scatterProducts).toBe(2);
+    expect(f.scatterMismatches).toBe(0);
     expect(f.trainSteps).toBe(30);
     expect(f.trainDiff).toBeLessThan(1e-4);
     expect(f.trainSparseDiff).toBeLessThan(1e-4);

@@ -2,7 +2,7 @@
 // the relaxed-SIMD (fused multiply-add) kernels against the TypeScript twin and the plain
 // kernels, dense and sparse, on one and two threads. Prints one JSON line of findings.
 import { CpuBackend, type CpuBackendOptions } from '../../src/backend/cpu/cpu-backend.ts';
-import { stopHelpers, wasmModules } from '../../src/backend/cpu/wasm/runtime.ts';
+import { stopHelpers, WasmHeap, wasmModules } from '../../src/backend/cpu/wasm/runtime.ts';
 import { matmul, matmulCpu, type MatmulShape } from '../../src/ops/matmul.ts';
 import type { BufRange, StepValues } from '../../src/ops/op.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -48,6 +48,10 @@ const findings = {
   trainDiff: 0,
   trainSparseDiff: 0,
   trainSteps: 0,
+  /** spmmScatter vs spmm on the relaxed kernels: elements that differ (must be 0). */
+  scatterMismatches: 0,
+  scatterProducts: 0,
+  heapVariant: '' as string,
 };
 const shapes: [number, number, number, boolean, boolean][] = [
   [1, 1, 1, false, false],
@@ -81,6 +85,28 @@ for (const [M, N, K, transA, transB] of shapes) {
     findings.split += two.split;
     if (two.c.some((x, i) => x !== one.c[i])) findings.threadMismatches++;
   }
+}
+// The scatter kernel (dW with X sparse too) fuses exactly where spmm does: the same values.
+{
+  const heap = WasmHeap.create({ threads: 1, simd: 'relaxed' })!;
+  findings.heapVariant = heap.variant;
+  for (const [M, N, K] of [
+    [65, 33, 7],
+    [301, 99, 13],
+  ]) {
+    const [a, b, cnt, idx, val, bcnt, bidx, bval, c1, c2] = heap.reserve([K * M, K * N, M, M * K, M * K, K, K * N, K * N, M * N, M * N].map((n) => n * 4));
+    const f = (at: number, n: number) => new Float32Array(heap.memory.buffer, at, n);
+    f(a, K * M).set(rng.fill(K * M).map((x) => (x < 0.3 ? 0 : x)));
+    f(b, K * N).set(rng.fill(K * N).map((x) => (x < 0 ? 0 : x)));
+    heap.compactRows(true, M, K, a, cnt, idx, val);
+    heap.spmm(M, N, K, cnt, idx, val, b, c1);
+    heap.compactRows(false, K, N, b, bcnt, bidx, bval);
+    heap.spmmScatter(M, N, K, cnt, idx, val, bcnt, bidx, bval, c2);
+    const want = f(c1, M * N);
+    f(c2, M * N).forEach((x, i) => x !== want[i] && findings.scatterMismatches++);
+    findings.scatterProducts++;
+  }
+  heap.release();
 }
 const steps = 30;
 for (const sparse of ['off', 'on'] as const) {

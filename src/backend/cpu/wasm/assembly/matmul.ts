@@ -34,6 +34,13 @@ const TILE_BYTES: usize = <usize>(MR * NR * 4);
   return f32x4.add(c, f32x4.mul(a, b));
 }
 
+/** madd for one float (the scalar tails and the scatter), fused exactly when madd is. */
+// @ts-ignore: decorator
+@inline function madd1(a: f32, b: f32, c: f32): f32 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.extract_lane(f32x4.relaxed_madd(f32x4.splat(a), f32x4.splat(b), f32x4.splat(c)), 0);
+  return c + a * b;
+}
+
 /** Bytes of scratch memory gemm needs. */
 export function scratchBytes(): i32 {
   return <i32>(A_BYTES + B_BYTES + TILE_BYTES);
@@ -656,7 +663,7 @@ export function spmm(i0: i32, i1: i32, j0: i32, j1: i32, cnt: usize, idx: usize,
       let pi = idx + ((<usize>i * <usize>cap) << 2);
       let pv = val + ((<usize>i * <usize>cap) << 2);
       for (let t = 0; t < n; t++) {
-        s += load<f32>(pv) * load<f32>(bj + <usize>load<u32>(pi) * ldbb);
+        s = madd1(load<f32>(pv), load<f32>(bj + <usize>load<u32>(pi) * ldbb), s);
         pi += 4;
         pv += 4;
       }
@@ -914,7 +921,7 @@ export function spmmMasked(
           let pi = li;
           let pv = lv;
           for (let q = 0; q < n; q++) {
-            s += load<f32>(pv) * load<f32>(b + <usize>load<u32>(pi) * ldbb + o);
+            s = madd1(load<f32>(pv), load<f32>(b + <usize>load<u32>(pi) * ldbb + o), s);
             pi += 4;
             pv += 4;
           }
@@ -932,7 +939,7 @@ export function spmmMasked(
  * `column` of B), each added only at that row's nonzeros (scattered into C's row, which
  * stays in L1). For dW = dZᵀ·X with X a relu output: the cost follows nnz(dZ) · nnz(X) per
  * example instead of nnz(dZ) · n. Each element is spmm's sum less its terms with a zero
- * factor from B (f32 multiply then add, in list order). Overwrites C's rows.
+ * factor from B (madd1, in list order). Overwrites C's rows.
  */
 export function spmmScatter(
   i0: i32,
@@ -968,16 +975,16 @@ export function spmmScatter(
         const c1 = row + (<usize>load<u32>(pi, 4) << 2);
         const c2 = row + (<usize>load<u32>(pi, 8) << 2);
         const c3 = row + (<usize>load<u32>(pi, 12) << 2);
-        store<f32>(c0, load<f32>(c0) + w * load<f32>(pv));
-        store<f32>(c1, load<f32>(c1) + w * load<f32>(pv, 4));
-        store<f32>(c2, load<f32>(c2) + w * load<f32>(pv, 8));
-        store<f32>(c3, load<f32>(c3) + w * load<f32>(pv, 12));
+        store<f32>(c0, madd1(w, load<f32>(pv), load<f32>(c0)));
+        store<f32>(c1, madd1(w, load<f32>(pv, 4), load<f32>(c1)));
+        store<f32>(c2, madd1(w, load<f32>(pv, 8), load<f32>(c2)));
+        store<f32>(c3, madd1(w, load<f32>(pv, 12), load<f32>(c3)));
         pi += 16;
         pv += 16;
       }
       for (; q < nb; q++) {
         const cq = row + (<usize>load<u32>(pi) << 2);
-        store<f32>(cq, load<f32>(cq) + w * load<f32>(pv));
+        store<f32>(cq, madd1(w, load<f32>(pv), load<f32>(cq)));
         pi += 4;
         pv += 4;
       }
