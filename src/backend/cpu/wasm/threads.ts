@@ -49,8 +49,14 @@ export const JOB_SPMMT = 3;
 export const JOB_SPMM_MASKED = 4;
 /** updateRange over chunks of the parameters; args p, g, m, n, args, sq, out (f64 per chunk), done (i32 per chunk). */
 export const JOB_UPDATE = 5;
-/** compactRows over chunks of op(A)'s rows; args transA, m, k, a, lda, cnt, idx, val, then the nonzero total (Atomics.add). */
+/**
+ * compactRows over chunks of op(A)'s rows; args transA, m, k, a, lda, cnt, idx, val, then the
+ * nonzero total (Atomics.add), then viaCopy: 1 when a transposed op(A)'s chunk is first
+ * copied row-major into the thread's scratch (chunks then fit it).
+ */
 export const JOB_COMPACT = 6;
+/** spmmScatter over chunks of C's rows; args m, n, k, cnt, idx, val, bcnt, bidx, bval, c (caps k and n, ldc n). */
+export const JOB_SCATTER = 7;
 /** The job slot where JOB_COMPACT's chunks add up their nonzeros. */
 const J_COMPACT_TOTAL = J_ARGS + 8;
 
@@ -108,9 +114,17 @@ function chunks(scratch) {
       continue;
     }
     if (kind === ${JOB_COMPACT}) {
-      const [tA, m, k, a, lda, cnt, idx, val] = job.subarray(${J_ARGS}, ${J_ARGS} + 8);
+      const [tA, m, k, a, lda, cnt, idx, val, , viaCopy] = job.subarray(${J_ARGS}, ${J_ARGS} + 10);
       const rows = Math.min(m - lo, size);
-      Atomics.add(job, ${J_COMPACT_TOTAL}, exports.compactRows(tA, rows, k, tA ? a + lo * 4 : a + lo * lda * 4, lda, cnt + lo * 4, idx + lo * k * 4, val + lo * k * 4));
+      if (viaCopy) exports.transposeInto(k, rows, a + lo * 4, lda, scratch, k);
+      Atomics.add(job, ${J_COMPACT_TOTAL}, viaCopy
+        ? exports.compactRows(0, rows, k, scratch, k, cnt + lo * 4, idx + lo * k * 4, val + lo * k * 4)
+        : exports.compactRows(tA, rows, k, tA ? a + lo * 4 : a + lo * lda * 4, lda, cnt + lo * 4, idx + lo * k * 4, val + lo * k * 4));
+      continue;
+    }
+    if (kind === ${JOB_SCATTER}) {
+      const [m, n, k, cnt, idx, val, bcnt, bidx, bval, c] = job.subarray(${J_ARGS}, ${J_ARGS} + 10);
+      exports.spmmScatter(lo, Math.min(m, lo + size), n, cnt, idx, val, k, bcnt, bidx, bval, n, c, n);
       continue;
     }
     if (kind === ${JOB_TRANSPOSE}) {
@@ -508,7 +522,7 @@ class Pool {
   }
 
   /**
-   * A JOB_SPMM, JOB_SPMMT, JOB_SPMM_MASKED, JOB_UPDATE, JOB_COMPACT or JOB_TRANSPOSE job (args as the worker reads them) cut into
+   * A JOB_SPMM, JOB_SPMMT, JOB_SPMM_MASKED, JOB_SCATTER, JOB_UPDATE, JOB_COMPACT or JOB_TRANSPOSE job (args as the worker reads them) cut into
    * `count` chunks of `size`, shared between the caller, which runs `chunk(i)` for the
    * chunks it claims, and these helpers (helper h works in scratch[1 + h] where given). If
    * a helper fails the caller runs `whole()`. Chunks do not change the result: every
