@@ -318,6 +318,48 @@ describe.runIf(wasmModules() !== undefined && threadsSupported())('WebAssembly S
     }
   });
 
+  it('the relu backward split across a worker gives the very same bits as one thread', async () => {
+    const rng = new Rng(12);
+    for (const [rows, units, l1, masked] of [
+      [64, 1000, 1e-3, true],
+      [64, 1000, 1e-3, false],
+      [101, 333, 0.5, true],
+      [1, 40001, 0.25, false],
+      [64, 1000, 0, false],
+    ] as const) {
+      const n = rows * units;
+      const z = rng.fill(n, -1, 1).map((x) => (rng.next() < 0.3 ? 0 : x));
+      const a = z.map((x) => Math.max(0, x));
+      const d = rng.fill(n, -1, 1);
+      const mask = rng.fill(units).map((x) => (x > 0 ? 1 : 0));
+      const run = async (threads: number) => {
+        const heap = WasmHeap.create({ threads })!;
+        await heap.warmUp();
+        const [zp, ap, dp, mp] = heap.reserve([n * 4, n * 4, n * 4, units * 4]);
+        const f = (at: number, len: number) => new Float32Array(heap.memory.buffer, at, len);
+        f(zp, n).set(z);
+        f(ap, n).set(a);
+        f(dp, n).set(d);
+        f(mp, units).set(mask);
+        heap.reluBackward(n, l1, zp, ap, dp, masked ? mp : 0, masked ? units : 1);
+        const out = Array.from(new Uint32Array(heap.memory.buffer, dp, n));
+        const split = heap.backwardsSplit;
+        heap.release();
+        return { out, split };
+      };
+      const one = await run(1);
+      const two = await run(2);
+      const what = `${rows}×${units}, l1 ${l1}, ${masked ? 'masked' : 'plain'}`;
+      expect(one.split).toBe(0);
+      expect(two.split, what).toBe(1);
+      expect(two.out, what).toEqual(one.out);
+      // Changed where z > 0 (kept or moved by l1), zeroed elsewhere.
+      const df = new Float32Array(new Uint32Array(one.out).buffer);
+      expect(df.some((x, i) => z[i] > 0 && x !== 0)).toBe(true);
+      expect(df.every((x, i) => z[i] > 0 || x === 0)).toBe(true);
+    }
+  });
+
   it('the double-sparse dW (spmmScatter) split by rows of C gives the very same bits as one thread', async () => {
     const rng = new Rng(9);
     // M units × N inputs, K = batch (op(A) = dZᵀ stored K × M); rows of C cut in chunks.

@@ -10,7 +10,9 @@
 import { MATMUL_WASM, MATMUL_WASM_SHARED } from './matmul-wasm.ts';
 import { SplitPause } from './split-pause.ts';
 import {
+  FLAGGED_CHUNKS_MAX,
   JOB_COMPACT,
+  JOB_RELU_BACKWARD,
   JOB_SCATTER,
   JOB_SPMM,
   JOB_SPMM_MASKED,
@@ -197,6 +199,11 @@ const SPLIT_MOVES = 1 << 18;
  * about what it saves (measured alike on one and two threads).
  */
 const SPLIT_COMPACT = 1 << 17;
+/**
+ * Smallest relu backward (elements) split across threads: a batch-64 layer of 1000 units
+ * (~0.25 ms on one core: f64 arithmetic per element, not the memory, is what it waits on).
+ */
+const SPLIT_RELU_BACKWARD = 1 << 15;
 
 const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 
@@ -221,6 +228,8 @@ export class WasmHeap {
   private readonly counts = { gemms: 0, split: 0, spmms: 0, splitUpdates: 0 };
   /** Compactions (compactRows) split across threads. */
   compactionsSplit = 0;
+  /** Relu backwards split across threads. */
+  backwardsSplit = 0;
   /** When splitting pauses because the helpers lost time (split-pause.ts). */
   private readonly pauser = new SplitPause();
   private top: number;
@@ -475,7 +484,36 @@ export class WasmHeap {
 
   /** The relu activation backward over n elements (byte offsets; mask 0 for none), as its twin computes it. */
   reluBackward(n: number, l1: number, z: number, a: number, d: number, mask: number, units: number): void {
-    this.kernel.reluBackward(n, l1, z, a, d, mask, units);
+    const kern = this.kernel;
+    // Each element is computed alone, so chunks go to the helpers; masked chunks are whole
+    // rows of `units` (each starts at the mask's first unit, as the whole pass does there).
+    const helpers = this.splitHelpers(n >= SPLIT_RELU_BACKWARD);
+    const unit = mask ? Math.max(1, units) : 64;
+    const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), unit);
+    const count = Math.ceil(n / size);
+    if (helpers.length === 0 || count < 2 || count > FLAGGED_CHUNKS_MAX || (mask && n % unit !== 0)) {
+      kern.reluBackward(n, l1, z, a, d, mask, units);
+      return;
+    }
+    const bits = new Int32Array(new Float64Array([l1]).buffer);
+    const chunk = (i: number) => kern.reluBackward(Math.min(n - i * size, size), l1, z + i * size * 4, a + i * size * 4, d + i * size * 4, mask, units);
+    // In place: should a helper fail, the caller runs only the chunks not marked done.
+    this.backwardsSplit++;
+    pool.clearDone(count);
+    this.runJudged(
+      helpers,
+      JOB_RELU_BACKWARD,
+      [n, bits[0], bits[1], z, a, d, mask, units],
+      size,
+      count,
+      (i) => {
+        chunk(i);
+        pool.markDone(i);
+      },
+      () => {
+        for (let i = 0; i < count; i++) if (!pool.isDone(i)) chunk(i);
+      },
+    );
   }
 
   /** Column sums (f32, rows in order) of a rows × cols row-major matrix, byte offsets. */
