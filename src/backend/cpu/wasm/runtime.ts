@@ -200,10 +200,11 @@ const SPLIT_MOVES = 1 << 18;
  */
 const SPLIT_COMPACT = 1 << 17;
 /**
- * Smallest relu backward (elements) split across threads: a batch-64 layer of 1000 units
- * (~0.25 ms on one core: f64 arithmetic per element, not the memory, is what it waits on).
+ * Smallest relu backward (elements) split across threads: a batch-256 layer of 1000 units
+ * (~0.9 ms on one core), long enough to be judged as products are. A batch-64 layer's
+ * (~0.2 ms) showed no gain on a shared 2-core machine and lost when the cores were busy.
  */
-const SPLIT_RELU_BACKWARD = 1 << 15;
+const SPLIT_RELU_BACKWARD = 1 << 17;
 
 const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 
