@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { CpuBackend } from '../src/backend/cpu/cpu-backend.ts';
 import { stopHelpers, WasmHeap, wasmModules } from '../src/backend/cpu/wasm/runtime.ts';
-import { matmul } from '../src/ops/matmul.ts';
+import { matmul, matmulCpu } from '../src/ops/matmul.ts';
 import type { BufRange } from '../src/ops/op.ts';
 import { Rng } from '../src/util/rng.ts';
 import { maxRelErr } from './support/op-harness.ts';
@@ -104,5 +104,36 @@ describe.runIf(wasmModules() !== undefined)('double-sparse dW (scatter)', () => 
     const denser = await dW('on', 0.4);
     expect(denser.st.inputDensity).toBeUndefined();
     expect(dense.st.inputDensity).toBeUndefined();
+  });
+
+  it('a dense layer input is not compacted for a few steps, and a sparse one scatters again after them', async () => {
+    const [M, N, K] = [200, 300, 16];
+    const rng = new Rng(4);
+    const r = (offset: number, length: number): BufRange => ({ arena: 'x', offset, length });
+    const a = r(0, K * M);
+    const b = r(K * M, K * N);
+    const c = r(K * M + K * N, M * N);
+    const step = matmul('dW', { M, N, K, transA: true, transB: false }, { a, b, c });
+    const be = new CpuBackend('float32', { threads: 1, sparse: 'on' });
+    be.allocate({ x: c.offset + M * N });
+    await be.prepare([step]);
+    const run = async (xDensity: number) => {
+      const dz = sparseData(rng, K * M, 0.2);
+      const x = sparseData(rng, K * N, xDensity);
+      be.writeF(a, dz);
+      be.writeF(b, x);
+      be.run([step], { lr: 0, t: 1, batchStart: 0 });
+      const want = new Float32Array(M * N);
+      matmulCpu(M, N, K, true, false, dz, x, want);
+      expect(maxRelErr(want, (await be.readF(c)) as Float32Array)).toBeLessThan(1e-5);
+      return be.sparseStats!.dW.inputDensity;
+    };
+    expect(await run(0.4)).toBeUndefined(); // compacted, too dense: the next 8 steps skip it
+    const seen: (number | undefined)[] = [];
+    for (let i = 0; i < 9; i++) seen.push(await run(0.05));
+    expect(seen.slice(0, 8)).toEqual(Array(8).fill(undefined));
+    expect(seen[8]).toBeGreaterThan(0.03);
+    expect(seen[8]).toBeLessThan(0.07);
+    be.destroy();
   });
 });

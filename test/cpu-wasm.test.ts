@@ -278,9 +278,17 @@ describe.runIf(wasmModules() !== undefined && threadsSupported())('WebAssembly S
       [1000, 256, true],
       [301, 447, false],
       [447, 301, true],
+      // op(A) stored transposed with rows too long for the scratch to take it whole: in blocks
+      [300, 3000, true],
     ] as const) {
       // relu-like: about half the entries exact zeros
       const a = rng.fill(m * k).map((x) => Math.max(0, x));
+      // The lists read off op(A) directly: column and value of each nonzero, in column order.
+      const at = (i: number, j: number) => (transA ? a[j * m + i] : a[i * k + j]);
+      const want = Array.from({ length: m }, (_, i) => {
+        const cols = Array.from({ length: k }, (_, j) => j).filter((j) => at(i, j) !== 0);
+        return [cols, cols.map((j) => at(i, j))];
+      });
       const run = async (threads: number) => {
         const heap = WasmHeap.create({ threads })!;
         await heap.warmUp();
@@ -306,6 +314,95 @@ describe.runIf(wasmModules() !== undefined && threadsSupported())('WebAssembly S
       expect(two.total).toBe(one.total);
       expect(two.counts).toEqual(one.counts);
       expect(two.lists).toEqual(one.lists);
+      expect(one.lists).toEqual(want);
+    }
+  });
+
+  it('the relu backward split across a worker gives the very same bits as one thread', async () => {
+    const rng = new Rng(12);
+    for (const [rows, units, l1, masked] of [
+      [256, 1000, 1e-3, true],
+      [256, 1000, 1e-3, false],
+      [401, 333, 0.5, true],
+      [1, 140001, 0.25, false],
+      [131, 1001, 0, false],
+    ] as const) {
+      const n = rows * units;
+      const z = rng.fill(n, -1, 1).map((x) => (rng.next() < 0.3 ? 0 : x));
+      const a = z.map((x) => Math.max(0, x));
+      const d = rng.fill(n, -1, 1);
+      const mask = rng.fill(units).map((x) => (x > 0 ? 1 : 0));
+      const run = async (threads: number) => {
+        const heap = WasmHeap.create({ threads })!;
+        await heap.warmUp();
+        const [zp, ap, dp, mp] = heap.reserve([n * 4, n * 4, n * 4, units * 4]);
+        const f = (at: number, len: number) => new Float32Array(heap.memory.buffer, at, len);
+        f(zp, n).set(z);
+        f(ap, n).set(a);
+        f(dp, n).set(d);
+        f(mp, units).set(mask);
+        heap.reluBackward(n, l1, zp, ap, dp, masked ? mp : 0, masked ? units : 1);
+        const out = Array.from(new Uint32Array(heap.memory.buffer, dp, n));
+        const split = heap.backwardsSplit;
+        heap.release();
+        return { out, split };
+      };
+      const one = await run(1);
+      const two = await run(2);
+      const what = `${rows}×${units}, l1 ${l1}, ${masked ? 'masked' : 'plain'}`;
+      expect(one.split).toBe(0);
+      expect(two.split, what).toBe(1);
+      expect(two.out, what).toEqual(one.out);
+      // Changed where z > 0 (kept or moved by l1), zeroed elsewhere.
+      const df = new Float32Array(new Uint32Array(one.out).buffer);
+      expect(df.some((x, i) => z[i] > 0 && x !== 0)).toBe(true);
+      expect(df.every((x, i) => z[i] > 0 || x === 0)).toBe(true);
+    }
+  });
+
+  it('the double-sparse dW (spmmScatter) split by rows of C gives the very same bits as one thread', async () => {
+    const rng = new Rng(9);
+    // M units × N inputs, K = batch (op(A) = dZᵀ stored K × M); rows of C cut in chunks.
+    for (const [M, N, K, dDz, dX] of [
+      [1000, 784, 64, 0.2, 0.1],
+      [37, 300, 5, 0.5, 0.5],
+      [9, 31, 1, 0.8, 0.8],
+    ] as const) {
+      const sparse = (n: number, density: number) => rng.fill(n, -1, 1).map((x) => (rng.next() < density ? x : 0));
+      const dz = sparse(K * M, dDz);
+      const x = sparse(K * N, dX);
+      const run = async (threads: number) => {
+        const heap = WasmHeap.create({ threads, splitAbove: 1 })!;
+        await heap.warmUp();
+        const [a, b, cnt, idx, val, bcnt, bidx, bval, c] = heap.reserve([
+          K * M * 4,
+          K * N * 4,
+          M * 4,
+          M * K * 4,
+          M * K * 4,
+          K * 4,
+          K * N * 4,
+          K * N * 4,
+          M * N * 4,
+        ]);
+        new Float32Array(heap.memory.buffer, a, K * M).set(dz);
+        new Float32Array(heap.memory.buffer, b, K * N).set(x);
+        new Float32Array(heap.memory.buffer, c, M * N).fill(Number.NaN); // every element must be written
+        heap.compactRows(true, M, K, a, cnt, idx, val);
+        heap.compactRows(false, K, N, b, bcnt, bidx, bval);
+        heap.spmmScatter(M, N, K, cnt, idx, val, bcnt, bidx, bval, c);
+        const out = Array.from(new Uint32Array(heap.memory.buffer, c, M * N));
+        const split = heap.stats.split;
+        heap.release();
+        return { out, split };
+      };
+      const one = await run(1);
+      const two = await run(2);
+      expect(one.split).toBe(0);
+      expect(two.split, `${M}×${N}×${K}`).toBe(1);
+      expect(two.out).toEqual(one.out);
+      expect(one.out.some((bits) => bits !== 0 && bits !== 0x80000000)).toBe(true);
+      expect(one.out.every((bits) => (bits & 0x7fc00000) !== 0x7fc00000)).toBe(true);
     }
   });
 

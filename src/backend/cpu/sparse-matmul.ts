@@ -69,6 +69,13 @@ const MASKED_MIN_K = 32;
  * at 8 % nonzero, even near 12 %, slower from 18 %.
  */
 const SCATTER_MAX = 0.12;
+/**
+ * A TN product whose B was over SCATTER_SKIP_ABOVE × SCATTER_MAX dense skips compacting B
+ * (the count that decides) for its next SCATTER_SKIP_STEPS steps: a layer's input density
+ * moves slowly, and B's compaction costs ~5 % of such a product.
+ */
+const SCATTER_SKIP_ABOVE = 1.25;
+const SCATTER_SKIP_STEPS = 8;
 /** Densities the sparse path is timed at (its cost is close to linear in the density). */
 const PROBE_DENSITIES = [0.05, 0.4];
 /** Timing rounds per shape: at least MIN_ROUNDS, more while under SHAPE_MS, at most MAX_ROUNDS. */
@@ -123,6 +130,8 @@ export class SparseMatmul {
   /** Set by sparseProduct: op(B)'s nonzero fraction when its zeros were skipped too. */
   private inputDensity: number | undefined;
   private readonly chooser = new PathChooser();
+  /** Per TN product (label): steps left that skip B's compaction (B too dense to scatter). */
+  private readonly scatterSkip = new Map<string, number>();
 
   constructor(
     private readonly heap: WasmHeap,
@@ -242,7 +251,7 @@ export class SparseMatmul {
    * op(A)·op(B) into c on byte offsets, through the lists: the nonzero count of op(A), or
    * undefined without computing anything when `decide` says the dense path is better.
    */
-  private sparseProduct(s: Shape, a: number, b: number, c: number, force: boolean, decide?: (density: number) => boolean): number {
+  private sparseProduct(s: Shape, a: number, b: number, c: number, force: boolean, decide?: (density: number) => boolean, label = ''): number {
     const { M, N, K, transA, transB } = s;
     const heap = this.heap;
     const l = listLayout(s);
@@ -250,9 +259,12 @@ export class SparseMatmul {
     const nnz = heap.compactRows(transA, M, K, a, at + l.cnt, at + l.idx, at + l.val);
     if (!force && decide && !decide(nnz / (M * K))) return nnz;
     this.inputDensity = undefined;
-    if (l.scatter && !force) {
+    const skip = this.scatterSkip.get(label) ?? 0;
+    if (skip > 0) this.scatterSkip.set(label, skip - 1);
+    if (l.scatter && !force && skip === 0) {
       // dW = dZᵀ·X: where X (B) is sparse too, each term is added only at X's nonzeros.
       const nnzB = heap.compactRows(false, K, N, b, at + l.bcnt, at + l.bidx, at + l.bval);
+      if (nnzB > SCATTER_SKIP_ABOVE * SCATTER_MAX * K * N) this.scatterSkip.set(label, SCATTER_SKIP_STEPS);
       if (nnzB <= SCATTER_MAX * K * N) {
         heap.spmmScatter(M, N, K, at + l.cnt, at + l.idx, at + l.val, at + l.bcnt, at + l.bidx, at + l.bval, c);
         this.inputDensity = nnzB / (K * N);
@@ -300,13 +312,21 @@ export class SparseMatmul {
     let sparse = false;
     let probe = false;
     let t0 = 0;
-    this.sparseProduct(s, a.byteOffset, b.byteOffset, c.byteOffset, false, (d) => {
-      density = d;
-      if (auto) ({ sparse, probe } = this.chooser.choose(step.label, info, d));
-      else sparse = true;
-      t0 = performance.now();
-      return sparse;
-    });
+    this.sparseProduct(
+      s,
+      a.byteOffset,
+      b.byteOffset,
+      c.byteOffset,
+      false,
+      (d) => {
+        density = d;
+        if (auto) ({ sparse, probe } = this.chooser.choose(step.label, info, d));
+        else sparse = true;
+        t0 = performance.now();
+        return sparse;
+      },
+      step.label,
+    );
     if (!sparse && !dense) {
       this.record(step.label, s, density, false, probe ? 1 : 0);
       return false;

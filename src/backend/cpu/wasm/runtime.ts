@@ -10,7 +10,10 @@
 import { MATMUL_WASM, MATMUL_WASM_RELAXED, MATMUL_WASM_SHARED, MATMUL_WASM_SHARED_RELAXED } from './matmul-wasm.ts';
 import { SplitPause } from './split-pause.ts';
 import {
+  FLAGGED_CHUNKS_MAX,
   JOB_COMPACT,
+  JOB_RELU_BACKWARD,
+  JOB_SCATTER,
   JOB_SPMM,
   JOB_SPMM_MASKED,
   JOB_SPMMT,
@@ -235,6 +238,12 @@ const SPLIT_MOVES = 1 << 18;
  * about what it saves (measured alike on one and two threads).
  */
 const SPLIT_COMPACT = 1 << 17;
+/**
+ * Smallest relu backward (elements) split across threads: a batch-256 layer of 1000 units
+ * (~0.9 ms on one core), long enough to be judged as products are. A batch-64 layer's
+ * (~0.2 ms) showed no gain on a shared 2-core machine and lost when the cores were busy.
+ */
+const SPLIT_RELU_BACKWARD = 1 << 17;
 
 const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 
@@ -261,6 +270,8 @@ export class WasmHeap {
   private readonly counts = { gemms: 0, split: 0, spmms: 0, splitUpdates: 0 };
   /** Compactions (compactRows) split across threads. */
   compactionsSplit = 0;
+  /** Relu backwards split across threads. */
+  backwardsSplit = 0;
   /** When splitting pauses because the helpers lost time (split-pause.ts). */
   private readonly pauser = new SplitPause();
   private top: number;
@@ -517,7 +528,36 @@ export class WasmHeap {
 
   /** The relu activation backward over n elements (byte offsets; mask 0 for none), as its twin computes it. */
   reluBackward(n: number, l1: number, z: number, a: number, d: number, mask: number, units: number): void {
-    this.kernel.reluBackward(n, l1, z, a, d, mask, units);
+    const kern = this.kernel;
+    // Each element is computed alone, so chunks go to the helpers; masked chunks are whole
+    // rows of `units` (each starts at the mask's first unit, as the whole pass does there).
+    const helpers = this.splitHelpers(n >= SPLIT_RELU_BACKWARD);
+    const unit = mask ? Math.max(1, units) : 64;
+    const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), unit);
+    const count = Math.ceil(n / size);
+    if (helpers.length === 0 || count < 2 || count > FLAGGED_CHUNKS_MAX || (mask && n % unit !== 0)) {
+      kern.reluBackward(n, l1, z, a, d, mask, units);
+      return;
+    }
+    const bits = new Int32Array(new Float64Array([l1]).buffer);
+    const chunk = (i: number) => kern.reluBackward(Math.min(n - i * size, size), l1, z + i * size * 4, a + i * size * 4, d + i * size * 4, mask, units);
+    // In place: should a helper fail, the caller runs only the chunks not marked done.
+    this.backwardsSplit++;
+    pool.clearDone(count);
+    this.runJudged(
+      helpers,
+      JOB_RELU_BACKWARD,
+      [n, bits[0], bits[1], z, a, d, mask, units],
+      size,
+      count,
+      (i) => {
+        chunk(i);
+        pool.markDone(i);
+      },
+      () => {
+        for (let i = 0; i < count; i++) if (!pool.isDone(i)) chunk(i);
+      },
+    );
   }
 
   /** Column sums (f32, rows in order) of a rows × cols row-major matrix, byte offsets. */
@@ -533,26 +573,42 @@ export class WasmHeap {
     const kern = this.kernel;
     const tA = transA ? 1 : 0;
     const lda = transA ? m : k;
+    // op(A) stored transposed is compacted from a row-major copy of a block of its rows
+    // made in the thread's scratch (a tiled transpose, then the row-wise scan: about 1.7×
+    // faster than gathering down the columns; the same lists). Blocks fit the scratch.
+    const block = transA ? Math.floor(this.scratchBytes / (4 * k)) : m;
+    const viaCopy = transA && block >= 1;
+    const rowsAt = (lo: number, rows: number, scratch: number) => {
+      if (!viaCopy) return kern.compactRows(tA, rows, k, transA ? a + lo * 4 : a + lo * lda * 4, lda, cnt + lo * 4, idx + lo * k * 4, val + lo * k * 4);
+      let n = 0;
+      for (let r = 0; r < rows; r += block) {
+        const b = Math.min(block, rows - r);
+        kern.transposeInto(k, b, a + (lo + r) * 4, lda, scratch, k);
+        n += kern.compactRows(0, b, k, scratch, k, cnt + (lo + r) * 4, idx + (lo + r) * k * 4, val + (lo + r) * k * 4);
+      }
+      return n;
+    };
     // Rows are compacted independently (each into its own slots), so chunks of rows can
     // go to the helpers; a pause (busy cores) keeps it on this thread without counting.
     const helpers = m * k >= SPLIT_COMPACT && !this.pauser.paused ? this.helpers() : [];
-    const size = Math.ceil(m / (CHUNKS_PER_THREAD * (helpers.length + 1)));
+    const size = Math.min(Math.ceil(m / (CHUNKS_PER_THREAD * (helpers.length + 1))), viaCopy ? block : m);
     const count = Math.ceil(m / size);
-    if (helpers.length === 0 || count < 2) return kern.compactRows(tA, m, k, a, lda, cnt, idx, val);
+    if (helpers.length === 0 || count < 2) return rowsAt(0, m, this.scratch[0]);
     this.compactionsSplit++;
     let mine = 0;
     let whole = -1;
     pool.runJob(
       helpers,
       JOB_COMPACT,
-      [tA, m, k, a, lda, cnt, idx, val, 0],
+      [tA, m, k, a, lda, cnt, idx, val, 0, viaCopy ? 1 : 0],
       size,
       count,
       (i) => {
         const lo = i * size;
-        mine += kern.compactRows(tA, Math.min(m - lo, size), k, transA ? a + lo * 4 : a + lo * lda * 4, lda, cnt + lo * 4, idx + lo * k * 4, val + lo * k * 4);
+        mine += rowsAt(lo, Math.min(m - lo, size), this.scratch[0]);
       },
-      () => (whole = kern.compactRows(tA, m, k, a, lda, cnt, idx, val)),
+      () => (whole = rowsAt(0, m, this.scratch[0])),
+      this.scratch,
     );
     return whole >= 0 ? whole : mine + pool.compactTotal();
   }
@@ -682,12 +738,32 @@ export class WasmHeap {
 
   /**
    * C (m × n) = (lists of compactRows with k columns)·B where B (k × n) is given by its own
-   * row lists (compactRows of B, n columns): each term added only at B's nonzeros. One thread.
+   * row lists (compactRows of B, n columns): each term added only at B's nonzeros.
    */
   spmmScatter(m: number, n: number, k: number, cnt: number, idx: number, val: number, bcnt: number, bidx: number, bval: number, c: number): void {
     this.counts.gemms++;
     this.counts.spmms++;
-    this.kernel.spmmScatter(0, m, n, cnt, idx, val, k, bcnt, bidx, bval, n, c, n);
+    const kern = this.kernel;
+    const part = (i0: number, i1: number) => kern.spmmScatter(i0, i1, n, cnt, idx, val, k, bcnt, bidx, bval, n, c, n);
+    // Rows of C are independent (each summed by one thread in list order), so chunks of
+    // rows go to the helpers; split as spmm is (m·n·k bounds the work).
+    const helpers = this.splitHelpers(m * n * k >= this.splitAbove && m >= 8);
+    const size = Math.ceil(m / (CHUNKS_PER_THREAD * (helpers.length + 1)));
+    const count = Math.ceil(m / size);
+    if (helpers.length === 0 || count < 2) {
+      part(0, m);
+      return;
+    }
+    this.counts.split++;
+    this.runJudged(
+      helpers,
+      JOB_SCATTER,
+      [m, n, k, cnt, idx, val, bcnt, bidx, bval, c],
+      size,
+      count,
+      (i) => part(i * size, Math.min(m, (i + 1) * size)),
+      () => part(0, m),
+    );
   }
 
   /**

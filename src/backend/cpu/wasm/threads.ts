@@ -38,6 +38,10 @@ const J_SIZE = 3; // columns (rows) per chunk
 const J_ARGS = 4; // transA, transB, m, n, k, a, lda, b, ldb, c, ldc of the whole product
 const J_KIND = J_ARGS + 11; // JOB_GEMM, or JOB_SPMM / JOB_TRANSPOSE with their own arguments at J_ARGS
 const J_SLOTS = J_ARGS + 12;
+/** Per chunk of a JOB_RELU_BACKWARD (in place: a chunk must not run twice), 1 once done. */
+const J_DONE = J_SLOTS;
+/** The most chunks a job with done flags may have. */
+export const FLAGGED_CHUNKS_MAX = 256;
 export const JOB_GEMM = 0;
 /** spmm over chunks of C's columns; args m, n, cnt, idx, val, cap, b, ldb, c, ldc. */
 export const JOB_SPMM = 1;
@@ -49,8 +53,19 @@ export const JOB_SPMMT = 3;
 export const JOB_SPMM_MASKED = 4;
 /** updateRange over chunks of the parameters; args p, g, m, n, args, sq, out (f64 per chunk), done (i32 per chunk). */
 export const JOB_UPDATE = 5;
-/** compactRows over chunks of op(A)'s rows; args transA, m, k, a, lda, cnt, idx, val, then the nonzero total (Atomics.add). */
+/**
+ * compactRows over chunks of op(A)'s rows; args transA, m, k, a, lda, cnt, idx, val, then the
+ * nonzero total (Atomics.add), then viaCopy: 1 when a transposed op(A)'s chunk is first
+ * copied row-major into the thread's scratch (chunks then fit it).
+ */
 export const JOB_COMPACT = 6;
+/** spmmScatter over chunks of C's rows; args m, n, k, cnt, idx, val, bcnt, bidx, bval, c (caps k and n, ldc n). */
+export const JOB_SCATTER = 7;
+/**
+ * reluBackward over chunks of elements (whole rows of `units` when masked); args n, l1 (f64
+ * as two i32: low, high), z, a, d, mask, units.
+ */
+export const JOB_RELU_BACKWARD = 8;
 /** The job slot where JOB_COMPACT's chunks add up their nonzeros. */
 const J_COMPACT_TOTAL = J_ARGS + 8;
 
@@ -80,6 +95,8 @@ function chunkArgs(job: Int32Array, i: number, scratch: number): GemmArgs {
 // The helpers' chunk loop, plain JavaScript shared by both worker sources below; it
 // mirrors claimChunks/chunkArgs.
 const CHUNKS_SOURCE = `
+const f64of = new Float64Array(1);
+const f64bits = new Int32Array(f64of.buffer);
 function chunks(scratch) {
   for (;;) {
     const i = Atomics.add(job, ${J_NEXT}, 1);
@@ -108,9 +125,26 @@ function chunks(scratch) {
       continue;
     }
     if (kind === ${JOB_COMPACT}) {
-      const [tA, m, k, a, lda, cnt, idx, val] = job.subarray(${J_ARGS}, ${J_ARGS} + 8);
+      const [tA, m, k, a, lda, cnt, idx, val, , viaCopy] = job.subarray(${J_ARGS}, ${J_ARGS} + 10);
       const rows = Math.min(m - lo, size);
-      Atomics.add(job, ${J_COMPACT_TOTAL}, exports.compactRows(tA, rows, k, tA ? a + lo * 4 : a + lo * lda * 4, lda, cnt + lo * 4, idx + lo * k * 4, val + lo * k * 4));
+      if (viaCopy) exports.transposeInto(k, rows, a + lo * 4, lda, scratch, k);
+      Atomics.add(job, ${J_COMPACT_TOTAL}, viaCopy
+        ? exports.compactRows(0, rows, k, scratch, k, cnt + lo * 4, idx + lo * k * 4, val + lo * k * 4)
+        : exports.compactRows(tA, rows, k, tA ? a + lo * 4 : a + lo * lda * 4, lda, cnt + lo * 4, idx + lo * k * 4, val + lo * k * 4));
+      continue;
+    }
+    if (kind === ${JOB_SCATTER}) {
+      const [m, n, k, cnt, idx, val, bcnt, bidx, bval, c] = job.subarray(${J_ARGS}, ${J_ARGS} + 10);
+      exports.spmmScatter(lo, Math.min(m, lo + size), n, cnt, idx, val, k, bcnt, bidx, bval, n, c, n);
+      continue;
+    }
+    if (kind === ${JOB_RELU_BACKWARD}) {
+      const [n, lo32, hi32, z, a, d, mask, units] = job.subarray(${J_ARGS}, ${J_ARGS} + 8);
+      f64bits[0] = lo32;
+      f64bits[1] = hi32;
+      const o = lo * 4;
+      exports.reluBackward(Math.min(n - lo, size), f64of[0], z + o, a + o, d + o, mask, units);
+      Atomics.store(job, ${J_DONE} + i, 1);
       continue;
     }
     if (kind === ${JOB_TRANSPOSE}) {
@@ -434,7 +468,7 @@ class Pool {
       const h = host();
       try {
         if (!h) throw new Error('no helper threads here');
-        this.job ??= new Int32Array(new SharedArrayBuffer(J_SLOTS * 4));
+        this.job ??= new Int32Array(new SharedArrayBuffer((J_DONE + FLAGGED_CHUNKS_MAX) * 4));
         this.helpers.push(new Helper(h, module, this.job));
       } catch {
         this.disabled = true;
@@ -510,7 +544,7 @@ class Pool {
   }
 
   /**
-   * A JOB_SPMM, JOB_SPMMT, JOB_SPMM_MASKED, JOB_UPDATE, JOB_COMPACT or JOB_TRANSPOSE job (args as the worker reads them) cut into
+   * A JOB_SPMM, JOB_SPMMT, JOB_SPMM_MASKED, JOB_SCATTER, JOB_UPDATE, JOB_COMPACT, JOB_RELU_BACKWARD or JOB_TRANSPOSE job (args as the worker reads them) cut into
    * `count` chunks of `size`, shared between the caller, which runs `chunk(i)` for the
    * chunks it claims, and these helpers (helper h works in scratch[1 + h] where given). If
    * a helper fails the caller runs `whole()`. Chunks do not change the result: every
@@ -541,6 +575,22 @@ class Pool {
     let ok = true;
     for (const h of helpers) ok = h.wait() && ok;
     if (!ok) whole();
+  }
+
+  /** Clears the done flags of a job's first `count` chunks (before runJob). */
+  clearDone(count: number): void {
+    this.job ??= new Int32Array(new SharedArrayBuffer((J_DONE + FLAGGED_CHUNKS_MAX) * 4));
+    this.job.fill(0, J_DONE, J_DONE + count);
+  }
+
+  /** Marks chunk i of the job done (the caller's chunks). */
+  markDone(i: number): void {
+    Atomics.store(this.job!, J_DONE + i, 1);
+  }
+
+  /** Whether chunk i of the job was done (read after runJob returns, or in its `whole`). */
+  isDone(i: number): boolean {
+    return Atomics.load(this.job!, J_DONE + i) === 1;
   }
 
   /** What the helpers' JOB_COMPACT chunks added up (read after runJob returns). */
