@@ -232,6 +232,33 @@ describe.runIf(wasmModules() !== undefined)('sparse-aware WebAssembly matmul', (
     }
   });
 
+  it('an all-zero operand (a dead layer) after both paths are known: sparse, no crash, the rarest probe', () => {
+    const saved = new Map(startupTimings);
+    startupTimings.clear();
+    try {
+      const s: ShapeInfo = { key: '64×1000×1000 NN/1', kind: 'NN', work: 64e6, threads: 1 };
+      startupTimings.set(s.key, { denseMs: 8, crossover: 0.5 });
+      const chooser = new PathChooser();
+      // Both paths known from runs of their own at a live density.
+      for (let k = 0; k < 12; k++) {
+        const { sparse } = chooser.choose('dX', s, 0.3);
+        chooser.observe('dX', s, sparse, 0.3, sparse ? 10 * 0.3 : 8);
+      }
+      // Then the layer dies: op(A) is all zeros, the sparse path costs nothing.
+      const paths: boolean[] = [];
+      for (let k = 0; k < 300; k++) {
+        const { sparse } = chooser.choose('dX', s, 0);
+        paths.push(sparse);
+        chooser.observe('dX', s, sparse, 0, sparse ? 0 : 8);
+      }
+      expect(paths.every((p) => p)).toBe(true);
+      expect(chooser.estimate('dX', s, 0).crossover).toBeGreaterThan(0);
+    } finally {
+      startupTimings.clear();
+      for (const [k, v] of saved) startupTimings.set(k, v);
+    }
+  });
+
   it.each(['dense', 'sparse'] as const)('with no start-up budget, the chooser converges to the faster path when the %s path is made slow', async (slow) => {
     const saved = new Map(startupTimings);
     startupTimings.clear();

@@ -81,6 +81,10 @@ describe('rectigrad experiment glorot2011 --recipe best', () => {
     '--backend',
     'cpu',
   ];
+  // One path for every product: with 'auto' the CPU backend picks the sparse or dense path by
+  // timing, and runs the other now and then as a probe, so two processes agree only up to
+  // summation order; the bit-for-bit comparison below needs the same path in both.
+  const env = { ...process.env, RECTIGRAD_CPU_SPARSE: 'off' };
   const results = (out: string) => JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
   /** Everything but the timings. */
   const untimed = (r: any) =>
@@ -90,7 +94,7 @@ describe('rectigrad experiment glorot2011 --recipe best', () => {
 
   it('trains the grid, chooses, trains the second seed, reports; killed mid-run it resumes to the same results', async () => {
     const whole = mkdtempSync(join(tmpdir(), 'rectigrad-best-'));
-    await run(process.execPath, [...args(whole), '--quiet'], { timeout: 240_000 });
+    await run(process.execPath, [...args(whole), '--quiet'], { timeout: 240_000, env });
     const r = results(whole);
     expect(r.grid.map((t: any) => [t.variant, t.l1, t.lr])).toEqual([
       ['rectifier', 0.0001, 0.05],
@@ -130,7 +134,7 @@ describe('rectigrad experiment glorot2011 --recipe best', () => {
     // The same grid, killed while its second run is mid-schedule, then run again.
     const cut = mkdtempSync(join(tmpdir(), 'rectigrad-best-'));
     await new Promise<void>((done, fail) => {
-      const child = spawn(process.execPath, args(cut), { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, args(cut), { stdio: ['ignore', 'ignore', 'pipe'], env });
       let err = '';
       child.stderr.on('data', (d) => {
         err += d;
@@ -139,7 +143,7 @@ describe('rectigrad experiment glorot2011 --recipe best', () => {
       child.on('exit', (code, signal) => (signal === 'SIGKILL' ? done() : fail(new Error(`not killed (exit ${code}): ${err}`))));
     });
     expect(existsSync(join(cut, 'progress', 'tanh_lr0.05_l1_0_seed1_e3.json'))).toBe(false);
-    const { stderr } = await run(process.execPath, args(cut), { timeout: 240_000 });
+    const { stderr } = await run(process.execPath, args(cut), { timeout: 240_000, env });
     expect(stderr).not.toMatch(/rectifier_lr0\.05_l1_0\.0001_seed1_e3: training/); // finished before the kill: not redone
     expect(stderr).toMatch(/rectifier_lr0\.02_l1_0\.0001_seed1_e3: resuming after epoch [12] \(step [12]0\)/);
     expect(untimed(results(cut))).toEqual(untimed(r));

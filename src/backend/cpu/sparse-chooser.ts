@@ -135,8 +135,10 @@ export class PathChooser {
     let period: number;
     if (!otherKnown) period = UNKNOWN_PERIOD;
     else {
+      // An all-zero op(A) (a dead layer) costs ~nothing sparse: the ratio is then ∞ or NaN,
+      // and the rarest probe applies.
       const ratio = sparse ? e.denseMs! / e.sparseMs! : e.sparseMs! / e.denseMs!;
-      period = PROBES.find(([r]) => ratio < r)![1];
+      period = (PROBES.find(([r]) => ratio < r) ?? PROBES[PROBES.length - 1])[1];
     }
     const probe = p.steps - p.lastProbe >= period && density >= MIN_SAMPLE_DENSITY && (sparse || density < MAX_PROBE_DENSITY);
     if (probe) p.lastProbe = p.steps;
