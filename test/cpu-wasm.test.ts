@@ -318,6 +318,39 @@ describe.runIf(wasmModules() !== undefined && threadsSupported())('WebAssembly S
     }
   });
 
+  it('compacting op(A) lists exactly its nonzeros (NaN in, −0 out) at relu densities, on shapes around the 16-wide blocks', () => {
+    const rng = new Rng(41);
+    const heap = WasmHeap.create({ threads: 1 })!;
+    try {
+      for (const density of [0, 0.01, 0.04, 0.2, 0.9, 1]) {
+        for (const [m, k] of [[1, 1], [1, 15], [3, 16], [2, 17], [17, 33], [64, 1000], [5, 784]]) {
+          for (const transA of [false, true]) {
+            const a = rng.fill(m * k).map((x) => (rng.next() < density ? x || 1 : rng.next() < 0.5 ? 0 : -0));
+            // A NaN must be listed (it reaches C in the dense product too).
+            if (density > 0) a[(m * k) >> 1] = NaN;
+            const at = (i: number, j: number) => (transA ? a[j * m + i] : a[i * k + j]);
+            const want = Array.from({ length: m }, (_, i) => {
+              const cols = Array.from({ length: k }, (_, j) => j).filter((j) => at(i, j) !== 0);
+              return [cols, cols.map((j) => at(i, j))];
+            });
+            const [ap, cnt, idx, val] = heap.reserve([m * k * 4, m * 4, m * k * 4, m * k * 4]);
+            new Float32Array(heap.memory.buffer, ap, m * k).set(a);
+            const total = heap.compactRows(transA, m, k, ap, cnt, idx, val);
+            const counts = Array.from(new Int32Array(heap.memory.buffer, cnt, m));
+            const I = new Uint32Array(heap.memory.buffer, idx, m * k);
+            const V = new Float32Array(heap.memory.buffer, val, m * k);
+            const lists = counts.map((c, i) => [Array.from(I.subarray(i * k, i * k + c)), Array.from(V.subarray(i * k, i * k + c))]);
+            const what = `${m}×${k}${transA ? 'ᵀ' : ''} at ${density}`;
+            expect(lists, what).toEqual(want);
+            expect(total, what).toBe(want.reduce((s, [cols]) => s + cols.length, 0));
+          }
+        }
+      }
+    } finally {
+      heap.release();
+    }
+  });
+
   it('the relu backward split across a worker gives the very same bits as one thread', async () => {
     const rng = new Rng(12);
     for (const [rows, units, l1, masked] of [

@@ -514,6 +514,7 @@ export function updateRange(p: usize, g: usize, m: usize, from: i32, to: i32, ar
  * Returns the total count. NaN counts as nonzero (it must reach C as in the dense product).
  */
 export function compactRows(transA: i32, m: i32, k: i32, a: usize, lda: i32, cnt: usize, idx: usize, val: usize): i32 {
+  const zero = f32x4.splat(0);
   let total = 0;
   const ld = <usize>lda << 2;
   if (!transA) {
@@ -521,8 +522,22 @@ export function compactRows(transA: i32, m: i32, k: i32, a: usize, lda: i32, cnt
       const row = a + <usize>i * ld;
       const base = <usize>i * <usize>k;
       let p = 0;
+      let j = 0;
+      // 16 at a time: one bit per nonzero, then one append per set bit. At relu densities
+      // most blocks of 16 are all zero, and the cost follows the nonzeros, not k.
+      for (; j + 16 <= k; j += 16) {
+        let bits = nonzeroBits16(row + (<usize>j << 2), zero);
+        while (bits != 0) {
+          const t = ctz(bits);
+          const o = (base + <usize>p) << 2;
+          store<u32>(idx + o, j + t);
+          store<f32>(val + o, load<f32>(row + (<usize>(j + t) << 2)));
+          p++;
+          bits &= bits - 1;
+        }
+      }
       // Branch-free append: the slot is always written, the count moves on nonzeros only.
-      for (let j = 0; j < k; j++) {
+      for (; j < k; j++) {
         const x = load<f32>(row + (<usize>j << 2));
         const o = (base + <usize>p) << 2;
         store<u32>(idx + o, j);
@@ -537,7 +552,22 @@ export function compactRows(transA: i32, m: i32, k: i32, a: usize, lda: i32, cnt
   memory.fill(cnt, 0, <usize>m << 2);
   for (let j = 0; j < k; j++) {
     const row = a + <usize>j * ld;
-    for (let i = 0; i < m; i++) {
+    let i = 0;
+    for (; i + 16 <= m; i += 16) {
+      let bits = nonzeroBits16(row + (<usize>i << 2), zero);
+      while (bits != 0) {
+        const r = i + ctz(bits);
+        const cp = cnt + (<usize>r << 2);
+        const p = load<i32>(cp);
+        const o = (<usize>r * <usize>k + <usize>p) << 2;
+        store<u32>(idx + o, j);
+        store<f32>(val + o, load<f32>(row + (<usize>r << 2)));
+        store<i32>(cp, p + 1);
+        total++;
+        bits &= bits - 1;
+      }
+    }
+    for (; i < m; i++) {
       const x = load<f32>(row + (<usize>i << 2));
       const cp = cnt + (<usize>i << 2);
       const p = load<i32>(cp);
@@ -550,6 +580,17 @@ export function compactRows(transA: i32, m: i32, k: i32, a: usize, lda: i32, cnt
     }
   }
   return total;
+}
+
+/** Bit t set where the float at q + 4t (t < 16) is nonzero (NaN included: x != 0 holds). */
+// @ts-ignore: decorator
+@inline function nonzeroBits16(q: usize, zero: v128): i32 {
+  return (
+    i32x4.bitmask(f32x4.ne(v128.load(q), zero)) |
+    (i32x4.bitmask(f32x4.ne(v128.load(q, 16), zero)) << 4) |
+    (i32x4.bitmask(f32x4.ne(v128.load(q, 32), zero)) << 8) |
+    (i32x4.bitmask(f32x4.ne(v128.load(q, 48), zero)) << 12)
+  );
 }
 
 /**
@@ -794,11 +835,10 @@ export function maskGroups(m: i32, n: i32, mask: usize, ld: i32, gcnt: usize, gi
     let g = 0;
     // Branch-free append: the slot is always written, the count moves on live groups only.
     for (; (g << 2) + 4 <= n; g++) {
-      const live = i32x4.neg(f32x4.ne(v128.load(row + (<usize>g << 4)), zero));
-      const k = i32x4.extract_lane(live, 0) + i32x4.extract_lane(live, 1) + i32x4.extract_lane(live, 2) + i32x4.extract_lane(live, 3);
+      const bits = i32x4.bitmask(f32x4.ne(v128.load(row + (<usize>g << 4)), zero));
       store<u32>(base + (<usize>p << 2), g);
-      p += <i32>(k != 0);
-      total += k;
+      p += <i32>(bits != 0);
+      total += popcnt(bits);
     }
     if (g << 2 < n) {
       let k = 0;
