@@ -323,7 +323,15 @@ describe.runIf(wasmModules() !== undefined && threadsSupported())('WebAssembly S
     const heap = WasmHeap.create({ threads: 1 })!;
     try {
       for (const density of [0, 0.01, 0.04, 0.2, 0.9, 1]) {
-        for (const [m, k] of [[1, 1], [1, 15], [3, 16], [2, 17], [17, 33], [64, 1000], [5, 784]]) {
+        for (const [m, k] of [
+          [1, 1],
+          [1, 15],
+          [3, 16],
+          [2, 17],
+          [17, 33],
+          [64, 1000],
+          [5, 784],
+        ]) {
           for (const transA of [false, true]) {
             const a = rng.fill(m * k).map((x) => (rng.next() < density ? x || 1 : rng.next() < 0.5 ? 0 : -0));
             // A NaN must be listed (it reaches C in the dense product too).
