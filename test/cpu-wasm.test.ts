@@ -318,7 +318,7 @@ describe.runIf(wasmModules() !== undefined && threadsSupported())('WebAssembly S
     }
   });
 
-  it('compacting op(A) lists exactly its nonzeros (NaN in, −0 out) at relu densities, on shapes around the 16-wide blocks', () => {
+  it('compacting op(A) lists exactly its nonzeros (NaN in, −0 out) at relu densities, on shapes around the 16-wide blocks; counting them agrees', () => {
     const rng = new Rng(41);
     const heap = WasmHeap.create({ threads: 1 })!;
     try {
@@ -351,6 +351,8 @@ describe.runIf(wasmModules() !== undefined && threadsSupported())('WebAssembly S
             const what = `${m}×${k}${transA ? 'ᵀ' : ''} at ${density}`;
             expect(lists, what).toEqual(want);
             expect(total, what).toBe(want.reduce((s, [cols]) => s + cols.length, 0));
+            // The count the dense path reports its density by.
+            expect(heap.countNonzeros(ap, m * k), what).toBe(total);
           }
         }
       }

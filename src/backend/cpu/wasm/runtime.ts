@@ -55,6 +55,7 @@ interface KernelExports {
   sumsq(x: number, n: number): number;
   update(p: number, g: number, m: number, n: number, lr: number, mu: number, wd: number, clip: number, sq: number): number;
   updateRange(p: number, g: number, m: number, from: number, to: number, args: number, sq: number, out: number, done: number): void;
+  countNonzeros(a: number, n: number): number;
   reluBackward(n: number, l1: number, z: number, a: number, d: number, mask: number, units: number): void;
   colSums(rows: number, cols: number, x: number, out: number): void;
   scratchBytes(): number;
@@ -611,6 +612,11 @@ export class WasmHeap {
       this.scratch,
     );
     return whole >= 0 ? whole : mine + pool.compactTotal();
+  }
+
+  /** Nonzeros among n floats at byte offset a (NaN counts, −0 does not). */
+  countNonzeros(a: number, n: number): number {
+    return this.kernel.countNonzeros(a, n);
   }
 
   /** dst (cols × rows) = transpose of src (rows × cols), row-major, byte offsets. */

@@ -582,6 +582,16 @@ export function compactRows(transA: i32, m: i32, k: i32, a: usize, lda: i32, cnt
   return total;
 }
 
+/** Nonzeros among n floats at a (byte offset); NaN counts, −0 does not (as in compactRows). */
+export function countNonzeros(a: usize, n: i32): i32 {
+  const zero = f32x4.splat(0);
+  let total = 0;
+  let i = 0;
+  for (; i + 16 <= n; i += 16) total += popcnt(nonzeroBits16(a + (<usize>i << 2), zero));
+  for (; i < n; i++) total += <i32>(load<f32>(a + (<usize>i << 2)) != 0);
+  return total;
+}
+
 /** Bit t set where the float at q + 4t (t < 16) is nonzero (NaN included: x != 0 holds). */
 // @ts-ignore: decorator
 @inline function nonzeroBits16(q: usize, zero: v128): i32 {
