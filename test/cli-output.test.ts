@@ -2,7 +2,7 @@
 // columns on a terminal; --json - on stdout alone; --resume naming the flags it ignores;
 // no Vulkan loader noise; short runs timed in ms.
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -62,6 +62,28 @@ describe('train output', () => {
     expect(r.memory.totalBytes).toBeGreaterThanOrEqual(r.memory.largestBindingBytes);
     expect(stderr).toMatch(/epoch 1: train loss/);
     expect(stderr).toMatch(/5 steps, \d+ ms training/);
+  });
+
+  it('eval --json - writes only the JSON to stdout (no file named "-"); a --json path that cannot be written is refused before loading', async () => {
+    const ck = join(dir, 'e.safetensors');
+    await cli(['train', ...small, '--steps', '5', '--save', ck, '--quiet']);
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [join(process.cwd(), 'bin/rectigrad.js'), 'eval', '--checkpoint', ck, '--test-limit', '100', '--backend', 'cpu', '--json', '-'],
+      {
+        cwd: dir,
+        timeout: 240_000,
+      },
+    );
+    const r = JSON.parse(stdout);
+    expect(r.examples).toBe(100);
+    expect(r.sparsity).toHaveLength(3);
+    expect(stderr).toMatch(/^100 examples: loss \d/m);
+    expect(existsSync(join(dir, '-'))).toBe(false);
+    const bad = await cli(['eval', '--checkpoint', join(dir, 'missing.safetensors'), '--json', join(dir, 'no-such-dir', 'e.json')]).catch(
+      (e: { stderr: string }) => e,
+    );
+    expect('stderr' in bad && bad.stderr).toMatch(/--json .*no-such-dir.* does not exist: create it first/);
   });
 
   it('--resume warns once per ignored flag and counts the steps right', async () => {

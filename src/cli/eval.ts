@@ -9,7 +9,7 @@ import { loadCheckpoint, writeFileAtomic } from '../io/checkpoint-file.ts';
 import { paramsArena } from '../plan/eval-plan.ts';
 import { describeModel } from '../model/spec.ts';
 import { Evaluator } from '../train/evaluate.ts';
-import { oneOf, positiveInt } from './options.ts';
+import { checkOutputPath, oneOf, positiveInt } from './options.ts';
 
 interface EvalFlags {
   checkpoint: string;
@@ -29,9 +29,12 @@ export function evalCommand(): Command {
     .option('--data-dir <dir>', 'a directory of IDX files with the standard names (plain or .gz)')
     .option('--test-limit <n>', 'evaluate on only the first n test examples', positiveInt('--test-limit'))
     .option('--backend <name>', 'auto|webgpu|cpu', oneOf('--backend', BACKENDS), 'auto')
-    .option('--json <file>', 'write the result as JSON')
+    .option('--json <file>', 'write the result as JSON (- for stdout: the result line then goes to stderr)')
     .option('--quiet', 'print only the result line', false)
     .action(async (flags: EvalFlags) => {
+      // Checked before anything is loaded; with --json - stdout carries the JSON alone.
+      if (flags.json !== undefined && flags.json !== '-') checkOutputPath('--json', flags.json);
+      const toStdout = flags.json === '-';
       const ck = loadCheckpoint(flags.checkpoint);
       // The data it was trained on, from its run config (none: a program that recorded none).
       const trained: Partial<RunConfig> = Object.keys(ck.config).length ? parseRunConfig(ck.config, flags.checkpoint) : {};
@@ -45,11 +48,13 @@ export function evalCommand(): Command {
       backend.writeF(own.params, ck.params);
       const ev = await Evaluator.create(backend, ck.model, test);
       const r = await ev.evaluate();
-      console.log(
+      (toStdout ? console.error : console.log)(
         `${r.examples} examples: loss ${r.loss.toFixed(4)}, error ${(100 * r.error).toFixed(2)}%, ` +
           `sparsity ${r.sparsity.map((x) => `${(100 * x).toFixed(1)}%`).join(' ')}, dead ${r.deadUnits.join(' ')}`,
       );
-      if (flags.json) writeFileAtomic(flags.json, JSON.stringify(r, null, 1) + '\n');
+      const text = JSON.stringify(r, null, 1) + '\n';
+      if (toStdout) process.stdout.write(text);
+      else if (flags.json) writeFileAtomic(flags.json, text);
       backend.destroy();
     });
 }

@@ -9,7 +9,7 @@ import { WebGpuBackend } from '../backend/webgpu/webgpu-backend.ts';
 import { writeFileAtomic } from '../io/checkpoint-file.ts';
 import { PAPER_MODEL } from '../model/spec.ts';
 import { matmulProducts } from '../plan/plan.ts';
-import { oneOf, positiveInt, widthList } from './options.ts';
+import { checkOutputPath, oneOf, positiveInt, widthList } from './options.ts';
 
 interface TuneFlags {
   backend: 'webgpu' | 'cpu';
@@ -28,9 +28,11 @@ export function tuneCommand(): Command {
     .option('--batch <n>', 'batch size (default 64)', positiveInt('--batch'), 64)
     .option('--budget <ms>', 'time budget for measuring, in ms (default 2000 per network)', positiveInt('--budget'), 2000)
     .option('--force', 'measure again even what the cache holds', false)
-    .option('--json <file>', 'write { adapter, entries: [{ op, shape, layout, candidates, chosen }] } as JSON')
+    .option('--json <file>', 'write { adapter, entries: [{ op, shape, layout, candidates, chosen }] } as JSON (- for stdout: the table then goes to stderr)')
     .action(async (flags: TuneFlags) => {
       if (flags.backend === 'cpu') throw new Error('the CPU backend has no kernel configurations to tune: use --backend webgpu');
+      if (flags.json !== undefined && flags.json !== '-') checkOutputPath('--json', flags.json);
+      const toStdout = flags.json === '-';
       setTuningCache(fileCache());
       const ctx = await acquireGpu();
       const backend = new WebGpuBackend(ctx);
@@ -39,12 +41,16 @@ export function tuneCommand(): Command {
       console.error(`adapter: ${backend.adapter}; cache: ${report.cache}`);
       for (const e of report.entries) {
         const cands = e.candidates.map((c) => ('gflops' in c ? `${c.config} ${c.gflops.toFixed(1)}` : `${c.config} (${c.error})`)).join(', ');
-        console.log(`${e.op.padEnd(7)} ${e.shape.join('x').padEnd(16)} ${e.layout}  chosen ${e.chosen}${e.cached ? ' (cached)' : ''}  [GFLOP/s: ${cands}]`);
+        (toStdout ? console.error : console.log)(
+          `${e.op.padEnd(7)} ${e.shape.join('x').padEnd(16)} ${e.layout}  chosen ${e.chosen}${e.cached ? ' (cached)' : ''}  [GFLOP/s: ${cands}]`,
+        );
       }
       console.error(`${report.entries.length} shapes in ${report.seconds.toFixed(2)} s`);
       if (flags.json) {
         const { adapter, entries } = report;
-        writeFileAtomic(flags.json, JSON.stringify({ adapter: backend.adapter, adapterKey: adapter, entries }, null, 1) + '\n');
+        const text = JSON.stringify({ adapter: backend.adapter, adapterKey: adapter, entries }, null, 1) + '\n';
+        if (toStdout) process.stdout.write(text);
+        else writeFileAtomic(flags.json, text);
       }
       backend.destroy();
       ctx.device.destroy();
