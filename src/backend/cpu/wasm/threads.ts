@@ -83,6 +83,14 @@ const CMD_QUIT = 2;
 
 /** The longest a caller waits for a helper before giving up on it. */
 const WAIT_LIMIT_MS = 60_000;
+/**
+ * How long a thread spins on the other's flag before sleeping on it: a helper waiting for
+ * the next job, the caller waiting for a helper's last chunk. A futex sleep and wake-up
+ * costs tens of microseconds, more in a virtual machine, and a training step runs a dozen
+ * split jobs a fraction of a millisecond apart (a profile of the sparse path at batch 64
+ * had the caller waiting ~1.4 ms a step); spinning keeps a core busy for at most this long.
+ */
+const SPIN_MS = 0.3;
 
 /** gemm's arguments for chunk i of the job (as claimChunks below and the worker compute them). */
 function chunkArgs(job: Int32Array, i: number, scratch: number): GemmArgs {
@@ -95,6 +103,13 @@ function chunkArgs(job: Int32Array, i: number, scratch: number): GemmArgs {
 // The helpers' chunk loop, plain JavaScript shared by both worker sources below; it
 // mirrors claimChunks/chunkArgs.
 const CHUNKS_SOURCE = `
+// Until the caller posts a command after \`seen\`: spinning for SPIN_MS first, since a
+// step's jobs come a fraction of a millisecond apart and a sleeping thread takes tens of
+// microseconds (more in a virtual machine) to wake; then sleeping.
+function awaitCommand(seen) {
+  const until = performance.now() + ${SPIN_MS};
+  while (Atomics.load(ctrl, ${SEQ}) === seen) if (performance.now() > until) Atomics.wait(ctrl, ${SEQ}, seen);
+}
 const f64of = new Float64Array(1);
 const f64bits = new Int32Array(f64of.buffer);
 function chunks(scratch) {
@@ -174,7 +189,7 @@ let seen = 0;
 ${CHUNKS_SOURCE}
 Atomics.store(ctrl, ${READY}, 1);
 for (;;) {
-  Atomics.wait(ctrl, ${SEQ}, seen);
+  awaitCommand(seen);
   const seq = Atomics.load(ctrl, ${SEQ});
   if (seq === seen) continue;
   seen = seq;
@@ -205,7 +220,7 @@ ${CHUNKS_SOURCE}
 function loop() {
   Atomics.store(ctrl, ${READY}, 1);
   for (;;) {
-    Atomics.wait(ctrl, ${SEQ}, seen);
+    awaitCommand(seen);
     const seq = Atomics.load(ctrl, ${SEQ});
     if (seq === seen) continue;
     seen = seq;
@@ -406,9 +421,11 @@ export class Helper {
   /** Waits for the job posted last; false if the helper failed or never answered. */
   wait(): boolean {
     const t0 = Date.now();
+    const spinUntil = performance.now() + SPIN_MS;
     for (;;) {
       const done = Atomics.load(this.ctrl, DONE);
       if (done === this.seq) break;
+      if (performance.now() < spinUntil) continue;
       const left = WAIT_LIMIT_MS - (Date.now() - t0);
       if (left <= 0 || Atomics.wait(this.ctrl, DONE, done, left) === 'timed-out') {
         // Stuck: it must not wake up later inside some other product.
