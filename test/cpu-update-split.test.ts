@@ -8,16 +8,17 @@ import { Rng } from '../src/util/rng.ts';
 
 afterAll(() => stopHelpers());
 
-/** The optimiser twin's formula, in doubles, stored as f32. */
+/** The optimiser twin's formula, in f32 (every operation rounded), as the WGSL computes it; Σ g² in doubles. */
 function reference(p: Float32Array, g: Float32Array, m: Float32Array | undefined, lr: number, mu: number, wd: number, clip: number): number {
+  const f = Math.fround;
   let s = 0;
   for (let i = 0; i < p.length; i++) {
-    let t = g[i] * clip + wd * p[i];
+    let t = f(f(g[i] * f(clip)) + f(f(wd) * p[i]));
     if (m) {
-      t = mu * m[i] + t;
+      t = f(f(f(mu) * m[i]) + t);
       m[i] = t;
     }
-    p[i] = p[i] - lr * t;
+    p[i] = f(p[i] - f(f(lr) * t));
     s += g[i] * g[i];
   }
   return s;

@@ -50,15 +50,17 @@ export const optimizerOp: OpDef = {
     const lr = step.lr;
     const p = params.f;
     const gr = grads.f;
-    if (KIND === KINDS.indexOf('sgd')) {
-      for (let i = 0; i < COUNT; i++) p[i] -= lr * (gr[i] * clip + WEIGHT_DECAY * p[i]);
-    } else if (KIND === KINDS.indexOf('momentum')) {
-      const mf = m.f;
+    if (KIND === KINDS.indexOf('sgd') || KIND === KINDS.indexOf('momentum')) {
+      // In the buffers' precision, every operation rounded: in f32 as the WGSL computes it
+      // and the CPU backend's WebAssembly update does (f32x4: twice the lanes of f64, and
+      // this pass reads and writes every parameter each step); in f64 for float64 runs.
+      const f = p instanceof Float32Array ? Math.fround : (x: number) => x;
+      const [lr32, clip32, wd, mu] = [f(lr), f(clip), f(WEIGHT_DECAY), f(MOMENTUM)];
+      const mf = KIND === KINDS.indexOf('momentum') ? m.f : undefined;
       for (let i = 0; i < COUNT; i++) {
-        const g = gr[i] * clip + WEIGHT_DECAY * p[i];
-        const mi = MOMENTUM * mf[i] + g;
-        mf[i] = mi;
-        p[i] -= lr * mi;
+        let g = f(f(gr[i] * clip32) + f(wd * p[i]));
+        if (mf) g = mf[i] = f(f(mu * mf[i]) + g);
+        p[i] = f(p[i] - f(lr32 * g));
       }
     } else {
       const mf = m.f;

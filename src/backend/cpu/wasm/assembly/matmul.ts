@@ -348,9 +348,10 @@ export function biasAct(m: i32, n: i32, z: usize, bias: usize, out: usize, relu:
 
 // ---------------------------------------------------------------------------------------
 // Telemetry's sums of squares and the parameter update, which the CPU backend fuses where
-// they read the same data (src/backend/cpu/fusion.ts). Floats are widened to f64, as the
-// TypeScript twins' numbers are: the updates are the twins' bit for bit, and the sums
-// differ from theirs only in the order of summation (each square is exact in f64).
+// they read the same data (src/backend/cpu/fusion.ts). The update is computed in f32, as
+// its twin and the WGSL compute it (the twin's bits exactly); the sums of squares widen
+// to f64, as the twins' do, and differ from theirs only in the order of summation (each
+// square is exact in f64).
 
 /** Σ x[i]² over n floats at x (byte offset), summed in f64. */
 export function sumsq(x: usize, n: i32): f64 {
@@ -372,22 +373,21 @@ export function sumsq(x: usize, n: i32): f64 {
   return s;
 }
 
-/** Two f64x2 halves back into one f32x4 (each rounded to f32, as a Float32Array store rounds). */
-// @ts-ignore: decorator
-@inline function demote2(lo: v128, hi: v128): v128 {
-  return i32x4.shuffle(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
-}
-
 /**
  * Plain SGD (m = 0) or momentum (m ≠ 0, the moment at m) over n parameters at p with
  * gradients at g: g' = g·clip + wd·p; momentum: m = mu·m + g', p −= lr·m; SGD: p −= lr·g'.
  * Returns Σ g² (the raw gradients) when sq, else 0.
  */
 export function update(p: usize, g: usize, m: usize, n: i32, lr: f64, mu: f64, wd: f64, clip: f64, sq: i32): f64 {
-  const vlr = f64x2.splat(lr);
-  const vmu = f64x2.splat(mu);
-  const vwd = f64x2.splat(wd);
-  const vclip = f64x2.splat(clip);
+  // Every operation rounds to f32 (no fused multiply-add, even in the relaxed build).
+  const lr32 = <f32>lr;
+  const mu32 = <f32>mu;
+  const wd32 = <f32>wd;
+  const clip32 = <f32>clip;
+  const vlr = f32x4.splat(lr32);
+  const vmu = f32x4.splat(mu32);
+  const vwd = f32x4.splat(wd32);
+  const vclip = f32x4.splat(clip32);
   let s0 = f64x2.splat(0);
   let s1 = f64x2.splat(0);
   let i = 0;
@@ -395,22 +395,15 @@ export function update(p: usize, g: usize, m: usize, n: i32, lr: f64, mu: f64, w
     const o = <usize>i << 2;
     const gv = v128.load(g + o);
     const pv = v128.load(p + o);
-    const gl = f64x2.promote_low_f32x4(gv);
-    const gh = f64x2.promote_low_f32x4(i32x4.shuffle(gv, gv, 2, 3, 0, 1));
-    let pl = f64x2.promote_low_f32x4(pv);
-    let ph = f64x2.promote_low_f32x4(i32x4.shuffle(pv, pv, 2, 3, 0, 1));
-    let tl = f64x2.add(f64x2.mul(gl, vclip), f64x2.mul(vwd, pl));
-    let th = f64x2.add(f64x2.mul(gh, vclip), f64x2.mul(vwd, ph));
+    let t = f32x4.add(f32x4.mul(gv, vclip), f32x4.mul(vwd, pv));
     if (m) {
-      const mv = v128.load(m + o);
-      tl = f64x2.add(f64x2.mul(vmu, f64x2.promote_low_f32x4(mv)), tl);
-      th = f64x2.add(f64x2.mul(vmu, f64x2.promote_low_f32x4(i32x4.shuffle(mv, mv, 2, 3, 0, 1))), th);
-      v128.store(m + o, demote2(tl, th));
+      t = f32x4.add(f32x4.mul(vmu, v128.load(m + o)), t);
+      v128.store(m + o, t);
     }
-    pl = f64x2.sub(pl, f64x2.mul(vlr, tl));
-    ph = f64x2.sub(ph, f64x2.mul(vlr, th));
-    v128.store(p + o, demote2(pl, ph));
+    v128.store(p + o, f32x4.sub(pv, f32x4.mul(vlr, t)));
     if (sq) {
+      const gl = f64x2.promote_low_f32x4(gv);
+      const gh = f64x2.promote_low_f32x4(i32x4.shuffle(gv, gv, 2, 3, 0, 1));
       s0 = f64x2.add(s0, f64x2.mul(gl, gl));
       s1 = f64x2.add(s1, f64x2.mul(gh, gh));
     }
@@ -418,15 +411,15 @@ export function update(p: usize, g: usize, m: usize, n: i32, lr: f64, mu: f64, w
   let s = f64x2.extract_lane(s0, 0) + f64x2.extract_lane(s1, 0) + (f64x2.extract_lane(s0, 1) + f64x2.extract_lane(s1, 1));
   for (; i < n; i++) {
     const o = <usize>i << 2;
-    const gi = <f64>load<f32>(g + o);
-    const pi = <f64>load<f32>(p + o);
-    let t = gi * clip + wd * pi;
+    const gi = load<f32>(g + o);
+    const pi = load<f32>(p + o);
+    let t: f32 = gi * clip32 + wd32 * pi;
     if (m) {
-      t = mu * <f64>load<f32>(m + o) + t;
-      store<f32>(m + o, <f32>t);
+      t = mu32 * load<f32>(m + o) + t;
+      store<f32>(m + o, t);
     }
-    store<f32>(p + o, <f32>(pi - lr * t));
-    if (sq) s += gi * gi;
+    store<f32>(p + o, pi - lr32 * t);
+    if (sq) s += <f64>gi * <f64>gi;
   }
   return s;
 }
