@@ -84,11 +84,13 @@ const CMD_QUIT = 2;
 /** The longest a caller waits for a helper before giving up on it. */
 const WAIT_LIMIT_MS = 60_000;
 /**
- * How long a thread spins on the other's flag before sleeping on it: a helper waiting for
- * the next job, the caller waiting for a helper's last chunk. A futex sleep and wake-up
- * costs tens of microseconds, more in a virtual machine, and a training step runs a dozen
- * split jobs a fraction of a millisecond apart (a profile of the sparse path at batch 64
- * had the caller waiting ~1.4 ms a step); spinning keeps a core busy for at most this long.
+ * How long a thread spins on the other's flag before sleeping on it, in Node: a helper
+ * waiting for the next job, the caller waiting for a helper's last chunk. A futex sleep and
+ * wake-up costs tens of microseconds, more in a virtual machine, and a training step runs a
+ * dozen split jobs a fraction of a millisecond apart (a profile of the sparse path at batch
+ * 64 had the caller waiting ~1.4 ms a step). Not in a browser: there the spinning kept both
+ * cores of a two-core machine busy through training and starved the page's main thread
+ * (tasks of 50–90 ms in the demo).
  */
 const SPIN_MS = 0.3;
 
@@ -103,11 +105,11 @@ function chunkArgs(job: Int32Array, i: number, scratch: number): GemmArgs {
 // The helpers' chunk loop, plain JavaScript shared by both worker sources below; it
 // mirrors claimChunks/chunkArgs.
 const CHUNKS_SOURCE = `
-// Until the caller posts a command after \`seen\`: spinning for SPIN_MS first, since a
+// Until the caller posts a command after \`seen\`: spinning for SPIN ms first, since a
 // step's jobs come a fraction of a millisecond apart and a sleeping thread takes tens of
 // microseconds (more in a virtual machine) to wake; then sleeping.
 function awaitCommand(seen) {
-  const until = performance.now() + ${SPIN_MS};
+  const until = performance.now() + SPIN;
   while (Atomics.load(ctrl, ${SEQ}) === seen) if (performance.now() > until) Atomics.wait(ctrl, ${SEQ}, seen);
 }
 const f64of = new Float64Array(1);
@@ -184,6 +186,7 @@ function finish(seq, failed) {
 const NODE_WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
 const { ctrl, job, port, module } = workerData;
+const SPIN = ${SPIN_MS};
 let exports = null;
 let seen = 0;
 ${CHUNKS_SOURCE}
@@ -216,6 +219,7 @@ port.close();
 // then delivered as a message, and its handler answers the bind and resumes the loop.
 const BROWSER_WORKER_SOURCE = `
 let ctrl = null, job = null, module = null, exports = null, seen = 0;
+const SPIN = 0;
 ${CHUNKS_SOURCE}
 function loop() {
   Atomics.store(ctrl, ${READY}, 1);
@@ -293,6 +297,8 @@ interface WebWorker {
 /** One thing that starts helper workers and hands them a memory. */
 interface Host {
   start(module: WebAssembly.Module, ctrl: Int32Array, job: Int32Array): HostWorker;
+  /** How long the caller spins for a helper before sleeping (SPIN_MS in Node, 0 in a browser). */
+  spinMs: number;
 }
 interface HostWorker {
   /** Queues the memory, and the module to run over it, for the helper's next bind command (null: none). */
@@ -303,6 +309,7 @@ interface HostWorker {
 
 function nodeHost(wt: WorkerThreads): Host {
   return {
+    spinMs: SPIN_MS,
     start(module, ctrl, job) {
       const { port1, port2 } = new wt.MessageChannel();
       const worker = new wt.Worker(NODE_WORKER_SOURCE, { eval: true, workerData: { ctrl, job, port: port2, module }, transferList: [port2] });
@@ -325,6 +332,7 @@ let blobUrl: string | undefined;
 function browserHost(scope: BrowserScope): Host {
   const W = scope.Worker!;
   return {
+    spinMs: 0,
     start(module, ctrl, job) {
       blobUrl ??= URL.createObjectURL(new Blob([BROWSER_WORKER_SOURCE], { type: 'text/javascript' }));
       const worker = new W(blobUrl, { name: 'rectigrad matmul helper' });
@@ -402,8 +410,11 @@ export class Helper {
   private boundId = -1;
   private boundGeneration = -1;
 
+  private readonly spinMs: number;
+
   constructor(host: Host, module: WebAssembly.Module, job: Int32Array) {
     this.worker = host.start(module, this.ctrl, job);
+    this.spinMs = host.spinMs;
     this.worker.onFail(() => (this.broken = true));
   }
 
@@ -421,7 +432,7 @@ export class Helper {
   /** Waits for the job posted last; false if the helper failed or never answered. */
   wait(): boolean {
     const t0 = Date.now();
-    const spinUntil = performance.now() + SPIN_MS;
+    const spinUntil = performance.now() + this.spinMs;
     for (;;) {
       const done = Atomics.load(this.ctrl, DONE);
       if (done === this.seq) break;
