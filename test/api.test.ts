@@ -86,6 +86,44 @@ describe('AbortSignal', () => {
     });
   }
 
+  it('a stop (shouldStop) right after an epoch’s last step closes that epoch; one within an epoch leaves it open', async () => {
+    for (const [stopAt, closed] of [
+      [16, [1, 2]],
+      [11, [1]],
+    ] as const) {
+      const backend = new CpuBackend();
+      try {
+        // 8 steps per epoch; the step reporting stopAt says stop (as Ctrl-C does in the CLI).
+        let stop = false;
+        const r = await trainRun(
+          backend,
+          smallModel(),
+          trainerOptions(),
+          smallData(128),
+          smallData(64),
+          { steps: 80 },
+          {
+            onStep: (s) => {
+              if (s.step === stopAt) stop = true;
+            },
+            shouldStop: () => stop,
+          },
+        );
+        expect(r.stopped).toBe(true);
+        // Steps already in flight finish too, up to the epoch's end at most (16).
+        expect(r.trainer.step, `stop at ${stopAt}`).toBeGreaterThanOrEqual(stopAt);
+        expect(r.trainer.step, `stop at ${stopAt}`).toBeLessThanOrEqual(stopAt === 16 ? 16 : 15);
+        expect(
+          r.epochs.map((e) => e.epoch),
+          `stop at ${stopAt}`,
+        ).toEqual([...closed]);
+        expect(r.epochs.at(-1)!.steps).toBe(8 * closed.length);
+      } finally {
+        backend.destroy();
+      }
+    }
+  });
+
   it('an unaborted trainRun says so', async () => {
     const backend = new CpuBackend();
     try {

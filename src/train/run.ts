@@ -55,7 +55,7 @@ export interface RunResult {
   final: EpochRecord | undefined;
   trainer: Trainer;
   testSet: Evaluator;
-  /** The run stopped early: shouldStop() said so, or plan.signal aborted. An epoch left unfinished stays open (not evaluated); one the abort landed just after is closed. */
+  /** The run stopped early: shouldStop() said so, or plan.signal aborted. An epoch left unfinished stays open (not evaluated); one the stop landed just after is closed. */
   stopped: boolean;
   /** It stopped because plan.signal aborted. */
   aborted: boolean;
@@ -160,8 +160,9 @@ export async function trainRun(
     if (stopped) {
       // The last step's stats are always among the sampled ones of a stopped run.
       if (bucket.length && steps.at(-1) !== bucket.at(-1)) steps.push(bucket.at(-1)!);
-      // An abort that lands just after an epoch's last step leaves that epoch complete: close it.
-      if (plan.signal?.aborted && bucket.length && trainer.step % per === 0) await closeEpoch(epoch, seconds, ran);
+      // A stop (an abort, or shouldStop) that lands just after an epoch's last step leaves
+      // that epoch complete: close it.
+      if (bucket.length && trainer.step % per === 0) await closeEpoch(epoch, seconds, ran);
       break;
     }
     if (bucket.length) await closeEpoch(epoch, seconds, ran);
