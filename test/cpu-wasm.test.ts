@@ -57,6 +57,27 @@ function shapes(transA: boolean, transB: boolean, rng: Rng): MatmulShape[] {
   return out;
 }
 
+/** op(A)'s nonzeros row by row, read off directly: [columns, values] in column order (NaN listed, ±0 not). */
+function nonzeroLists(a: Float32Array, m: number, k: number, transA: boolean): [number[], number[]][] {
+  const at = (i: number, j: number) => (transA ? a[j * m + i] : a[i * k + j]);
+  return Array.from({ length: m }, (_, i) => {
+    const cols = Array.from({ length: k }, (_, j) => j).filter((j) => at(i, j) !== 0);
+    return [cols, cols.map((j) => at(i, j))];
+  });
+}
+
+/** compactRows on a copy of op(A) in the heap: its total, the counts and each row's listed entries (only those are defined). */
+function compactIn(heap: WasmHeap, a: Float32Array, m: number, k: number, transA: boolean) {
+  const [at, cnt, idx, val] = heap.reserve([m * k * 4, m * 4, m * k * 4, m * k * 4]);
+  new Float32Array(heap.memory.buffer, at, m * k).set(a);
+  const total = heap.compactRows(transA, m, k, at, cnt, idx, val);
+  const counts = Array.from(new Int32Array(heap.memory.buffer, cnt, m));
+  const I = new Uint32Array(heap.memory.buffer, idx, m * k);
+  const V = new Float32Array(heap.memory.buffer, val, m * k);
+  const lists = counts.map((c, i) => [Array.from(I.subarray(i * k, i * k + c)), Array.from(V.subarray(i * k, i * k + c))]);
+  return { total, counts, lists, at };
+}
+
 describe('cache-blocked TypeScript matmul (the fast path without WebAssembly)', () => {
   const rng = new Rng(77);
   it.each([
@@ -283,26 +304,14 @@ describe.runIf(wasmModules() !== undefined && threadsSupported())('WebAssembly S
     ] as const) {
       // relu-like: about half the entries exact zeros
       const a = rng.fill(m * k).map((x) => Math.max(0, x));
-      // The lists read off op(A) directly: column and value of each nonzero, in column order.
-      const at = (i: number, j: number) => (transA ? a[j * m + i] : a[i * k + j]);
-      const want = Array.from({ length: m }, (_, i) => {
-        const cols = Array.from({ length: k }, (_, j) => j).filter((j) => at(i, j) !== 0);
-        return [cols, cols.map((j) => at(i, j))];
-      });
+      const want = nonzeroLists(a, m, k, transA);
       const run = async (threads: number) => {
         const heap = WasmHeap.create({ threads })!;
         await heap.warmUp();
-        const [at, cnt, idx, val] = heap.reserve([m * k * 4, m * 4, m * k * 4, m * k * 4]);
-        new Float32Array(heap.memory.buffer, at, m * k).set(a);
-        const total = heap.compactRows(transA, m, k, at, cnt, idx, val);
-        const counts = Array.from(new Int32Array(heap.memory.buffer, cnt, m));
-        // Only each row's listed entries are defined.
-        const I = new Uint32Array(heap.memory.buffer, idx, m * k);
-        const V = new Float32Array(heap.memory.buffer, val, m * k);
-        const lists = counts.map((c, i) => [Array.from(I.subarray(i * k, i * k + c)), Array.from(V.subarray(i * k, i * k + c))]);
+        const r = compactIn(heap, a, m, k, transA);
         const split = heap.compactionsSplit;
         heap.release();
-        return { total, counts, lists, split };
+        return { ...r, split };
       };
       const one = await run(1);
       const two = await run(2);
@@ -336,18 +345,8 @@ describe.runIf(wasmModules() !== undefined && threadsSupported())('WebAssembly S
             const a = rng.fill(m * k).map((x) => (rng.next() < density ? x || 1 : rng.next() < 0.5 ? 0 : -0));
             // A NaN must be listed (it reaches C in the dense product too).
             if (density > 0) a[(m * k) >> 1] = NaN;
-            const at = (i: number, j: number) => (transA ? a[j * m + i] : a[i * k + j]);
-            const want = Array.from({ length: m }, (_, i) => {
-              const cols = Array.from({ length: k }, (_, j) => j).filter((j) => at(i, j) !== 0);
-              return [cols, cols.map((j) => at(i, j))];
-            });
-            const [ap, cnt, idx, val] = heap.reserve([m * k * 4, m * 4, m * k * 4, m * k * 4]);
-            new Float32Array(heap.memory.buffer, ap, m * k).set(a);
-            const total = heap.compactRows(transA, m, k, ap, cnt, idx, val);
-            const counts = Array.from(new Int32Array(heap.memory.buffer, cnt, m));
-            const I = new Uint32Array(heap.memory.buffer, idx, m * k);
-            const V = new Float32Array(heap.memory.buffer, val, m * k);
-            const lists = counts.map((c, i) => [Array.from(I.subarray(i * k, i * k + c)), Array.from(V.subarray(i * k, i * k + c))]);
+            const want = nonzeroLists(a, m, k, transA);
+            const { total, lists, at: ap } = compactIn(heap, a, m, k, transA);
             const what = `${m}×${k}${transA ? 'ᵀ' : ''} at ${density}`;
             expect(lists, what).toEqual(want);
             expect(total, what).toBe(want.reduce((s, [cols]) => s + cols.length, 0));

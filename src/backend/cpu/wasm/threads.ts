@@ -110,7 +110,7 @@ const CHUNKS_SOURCE = `
 // microseconds (more in a virtual machine) to wake; then sleeping.
 function awaitCommand(seen) {
   const until = performance.now() + SPIN;
-  while (Atomics.load(ctrl, ${SEQ}) === seen) if (performance.now() > until) Atomics.wait(ctrl, ${SEQ}, seen);
+  while (Atomics.load(ctrl, ${SEQ}) === seen) if (performance.now() >= until) Atomics.wait(ctrl, ${SEQ}, seen);
 }
 const f64of = new Float64Array(1);
 const f64bits = new Int32Array(f64of.buffer);
