@@ -1,5 +1,5 @@
 // The benchmark's table (Markdown, readable in a terminal too) and the check of its JSON.
-import { PYTORCH, rowLabel, type AdapterInfo, type BenchReport, type Row } from './spec.ts';
+import { ENGINE_GAP_MS, PYTORCH, rowLabel, type AdapterInfo, type BenchReport, type Row } from './spec.ts';
 
 const num = (x: number | null, digits: number) => (x === null || !Number.isFinite(x) ? '–' : x.toFixed(digits));
 const ms = (x: number | null) => (x === null ? '–' : x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : x >= 100 ? x.toFixed(0) : x.toFixed(x >= 10 ? 1 : 2));
@@ -51,7 +51,7 @@ export function formatTable(rep: BenchReport): string {
   out.push('', 'A skipped row did not fit its engine\'s time budget (--budget raises it); "reduced" rows ran fewer than 10 steps per repetition.');
   out.unshift(
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}${m.browser ? `; ${m.browser}` : ''}; load average ${m.loadAverage.start[0]} at the start, ${m.loadAverage.end[0]} at the end.`,
-    `Method: ${rep.settings.reps} interleaved repetitions of up to ${rep.settings.steps} timed steps each from the same initial weights, medians; warm-up excluded (first step shown apart); time budget ${rep.settings.budgetSeconds} s per engine; ${rep.settings.wallSeconds} s in all.`,
+    `Method: ${rep.settings.reps} interleaved repetitions of up to ${rep.settings.steps} timed steps each from the same initial weights, medians; warm-up excluded (first step shown apart), and the cores left idle for ${ENGINE_GAP_MS} ms between two engines; time budget ${rep.settings.budgetSeconds} s per engine; ${rep.settings.wallSeconds} s in all.`,
     '',
   );
 

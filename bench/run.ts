@@ -9,7 +9,8 @@
 //     are skipped (marked in `status`) when even one step each would not fit;
 //  3. repetitions run interleaved — within a repetition every engine runs a cell before
 //     the next cell starts, in an order that turns around each repetition — so drift of a
-//     shared machine hits all engines alike; each repetition starts from the initial weights;
+//     shared machine hits all engines alike, with the cores left idle a moment between two
+//     engines (ENGINE_GAP_MS); each repetition starts from the initial weights;
 //  4. rectigrad-webgpu then times a few steps per op group with timestamp queries.
 // The result per row is the median over repetitions of the mean step time.
 import { availableParallelism, cpus, loadavg, release, totalmem, type } from 'node:os';
@@ -25,6 +26,7 @@ import {
   cellBatch,
   cellName,
   cellUnsupported,
+  ENGINE_GAP_MS,
   cpuPathsFor,
   isPytorch,
   PYTORCH,
@@ -220,6 +222,12 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   }
 }
 
+/** How long to idle before `engine` measures, given the last call to any engine (none: 0). */
+export function quietWaitMs(last: { engine: string; at: number } | undefined, engine: string, now: number): number {
+  if (!last || last.engine === engine) return 0;
+  return Math.max(0, ENGINE_GAP_MS - (now - last.at));
+}
+
 class BenchRun {
   readonly started = performance.now();
   readonly loadStart = loadavg();
@@ -229,6 +237,8 @@ class BenchRun {
   private serverError: string | undefined;
   private browserVersion: string | undefined;
   private sessionIds = new Map<string, string>();
+  /** The engine that last ran anything, and when its call returned (see ENGINE_GAP_MS). */
+  private lastCall: { engine: string; at: number } | undefined;
 
   constructor(
     readonly o: BenchOptions,
@@ -251,6 +261,7 @@ class BenchRun {
       return (await e.host!.request(req, timeoutMs)) as T;
     } finally {
       e.spent += performance.now() - t0;
+      this.lastCall = { engine: e.id, at: performance.now() };
     }
   }
 
@@ -395,6 +406,7 @@ class BenchRun {
         // Paths of one variant run back to back, their order turning each repetition too.
         for (const s of rep % 2 === 0 ? mine : pairsSwapped(mine)) {
           try {
+            await this.quietAfterOtherEngine(e);
             const timeout = Math.max(60_000, 20 * s.steps * (e.open.get(cell)?.estimateMs ?? 1000));
             // The last repetition also reads the loss its steps leave (one more, untimed step).
             const after = rep === o.reps - 1 && cell.kind === 'train';
@@ -412,6 +424,12 @@ class BenchRun {
       }
     }
     o.log(`repetition ${rep + 1}/${o.reps} done (${((performance.now() - this.started) / 1000).toFixed(0)} s)`);
+  }
+
+  /** Idle until ENGINE_GAP_MS have passed since another engine's last call returned. */
+  private async quietAfterOtherEngine(e: EngineState): Promise<void> {
+    const wait = quietWaitMs(this.lastCall, e.id, performance.now());
+    if (wait > 0) await new Promise((ok) => setTimeout(ok, wait));
   }
 
   /** 4. GPU time per op group (rectigrad-webgpu, timestamp queries). */

@@ -394,3 +394,14 @@ export function fromBase64(b64: string): Uint8Array {
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }
+
+/**
+ * How long the cores idle between one engine's measurement and another's. An engine's
+ * threads can stay busy after its call returns: OpenBLAS's worker thread (PyTorch's CPU
+ * matmuls) spins before it sleeps, which kept one core busy for about 125 ms after the
+ * last matmul on a 2-core machine, and a browser may still be compiling. Without the gap,
+ * whichever engine measured next ran its first steps on a shared core: that cut
+ * rectigrad-cpu's sparse b64 rows by a third to a half in the repetitions that followed
+ * PyTorch. The gap is outside every timed call, so no engine's numbers include it.
+ */
+export const ENGINE_GAP_MS = 300;

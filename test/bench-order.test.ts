@@ -2,7 +2,8 @@
 // often, after engines on both sides of it, so a shared machine's drift and one engine's after-effects
 // (caches, a busy core) do not always land on the same engine.
 import { describe, expect, it } from 'vitest';
-import { engineOrder } from '../bench/run.ts';
+import { engineOrder, quietWaitMs } from '../bench/run.ts';
+import { ENGINE_GAP_MS } from '../bench/spec.ts';
 
 describe('the order engines run in, repetition by repetition', () => {
   it('two engines alternate which runs first', () => {
@@ -29,4 +30,15 @@ describe('the order engines run in, repetition by repetition', () => {
       for (const a of after) expect(a.size).toBe(Math.min(2, n - 1));
     });
   }
+});
+
+describe('the quiet gap between engines', () => {
+  it('an engine measuring right after another waits out the gap; after itself, or after the gap, it does not wait', () => {
+    const last = { engine: 'pytorch-cpu@python', at: 1000 };
+    expect(quietWaitMs(undefined, 'rectigrad-cpu@node', 1000)).toBe(0);
+    expect(quietWaitMs(last, 'rectigrad-cpu@node', 1000)).toBe(ENGINE_GAP_MS);
+    expect(quietWaitMs(last, 'rectigrad-cpu@node', 1000 + ENGINE_GAP_MS / 3)).toBeCloseTo((2 * ENGINE_GAP_MS) / 3, 9);
+    expect(quietWaitMs(last, 'rectigrad-cpu@node', 1000 + ENGINE_GAP_MS + 1)).toBe(0);
+    expect(quietWaitMs(last, 'pytorch-cpu@python', 1000)).toBe(0);
+  });
 });

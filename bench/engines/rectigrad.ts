@@ -4,6 +4,7 @@
 // same examples), as the other engines do.
 import type { Backend } from '../../src/backend/backend.ts';
 import { CpuBackend } from '../../src/backend/cpu/cpu-backend.ts';
+import { EXPLORE_STEPS } from '../../src/backend/cpu/sparse-chooser.ts';
 import { acquireGpu, type GpuContext } from '../../src/backend/webgpu/device.ts';
 import { WebGpuBackend } from '../../src/backend/webgpu/webgpu-backend.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
@@ -77,8 +78,7 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
   const key = (telemetry: boolean, path: CpuPath | undefined) => `${telemetry}|${path ?? ''}`;
 
   // Telemetry on and off are different plans, and each CPU path has its own backend, so
-  // each has its own trainer, made when first asked for, with one untimed step: its
-  // kernels warmed up (and the sparse path's crossovers measured) like the others'.
+  // each has its own trainer, made when first asked for.
   const trainerFor = async (variant: Variant, cpuPath?: CpuPath): Promise<Trainer> => {
     const path = kind === 'cpu' ? (cpuPath ?? defaultPath) : undefined;
     const k = key(variant === 'telemetry', path);
@@ -86,11 +86,22 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
     if (!t) {
       const backend = timeHost((await backendFor(kind, path)).backend);
       t = await Trainer.create(backend, cell.model, options(variant === 'telemetry'), data);
-      reset(t);
-      for await (const s of t.run(1)) void s;
       trainers.set(k, t);
     }
     return t;
+  };
+
+  // Before its first timed run a trainer runs untimed steps, like the other engines'
+  // warm-up: its kernels compiled and warm, and on the CPU the sparse path's chooser past
+  // its exploring (until each product has runs of its own on both paths it runs the other
+  // one every other step, which would slow the first repetition's steps).
+  const warmSteps = kind === 'cpu' ? 1 + EXPLORE_STEPS : 1;
+  const warmed = new Set<Trainer>();
+  const warm = async (t: Trainer) => {
+    if (warmed.has(t)) return;
+    warmed.add(t);
+    reset(t);
+    for await (const s of t.run(warmSteps)) void s;
   };
 
   // Host overhead on WebGPU: the time spent in backend.run (encoding a step and submitting
@@ -160,10 +171,13 @@ async function trainSession(kind: 'cpu' | 'webgpu', cell: TrainCell): Promise<Se
       return { loss };
     },
     async measure(variant, steps, after, cpuPath) {
-      return timedRun(await trainerFor(variant, cpuPath), variant, steps, after);
+      const t = await trainerFor(variant, cpuPath);
+      await warm(t);
+      return timedRun(t, variant, steps, after);
     },
     async profile(variant, steps) {
       const t = await trainerFor(variant);
+      await warm(t);
       if (!(t.backend instanceof WebGpuBackend) || !t.backend.setProfiling(true)) return undefined;
       try {
         await timedRun(t, variant, steps);

@@ -30,6 +30,8 @@ const PROBES: [ratio: number, period: number][] = [
  */
 const UNKNOWN_PERIOD = 2;
 const MIN_RUNS = 3;
+/** Steps after which every product has runs of its own on both paths (where it probes at all): a new backend's exploring is over. */
+export const EXPLORE_STEPS = UNKNOWN_PERIOD * MIN_RUNS;
 /** Sparse runs below this density say little about the cost per unit of density (fixed costs dominate): not sampled. */
 const MIN_SAMPLE_DENSITY = 0.01;
 /** A product with (almost) no zeros has nothing to skip: the sparse path is not probed there. */
