@@ -377,6 +377,14 @@ export function sumsq(x: usize, n: i32): f64 {
  * Plain SGD (m = 0) or momentum (m ≠ 0, the moment at m) over n parameters at p with
  * gradients at g: g' = g·clip + wd·p; momentum: m = mu·m + g', p −= lr·m; SGD: p −= lr·g'.
  * Returns Σ g² (the raw gradients) when sq, else 0.
+ *
+ * Every parameter is read and written, zero gradient or not. Plain SGD could leave blocks
+ * whose gradients are all +0 as they are (the same bits, without weight decay): about
+ * 40 % of 16-float blocks on the sparse workload (dead units' rows, and weights no example
+ * of the step had both ends of active). Measured on 2026-12-01 (2-core Zen 5), that pass
+ * ran 2–7 % slower, not faster: the hardware prefetcher streams the skipped lines anyway,
+ * and the test per block costs. Momentum has almost nothing to skip: its moments are +0
+ * only at a run's start and for long-dead units (2 % of the blocks after 1,000 steps).
  */
 export function update(p: usize, g: usize, m: usize, n: i32, lr: f64, mu: f64, wd: f64, clip: f64, sq: i32): f64 {
   // Every operation rounds to f32 (no fused multiply-add, even in the relaxed build).
