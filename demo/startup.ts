@@ -1,7 +1,10 @@
 // What the page needs before it can train: a look for a WebGPU adapter (probed on the
 // main thread, then released: each run opens its own device in its worker) and MNIST.
 import { acquireGpu, adapterName, type Dataset } from '../src/index.ts';
-import { fetchIdxSplit, type FetchProgress } from '../src/data/fetch-idx.ts';
+import type { PixelDataset } from '../src/data/dataset.ts';
+import type { FetchProgress } from '../src/data/fetch-idx.ts';
+import type { IdxSplit } from '../src/data/idx.ts';
+import type { MnistReply, MnistRequest } from './mnist-worker.ts';
 import { $, errorText } from './dom.ts';
 import { say } from './messages.ts';
 import type { GpuStatus } from './state.ts';
@@ -47,14 +50,29 @@ export async function loadData(): Promise<{ train: Dataset; test: Dataset }> {
     chip.textContent = `loading MNIST · ${(loaded / 1e6).toFixed(1)} MB`;
   };
   const t0 = performance.now();
-  const [train, test] = await Promise.all([
-    fetchIdxSplit('mnist/', 'train', { suffix: '.gz', onProgress: progress }),
-    fetchIdxSplit('mnist/', 'test', { suffix: '.gz', onProgress: progress }),
-  ]);
+  const [train, test] = await Promise.all([fetchInWorker('train', progress), fetchInWorker('test', progress)]);
   chip.textContent = `MNIST · ${train.examples.toLocaleString('en')} train · ${test.examples.toLocaleString('en')} test`;
   chip.className = 'chip ok';
   say(
     `Loaded MNIST (${train.examples.toLocaleString('en')} training and ${test.examples.toLocaleString('en')} test images) in ${((performance.now() - t0) / 1000).toFixed(1)} s.`,
   );
   return { train, test };
+}
+
+/** One split, fetched and gunzipped in a worker that is ended afterwards (see mnist-worker.ts). */
+function fetchInWorker(split: IdxSplit, progress: (p: FetchProgress) => void): Promise<PixelDataset> {
+  const worker = new Worker(new URL('./mnist-worker.ts', import.meta.url), { type: 'module', name: `MNIST ${split}` });
+  return new Promise<PixelDataset>((resolve, reject) => {
+    worker.onmessage = ({ data: m }: MessageEvent<MnistReply>) => {
+      if (m.type === 'progress') return progress(m);
+      worker.terminate();
+      if (m.type === 'done') resolve(m.data);
+      else reject(new Error(m.message));
+    };
+    worker.onerror = (e) => {
+      worker.terminate();
+      reject(new Error(`the MNIST loader could not run: ${e.message || 'worker error'}`));
+    };
+    worker.postMessage({ base: new URL('mnist/', location.href).href, split, suffix: '.gz' } satisfies MnistRequest);
+  });
 }

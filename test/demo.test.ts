@@ -345,9 +345,11 @@ describe('demo page', () => {
     }
   }, 150_000);
 
-  // One chart drawn per animation frame can take 25–45 ms of main-thread CPU on this shared
-  // 2-core machine, and now and then (a garbage collection in the same task) more: a run
-  // over the limit is tried again, so only a page that is over it every time fails.
+  // A frame of chart drawing takes 20–40 ms of main-thread CPU on this shared 2-core
+  // machine, and now and then (a garbage collection in the same task) more: a run over the
+  // limit is tried again, so only a page that is over it every time fails. (Sweeping the
+  // buffers MNIST's loading leaves took 60–140 ms tasks here until the page loaded it in a
+  // worker of its own: demo/mnist-worker.ts.)
   it("trains the paper's 784-1000-1000-1000-10 on the CPU backend in a worker: no main-thread task over 50 ms", { retry: 2, timeout: 240_000 }, async () => {
     // Served as the dev and preview servers serve it, cross-origin isolated: the worker's
     // matmuls split across helper workers.
