@@ -70,6 +70,23 @@ const FIELDS: Field[] = [
       ['prune', 'prune each epoch'],
     ],
   },
+  {
+    key: 'dropout',
+    label: 'Dropout, hidden',
+    title: 'Probability of dropping each hidden unit’s output while training (inverted dropout; evaluation never drops; not in the paper); 0 = off',
+    kind: 'number',
+    min: 0,
+    step: 'any',
+  },
+  { key: 'inputDropout', label: 'Dropout, input', title: 'Probability of dropping each pixel while training; 0 = off', kind: 'number', min: 0, step: 'any' },
+  {
+    key: 'maxNorm',
+    label: 'Max-norm',
+    title: 'After each update, rescale every unit’s incoming weights whose L2 norm exceeds this to this norm (not in the paper); 0 = off',
+    kind: 'number',
+    min: 0,
+    step: 'any',
+  },
   { key: 'epochs', label: 'Epochs', title: 'Stop after this many epochs; can be raised while training', kind: 'number', min: 1, step: '1', live: true },
   { key: 'seed', label: 'Seed', title: 'Seed of the initialisation and of the shuffling', kind: 'number', min: 0, step: '1' },
 ];
@@ -173,6 +190,9 @@ export class RunForm {
     set('epochs', String(c.epochs));
     set('seed', String(c.seed));
     set('deadUnits', c.deadUnits);
+    set('dropout', String(c.dropout));
+    set('inputDropout', String(c.inputDropout));
+    set('maxNorm', String(c.maxNorm));
     this.optimizerExtra = { ...c.optimizer };
   }
 
@@ -211,6 +231,9 @@ export class RunForm {
       epochs: num('epochs', (x) => Number.isInteger(x) && x >= 1, 'a whole number ≥ 1'),
       seed: num('seed', (x) => Number.isInteger(x) && x >= 0, 'a whole number ≥ 0'),
       deadUnits: policy(v('deadUnits')),
+      dropout: num('dropout', (x) => x >= 0 && x < 1, 'a drop probability from 0 up to 1 (not 1)'),
+      inputDropout: num('inputDropout', (x) => x >= 0 && x < 1, 'a drop probability from 0 up to 1 (not 1)'),
+      maxNorm: num('maxNorm', (x) => x >= 0, 'a number ≥ 0 (0 = off)'),
     };
   }
 

@@ -6,7 +6,7 @@ import { renderDeadUnits } from './dead-panel.ts';
 import { $, errorText, IDS, pct } from './dom.ts';
 import { Buckets } from './history.ts';
 import { say } from './messages.ts';
-import type { Run } from './run.ts';
+import type { Run, RunConfig } from './run.ts';
 import { page, presentRuns, running } from './state.ts';
 import { renderTrained } from './trained.ts';
 import { drawWeightTiles, histogram } from './views.ts';
@@ -43,8 +43,19 @@ function tag(run: Run, all: Run[]): string {
   if (a.batch !== b.batch) diffs.push(`batch ${a.batch}`);
   if (a.init !== b.init) diffs.push(a.init);
   if (a.deadUnits !== b.deadUnits) diffs.push(a.deadUnits);
+  if (a.dropout !== b.dropout || a.inputDropout !== b.inputDropout) diffs.push(regularisers({ ...a, maxNorm: 0 }) || 'no dropout');
+  if (a.maxNorm !== b.maxNorm) diffs.push(a.maxNorm ? `max-norm ${a.maxNorm}` : 'no max-norm');
   return diffs.length ? `${run.id} ${diffs.join(' ')}` : run.id;
 }
+
+/** Dropout and max-norm, when on: "dropout 0.3 (input 0.1) · max-norm 3"; '' when both are off. */
+function regularisers(c: RunConfig): string {
+  const parts: string[] = [];
+  if (c.dropout || c.inputDropout) parts.push(`dropout ${c.dropout}${c.inputDropout ? ` (input ${c.inputDropout})` : ''}`);
+  if (c.maxNorm) parts.push(`max-norm ${c.maxNorm}`);
+  return parts.join(' · ');
+}
+const withRegularisers = (c: RunConfig) => (regularisers(c) ? ` · ${regularisers(c)}` : '');
 
 export function rebuildLayerSelect() {
   const depth = Math.max(1, ...presentRuns().map((r) => r.model.hidden.length));
@@ -213,7 +224,7 @@ export function renderStatus() {
       const cfgText = (() => {
         try {
           const c = forms[id].read();
-          return `${[784, ...c.hidden, 10].join('-')} ${c.activation}${c.l1 ? `, L1 ${c.l1}` : ''} · ${c.optimizer.kind} lr ${c.lr} · batch ${c.batch}`;
+          return `${[784, ...c.hidden, 10].join('-')} ${c.activation}${c.l1 ? `, L1 ${c.l1}` : ''} · ${c.optimizer.kind} lr ${c.lr} · batch ${c.batch}${withRegularisers(c)}`;
         } catch (e) {
           return errorText(e);
         }
@@ -231,7 +242,7 @@ export function renderStatus() {
     const eps = r.examplesPerSecond;
     el.innerHTML =
       `<div class="head"><span class="title">Run ${id} · ${r.description}</span><span class="state ${r.state}">${r.state}</span></div>` +
-      `<div class="sub">${c.optimizer.kind} lr ${c.lr}${c.l1 ? ` · L1 ${c.l1}` : ''} · batch ${c.batch} · ${c.trainExamples.toLocaleString('en')} images · ${r.backendKind === 'webgpu' ? 'WebGPU' : 'CPU'}: ${r.adapter}${multiTag(r, all)}</div>` +
+      `<div class="sub">${c.optimizer.kind} lr ${c.lr}${c.l1 ? ` · L1 ${c.l1}` : ''} · batch ${c.batch}${withRegularisers(c)} · ${c.trainExamples.toLocaleString('en')} images · ${r.backendKind === 'webgpu' ? 'WebGPU' : 'CPU'}: ${r.adapter}${multiTag(r, all)}</div>` +
       `<div class="metrics">` +
       metric('step', r.step.toLocaleString('en')) +
       metric('epoch', `${r.epoch + 1 > c.epochs ? c.epochs : r.epoch + 1}<small>/${c.epochs}</small> · ${Math.floor((100 * (r.step % per)) / per)}%`) +

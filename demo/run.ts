@@ -52,6 +52,11 @@ export interface RunConfig {
   seed: number;
   /** What the trainer does about dead units at the end of each dead-unit window (an epoch). */
   deadUnits: DeadUnitPolicy;
+  /** Inverted dropout while training: drop probability of each hidden output, of each pixel (0: off). */
+  dropout: number;
+  inputDropout: number;
+  /** After each update, each unit's incoming weights rescaled to at most this L2 norm (0: off). */
+  maxNorm: number;
 }
 
 export { DEFAULT_LR };
@@ -69,6 +74,9 @@ export const DEFAULT_CONFIG: RunConfig = {
   epochs: 10,
   seed: 1,
   deadUnits: 'keep',
+  dropout: 0,
+  inputDropout: 0,
+  maxNorm: 0,
 };
 
 /** What the read-back views show: the latest batch's activations and layer 1's weights. */
@@ -429,6 +437,8 @@ export class Run {
       telemetry: true,
       // Recorded only when not the default, as the CLI does.
       deadUnits: c.deadUnits === 'keep' ? undefined : { policy: c.deadUnits, tau: 0, grace: 0, alarm: DEFAULT_DEAD_ALARM.threshold, stop: false },
+      dropout: dropoutOf(c),
+      maxNorm: c.maxNorm || undefined,
     });
   }
 
@@ -469,11 +479,19 @@ function startTrainer(
       lrSchedule: cfg.lrSchedule,
       shuffleSeed: cfg.seed,
       deadUnits: cfg.deadUnits,
+      dropout: dropoutOf(cfg),
+      maxNorm: cfg.maxNorm || undefined,
     },
     train: limitDataset(data.train, cfg.trainExamples),
     test: limitDataset(data.test, cfg.testExamples),
     resume,
   });
+}
+
+/** The run's dropout as the trainer and the checkpoint take it: absent when off (the masks' seed is the model's). */
+function dropoutOf(c: RunConfig): { hidden: number; input?: number } | undefined {
+  if (!c.dropout && !c.inputDropout) return undefined;
+  return { hidden: c.dropout, ...(c.inputDropout ? { input: c.inputDropout } : {}) };
 }
 
 /** "destroyed: device was destroyed" out of the backend's message (which speaks to CLI users). */
@@ -514,5 +532,8 @@ export function configFromCheckpoint(s: CheckpointState, fallback: RunConfig): R
     testExamples: c.testLimit ?? 10000,
     epochs: Math.max(c.epochs ?? fallback.epochs, 1),
     deadUnits: c.deadUnits?.policy ?? 'keep',
+    dropout: c.dropout?.hidden ?? 0,
+    inputDropout: c.dropout?.input ?? 0,
+    maxNorm: c.maxNorm ?? 0,
   };
 }

@@ -154,8 +154,9 @@ describe('demo page', () => {
     try {
       const page = await chrome.browser.newPage();
       page.on('pageerror', (e) => pageErrors.push(String(e)));
-      // Tiny networks on the first 1,000 images: 31 steps per epoch at batch 32.
-      const q = 'A.hidden=32&A.batch=32&A.trainExamples=1000&A.testExamples=1000&compare=1&preset=tanh';
+      // Tiny networks on the first 1,000 images: 31 steps per epoch at batch 32; run A with
+      // dropout and max-norm, which its checkpoint keeps.
+      const q = 'A.hidden=32&A.batch=32&A.trainExamples=1000&A.testExamples=1000&A.dropout=0.1&A.inputDropout=0.05&A.maxNorm=3&compare=1&preset=tanh';
       await page.goto(`${site.url}?${q}`);
       let s = await until(page, 'the page to load MNIST and find an adapter', (x) => x.ready, 60_000);
       expect(s.gpu.available, `the page found no WebGPU adapter in Chromium: ${s.gpu.reason}`).toBe(true);
@@ -231,7 +232,7 @@ describe('demo page', () => {
       expect(ck.step).toBe(pausedAt);
       expect(ck.model.hidden).toEqual([32]);
       expect(ck.model.activation).toBe('relu');
-      expect(ck.config).toMatchObject({ batch: 32, trainLimit: 1000, data: 'mnist' });
+      expect(ck.config).toMatchObject({ batch: 32, trainLimit: 1000, data: 'mnist', dropout: { hidden: 0.1, input: 0.05 }, maxNorm: 3 });
 
       const input = (await page.$('#load-A')) as ElementHandle<HTMLInputElement> | null;
       await input!.uploadFile(file);
@@ -240,6 +241,10 @@ describe('demo page', () => {
       expect(s.runs[0].startStep).toBe(pausedAt);
       expect(s.runs[0].step).toBe(pausedAt);
       expect(s.runs[1].id).toBe('B');
+      // The loaded run trains on with its dropout and max-norm (the form shows them).
+      const form = await page.evaluate(() => ['A-dropout', 'A-inputDropout', 'A-maxNorm'].map((id) => (document.getElementById(id) as HTMLInputElement).value));
+      expect(form).toEqual(['0.1', '0.05', '3']);
+      expect(await page.$eval('#status-A .sub', (e) => e.textContent)).toContain('dropout 0.1 (input 0.05) · max-norm 3');
 
       await page.click('#start');
       s = await until(page, 'the loaded run to train on', (x) => x.runs[0].step >= pausedAt + 8);
