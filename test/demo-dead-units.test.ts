@@ -271,6 +271,10 @@ describe('demo page: dead units', () => {
       expect(summary.text).toContain(`dead units ${m.deadUnits.join(' / ')}`);
       expect(r.epochs).toContainEqual({ epoch: 29, step: 22649, testError: m.error, testLoss: expect.any(Number) });
       expect(await page.$eval('#status-A', (e) => e.textContent)).toContain(`${(100 * m.error).toFixed(2)}%`);
+      // Its recipe's dropout and max-norm come with it, into the form and the status line.
+      const form = await page.evaluate(() => ['A-dropout', 'A-inputDropout', 'A-maxNorm'].map((id) => (document.getElementById(id) as HTMLInputElement).value));
+      expect(form).toEqual(['0.3', '0.1', '3']);
+      expect(await page.$eval('#status-A .sub', (e) => e.textContent)).toContain('dropout 0.3 (input 0.1) · max-norm 3');
       // Its unit maps: every unit of the three layers, on the test images.
       expect(r.unitMap.source).toBe('test');
       expect(r.unitMap.examples).toBe(10000);
