@@ -55,7 +55,10 @@ function regularisers(c: RunConfig): string {
   if (c.maxNorm) parts.push(`max-norm ${c.maxNorm}`);
   return parts.join(' · ');
 }
-const withRegularisers = (c: RunConfig) => (regularisers(c) ? ` · ${regularisers(c)}` : '');
+const withRegularisers = (c: RunConfig) => {
+  const r = regularisers(c);
+  return r ? ` · ${r}` : '';
+};
 
 export function rebuildLayerSelect() {
   const depth = Math.max(1, ...presentRuns().map((r) => r.model.hidden.length));

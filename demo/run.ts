@@ -21,6 +21,7 @@ import {
   type DeadLayerAlarm,
   type DeadUnitPolicy,
 } from '../src/index.ts';
+import { runDropout } from '../src/io/checkpoint-config.ts';
 import { DEFAULT_DEAD_ALARM } from '../src/train/dead-alarm.ts';
 import { limitDataset } from '../src/data/dataset.ts';
 import type { Init } from '../src/model/spec.ts';
@@ -437,7 +438,7 @@ export class Run {
       telemetry: true,
       // Recorded only when not the default, as the CLI does.
       deadUnits: c.deadUnits === 'keep' ? undefined : { policy: c.deadUnits, tau: 0, grace: 0, alarm: DEFAULT_DEAD_ALARM.threshold, stop: false },
-      dropout: dropoutOf(c),
+      dropout: runDropout(c.dropout, c.inputDropout),
       maxNorm: c.maxNorm || undefined,
     });
   }
@@ -479,19 +480,13 @@ function startTrainer(
       lrSchedule: cfg.lrSchedule,
       shuffleSeed: cfg.seed,
       deadUnits: cfg.deadUnits,
-      dropout: dropoutOf(cfg),
+      dropout: runDropout(cfg.dropout, cfg.inputDropout),
       maxNorm: cfg.maxNorm || undefined,
     },
     train: limitDataset(data.train, cfg.trainExamples),
     test: limitDataset(data.test, cfg.testExamples),
     resume,
   });
-}
-
-/** The run's dropout as the trainer and the checkpoint take it: absent when off (the masks' seed is the model's). */
-function dropoutOf(c: RunConfig): { hidden: number; input?: number } | undefined {
-  if (!c.dropout && !c.inputDropout) return undefined;
-  return { hidden: c.dropout, ...(c.inputDropout ? { input: c.inputDropout } : {}) };
 }
 
 /** "destroyed: device was destroyed" out of the backend's message (which speaks to CLI users). */

@@ -9,7 +9,7 @@ import { BACKENDS, createBackend, type BackendChoice } from '../backend/create.t
 import { loadIdxSplit, mnistDir } from '../data/idx-files.ts';
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from '../io/checkpoint-file.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
-import type { RunDropout } from '../io/checkpoint-config.ts';
+import { runDropout } from '../io/checkpoint-config.ts';
 import { PAPER_MODEL } from '../model/spec.ts';
 import {
   paperSplits,
@@ -147,7 +147,7 @@ export function recipeFromFlags(flags: Omit<ExperimentFlags, 'out' | 'backend' |
       sweepEpochs: flags.sweepEpochs ?? epochs,
       seeds: flags.seeds ?? base.seeds,
       maxNorm: flags.maxNorm || undefined,
-      dropout: dropoutFromFlags(flags),
+      dropout: runDropout(flags.dropout, flags.inputDropout),
     };
     if (r.warmupEpochs >= Math.min(r.epochs, r.sweepEpochs)) {
       throw new Error(`recipe best warms up for ${r.warmupEpochs} epoch: --epochs and --sweep-epochs must be at least ${r.warmupEpochs + 1}`);
@@ -167,17 +167,9 @@ export function recipeFromFlags(flags: Omit<ExperimentFlags, 'out' | 'backend' |
     epochs: flags.epochs ?? base.epochs,
     sweepExamples: flags.sweepExamples ?? base.sweepExamples,
     maxNorm: flags.maxNorm || undefined,
-    dropout: dropoutFromFlags(flags),
+    dropout: runDropout(flags.dropout, flags.inputDropout),
   };
   return r;
-}
-
-/** --dropout and --input-dropout as a recipe carries them: absent when both are off. */
-function dropoutFromFlags(flags: { dropout?: number; inputDropout?: number }): RunDropout | undefined {
-  const hidden = flags.dropout ?? 0;
-  const input = flags.inputDropout ?? 0;
-  if (!hidden && !input) return undefined;
-  return input ? { hidden, input } : { hidden };
 }
 
 interface Setup {

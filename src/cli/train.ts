@@ -9,7 +9,7 @@ import { limitDataset } from '../data/dataset.ts';
 import { DATASETS, loadDataset, type DatasetName } from '../data/load.ts';
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from '../io/checkpoint-file.ts';
 import type { CheckpointState } from '../io/checkpoint.ts';
-import { parseRunConfig, runConfig, type RunConfig, type RunDeadUnits, type RunDropout } from '../io/checkpoint-config.ts';
+import { parseRunConfig, runConfig, runDropout, type RunConfig, type RunDeadUnits, type RunDropout } from '../io/checkpoint-config.ts';
 import { ACTIVATIONS, type Activation } from '../ops/activations.ts';
 import { DEFAULT_LR, DEFAULT_OPTIMIZER, type OptimizerKind } from '../ops/optimizer.ts';
 import { describeSchedule, LR_SCHEDULES, type LrSchedule, type LrScheduleKind } from '../ops/lr-schedule.ts';
@@ -243,7 +243,7 @@ function runConfigFrom(flags: TrainFlags): RunConfig {
     l1: flags.l1,
     optimizer: { kind: flags.optimizer, momentum: flags.momentum, weightDecay: flags.weightDecay, clipNorm: flags.clip },
     maxNorm: flags.maxNorm || undefined,
-    dropout: flags.dropout || flags.inputDropout ? { hidden: flags.dropout, ...(flags.inputDropout ? { input: flags.inputDropout } : {}) } : undefined,
+    dropout: runDropout(flags.dropout, flags.inputDropout),
     seed: flags.seed,
     telemetry: flags.telemetry,
   });

@@ -170,6 +170,12 @@ function parseSchedule(value: unknown, fail: (field: string, what: string, got: 
   return problem ? fail('lrSchedule', problem, value) : s;
 }
 
+/** Drop rates as a run records them: absent when both are 0 (only a run with dropout records it), `input` only when on. */
+export function runDropout(hidden = 0, input = 0): RunDropout | undefined {
+  if (!hidden && !input) return undefined;
+  return input ? { hidden, input } : { hidden };
+}
+
 /** Off (both rates 0) reads as absent, so that only a run with dropout records it. */
 function parseDropout(value: unknown, fail: (field: string, what: string, got: unknown) => never): RunDropout | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('dropout', 'an object', value);
@@ -180,8 +186,7 @@ function parseDropout(value: unknown, fail: (field: string, what: string, got: u
   };
   const hidden = rate('hidden');
   const input = d.input === undefined || d.input === null ? 0 : rate('input');
-  if (hidden === 0 && input === 0) return undefined;
-  return input > 0 ? { hidden, input } : { hidden };
+  return runDropout(hidden, input);
 }
 
 function parseDeadUnits(value: unknown, fail: (field: string, what: string, got: unknown) => never): RunDeadUnits {
