@@ -73,7 +73,8 @@ const products: [string, (B: number, nIn: number, nOut: number) => MatmulShape, 
   ['dX = dZ·W', (B, nIn, nOut) => ({ M: B, N: nIn, K: nOut, transA: false, transB: false }), false],
   ['dW = dZᵀ·X', (B, nIn, nOut) => ({ M: nOut, N: nIn, K: B, transA: true, transB: false }), false],
 ];
-// Batch, inputs, outputs: batch 1, odd sizes, sizes around the 32-wide column panels, and a paper layer.
+// Batch, inputs, outputs: batch 1, odd sizes, sizes either side of one and two of the sparse
+// kernels' 24-wide column panels (23, 25, 29, 48, 49), and a paper layer.
 const layers: [number, number, number][] = [
   [1, 37, 29],
   [1, 784, 1000],
@@ -81,6 +82,8 @@ const layers: [number, number, number][] = [
   [13, 100, 31],
   [64, 784, 1000],
   [5, 3, 4],
+  [9, 49, 48],
+  [2, 23, 25],
 ];
 
 describe.runIf(wasmModules() !== undefined)('sparse-aware WebAssembly matmul', () => {
@@ -382,9 +385,11 @@ describe.runIf(wasmModules() !== undefined && threadsSupported())('sparse-aware 
 
   it('B stored transposed: panels transposed in each thread’s scratch give the bits of a full transpose then spmm', async () => {
     const rng = new Rng(23);
-    // Batch 1, odd sizes, widths around the 32-wide panels, a paper layer; K past one transpose tile.
+    // Batch 1, odd sizes, widths around the 24-wide panels, a paper layer; K past one transpose
+    // tile, and past one L1 block of a panel's rows (341).
     for (const [M, N, K] of [
       [1, 29, 37],
+      [3, 47, 400],
       [7, 65, 33],
       [13, 31, 100],
       [64, 1000, 784],

@@ -220,8 +220,8 @@ export const DEFAULT_SPLIT_ABOVE = 1 << 21;
  * panels of the other operand: 1–4 measured alike on two idle cores, 3 is kept.
  */
 const CHUNKS_PER_THREAD = 3;
-/** Columns of C per panel of spmmT (the kernel's P): a panel of Bᵀ takes 4 · P · k bytes of scratch. */
-const SPMMT_PANEL = 32;
+/** Columns of C per panel of spmm and spmmT (the kernel's P): a panel of Bᵀ takes 4 · P · k bytes of scratch. */
+const SPMM_PANEL = 24;
 /**
  * Parameters per chunk of a large update (more when there would be over UPDATE_CHUNKS_MAX
  * chunks): fixed, so that the chunks' sums of squares, added in chunk order, do not
@@ -652,7 +652,7 @@ export class WasmHeap {
     // Split C's columns across threads when the listed work is large (nnz·n is unknown
     // here without a pass: m·n·k bounds it, and lists this long are rarely near empty).
     const helpers = this.splitHelpers(m * n * k >= this.splitAbove && n >= 64);
-    const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), 32);
+    const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), SPMM_PANEL);
     const count = Math.ceil(n / size);
     if (helpers.length === 0 || count < 2) {
       kern.spmm(0, m, 0, n, cnt, idx, val, k, b, n, c, n);
@@ -677,13 +677,13 @@ export class WasmHeap {
    */
   spmmT(m: number, n: number, k: number, cnt: number, idx: number, val: number, bt: number, c: number): boolean {
     // The panel of Bᵀ, then a cursor per row of C.
-    if (k * SPMMT_PANEL * 4 + m * 4 > this.scratchBytes) return false;
+    if (k * SPMM_PANEL * 4 + m * 4 > this.scratchBytes) return false;
     this.counts.gemms++;
     this.counts.spmms++;
     const kern = this.kernel;
     const s = this.scratch;
     const helpers = this.splitHelpers(m * n * k >= this.splitAbove && n >= 64);
-    const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), SPMMT_PANEL);
+    const size = alignUp(Math.ceil(n / (CHUNKS_PER_THREAD * (helpers.length + 1))), SPMM_PANEL);
     const count = Math.ceil(n / size);
     const whole = () => kern.spmmT(0, m, 0, n, cnt, idx, val, k, bt, k, k, c, n, s[0]);
     if (helpers.length === 0 || count < 2) {
