@@ -30,8 +30,18 @@ const PROBES: [ratio: number, period: number][] = [
  */
 const UNKNOWN_PERIOD = 2;
 const MIN_RUNS = 3;
+/**
+ * Runs of each path a product makes (of the dense path, a shape) before their times count.
+ * A function's first calls run V8's baseline WebAssembly code while the optimising tier
+ * compiles in the background (per function, and in every helper thread), and fault in
+ * scratch pages: measured (Node 20, 2026-12-01) the paper network's first forward product
+ * took 2.8 and 1.9 ms on the sparse path in its first two steps and 0.65 ms from the third.
+ * Counted, those two held the median above the dense path's 1.6 ms, and the product ran
+ * dense for 30 to over 120 steps before probes outvoted them.
+ */
+const WARMUP_RUNS = 2;
 /** Steps after which every product has runs of its own on both paths (where it probes at all): a new backend's exploring is over. */
-export const EXPLORE_STEPS = UNKNOWN_PERIOD * MIN_RUNS;
+export const EXPLORE_STEPS = UNKNOWN_PERIOD * (WARMUP_RUNS + MIN_RUNS);
 /** Sparse runs below this density say little about the cost per unit of density (fixed costs dominate): not sampled. */
 const MIN_SAMPLE_DENSITY = 0.01;
 /** A product with (almost) no zeros has nothing to skip: the sparse path is not probed there. */
@@ -55,6 +65,8 @@ const push = (xs: number[], x: number) => {
 interface Product {
   /** Sparse runs: ms per unit of op(A)'s density. */
   sparseRate: number[];
+  /** Sparse runs made, counted or not (the first WARMUP_RUNS are not). */
+  sparseRuns: number;
   steps: number;
   lastProbe: number;
 }
@@ -88,11 +100,13 @@ export interface Choice {
 
 export class PathChooser {
   private readonly dense = new Map<string, number[]>();
+  /** Dense runs made per shape, counted or not (the first WARMUP_RUNS are not). */
+  private readonly denseRuns = new Map<string, number>();
   private readonly products = new Map<string, Product>();
 
   private product(label: string): Product {
     let p = this.products.get(label);
-    if (!p) this.products.set(label, (p = { sparseRate: [], steps: 0, lastProbe: 0 }));
+    if (!p) this.products.set(label, (p = { sparseRate: [], sparseRuns: 0, steps: 0, lastProbe: 0 }));
     return p;
   }
 
@@ -150,10 +164,17 @@ export class PathChooser {
   /** What a run cost: `ms` on the path taken, at op(A) density `density`. */
   observe(label: string, s: ShapeInfo, sparse: boolean, density: number, ms: number): void {
     if (!sparse) {
+      const made = (this.denseRuns.get(s.key) ?? 0) + 1;
+      this.denseRuns.set(s.key, made);
+      if (made <= WARMUP_RUNS) return;
       let runs = this.dense.get(s.key);
       if (!runs) this.dense.set(s.key, (runs = []));
       push(runs, ms);
-    } else if (density >= MIN_SAMPLE_DENSITY) push(this.product(label).sparseRate, ms / density);
+      return;
+    }
+    const p = this.product(label);
+    if (++p.sparseRuns <= WARMUP_RUNS) return;
+    if (density >= MIN_SAMPLE_DENSITY) push(p.sparseRate, ms / density);
   }
 }
 
