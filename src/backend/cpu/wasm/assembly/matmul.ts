@@ -400,7 +400,7 @@ export function update(p: usize, g: usize, m: usize, n: i32, lr: f64, mu: f64, w
  * update() with momentum and the sum of squares fixed, 8 parameters a turn, Σ g² in four
  * f64x2 sums. Measured (2026-12-01, 2-core Zen 5) against one loop of 4 that tested both
  * flags inside, with two f64x2 sums: the whole sparse step at batch 64 ran 6–11 % faster
- * (momentum or SGD, telemetry on or off), the dense one alike.
+ * (momentum or SGD, telemetry on or off); the dense step, whose products dominate, the same.
  */
 // @ts-ignore: decorator
 @inline function updateLoop(p: usize, g: usize, m: usize, n: i32, lr: f64, mu: f64, wd: f64, clip: f64, mom: bool, sq: bool): f64 {
