@@ -86,6 +86,18 @@ const layers: [number, number, number][] = [
   [2, 23, 25],
 ];
 
+/** Runs f with the process-wide start-up timings empty, then puts back what was there. */
+async function withoutStartupTimings(f: () => void | Promise<void>): Promise<void> {
+  const saved = new Map(startupTimings);
+  startupTimings.clear();
+  try {
+    await f();
+  } finally {
+    startupTimings.clear();
+    for (const [k, v] of saved) startupTimings.set(k, v);
+  }
+}
+
 describe.runIf(wasmModules() !== undefined)('sparse-aware WebAssembly matmul', () => {
   const rng = new Rng(91);
   it.each(products)('%s: the sparse path equals the dense one at densities 0, 1 %, 10 %, 50 %, 100 %', async (_, shapeFor, fused) => {
@@ -173,10 +185,8 @@ describe.runIf(wasmModules() !== undefined)('sparse-aware WebAssembly matmul', (
     be.destroy();
   });
 
-  it('an untimed shape starts from a timed shape of its kind scaled by M·N·K, else from another kind, else the default', () => {
-    const saved = new Map(startupTimings);
-    startupTimings.clear();
-    try {
+  it('an untimed shape starts from a timed shape of its kind scaled by M·N·K, else from another kind, else the default', () =>
+    withoutStartupTimings(() => {
       const chooser = new PathChooser();
       const info = (M: number, N: number, K: number, kind: string): ShapeInfo => ({ key: `${M}×${N}×${K} ${kind}/1`, kind, work: M * N * K, threads: 1 });
       const wide = info(256, 1000, 1000, 'NT');
@@ -194,16 +204,10 @@ describe.runIf(wasmModules() !== undefined)('sparse-aware WebAssembly matmul', (
       // A shape timed itself starts from its own timing.
       const own = chooser.estimate('dW', info(64, 1000, 784, 'TN'), 0.5);
       expect([own.crossover, own.denseMs]).toEqual([0.8, 2]);
-    } finally {
-      startupTimings.clear();
-      for (const [k, v] of saved) startupTimings.set(k, v);
-    }
-  });
+    }));
 
-  it('the chooser follows the times the products take: a wrong start-up crossover is corrected by its own runs', () => {
-    const saved = new Map(startupTimings);
-    startupTimings.clear();
-    try {
+  it('the chooser follows the times the products take: a wrong start-up crossover is corrected by its own runs', () =>
+    withoutStartupTimings(() => {
       const s: ShapeInfo = { key: '64×1000×1000 NT/1', kind: 'NT', work: 64e6, threads: 1 };
       // The start-up timing (as under load) said sparse only below 5 %; really the sparse path costs
       // 10 ms per unit of density and the dense one 8 ms: sparse below 0.8.
@@ -229,16 +233,10 @@ describe.runIf(wasmModules() !== undefined)('sparse-aware WebAssembly matmul', (
       expect(late.filter((p) => p === 'dense').length, 'dense runs after converging (probes only)').toBeLessThanOrEqual(Math.ceil(late.length / 32));
       expect(chooser.estimate('fwd', s, 0.5).crossover).toBeCloseTo(0.8, 12);
       expect(probes).toBeLessThanOrEqual(8);
-    } finally {
-      startupTimings.clear();
-      for (const [k, v] of saved) startupTimings.set(k, v);
-    }
-  });
+    }));
 
-  it('slow first runs of a path (baseline code, cold pages) do not hold a product on the other path', () => {
-    const saved = new Map(startupTimings);
-    startupTimings.clear();
-    try {
+  it('slow first runs of a path (baseline code, cold pages) do not hold a product on the other path', () =>
+    withoutStartupTimings(() => {
       // As measured on the paper's first layer: dense 1.6 ms; sparse 0.65 ms at 19 % density,
       // but 2.8 and 1.9 ms on its first two runs. The start-up timing had it right (0.7).
       const s: ShapeInfo = { key: '64×1000×784 NT/2', kind: 'NT', work: 50e6, threads: 2 };
@@ -255,16 +253,10 @@ describe.runIf(wasmModules() !== undefined)('sparse-aware WebAssembly matmul', (
       const late = paths.slice(EXPLORE_STEPS);
       expect(late.filter((p) => p === 'dense').length, paths.join(' ')).toBeLessThanOrEqual(Math.ceil(late.length / 32));
       expect(chooser.estimate('forward 0', s, 0.19).crossover).toBeCloseTo(1.6 / (0.65 / 0.19), 12);
-    } finally {
-      startupTimings.clear();
-      for (const [k, v] of saved) startupTimings.set(k, v);
-    }
-  });
+    }));
 
-  it('an all-zero operand (a dead layer) after both paths are known: sparse, no crash, the rarest probe', () => {
-    const saved = new Map(startupTimings);
-    startupTimings.clear();
-    try {
+  it('an all-zero operand (a dead layer) after both paths are known: sparse, no crash, the rarest probe', () =>
+    withoutStartupTimings(() => {
       const s: ShapeInfo = { key: '64×1000×1000 NN/1', kind: 'NN', work: 64e6, threads: 1 };
       startupTimings.set(s.key, { denseMs: 8, crossover: 0.5 });
       const chooser = new PathChooser();
@@ -282,63 +274,57 @@ describe.runIf(wasmModules() !== undefined)('sparse-aware WebAssembly matmul', (
       }
       expect(paths.every((p) => p)).toBe(true);
       expect(chooser.estimate('dX', s, 0).crossover).toBeGreaterThan(0);
-    } finally {
-      startupTimings.clear();
-      for (const [k, v] of saved) startupTimings.set(k, v);
-    }
-  });
+    }));
 
-  it.each(['dense', 'sparse'] as const)('with no start-up budget, the chooser converges to the faster path when the %s path is made slow', async (slow) => {
-    const saved = new Map(startupTimings);
-    startupTimings.clear();
-    const shape: MatmulShape = { M: 64, N: 1000, K: 784, transA: false, transB: true };
-    const be = new CpuBackend('float32', { threads: 1, sparse: 'auto', sparseBudgetMs: 0 });
-    try {
-      const io = productStep(shape, true);
-      be.allocate({ x: io.size });
-      be.writeF(io.b, rng.fill(shape.K * shape.N));
-      be.writeF(io.bias, rng.fill(shape.N));
-      await be.prepare([io.step]);
-      expect(startupTimings.size, 'nothing timed at start-up').toBe(0);
-      // The real products, with 30 ms of busy waiting added to one path.
-      const heap = (be as unknown as { heap: WasmHeap }).heap;
-      const spin = () => {
-        const t = performance.now();
-        while (performance.now() - t < 30);
-      };
-      for (const name of slow === 'dense' ? (['gemm'] as const) : (['spmm', 'spmmT'] as const)) {
-        const f = heap[name].bind(heap) as (...args: unknown[]) => unknown;
-        Object.assign(heap, { [name]: (...args: unknown[]) => (spin(), f(...args)) });
+  it.each(['dense', 'sparse'] as const)('with no start-up budget, the chooser converges to the faster path when the %s path is made slow', (slow) =>
+    withoutStartupTimings(async () => {
+      const shape: MatmulShape = { M: 64, N: 1000, K: 784, transA: false, transB: true };
+      const be = new CpuBackend('float32', { threads: 1, sparse: 'auto', sparseBudgetMs: 0 });
+      try {
+        const io = productStep(shape, true);
+        be.allocate({ x: io.size });
+        be.writeF(io.b, rng.fill(shape.K * shape.N));
+        be.writeF(io.bias, rng.fill(shape.N));
+        await be.prepare([io.step]);
+        expect(startupTimings.size, 'nothing timed at start-up').toBe(0);
+        // The real products, with 30 ms of busy waiting added to one path.
+        const heap = (be as unknown as { heap: WasmHeap }).heap;
+        const spin = () => {
+          const t = performance.now();
+          while (performance.now() - t < 30);
+        };
+        for (const name of slow === 'dense' ? (['gemm'] as const) : (['spmm', 'spmmT'] as const)) {
+          const f = heap[name].bind(heap) as (...args: unknown[]) => unknown;
+          Object.assign(heap, { [name]: (...args: unknown[]) => (spin(), f(...args)) });
+        }
+        // Sparse at 10 % and dense at 40 % by the default crossover: each starts on the slow path.
+        const density = slow === 'dense' ? 0.4 : 0.1;
+        const data = sparseData(rng, shape.M * shape.K, density);
+        be.writeF(io.a, data);
+        const paths: string[] = [];
+        for (let k = 0; k < EXPLORE_STEPS + 6; k++) {
+          be.run([io.step], values);
+          paths.push(be.sparseStats!.fwd.path);
+        }
+        expect(paths[0]).toBe(slow);
+        // Once each path has had its warm-up runs and runs of its own (the exploring), only the fast one.
+        const fast = slow === 'dense' ? 'sparse' : 'dense';
+        expect(paths.slice(EXPLORE_STEPS), paths.join(' ')).toEqual(Array(6).fill(fast));
+        const cross = be.sparseStats!.fwd.crossover;
+        expect(slow === 'dense' ? cross > density : cross < density, `crossover ${cross}`).toBe(true);
+        // The values are those of the dense product whatever the path (up to the summation order).
+        const c = (await be.readF(io.c)) as Float32Array;
+        const ref = await runOnce({ sparse: 'off' }, shape, true, {
+          a: data,
+          b: (await be.readF(io.b)) as Float32Array,
+          bias: (await be.readF(io.bias)) as Float32Array,
+        });
+        expect(maxRelErr(ref.c, c)).toBeLessThan(1e-4);
+      } finally {
+        be.destroy();
       }
-      // Sparse at 10 % and dense at 40 % by the default crossover: each starts on the slow path.
-      const density = slow === 'dense' ? 0.4 : 0.1;
-      const data = sparseData(rng, shape.M * shape.K, density);
-      be.writeF(io.a, data);
-      const paths: string[] = [];
-      for (let k = 0; k < EXPLORE_STEPS + 6; k++) {
-        be.run([io.step], values);
-        paths.push(be.sparseStats!.fwd.path);
-      }
-      expect(paths[0]).toBe(slow);
-      // Once each path has had its warm-up runs and runs of its own (the exploring), only the fast one.
-      const fast = slow === 'dense' ? 'sparse' : 'dense';
-      expect(paths.slice(EXPLORE_STEPS), paths.join(' ')).toEqual(Array(6).fill(fast));
-      const cross = be.sparseStats!.fwd.crossover;
-      expect(slow === 'dense' ? cross > density : cross < density, `crossover ${cross}`).toBe(true);
-      // The values are those of the dense product whatever the path (up to the summation order).
-      const c = (await be.readF(io.c)) as Float32Array;
-      const ref = await runOnce({ sparse: 'off' }, shape, true, {
-        a: data,
-        b: (await be.readF(io.b)) as Float32Array,
-        bias: (await be.readF(io.bias)) as Float32Array,
-      });
-      expect(maxRelErr(ref.c, c)).toBeLessThan(1e-4);
-    } finally {
-      be.destroy();
-      startupTimings.clear();
-      for (const [k, v] of saved) startupTimings.set(k, v);
-    }
-  });
+    }),
+  );
 
   it('rejects an unknown mode with a one-line message', () => {
     expect(() => new CpuBackend('float32', { sparse: 'maybe' as 'on' })).toThrow('CpuBackend option sparse must be one of auto, on, off, not "maybe"');
