@@ -7,7 +7,8 @@
 //     reads the same gradients (not with clipping: it needs the norms before the update).
 // What cannot be folded (delta norms, gradient norms beside Adam or clipping) and the
 // update itself run in WebAssembly SIMD. The results are the plain twins' bit for bit
-// (counts, updates) or up to the order of summation (sums of squares, summed in f64).
+// (counts, updates), the sums of squares within about 1e-6 of theirs, relative (f32
+// within blocks of 128 floats, f64 across them: see SQ_BLOCK in wasm/assembly/matmul.ts).
 import { isClear, type BufRange, type Constants, type PlanItem, type PlanStep, type StepValues, type View } from '../../ops/op.ts';
 import { OPTIMIZER_KINDS } from '../../ops/optimizer.ts';
 import { heapOf, type WasmHeap } from './wasm/runtime.ts';
@@ -49,7 +50,7 @@ function mayWrite(items: PlanItem[], from: number, to: number, arena: string): b
 
 const f32In = (v: View, heap: WasmHeap) => v.f instanceof Float32Array && heapOf(v.f) === heap;
 
-/** sumsq:main in WebAssembly (f64 sums) when x lies in the heap; false otherwise. */
+/** sumsq:main in WebAssembly when x lies in the heap; false otherwise. */
 export function fastSumsq(heap: WasmHeap, { SEGMENTS }: Constants, { x, segs, stats }: Record<string, View>): boolean {
   if (!f32In(x, heap)) return false;
   const t = segs.u;

@@ -488,7 +488,7 @@ export class WasmHeap {
     this.kernel.biasAct(M, N, z, bias, out, relu ? 1 : 0, zeros);
   }
 
-  /** Σ x² over n floats at byte offset x, summed in f64. */
+  /** Σ x² over n floats at byte offset x (f32 within blocks, f64 across them). */
   sumsq(x: number, n: number): number {
     return this.kernel.sumsq(x, n);
   }
