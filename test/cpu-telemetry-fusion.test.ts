@@ -7,7 +7,7 @@ import { CpuBackend } from '../src/backend/cpu/cpu-backend.ts';
 import { fastUpdate, TelemetryFusion } from '../src/backend/cpu/fusion.ts';
 import { stopHelpers, wasmModules, WasmHeap } from '../src/backend/cpu/wasm/runtime.ts';
 import { DEFAULT_OPTIMIZER, optimizerOp, type OptimizerKind } from '../src/ops/optimizer.ts';
-import type { View } from '../src/ops/op.ts';
+import { isClear, type PlanItem, type PlanStep, type View } from '../src/ops/op.ts';
 import { Rng } from '../src/util/rng.ts';
 import { collect, smallData, smallModel, trainer, trainerOptions } from './support/train.ts';
 import type { StepStats } from '../src/train/telemetry.ts';
@@ -60,6 +60,7 @@ describe.runIf(wasmModules())('CPU telemetry fused into the forward epilogue and
       heap.release();
       expect(folds.stats).toEqual(['stats 0', 'stats 1', 'stats 2']);
       expect(folds.gradNorms).toEqual(c.clipNorm || c.kind === 'adam' ? [] : ['grad norms']);
+      expect(folds.deltaNorms).toEqual(['delta norm 0', 'delta norm 1', 'delta norm 2', 'delta norm 3']);
       const fused = await collect(ft.run(60));
       const plain = await collect(pt.run(60));
       // The run must exercise what is folded: some zeros, some dead units somewhere.
@@ -74,6 +75,40 @@ describe.runIf(wasmModules())('CPU telemetry fused into the forward epilogue and
       plainBe.destroy();
     });
   }
+
+  it('a delta norm is taken beside its bias gradient, once, and only for a table covering the whole dZ', async () => {
+    const be = new CpuBackend('float32', { threads: 1, reference: true });
+    const t = await trainer(be, smallModel({ hidden: [37, 13, 22] }), trainerOptions({ batch: 7 }));
+    const items = t.plan.step;
+    const step = (label: string) => items.find((i): i is PlanStep => !isClear(i) && i.label === label)!;
+    const [db, norm] = [step('db 1'), step('delta norm 1')];
+    const heap = WasmHeap.create({ threads: 1 })!;
+    const fusionOf = (list: PlanItem[]) => new TelemetryFusion(list, heap, (bytes) => heap.reserve([bytes])[0]);
+    // A write to that dZ between the two keeps them apart; a write to another layer's does not.
+    expect(fusionOf([db, step('act backward 1'), norm]).folds.deltaNorms).toEqual([]);
+    expect(fusionOf([db, step('act backward 0'), norm]).folds.deltaNorms).toEqual(['delta norm 1']);
+    const fusion = fusionOf(items);
+    const n = 7 * 13;
+    const [dzAt, segAt, stAt] = heap.reserve([n * 4, 3 * 4, 64 * 4]);
+    const dz = heap.views(dzAt, n);
+    dz.f.set(new Rng(5).fill(n));
+    const segs = heap.views(segAt, 3);
+    const stats = heap.views(stAt, 64);
+    let exact = 0;
+    for (const v of dz.f) exact += v * v;
+    const views = { x: dz, segs, stats };
+    segs.u.set([0, n, 5]);
+    fusion.afterBiasGrad(db, { dz, out: stats });
+    expect(fusion.deltaNorm(norm, views)).toBe(true);
+    expect(Math.abs(stats.f[5] - exact)).toBeLessThanOrEqual(2e-6 * exact);
+    // Taken once: a step whose bias gradient did not run computes its own.
+    expect(fusion.deltaNorm(norm, views)).toBe(false);
+    segs.u.set([0, n - 1, 5]);
+    fusion.afterBiasGrad(db, { dz, out: stats });
+    expect(fusion.deltaNorm(norm, views)).toBe(false);
+    heap.release();
+    be.destroy();
+  });
 
   it('batch 1 and telemetry off train as the plain twins do', async () => {
     for (const telemetry of [true, false]) {

@@ -374,7 +374,7 @@ export class CpuBackend implements Backend {
         fusion.finishForward(item, counts, view);
         return;
       }
-      if (key === 'sumsq:main' && (fusion.defers(item, views, view) || fastSumsq(this.heap, item.constants, views))) return;
+      if (key === 'sumsq:main' && (fusion.defers(item, views, view) || fusion.deltaNorm(item, views) || fastSumsq(this.heap, item.constants, views))) return;
       if (key === 'optimizer:main' && fusion.update(item, views, values)) return;
     }
     const mask = masks?.get(item);
@@ -382,6 +382,7 @@ export class CpuBackend implements Backend {
     const dense = () => (fast ?? item.op.cpu)(item.constants, views, values);
     if (sparse?.run(item, views, undefined, mask && this.view(mask), dense)) return;
     dense();
+    if (key === 'bias_grad:main') fusion?.afterBiasGrad(item, views);
   }
 
   async snapshot(r: BufRange): Promise<View> {

@@ -4,9 +4,12 @@
 //   layer_stats (zeros, batch-dead and dead units, active flags) into the forward
 //     epilogue that writes the layer's output (per-column zero counts as it is written);
 //   the gradient norms (a sumsq over the gradients) into the SGD or momentum update that
-//     reads the same gradients (not with clipping: it needs the norms before the update).
-// What cannot be folded (delta norms, gradient norms beside Adam or clipping) and the
-// update itself run in WebAssembly SIMD. The results are the plain twins' bit for bit
+//     reads the same gradients (not with clipping: it needs the norms before the update);
+//   each delta norm (a sumsq over a layer's dZ) beside the bias gradient that reads dZ
+//     just after the activation backward wrote it: the same sum, taken while dZ is in
+//     cache rather than after the rest of the backward pass has evicted it.
+// What cannot be folded (gradient norms beside Adam or clipping) and the update itself
+// run in WebAssembly SIMD. The results are the plain twins' bit for bit
 // (counts, updates), the sums of squares within about 1e-6 of theirs, relative (f32
 // within blocks of 128 floats, f64 across them: see SQ_BLOCK in wasm/assembly/matmul.ts).
 import { isClear, type BufRange, type Constants, type PlanItem, type PlanStep, type StepValues, type View } from '../../ops/op.ts';
@@ -44,6 +47,21 @@ function mayWrite(items: PlanItem[], from: number, to: number, arena: string): b
       continue;
     }
     for (const [name, r] of Object.entries(it.bindings)) if (r.arena === arena && !readsOnly(it, name)) return true;
+  }
+  return false;
+}
+
+const overlaps = (a: BufRange, b: BufRange) => a.arena === b.arena && a.offset < b.offset + b.length && b.offset < a.offset + a.length;
+
+/** Whether some item in items[from, to) may write to region r (clears or binds, other than read-only, a region overlapping it). */
+function mayWriteRange(items: PlanItem[], from: number, to: number, r: BufRange): boolean {
+  for (let i = from; i < to; i++) {
+    const it = items[i];
+    if (isClear(it)) {
+      if (overlaps(it.clear, r)) return true;
+      continue;
+    }
+    for (const [name, b] of Object.entries(it.bindings)) if (overlaps(b, r) && !readsOnly(it, name)) return true;
   }
   return false;
 }
@@ -100,6 +118,38 @@ export function fastUpdate(heap: WasmHeap, c: Constants, { params, grads, m, sta
   return true;
 }
 
+/**
+ * A gradient-norm step's segments (table t) as pieces of the updates' gradients, by
+ * update, sorted; undefined when a segment lies in no single update or two overlap.
+ */
+function piecesOf(step: PlanStep, updates: PlanStep[], t: Uint32Array): Map<PlanStep, Piece[]> | undefined {
+  const x = step.bindings.x;
+  const st = step.bindings.stats;
+  const pieces = new Map<PlanStep, Piece[]>(updates.map((u) => [u, []]));
+  for (let s = 0; s < step.constants.SEGMENTS; s++) {
+    const from = x.offset + t[3 * s];
+    const length = t[3 * s + 1];
+    const slot = st.offset + t[3 * s + 2];
+    const u = updates.find((u) => {
+      const g = u.bindings.grads;
+      return (
+        from >= g.offset &&
+        from + length <= g.offset + u.constants.COUNT &&
+        slot >= u.bindings.stats.offset &&
+        slot < u.bindings.stats.offset + u.bindings.stats.length
+      );
+    });
+    if (!u) return undefined;
+    pieces.get(u)!.push({ from: from - u.bindings.grads.offset, length, slot: slot - u.bindings.stats.offset });
+  }
+  for (const list of pieces.values()) {
+    list.sort((a, b) => a.from - b.from);
+    // Overlapping segments would be summed over only once: run them unfused.
+    if (list.some((p, k) => k > 0 && p.from < list[k - 1].from + list[k - 1].length)) return undefined;
+  }
+  return pieces;
+}
+
 interface Folded {
   /** The layer_stats step whose work the forward step does. */
   stats: PlanStep;
@@ -117,6 +167,12 @@ export class TelemetryFusion {
   private readonly gradNorms = new Map<PlanStep, PlanStep[]>();
   /** This run's pieces, per update step, of a gradient-norm step left to the updates. */
   private readonly pending = new Map<PlanStep, Piece[]>();
+  /** Bias-gradient step → the delta-norm step over the same dZ, taken beside it. */
+  private readonly deltaAfter = new Map<PlanStep, PlanStep>();
+  /** This run's sums of squares of dZ, per delta-norm step, taken beside its bias gradient. */
+  private readonly deltaSums = new Map<PlanStep, number>();
+  /** A gradient-norm step's pieces, per update, and the segment table they were found from. */
+  private readonly piecesFound = new Map<PlanStep, { segs: Uint32Array; pieces: Map<PlanStep, Piece[]> | undefined }>();
   /** i32 per-column zero counts in the heap (byte offset), for the widest folded layer. */
   private countsAt = 0;
 
@@ -159,14 +215,49 @@ export class TelemetryFusion {
           ) &&
           !mayWrite(items, i + 1, first, x.arena);
         if (ok) this.gradNorms.set(it, updates);
+        // A delta norm: one segment over a bias gradient's dZ, which nothing writes in between.
+        if (it.constants.SEGMENTS === 1) {
+          for (let j = i - 1; j >= 0; j--) {
+            const d = items[j];
+            if (!is(d, 'bias_grad', 'main')) continue;
+            const dz = d.bindings.dz;
+            if (dz.arena !== x.arena || dz.offset !== x.offset || dz.length !== x.length) continue;
+            if (!this.deltaAfter.has(d) && !mayWriteRange(items, j + 1, i, x)) this.deltaAfter.set(d, it);
+            break;
+          }
+        }
       }
     });
     if (cols > 0) this.countsAt = scratch(cols * 4);
   }
 
-  /** Labels of the steps folded: layer stats into forward steps, gradient norms into updates. */
-  get folds(): { stats: string[]; gradNorms: string[] } {
-    return { stats: [...this.folded].map((s) => s.label), gradNorms: [...this.gradNorms.keys()].map((s) => s.label) };
+  /** Labels of the steps folded: layer stats into forward steps, gradient norms into updates, delta norms beside bias gradients. */
+  get folds(): { stats: string[]; gradNorms: string[]; deltaNorms: string[] } {
+    return {
+      stats: [...this.folded].map((s) => s.label),
+      gradNorms: [...this.gradNorms.keys()].map((s) => s.label),
+      deltaNorms: [...this.deltaAfter.values()].map((s) => s.label),
+    };
+  }
+
+  /** After a bias-gradient step: the sum of squares of its dZ, when a delta norm over it is folded here. */
+  afterBiasGrad(step: PlanStep, views: Record<string, View>): void {
+    const norm = this.deltaAfter.get(step);
+    if (!norm) return;
+    const dz = views.dz.f;
+    if (f32In(views.dz, this.heap)) this.deltaSums.set(norm, this.heap.sumsq(dz.byteOffset, dz.length));
+  }
+
+  /** A delta-norm step: true when its sum was taken beside the bias gradient (now written), false when it must run. */
+  deltaNorm(step: PlanStep, { segs, stats, x }: Record<string, View>): boolean {
+    const sum = this.deltaSums.get(step);
+    if (sum === undefined) return false;
+    this.deltaSums.delete(step);
+    const t = segs.u;
+    // The table is data: the sum stands for the step only when its one segment is the whole dZ.
+    if (t[0] !== 0 || t[1] !== x.f.length) return false;
+    stats.f[t[2]] = sum;
+    return true;
   }
 
   /** A layer_stats step done by its forward step: skip it. */
@@ -215,30 +306,17 @@ export class TelemetryFusion {
   defers(step: PlanStep, views: Record<string, View>, view: (r: BufRange) => View): boolean {
     const updates = this.gradNorms.get(step);
     if (!updates) return false;
-    const x = step.bindings.x;
-    const st = step.bindings.stats;
-    const t = views.segs.u;
-    const pieces = new Map<PlanStep, Piece[]>(updates.map((u) => [u, []]));
-    for (let s = 0; s < step.constants.SEGMENTS; s++) {
-      const from = x.offset + t[3 * s];
-      const length = t[3 * s + 1];
-      const slot = st.offset + t[3 * s + 2];
-      const u = updates.find((u) => {
-        const g = u.bindings.grads;
-        return (
-          from >= g.offset &&
-          from + length <= g.offset + u.constants.COUNT &&
-          slot >= u.bindings.stats.offset &&
-          slot < u.bindings.stats.offset + u.bindings.stats.length
-        );
-      });
-      if (!u) return false;
-      pieces.get(u)!.push({ from: from - u.bindings.grads.offset, length, slot: slot - u.bindings.stats.offset });
+    // The pieces depend only on the segment table (data, but written once per plan): found
+    // again only when it changed.
+    const t = views.segs.u.subarray(0, 3 * step.constants.SEGMENTS);
+    let found = this.piecesFound.get(step);
+    if (!found || found.segs.some((v, i) => v !== t[i])) {
+      found = { segs: t.slice(), pieces: piecesOf(step, updates, t) };
+      this.piecesFound.set(step, found);
     }
-    for (const [u, list] of pieces) {
-      list.sort((a, b) => a.from - b.from);
-      // Overlapping segments would be summed over only once: run them unfused.
-      if (list.some((p, k) => k > 0 && p.from < list[k - 1].from + list[k - 1].length)) return false;
+    const pieces = found.pieces;
+    if (!pieces) return false;
+    for (const u of pieces.keys()) {
       // The update must see the heap: otherwise the step runs as it is.
       const inHeap = ['grads', 'params', ...(u.constants.KIND === MOMENTUM ? ['m'] : [])].every((name) => f32In(view(u.bindings[name]), this.heap));
       if (!inHeap) return false;
