@@ -8,7 +8,7 @@ import { Rng } from '../src/util/rng.ts';
 
 afterAll(() => stopHelpers());
 
-/** The optimiser twin's formula, in f32 (every operation rounded), as the WGSL computes it; Σ g² in doubles. */
+/** The optimiser twin's formula, in f32 (every operation rounded), as the WGSL computes it; Σ g² in doubles (exact). */
 function reference(p: Float32Array, g: Float32Array, m: Float32Array | undefined, lr: number, mu: number, wd: number, clip: number): number {
   const f = Math.fround;
   let s = 0;
@@ -58,7 +58,8 @@ describe.runIf(wasmModules() !== undefined)('chunked parameter update', () => {
           expect(Array.from(m), what).toEqual(Array.from(momentum ? want.m : m0));
         }
         expect(new Set(sums).size, what).toBe(1);
-        expect(Math.abs(sums[0] - wantSq) / wantSq, what).toBeLessThan(1e-12);
+        // Squares summed in f32 within blocks of 128, in f64 across them (assembly/matmul.ts, SQ_BLOCK).
+        expect(Math.abs(sums[0] - wantSq) / wantSq, what).toBeLessThan(2e-6);
       }
     }
   });
