@@ -63,4 +63,52 @@ describe.runIf(wasmModules() !== undefined)('chunked parameter update', () => {
       }
     }
   });
+
+  it('sums each piece on its own in one pass, the same on one thread and split, with the parameters of a plain update', async () => {
+    const rng = new Rng(9);
+    const n = 300_003;
+    const p0 = rng.fill(n, -1, 1);
+    const g = rng.fill(n, -0.1, 0.1);
+    const m0 = rng.fill(n, -0.05, 0.05);
+    const [lr, mu, wd, clip] = [0.02, 0.9, 0, 1];
+    // Gaps, adjacent pieces, pieces across a chunk's end (2^16) and not on multiples of 4,
+    // a piece of one parameter; and more pieces than the chunk table holds (one update each).
+    const layouts = [
+      [
+        { from: 5, length: 70_001 },
+        { from: 70_006, length: 3 },
+        { from: 70_009, length: 1 },
+        { from: 131_000, length: 169_000 },
+      ],
+      Array.from({ length: 5000 }, (_, k) => ({ from: 60 * k + 1, length: 7 })),
+    ];
+    for (const pieces of layouts) {
+      const exact = pieces.map(({ from, length }) => {
+        let s = 0;
+        for (let i = from; i < from + length; i++) s += g[i] * g[i];
+        return s;
+      });
+      const want = { p: Float32Array.from(p0), m: Float32Array.from(m0) };
+      reference(want.p, g, want.m, lr, mu, wd, clip);
+      const runs: number[][] = [];
+      for (const threads of threadsSupported() ? [1, 2] : [1]) {
+        const heap = WasmHeap.create({ threads, splitAbove: 1 })!;
+        if (threads > 1) await heap.warmUp();
+        const [pp, gg, mm] = heap.reserve([n * 4, n * 4, n * 4]);
+        const f = (at: number) => new Float32Array(heap.memory.buffer, at, n);
+        f(pp).set(p0);
+        f(gg).set(g);
+        f(mm).set(m0);
+        const split = heap.stats.splitUpdates;
+        const sums = heap.updatePieces(pp, gg, mm, n, lr, mu, wd, clip, pieces);
+        if (threads > 1 && pieces.length < 10) expect(heap.stats.splitUpdates - split).toBe(1);
+        expect(Array.from(f(pp))).toEqual(Array.from(want.p));
+        expect(Array.from(f(mm))).toEqual(Array.from(want.m));
+        sums.forEach((s, k) => expect(Math.abs(s - exact[k]), `piece ${k}`).toBeLessThanOrEqual(2e-6 * exact[k]));
+        runs.push(sums);
+        heap.release();
+      }
+      for (const r of runs) expect(r).toEqual(runs[0]);
+    }
+  });
 });

@@ -155,28 +155,42 @@ describe.runIf(wasmModules() !== undefined)('WebAssembly SIMD matmul', () => {
     }
   });
 
-  it('the wasm epilogue (linear, relu) gives the TypeScript bits, NaN, ±0 and ±∞ included', () => {
-    const [M, N] = [7, 13]; // N not a multiple of 4: the scalar tail too
-    const be = new CpuBackend('float32', { threads: 1 });
-    be.allocate({ x: 3 * 128 });
-    const z: BufRange = { arena: 'x', offset: 0, length: M * N };
-    const bias: BufRange = { arena: 'x', offset: 128, length: N };
-    const out: BufRange = { arena: 'x', offset: 256, length: M * N };
-    const special = [NaN, 0, -0, Infinity, -Infinity, 1e-45, -1e-45, 3.4e38];
-    const zs = Float32Array.from({ length: M * N }, (_, i) => (i % 5 === 0 ? special[(i / 5) % special.length] : rng.uniform(-2, 2)));
-    const bs = Float32Array.from({ length: N }, (_, j) => (j % 4 === 1 ? special[j % special.length] : rng.uniform(-1, 1)));
-    for (const act of [0, 1]) {
-      be.writeF(z, zs);
-      be.writeF(bias, bs);
-      const v = (r: BufRange) => be.view(r).f;
-      expect(wasmBiasAct(M, N, act, v(z), v(bias), v(out))).toBe(true);
-      for (let i = 0; i < M * N; i++) {
-        const want = Math.fround(zs[i] + bs[i % N]);
-        expect(Object.is(v(z)[i], want), `z[${i}]`).toBe(true);
-        expect(Object.is(v(out)[i], Math.fround(activate(act, 0, want))), `out[${i}]`).toBe(true);
+  it("the wasm epilogue (linear, relu) gives the TypeScript bits, NaN, ±0 and ±∞ included, and adds up each column's zeros", () => {
+    // Rows in blocks of four and the rest; N not a multiple of 4: the scalar tail too.
+    for (const M of [1, 4, 7, 9]) {
+      const N = 13;
+      const be = new CpuBackend('float32', { threads: 1 });
+      be.allocate({ x: 4 * 128 });
+      const z: BufRange = { arena: 'x', offset: 0, length: M * N };
+      const bias: BufRange = { arena: 'x', offset: 128, length: N };
+      const out: BufRange = { arena: 'x', offset: 256, length: M * N };
+      const counts: BufRange = { arena: 'x', offset: 384, length: N };
+      const special = [NaN, 0, -0, Infinity, -Infinity, 1e-45, -1e-45, 3.4e38];
+      const zs = Float32Array.from({ length: M * N }, (_, i) => (i % 5 === 0 ? special[(i / 5) % special.length] : rng.uniform(-2, 2)));
+      const bs = Float32Array.from({ length: N }, (_, j) => (j % 4 === 1 ? special[j % special.length] : rng.uniform(-1, 1)));
+      for (const act of [0, 1]) {
+        be.writeF(z, zs);
+        be.writeF(bias, bs);
+        const v = (r: BufRange) => be.view(r).f;
+        const u = be.view(counts).u;
+        const zeros = new Int32Array(u.buffer, u.byteOffset, N);
+        const before = Int32Array.from({ length: N }, (_, j) => 3 * j);
+        zeros.set(before);
+        expect(wasmBiasAct(M, N, act, v(z), v(bias), v(out), zeros)).toBe(true);
+        for (let i = 0; i < M * N; i++) {
+          const want = Math.fround(zs[i] + bs[i % N]);
+          expect(Object.is(v(z)[i], want), `M ${M}: z[${i}]`).toBe(true);
+          expect(Object.is(v(out)[i], Math.fround(activate(act, 0, want))), `M ${M}: out[${i}]`).toBe(true);
+        }
+        for (let j = 0; j < N; j++) {
+          let zero = 0;
+          for (let i = 0; i < M; i++) zero += +(v(out)[i * N + j] === 0);
+          expect(zeros[j], `M ${M}, act ${act}: column ${j}'s zeros`).toBe(before[j] + zero);
+        }
       }
+      expect(wasmBiasAct(M, N, 2, be.view(z).f, be.view(bias).f, be.view(out).f)).toBe(false); // leaky: TypeScript
+      be.destroy();
     }
-    expect(wasmBiasAct(M, N, 2, be.view(z).f, be.view(bias).f, be.view(out).f)).toBe(false); // leaky: TypeScript
   });
 
   it('runs only on views in its own memory: float64 and plain arrays go to the TypeScript twin', () => {

@@ -81,6 +81,8 @@ export function fastSumsq(heap: WasmHeap, { SEGMENTS }: Constants, { x, segs, st
   return true;
 }
 
+const NO_PIECES: readonly Piece[] = [];
+
 /** The gradients' sums of squares the update computes: [from, from + length) of its gradients → stats slot. */
 interface Piece {
   from: number;
@@ -92,7 +94,13 @@ interface Piece {
  * optimizer:main for SGD and momentum in WebAssembly (Adam stays with the twin: false),
  * with the sums of squares of `pieces` of the gradients taken as they are read.
  */
-export function fastUpdate(heap: WasmHeap, c: Constants, { params, grads, m, stats }: Record<string, View>, step: StepValues, pieces: Piece[] = []): boolean {
+export function fastUpdate(
+  heap: WasmHeap,
+  c: Constants,
+  { params, grads, m, stats }: Record<string, View>,
+  step: StepValues,
+  pieces: readonly Piece[] = NO_PIECES,
+): boolean {
   const { COUNT, KIND, MOMENTUM: MU, WEIGHT_DECAY, CLIP_NORM, CLIP_SLOT0, CLIP_COUNT } = c;
   if (KIND !== SGD && KIND !== MOMENTUM) return false;
   if (!f32In(params, heap) || !f32In(grads, heap) || (KIND === MOMENTUM && !f32In(m, heap))) return false;
@@ -103,18 +111,9 @@ export function fastUpdate(heap: WasmHeap, c: Constants, { params, grads, m, sta
     for (let k = 0; k < CLIP_COUNT; k++) ss += stats.f[CLIP_SLOT0 + k];
     clip = Math.min(1, CLIP_NORM / (Math.sqrt(ss) + 1e-6));
   }
-  const p = params.f.byteOffset;
-  const g = grads.f.byteOffset;
   const mm = KIND === MOMENTUM ? m.f.byteOffset : 0;
-  const run = (from: number, n: number, sq: boolean) =>
-    n > 0 ? heap.update(p + 4 * from, g + 4 * from, mm && mm + 4 * from, n, step.lr, MU, WEIGHT_DECAY, clip, sq) : 0;
-  let at = 0;
-  for (const piece of pieces) {
-    run(at, piece.from - at, false);
-    stats.f[piece.slot] = run(piece.from, piece.length, true);
-    at = piece.from + piece.length;
-  }
-  run(at, COUNT - at, false);
+  const sums = heap.updatePieces(params.f.byteOffset, grads.f.byteOffset, mm, COUNT, step.lr, MU, WEIGHT_DECAY, clip, pieces);
+  pieces.forEach((piece, k) => (stats.f[piece.slot] = sums[k]));
   return true;
 }
 

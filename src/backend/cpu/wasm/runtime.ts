@@ -54,7 +54,7 @@ interface KernelExports {
   biasAct(m: number, n: number, z: number, bias: number, out: number, relu: number, zeros: number): void;
   sumsq(x: number, n: number): number;
   update(p: number, g: number, m: number, n: number, lr: number, mu: number, wd: number, clip: number, sq: number): number;
-  updateRange(p: number, g: number, m: number, from: number, to: number, args: number, sq: number, out: number, done: number): void;
+  updateChunk(p: number, g: number, m: number, table: number, i: number, args: number, out: number, done: number): void;
   countNonzeros(a: number, n: number): number;
   reluBackward(n: number, l1: number, z: number, a: number, d: number, mask: number, units: number): void;
   colSums(rows: number, cols: number, x: number, out: number): void;
@@ -252,6 +252,22 @@ const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 const byBuffer = new WeakMap<ArrayBufferLike, WasmHeap>();
 let nextId = 1;
 
+/** Parameters [from, from + length) of an update whose Σ g² is wanted on its own. */
+export interface UpdatePiece {
+  from: number;
+  length: number;
+}
+
+const NO_PIECES: readonly UpdatePiece[] = [];
+
+/** A chunked update's table: for which count and pieces, its chunks, and each piece's chunks [first, end). */
+interface HeapUpdateChunks {
+  n: number;
+  pieces: readonly UpdatePiece[];
+  count: number;
+  of: [number, number][];
+}
+
 export interface HeapOptions {
   /** Threads to use (the caller and threads − 1 helpers); 1: never a worker. */
   threads: number;
@@ -283,8 +299,10 @@ export class WasmHeap {
   private readonly scratchBytes: number;
   private released = false;
   private readonly gemmFn: (...args: GemmArgs) => void;
-  /** A split update's f64 arguments, then per chunk its Σ g² (f64) and done flag (i32). */
-  private readonly updateAt: { args: number; out: number; done: number };
+  /** A chunked update's f64 arguments, then per chunk its range and flag (3 i32), Σ g² (f64) and done flag (i32). */
+  private readonly updateAt: { args: number; table: number; out: number; done: number };
+  /** The chunks written at updateAt.table: for which parameter count and pieces, each piece's chunks [first, end). */
+  private updateChunks: HeapUpdateChunks | undefined;
 
   private constructor(
     readonly memory: WebAssembly.Memory,
@@ -303,8 +321,8 @@ export class WasmHeap {
     const bytes = alignUp(kernel.scratchBytes(), ALIGN);
     this.scratchBytes = bytes;
     for (let t = 0; t < threads; t++) this.scratch.push(this.reserve([bytes])[0]);
-    const [args, out, done] = this.reserve([32, UPDATE_CHUNKS_MAX * 8, UPDATE_CHUNKS_MAX * 4]);
-    this.updateAt = { args, out, done };
+    const [args, table, out, done] = this.reserve([32, UPDATE_CHUNKS_MAX * 12, UPDATE_CHUNKS_MAX * 8, UPDATE_CHUNKS_MAX * 4]);
+    this.updateAt = { args, table, out, done };
     byBuffer.set(memory.buffer, this);
   }
 
@@ -498,18 +516,41 @@ export class WasmHeap {
    * twin computes them; returns Σ g² of the gradients read when sq, else 0.
    */
   update(p: number, g: number, m: number, n: number, lr: number, mu: number, wd: number, clip: number, sq: boolean): number {
+    if (n <= UPDATE_CHUNK) return this.kernel.update(p, g, m, n, lr, mu, wd, clip, sq ? 1 : 0);
+    return sq ? this.updatePieces(p, g, m, n, lr, mu, wd, clip, [{ from: 0, length: n }])[0] : (this.updatePieces(p, g, m, n, lr, mu, wd, clip, NO_PIECES), 0);
+  }
+
+  /**
+   * update() over n parameters that returns Σ g² of each of `pieces` (sorted, apart, within
+   * [0, n)) in one pass: one job for the helpers, where an update per piece took one each
+   * (and a wait for the last chunk of each). Pass the same pieces array again to reuse its
+   * chunks.
+   */
+  updatePieces(p: number, g: number, m: number, n: number, lr: number, mu: number, wd: number, clip: number, pieces: readonly UpdatePiece[]): number[] {
     const kern = this.kernel;
-    if (n <= UPDATE_CHUNK) return kern.update(p, g, m, n, lr, mu, wd, clip, sq ? 1 : 0);
-    // Fixed chunks (multiples of 4: every element gets the same f32x4 arithmetic), split
-    // across threads when large and judged like a product's split.
-    const size = alignUp(Math.max(UPDATE_CHUNK, Math.ceil(n / UPDATE_CHUNKS_MAX)), 4);
-    const count = Math.ceil(n / size);
-    const { args, out, done } = this.updateAt;
+    let c = this.updateChunks;
+    if (!c || c.n !== n || c.pieces !== pieces) {
+      c = this.chunkUpdate(n, pieces);
+      if (!c) {
+        // Too many pieces for the table: one update per piece (and per gap between them).
+        let at = 0;
+        const sums = pieces.map((piece) => {
+          if (piece.from > at) this.update(p + 4 * at, g + 4 * at, m && m + 4 * at, piece.from - at, lr, mu, wd, clip, false);
+          at = piece.from + piece.length;
+          return this.update(p + 4 * piece.from, g + 4 * piece.from, m && m + 4 * piece.from, piece.length, lr, mu, wd, clip, true);
+        });
+        if (n > at) this.update(p + 4 * at, g + 4 * at, m && m + 4 * at, n - at, lr, mu, wd, clip, false);
+        return sums;
+      }
+      this.updateChunks = c;
+    }
+    const { count } = c;
+    const { args, table, out, done } = this.updateAt;
     const buf = this.memory.buffer;
     new Float64Array(buf, args, 4).set([lr, mu, wd, clip]);
     const flags = new Int32Array(buf, done, count);
     flags.fill(0);
-    const chunk = (i: number) => kern.updateRange(p, g, m, i * size, Math.min(n, (i + 1) * size), args, sq ? 1 : 0, out + 8 * i, done + 4 * i);
+    const chunk = (i: number) => kern.updateChunk(p, g, m, table, i, args, out, done);
     const helpers = this.splitHelpers(n >= SPLIT_UPDATE);
     if (helpers.length === 0) {
       for (let i = 0; i < count; i++) chunk(i);
@@ -519,12 +560,45 @@ export class WasmHeap {
       const rest = () => {
         for (let i = 0; i < count; i++) if (flags[i] === 0) chunk(i);
       };
-      this.runJudged(helpers, JOB_UPDATE, [p, g, m, n, args, sq ? 1 : 0, out, done], size, count, chunk, rest);
+      this.runJudged(helpers, JOB_UPDATE, [p, g, m, table, args, out, done], UPDATE_CHUNK, count, chunk, rest);
     }
+    // Each piece's chunks in order: the same sums whoever ran them.
     const sums = new Float64Array(buf, out, count);
-    let s = 0;
-    for (let i = 0; i < count; i++) s += sums[i];
-    return s;
+    return c.of.map(([first, end]) => {
+      let s = 0;
+      for (let i = first; i < end; i++) s += sums[i];
+      return s;
+    });
+  }
+
+  /**
+   * The chunks of an update of n parameters with `pieces` summed, written to the table:
+   * the pieces and the gaps between them, each cut into chunks of a fixed size (so that a
+   * piece's sum does not depend on how many threads ran it); undefined when they would not
+   * fit in the table.
+   */
+  private chunkUpdate(n: number, pieces: readonly UpdatePiece[]): HeapUpdateChunks | undefined {
+    const size = alignUp(Math.max(UPDATE_CHUNK, Math.ceil(n / UPDATE_CHUNKS_MAX)), 4);
+    const rows: number[] = [];
+    const cut = (from: number, to: number, sq: number) => {
+      for (let at = from; at < to; at += size) rows.push(at, Math.min(to, at + size), sq);
+    };
+    const of: [number, number][] = [];
+    let at = 0;
+    for (const piece of pieces) {
+      if (piece.from < at || piece.length < 0 || piece.from + piece.length > n)
+        throw new Error(`update: piece [${piece.from}, +${piece.length}] is out of order or outside ${n} parameters`);
+      cut(at, piece.from, 0);
+      const first = rows.length / 3;
+      cut(piece.from, piece.from + piece.length, 1);
+      of.push([first, rows.length / 3]);
+      at = piece.from + piece.length;
+    }
+    cut(at, n, 0);
+    const count = rows.length / 3;
+    if (count > UPDATE_CHUNKS_MAX) return undefined;
+    new Int32Array(this.memory.buffer, this.updateAt.table, rows.length).set(rows);
+    return { n, pieces, count, of };
   }
 
   /** The relu activation backward over n elements (byte offsets; mask 0 for none), as its twin computes it. */

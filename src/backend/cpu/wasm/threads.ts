@@ -51,7 +51,7 @@ export const JOB_TRANSPOSE = 2;
 export const JOB_SPMMT = 3;
 /** spmmMasked over chunks of C's columns (multiples of 4); args m, n, k, cnt, idx, val, b, c, mask, gcnt, gidx. */
 export const JOB_SPMM_MASKED = 4;
-/** updateRange over chunks of the parameters; args p, g, m, n, args, sq, out (f64 per chunk), done (i32 per chunk). */
+/** updateChunk over chunks of the parameters; args p, g, m, table (from, to, sq per chunk), args, out (f64 per chunk), done (i32 per chunk). */
 export const JOB_UPDATE = 5;
 /**
  * compactRows over chunks of op(A)'s rows; args transA, m, k, a, lda, cnt, idx, val, then the
@@ -137,8 +137,8 @@ function chunks(scratch) {
       continue;
     }
     if (kind === ${JOB_UPDATE}) {
-      const [p, g, m, n, args, sq, out, done] = job.subarray(${J_ARGS}, ${J_ARGS} + 8);
-      exports.updateRange(p, g, m, lo, Math.min(n, lo + size), args, sq, out + 8 * i, done + 4 * i);
+      const [p, g, m, table, args, out, done] = job.subarray(${J_ARGS}, ${J_ARGS} + 7);
+      exports.updateChunk(p, g, m, table, i, args, out, done);
       continue;
     }
     if (kind === ${JOB_COMPACT}) {

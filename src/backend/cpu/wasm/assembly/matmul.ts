@@ -320,9 +320,68 @@ export function gemm(
  * (NaN and −0 give +0).
  */
 export function biasAct(m: i32, n: i32, z: usize, bias: usize, out: usize, relu: i32, zeros: usize): void {
+  // One loop per case (the constant flags fold away).
+  if (relu) {
+    if (zeros) biasActLoop(m, n, z, bias, out, zeros, true, true);
+    else biasActLoop(m, n, z, bias, out, 0, true, false);
+  } else if (zeros) biasActLoop(m, n, z, bias, out, zeros, false, true);
+  else biasActLoop(m, n, z, bias, out, 0, false, false);
+}
+
+/**
+ * biasAct four rows at a time: each bias vector and each column's zero counts are loaded
+ * (and the counts stored) once per four rows. Row by row, the counts' load and store made
+ * the zero counting cost the epilogue +25 % (+13 µs a call on a 64 × 1000 layer).
+ */
+// @ts-ignore: decorator
+@inline function biasActLoop(m: i32, n: i32, z: usize, bias: usize, out: usize, zeros: usize, relu: bool, count: bool): void {
   const zero = f32x4.splat(0);
   const rowBytes = <usize>n << 2;
-  for (let i = 0; i < m; i++) {
+  let i = 0;
+  for (; i + 4 <= m; i += 4) {
+    const z1 = z + rowBytes;
+    const z2 = z1 + rowBytes;
+    const z3 = z2 + rowBytes;
+    const o1 = out + rowBytes;
+    const o2 = o1 + rowBytes;
+    const o3 = o2 + rowBytes;
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const o = <usize>j << 2;
+      const b = v128.load(bias + o);
+      const v0 = f32x4.add(v128.load(z + o), b);
+      const v1 = f32x4.add(v128.load(z1 + o), b);
+      const v2 = f32x4.add(v128.load(z2 + o), b);
+      const v3 = f32x4.add(v128.load(z3 + o), b);
+      v128.store(z + o, v0);
+      v128.store(z1 + o, v1);
+      v128.store(z2 + o, v2);
+      v128.store(z3 + o, v3);
+      const r0 = relu ? v128.and(v0, f32x4.gt(v0, zero)) : v0;
+      const r1 = relu ? v128.and(v1, f32x4.gt(v1, zero)) : v1;
+      const r2 = relu ? v128.and(v2, f32x4.gt(v2, zero)) : v2;
+      const r3 = relu ? v128.and(v3, f32x4.gt(v3, zero)) : v3;
+      v128.store(out + o, r0);
+      v128.store(o1 + o, r1);
+      v128.store(o2 + o, r2);
+      v128.store(o3 + o, r3);
+      if (count) {
+        // eq is −1 in the lanes that are exactly zero: subtracting it counts them.
+        const e = i32x4.add(i32x4.add(f32x4.eq(r0, zero), f32x4.eq(r1, zero)), i32x4.add(f32x4.eq(r2, zero), f32x4.eq(r3, zero)));
+        v128.store(zeros + o, i32x4.sub(v128.load(zeros + o), e));
+      }
+    }
+    for (; j < n; j++) {
+      const o = <usize>j << 2;
+      biasActOne(z + o, bias + o, out + o, zeros + o, relu, count);
+      biasActOne(z1 + o, bias + o, o1 + o, zeros + o, relu, count);
+      biasActOne(z2 + o, bias + o, o2 + o, zeros + o, relu, count);
+      biasActOne(z3 + o, bias + o, o3 + o, zeros + o, relu, count);
+    }
+    z += rowBytes << 2;
+    out += rowBytes << 2;
+  }
+  for (; i < m; i++) {
     let j = 0;
     for (; j + 4 <= n; j += 4) {
       const o = <usize>j << 2;
@@ -330,20 +389,25 @@ export function biasAct(m: i32, n: i32, z: usize, bias: usize, out: usize, relu:
       v128.store(z + o, v);
       const r = relu ? v128.and(v, f32x4.gt(v, zero)) : v;
       v128.store(out + o, r);
-      // eq is −1 in the lanes that are exactly zero: subtracting it counts them.
-      if (zeros) v128.store(zeros + o, i32x4.sub(v128.load(zeros + o), f32x4.eq(r, zero)));
+      if (count) v128.store(zeros + o, i32x4.sub(v128.load(zeros + o), f32x4.eq(r, zero)));
     }
     for (; j < n; j++) {
       const o = <usize>j << 2;
-      const v: f32 = load<f32>(z + o) + load<f32>(bias + o);
-      store<f32>(z + o, v);
-      const r: f32 = relu ? (v > 0 ? v : 0) : v;
-      store<f32>(out + o, r);
-      if (zeros && r == 0) store<i32>(zeros + o, load<i32>(zeros + o) + 1);
+      biasActOne(z + o, bias + o, out + o, zeros + o, relu, count);
     }
     z += rowBytes;
     out += rowBytes;
   }
+}
+
+/** biasAct's one element (the columns past the last whole f32x4). */
+// @ts-ignore: decorator
+@inline function biasActOne(z: usize, bias: usize, out: usize, zeros: usize, relu: bool, count: bool): void {
+  const v: f32 = load<f32>(z) + load<f32>(bias);
+  store<f32>(z, v);
+  const r: f32 = relu ? (v > 0 ? v : 0) : v;
+  store<f32>(out, r);
+  if (count && r == 0) store<i32>(zeros, load<i32>(zeros) + 1);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -552,15 +616,18 @@ export function colSums(rows: i32, cols: i32, x: usize, out: usize): void {
 }
 
 /**
- * update() over parameters [from, to) as one chunk of a split update: lr, mu, wd and clip
- * read as f64 at args; the chunk's Σ g² stored as f64 at out, then 1 as i32 at done (a
- * chunk left unmarked was not run, and the caller runs it: an update must not run twice).
+ * update() over chunk i of a chunked update: the chunk's first and last parameter and
+ * whether to sum its squares read as i32 at table + 12·i; lr, mu, wd and clip as f64 at
+ * args; its Σ g² stored as f64 at out + 8·i, then 1 as i32 at done + 4·i (a chunk left
+ * unmarked was not run, and the caller runs it: an update must not run twice).
  */
-export function updateRange(p: usize, g: usize, m: usize, from: i32, to: i32, args: usize, sq: i32, out: usize, done: usize): void {
+export function updateChunk(p: usize, g: usize, m: usize, table: usize, i: i32, args: usize, out: usize, done: usize): void {
+  const t = table + <usize>i * 12;
+  const from = load<i32>(t);
   const o = <usize>from << 2;
-  const s = update(p + o, g + o, m ? m + o : 0, to - from, load<f64>(args), load<f64>(args, 8), load<f64>(args, 16), load<f64>(args, 24), sq);
-  store<f64>(out, s);
-  store<i32>(done, 1);
+  const s = update(p + o, g + o, m ? m + o : 0, load<i32>(t, 4) - from, load<f64>(args), load<f64>(args, 8), load<f64>(args, 16), load<f64>(args, 24), load<i32>(t, 8));
+  store<f64>(out + (<usize>i << 3), s);
+  store<i32>(done + (<usize>i << 2), 1);
 }
 
 // ---------------------------------------------------------------------------------------
