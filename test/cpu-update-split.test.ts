@@ -24,6 +24,19 @@ function reference(p: Float32Array, g: Float32Array, m: Float32Array | undefined
   return s;
 }
 
+/** A heap on `threads` threads (helpers started) holding copies of the parameters, gradients and moments. */
+async function heapWith(threads: number, p0: Float32Array, g: Float32Array, m0: Float32Array) {
+  const n = p0.length;
+  const heap = WasmHeap.create({ threads, splitAbove: 1 })!;
+  if (threads > 1) expect(await heap.warmUp()).toBe(1);
+  const [pp, gg, mm] = heap.reserve([n * 4, n * 4, n * 4]);
+  const f = (at: number) => new Float32Array(heap.memory.buffer, at, n);
+  f(pp).set(p0);
+  f(gg).set(g);
+  f(mm).set(m0);
+  return { heap, pp, gg, mm, f };
+}
+
 describe.runIf(wasmModules() !== undefined)('chunked parameter update', () => {
   it('gives the twin’s parameters and moments bit for bit, on one thread and split, with the same sums', async () => {
     const rng = new Rng(4);
@@ -39,13 +52,7 @@ describe.runIf(wasmModules() !== undefined)('chunked parameter update', () => {
         const sums: number[] = [];
         const results: Float32Array[][] = [];
         for (const threads of threadsSupported() ? [1, 2] : [1]) {
-          const heap = WasmHeap.create({ threads, splitAbove: 1 })!;
-          if (threads > 1) expect(await heap.warmUp()).toBe(1);
-          const [pp, gg, mm] = heap.reserve([n * 4, n * 4, n * 4]);
-          const f = (at: number) => new Float32Array(heap.memory.buffer, at, n);
-          f(pp).set(p0);
-          f(gg).set(g);
-          f(mm).set(m0);
+          const { heap, pp, gg, mm, f } = await heapWith(threads, p0, g, m0);
           const split = heap.stats.splitUpdates;
           sums.push(heap.update(pp, gg, momentum ? mm : 0, n, lr, mu, wd, clip, true));
           if (threads > 1) expect(heap.stats.splitUpdates - split, `${n}`).toBe(n >= 1 << 18 ? 1 : 0);
@@ -92,13 +99,7 @@ describe.runIf(wasmModules() !== undefined)('chunked parameter update', () => {
       reference(want.p, g, want.m, lr, mu, wd, clip);
       const runs: number[][] = [];
       for (const threads of threadsSupported() ? [1, 2] : [1]) {
-        const heap = WasmHeap.create({ threads, splitAbove: 1 })!;
-        if (threads > 1) await heap.warmUp();
-        const [pp, gg, mm] = heap.reserve([n * 4, n * 4, n * 4]);
-        const f = (at: number) => new Float32Array(heap.memory.buffer, at, n);
-        f(pp).set(p0);
-        f(gg).set(g);
-        f(mm).set(m0);
+        const { heap, pp, gg, mm, f } = await heapWith(threads, p0, g, m0);
         const split = heap.stats.splitUpdates;
         const sums = heap.updatePieces(pp, gg, mm, n, lr, mu, wd, clip, pieces);
         if (threads > 1 && pieces.length < 10) expect(heap.stats.splitUpdates - split).toBe(1);

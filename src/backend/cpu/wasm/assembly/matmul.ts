@@ -436,7 +436,7 @@ const SQ_BLOCK = 16;
   return f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
 }
 
-/** Σ x[i]² over n floats at x (byte offset): f32 within blocks, f64 across them (see SQ_BLOCK). */
+/** Σ x[i]² over n floats at x (byte offset): f32 within blocks, f64 across them (see SQ_BLOCK), as updateLoop sums Σ g². */
 export function sumsq(x: usize, n: i32): f64 {
   let s0 = f64x2.splat(0);
   let s1 = f64x2.splat(0);
