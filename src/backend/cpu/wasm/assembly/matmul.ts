@@ -435,6 +435,11 @@ const SQ_BLOCK = 16;
 @inline function widenHigh(v: v128): v128 {
   return f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
 }
+/** A block's four f32 sums (q) added into two f64 sums (s): the end of a block of squares. */
+// @ts-ignore: decorator
+@inline function addWidened(s: v128, q: v128): v128 {
+  return f64x2.add(s, f64x2.add(widenLow(q), widenHigh(q)));
+}
 
 /** Σ x[i]² over n floats at x (byte offset): f32 within blocks, f64 across them (see SQ_BLOCK), as updateLoop sums Σ g². */
 export function sumsq(x: usize, n: i32): f64 {
@@ -453,8 +458,8 @@ export function sumsq(x: usize, n: i32): f64 {
       q0 = f32x4.add(q0, f32x4.mul(v, v));
       q1 = f32x4.add(q1, f32x4.mul(w, w));
     }
-    s0 = f64x2.add(s0, f64x2.add(widenLow(q0), widenHigh(q0)));
-    s1 = f64x2.add(s1, f64x2.add(widenLow(q1), widenHigh(q1)));
+    s0 = addWidened(s0, q0);
+    s1 = addWidened(s1, q1);
   }
   const v = f64x2.add(s0, s1);
   let s = f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
@@ -536,8 +541,8 @@ export function update(p: usize, g: usize, m: usize, n: i32, lr: f64, mu: f64, w
       }
     }
     if (sq) {
-      s0 = f64x2.add(s0, f64x2.add(widenLow(q0), widenHigh(q0)));
-      s1 = f64x2.add(s1, f64x2.add(widenLow(q1), widenHigh(q1)));
+      s0 = addWidened(s0, q0);
+      s1 = addWidened(s1, q1);
     }
   }
   const v = f64x2.add(s0, s1);
@@ -576,7 +581,7 @@ export function reluBackward(n: i32, l1: f64, z: usize, a: usize, d: usize, mask
     let i = 0;
     for (; i + 4 <= n; i += 4) {
       const o = <usize>i << 2;
-      v128.store(d + o, f32x4.mul(v128.load(d + o), v128.and(f32x4.gt(v128.load(z + o), zero), one)));
+      v128.store(d + o, f32x4.mul(v128.load(d + o), reluGate(v128.load(z + o), zero, one)));
     }
     for (; i < n; i++) {
       const o = <usize>i << 2;
@@ -588,13 +593,7 @@ export function reluBackward(n: i32, l1: f64, z: usize, a: usize, d: usize, mask
   if (!mask) {
     let i = 0;
     for (; i + 4 <= n; i += 4) {
-      const o = <usize>i << 2;
-      const s = signsOf(v128.load(a + o));
-      const t = reluGate(v128.load(z + o), zero, one);
-      const dv = v128.load(d + o);
-      const lo = f64x2.mul(f64x2.add(widenLow(dv), f64x2.mul(vl1, widenLow(s))), widenLow(t));
-      const hi = f64x2.mul(f64x2.add(widenHigh(dv), f64x2.mul(vl1, widenHigh(s))), widenHigh(t));
-      v128.store(d + o, narrow(lo, hi));
+      reluTurn(<usize>i << 2, z, a, d, vl1, vl1, zero, one);
     }
     for (; i < n; i++) reluOne(<usize>i << 2, l1, 1, z, a, d);
     return;
@@ -613,13 +612,8 @@ export function reluBackward(n: i32, l1: f64, z: usize, a: usize, d: usize, mask
     let j = 0;
     for (; j + 4 <= units; j += 4) {
       const o = <usize>j << 2;
-      const s = signsOf(v128.load(a + o));
-      const t = reluGate(v128.load(z + o), zero, one);
-      const dv = v128.load(d + o);
       const mv = v128.load(mask + o);
-      const lo = f64x2.mul(f64x2.add(widenLow(dv), f64x2.mul(f64x2.mul(vl1, widenLow(mv)), widenLow(s))), widenLow(t));
-      const hi = f64x2.mul(f64x2.add(widenHigh(dv), f64x2.mul(f64x2.mul(vl1, widenHigh(mv)), widenHigh(s))), widenHigh(t));
-      v128.store(d + o, narrow(lo, hi));
+      reluTurn(o, z, a, d, f64x2.mul(vl1, widenLow(mv)), f64x2.mul(vl1, widenHigh(mv)), zero, one);
     }
     for (; j < units; j++) reluOne(<usize>j << 2, l1, <f64>load<f32>(mask + (<usize>j << 2)), z, a, d);
     z += rowBytes;
@@ -633,6 +627,20 @@ export function reluBackward(n: i32, l1: f64, z: usize, a: usize, d: usize, mask
 @inline function reluOne(o: usize, l1: f64, m: f64, z: usize, a: usize, d: usize): void {
   const g = <f64>load<f32>(d + o) + l1 * m * signOf(load<u32>(a + o));
   store<f32>(d + o, <f32>(g * <f64>(load<f32>(z + o) > 0)));
+}
+
+/**
+ * Four elements of reluBackward at byte offset o with the L1 term in f64: l1lo, l1hi the
+ * lanes' factors (l1, or l1 · the unit's mask, as the twin multiplies them first).
+ */
+// @ts-ignore: decorator
+@inline function reluTurn(o: usize, z: usize, a: usize, d: usize, l1lo: v128, l1hi: v128, zero: v128, one: v128): void {
+  const s = signsOf(v128.load(a + o));
+  const t = reluGate(v128.load(z + o), zero, one);
+  const dv = v128.load(d + o);
+  const lo = f64x2.mul(f64x2.add(widenLow(dv), f64x2.mul(l1lo, widenLow(s))), widenLow(t));
+  const hi = f64x2.mul(f64x2.add(widenHigh(dv), f64x2.mul(l1hi, widenHigh(s))), widenHigh(t));
+  v128.store(d + o, narrow(lo, hi));
 }
 
 /** relu′ per lane as f32: 1 where z > 0, else 0 (NaN included). */
